@@ -1,0 +1,330 @@
+/*  libzvh client: request/reply with the local zvhd over its control socket.
+ *
+ *  One DEALER per client. Each request carries an id and a reply that does
+ *  not match it (a late answer to a request that timed out) is discarded,
+ *  so a slow daemon can never make a call return another call's result.
+ */
+#include "zvh/zvh.h"
+#include "wire.h"
+#include <czmq.h>
+
+#define CLIENT_ERROR_MAX  512
+
+struct _zvh_client_t {
+    zsock_t *dealer;
+    int timeout_ms;
+    uint64_t next_request_id;
+    char error [CLIENT_ERROR_MAX];
+};
+
+static const char *s_state_names [ZVH_CASE_STATES + 1] = {
+    "unknown", "active", "offered", "joint_target", "joint_source", "tombstone"
+};
+
+const char *
+zvh_strerror (int code)
+{
+    switch (code) {
+        case ZVH_OK:                return "ok";
+        case ZVH_E_BAD_REQUEST:     return "bad request";
+        case ZVH_E_NOT_FOUND:       return "not found";
+        case ZVH_E_CONFLICT:        return "conflict";
+        case ZVH_E_UNKNOWN_REGION:  return "unknown region";
+        case ZVH_E_STORE:           return "store error";
+        case ZVH_E_UNREACHABLE:     return "daemon unreachable";
+        case ZVH_E_PROTOCOL:        return "protocol error";
+        case ZVH_E_FULL:            return "disk or store full";
+        default:                    return "unknown error";
+    }
+}
+
+zvh_client_t *
+zvh_client_new (const char *endpoint)
+{
+    if (!endpoint)
+        return NULL;
+    zvh_client_t *self = (zvh_client_t *) zmalloc (sizeof (zvh_client_t));
+    self->timeout_ms = ZVH_DEFAULT_TIMEOUT_MS;
+    self->next_request_id = 1;
+    self->dealer = zsock_new (ZMQ_DEALER);
+    if (self->dealer) {
+        zsock_set_linger (self->dealer, 0);
+        zsock_set_maxmsgsize (self->dealer, WIRE_MAX_FRAME_BYTES);
+    }
+    if (!self->dealer || zsock_connect (self->dealer, "%s", endpoint)) {
+        zsock_destroy (&self->dealer);
+        free (self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+zvh_client_destroy (zvh_client_t **self_p)
+{
+    if (self_p && *self_p) {
+        zsock_destroy (&(*self_p)->dealer);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+void
+zvh_client_set_timeout (zvh_client_t *self, int timeout_ms)
+{
+    assert (self);
+    self->timeout_ms = timeout_ms;
+}
+
+const char *
+zvh_client_error (zvh_client_t *self)
+{
+    assert (self);
+    return self->error;
+}
+
+static int
+s_fail (zvh_client_t *self, int code, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (self->error, sizeof self->error, format, args);
+    va_end (args);
+    return code;
+}
+
+static int
+s_code_of (Zvh__V1__ControlReply__Status status)
+{
+    switch (status) {
+        case ZVH__V1__CONTROL_REPLY__STATUS__STATUS_OK:             return ZVH_OK;
+        case ZVH__V1__CONTROL_REPLY__STATUS__STATUS_BAD_REQUEST:    return ZVH_E_BAD_REQUEST;
+        case ZVH__V1__CONTROL_REPLY__STATUS__STATUS_NOT_FOUND:      return ZVH_E_NOT_FOUND;
+        case ZVH__V1__CONTROL_REPLY__STATUS__STATUS_CONFLICT:       return ZVH_E_CONFLICT;
+        case ZVH__V1__CONTROL_REPLY__STATUS__STATUS_UNKNOWN_REGION: return ZVH_E_UNKNOWN_REGION;
+        default:                                                    return ZVH_E_STORE;
+    }
+}
+
+//  Wait for the reply to request_id until the deadline; NULL on timeout.
+static Zvh__V1__ControlReply *
+s_await (zvh_client_t *self, uint64_t request_id)
+{
+    int64_t deadline = zclock_mono () + self->timeout_ms;
+    zpoller_t *poller = zpoller_new (self->dealer, NULL);
+    Zvh__V1__ControlReply *reply = NULL;
+    while (!reply) {
+        int64_t left = deadline - zclock_mono ();
+        if (left <= 0 || !zpoller_wait (poller, (int) left))
+            break;
+        zframe_t *frame = zframe_recv (self->dealer);
+        if (!frame)
+            break;
+        reply = WIRE_DECODE (Zvh__V1__ControlReply, zvh__v1__control_reply,
+                             zframe_data (frame), zframe_size (frame));
+        zframe_destroy (&frame);
+        if (reply && reply->request_id != request_id) {
+            wire_free (&reply->base);       //  a late answer to an earlier call
+            reply = NULL;
+        }
+    }
+    zpoller_destroy (&poller);
+    return reply;
+}
+
+//  Send a request and wait for its reply. On success *reply_p must be
+//  freed with wire_free.
+static int
+s_call (zvh_client_t *self, Zvh__V1__ControlRequest *request,
+        Zvh__V1__ControlReply **reply_p)
+{
+    self->error [0] = 0;
+    request->request_id = self->next_request_id++;
+    size_t size;
+    uint8_t *bytes = wire_encode (&request->base, &size);
+    if (!bytes)
+        return s_fail (self, ZVH_E_BAD_REQUEST, "out of memory");
+    zframe_t *frame = zframe_new (bytes, size);
+    free (bytes);
+    if (zframe_send (&frame, self->dealer, ZFRAME_DONTWAIT)) {
+        zframe_destroy (&frame);
+        return s_fail (self, ZVH_E_UNREACHABLE, "cannot send to zvhd");
+    }
+    Zvh__V1__ControlReply *reply = s_await (self, request->request_id);
+    if (!reply)
+        return s_fail (self, ZVH_E_UNREACHABLE, "no answer from zvhd within %d ms: "
+                       "is it running, and is this its control endpoint?",
+                       self->timeout_ms);
+    int rc = s_code_of (reply->status);
+    if (rc) {
+        s_fail (self, rc, "%s", reply->error && *reply->error
+                                ? reply->error : zvh_strerror (rc));
+        wire_free (&reply->base);
+        return rc;
+    }
+    *reply_p = reply;
+    return 0;
+}
+
+static void
+s_copy_case (zvh_case_t *out, const Zvh__V1__Case *in)
+{
+    memset (out, 0, sizeof *out);
+    snprintf (out->id, sizeof out->id, "%s", in->id);
+    int state = in->state >= 0 && in->state <= ZVH_CASE_STATES ? in->state : 0;
+    snprintf (out->state, sizeof out->state, "%s", s_state_names [state]);
+    snprintf (out->owner, sizeof out->owner, "%s", in->owner);
+    snprintf (out->partner, sizeof out->partner, "%s", in->partner);
+    snprintf (out->transfer_id, sizeof out->transfer_id, "%s", in->transfer_id);
+    out->plan_version = in->plan_version;
+    if (in->plan_hash.len * 2 < sizeof out->plan_hash)
+        for (size_t i = 0; i < in->plan_hash.len; i++)
+            snprintf (out->plan_hash + 2 * i, 3, "%02x", in->plan_hash.data [i]);
+    out->joint_until_ms = in->joint_until_ms;
+    out->updated_ms = in->updated_ms;
+}
+
+//  A call about one case that answers with the case record.
+static int
+s_case_call (zvh_client_t *self, Zvh__V1__ControlRequest *request,
+             zvh_case_t *case_out, uint8_t **plan_p, size_t *plan_size_p)
+{
+    Zvh__V1__ControlReply *reply;
+    int rc = s_call (self, request, &reply);
+    if (rc)
+        return rc;
+    if (!reply->case_) {
+        wire_free (&reply->base);
+        return s_fail (self, ZVH_E_PROTOCOL, "zvhd answered without the case");
+    }
+    if (case_out)
+        s_copy_case (case_out, reply->case_);
+    if (plan_p) {
+        *plan_p = NULL;
+        *plan_size_p = reply->plan.len;
+        if (reply->plan.len) {
+            *plan_p = (uint8_t *) malloc (reply->plan.len);
+            memcpy (*plan_p, reply->plan.data, reply->plan.len);
+        }
+    }
+    wire_free (&reply->base);
+    return 0;
+}
+
+int
+zvh_client_case_include (zvh_client_t *self, const char *case_id,
+                         const uint8_t *plan, size_t plan_size, zvh_case_t *case_out)
+{
+    assert (self);
+    Zvh__V1__ControlRequest request = ZVH__V1__CONTROL_REQUEST__INIT;
+    request.op = ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_INCLUDE;
+    request.case_id = (char *) (case_id ? case_id : "");
+    request.plan.data = (uint8_t *) plan;
+    request.plan.len = plan_size;
+    return s_case_call (self, &request, case_out, NULL, NULL);
+}
+
+int
+zvh_client_case_move (zvh_client_t *self, const char *case_id, const char *region,
+                      zvh_case_t *case_out)
+{
+    assert (self);
+    Zvh__V1__ControlRequest request = ZVH__V1__CONTROL_REQUEST__INIT;
+    request.op = ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_MOVE;
+    request.case_id = (char *) (case_id ? case_id : "");
+    request.region = (char *) (region ? region : "");
+    return s_case_call (self, &request, case_out, NULL, NULL);
+}
+
+int
+zvh_client_case_complete (zvh_client_t *self, const char *case_id, zvh_case_t *case_out)
+{
+    assert (self);
+    Zvh__V1__ControlRequest request = ZVH__V1__CONTROL_REQUEST__INIT;
+    request.op = ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_COMPLETE;
+    request.case_id = (char *) (case_id ? case_id : "");
+    return s_case_call (self, &request, case_out, NULL, NULL);
+}
+
+int
+zvh_client_plan_update (zvh_client_t *self, const char *case_id,
+                        const uint8_t *plan, size_t plan_size, zvh_case_t *case_out)
+{
+    assert (self);
+    Zvh__V1__ControlRequest request = ZVH__V1__CONTROL_REQUEST__INIT;
+    request.op = ZVH__V1__CONTROL_REQUEST__OP__OP_PLAN_UPDATE;
+    request.case_id = (char *) (case_id ? case_id : "");
+    request.plan.data = (uint8_t *) plan;
+    request.plan.len = plan_size;
+    return s_case_call (self, &request, case_out, NULL, NULL);
+}
+
+int
+zvh_client_case_show (zvh_client_t *self, const char *case_id, zvh_case_t *case_out,
+                      uint8_t **plan_p, size_t *plan_size_p)
+{
+    assert (self);
+    Zvh__V1__ControlRequest request = ZVH__V1__CONTROL_REQUEST__INIT;
+    request.op = ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_SHOW;
+    request.case_id = (char *) (case_id ? case_id : "");
+    return s_case_call (self, &request, case_out, plan_p, plan_size_p);
+}
+
+int
+zvh_client_case_list (zvh_client_t *self, zvh_case_t **cases_p, size_t *count_p)
+{
+    assert (self);
+    Zvh__V1__ControlRequest request = ZVH__V1__CONTROL_REQUEST__INIT;
+    request.op = ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_LIST;
+    Zvh__V1__ControlReply *reply;
+    int rc = s_call (self, &request, &reply);
+    if (rc)
+        return rc;
+    *count_p = reply->n_cases;
+    *cases_p = (zvh_case_t *) calloc (reply->n_cases + 1, sizeof (zvh_case_t));
+    for (size_t i = 0; i < reply->n_cases; i++)
+        s_copy_case (&(*cases_p) [i], reply->cases [i]);
+    wire_free (&reply->base);
+    return 0;
+}
+
+int
+zvh_client_status (zvh_client_t *self, zvh_status_t *status)
+{
+    assert (self);
+    memset (status, 0, sizeof *status);
+    Zvh__V1__ControlRequest request = ZVH__V1__CONTROL_REQUEST__INIT;
+    request.op = ZVH__V1__CONTROL_REQUEST__OP__OP_STATUS;
+    Zvh__V1__ControlReply *reply;
+    int rc = s_call (self, &request, &reply);
+    if (rc)
+        return rc;
+    snprintf (status->region, sizeof status->region, "%s", reply->region);
+    status->peer_count = reply->n_peers;
+    status->peers = (zvh_peer_t *) calloc (reply->n_peers + 1, sizeof (zvh_peer_t));
+    for (size_t i = 0; i < reply->n_peers; i++) {
+        zvh_peer_t *peer = &status->peers [i];
+        snprintf (peer->region, sizeof peer->region, "%s", reply->peers [i]->region);
+        peer->up = reply->peers [i]->up;
+        peer->outbox_depth = reply->peers [i]->outbox_depth;
+        peer->last_seen_ms = reply->peers [i]->last_seen_ms;
+        peer->oldest_ms = reply->peers [i]->oldest_ms;
+    }
+    for (size_t i = 0; i < reply->n_counts; i++) {
+        int state = reply->counts [i]->state;
+        if (state >= 0 && state <= ZVH_CASE_STATES)
+            status->cases [state] = reply->counts [i]->count;
+    }
+    wire_free (&reply->base);
+    return 0;
+}
+
+void
+zvh_status_free (zvh_status_t *status)
+{
+    if (status) {
+        free (status->peers);
+        status->peers = NULL;
+        status->peer_count = 0;
+    }
+}

@@ -1,0 +1,487 @@
+/*  zvhctl: the operator's and integrator's command line for zvhd.
+ *
+ *  Every command is one libzvh call against the local daemon (or, for
+ *  keygen, one CZMQ zcert). Output is for people by default and JSON with
+ *  --json. Exit codes: 0 done; 1 usage; 2 daemon unreachable; 3 refused
+ *  (invalid, not found, wrong state, unknown region); 4 daemon store error
+ *  or full; 5 protocol error.
+ */
+#include "zvh/zvh.h"
+#include "zvh/zvh_plan.h"
+#include <czmq.h>
+#include <jansson.h>
+#include <limits.h>
+
+#define EXIT_USAGE        1
+#define EXIT_UNREACHABLE  2
+#define EXIT_REFUSED      3
+#define EXIT_STORE        4
+#define EXIT_PROTOCOL     5
+#define ENDPOINT_MAX      (2 * PATH_MAX + 32)
+#define PLAN_FILE_MAX     (4 * 1024 * 1024)
+
+typedef struct {
+    char endpoint [ENDPOINT_MAX];
+    bool json;
+    int timeout_ms;
+    int argc;                       //  the command and its arguments
+    char **argv;
+} ctl_t;
+
+static const char *s_usage_text =
+    "usage: zvhctl [-c CONFIG | -d DATA_DIR | -e ENDPOINT] [--json] [-t MS] COMMAND\n"
+    "\n"
+    "commands:\n"
+    "  status                          region, peers up/down, outbox per peer, cases\n"
+    "  case include PLAN.json [--case ID]   include a case with its plan here\n"
+    "  case move CASE --to REGION      start a warm handover to REGION\n"
+    "  case complete CASE              end the joint phase of a handover\n"
+    "  case show CASE [--plan]         the case here (and its plan as JSON)\n"
+    "  case list                       every case this region knows\n"
+    "  plan update CASE PLAN.json      a new plan version (a proposal at the source)\n"
+    "  keygen NAME [--dir DIR] [--region R] [--role ROLE] [--force]\n"
+    "                                  write a CURVE certificate NAME.key + NAME.key_secret\n"
+    "\n"
+    "The daemon is found by -e ENDPOINT, by -d DATA_DIR (ipc://DATA_DIR/control.sock),\n"
+    "by the control or data_dir key of -c CONFIG, or by $ZVH_CONTROL.\n"
+    "exit codes: 0 ok, 1 usage, 2 daemon unreachable, 3 refused, 4 store error, 5 protocol\n";
+
+static int
+s_usage (const char *problem)
+{
+    if (problem)
+        fprintf (stderr, "zvhctl: %s\n\n", problem);
+    fputs (s_usage_text, problem ? stderr : stdout);
+    return problem ? EXIT_USAGE : 0;
+}
+
+static int
+s_exit_code (int rc)
+{
+    switch (rc) {
+        case ZVH_OK:             return 0;
+        case ZVH_E_UNREACHABLE:  return EXIT_UNREACHABLE;
+        case ZVH_E_STORE:
+        case ZVH_E_FULL:         return EXIT_STORE;
+        case ZVH_E_PROTOCOL:     return EXIT_PROTOCOL;
+        default:                 return EXIT_REFUSED;
+    }
+}
+
+static int
+s_failed (zvh_client_t *client, int rc)
+{
+    fprintf (stderr, "zvhctl: %s: %s\n", zvh_strerror (rc), zvh_client_error (client));
+    return s_exit_code (rc);
+}
+
+//  ---------------------------------------------------------------- endpoint
+
+//  The control endpoint named by a daemon config file: its `control` key,
+//  or ipc://<data_dir>/control.sock, relative paths taken from the file's
+//  directory as zvhd does.
+static int
+s_endpoint_from_config (ctl_t *self, const char *path)
+{
+    zconfig_t *root = zconfig_load (path);
+    if (!root) {
+        fprintf (stderr, "zvhctl: cannot read config %s\n", path);
+        return -1;
+    }
+    char base [PATH_MAX];
+    snprintf (base, sizeof base, "%s", path);
+    char *slash = strrchr (base, '/');
+    if (slash)
+        *slash = 0;
+    else
+        snprintf (base, sizeof base, ".");
+    char *control = zconfig_get (root, "zvhd/control", NULL);
+    char *data_dir = zconfig_get (root, "zvhd/data_dir", NULL);
+    int rc = 0;
+    if (control && strncmp (control, "ipc://", 6) == 0 && control [6] != '/')
+        snprintf (self->endpoint, sizeof self->endpoint, "ipc://%s/%s", base, control + 6);
+    else
+    if (control && *control)
+        snprintf (self->endpoint, sizeof self->endpoint, "%s", control);
+    else
+    if (data_dir && *data_dir == '/')
+        snprintf (self->endpoint, sizeof self->endpoint, "ipc://%s/control.sock", data_dir);
+    else
+    if (data_dir && *data_dir)
+        snprintf (self->endpoint, sizeof self->endpoint, "ipc://%s/%s/control.sock",
+                  base, data_dir);
+    else {
+        fprintf (stderr, "zvhctl: %s has neither zvhd/control nor zvhd/data_dir\n", path);
+        rc = -1;
+    }
+    zconfig_destroy (&root);
+    return rc;
+}
+
+static int
+s_parse_globals (ctl_t *self, int argc, char *argv [])
+{
+    self->timeout_ms = ZVH_DEFAULT_TIMEOUT_MS;
+    const char *env = getenv ("ZVH_CONTROL");
+    if (env)
+        snprintf (self->endpoint, sizeof self->endpoint, "%s", env);
+    int arg = 1;
+    for (; arg < argc && argv [arg][0] == '-'; arg++) {
+        const char *opt = argv [arg];
+        const char *value = arg + 1 < argc ? argv [arg + 1] : NULL;
+        if (streq (opt, "--json"))
+            self->json = true;
+        else
+        if (streq (opt, "-h") || streq (opt, "--help"))
+            return -2;
+        else
+        if (!value)
+            return -1;
+        else
+        if (streq (opt, "-e"))
+            snprintf (self->endpoint, sizeof self->endpoint, "%s", argv [++arg]);
+        else
+        if (streq (opt, "-d"))
+            snprintf (self->endpoint, sizeof self->endpoint, "ipc://%s/control.sock",
+                      argv [++arg]);
+        else
+        if (streq (opt, "-c")) {
+            if (s_endpoint_from_config (self, argv [++arg]))
+                return -3;
+        }
+        else
+        if (streq (opt, "-t"))
+            self->timeout_ms = atoi (argv [++arg]);
+        else
+            return -1;
+    }
+    self->argc = argc - arg;
+    self->argv = argv + arg;
+    return 0;
+}
+
+//  ---------------------------------------------------------------- output
+
+static json_t *
+s_case_json (const zvh_case_t *c)
+{
+    return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:I}",
+                      "id", c->id, "state", c->state, "owner", c->owner,
+                      "partner", c->partner, "transfer_id", c->transfer_id,
+                      "plan_version", (json_int_t) c->plan_version,
+                      "plan_hash", c->plan_hash,
+                      "joint_until_ms", (json_int_t) c->joint_until_ms,
+                      "updated_ms", (json_int_t) c->updated_ms);
+}
+
+static void
+s_print_json (json_t *json)
+{
+    char *text = json_dumps (json, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+    puts (text);
+    free (text);
+    json_decref (json);
+}
+
+static void
+s_print_case (ctl_t *self, const zvh_case_t *c)
+{
+    if (self->json) {
+        s_print_json (s_case_json (c));
+        return;
+    }
+    printf ("case %s: %s, owner %s", c->id, c->state, c->owner);
+    if (*c->partner)
+        printf (", partner %s", c->partner);
+    if (*c->transfer_id)
+        printf (", transfer %s", c->transfer_id);
+    printf ("\n  plan v%" PRIu64 " %s\n", c->plan_version,
+            *c->plan_hash ? c->plan_hash : "(no plan content here)");
+    if (c->joint_until_ms) {
+        time_t until = (time_t) (c->joint_until_ms / 1000);
+        char when [32];
+        strftime (when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime (&until));
+        printf ("  joint phase until %s\n", when);
+    }
+}
+
+//  ---------------------------------------------------------------- commands
+
+static int
+s_read_plan (const char *path, uint8_t **plan_p, size_t *size_p)
+{
+    zfile_t *file = zfile_new (NULL, path);
+    if (!file || !zfile_is_regular (file) || zfile_cursize (file) > PLAN_FILE_MAX
+    ||  zfile_input (file)) {
+        fprintf (stderr, "zvhctl: cannot read plan file %s (missing, not a file, "
+                 "or over %d bytes)\n", path, PLAN_FILE_MAX);
+        zfile_destroy (&file);
+        return EXIT_USAGE;
+    }
+    zchunk_t *chunk = zfile_read (file, zfile_cursize (file), 0);
+    zfile_destroy (&file);
+    char *json = chunk ? zchunk_strdup (chunk) : strdup ("");
+    zchunk_destroy (&chunk);
+    char error [ZVH_PLAN_ERR_MAX];
+    int rc = zvh_plan_from_json (json, plan_p, size_p, error, sizeof error);
+    free (json);
+    if (rc) {
+        fprintf (stderr, "zvhctl: %s: %s\n", path, error);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int
+s_cmd_status (ctl_t *self, zvh_client_t *client)
+{
+    zvh_status_t status;
+    int rc = zvh_client_status (client, &status);
+    if (rc)
+        return s_failed (client, rc);
+    static const char *names [] = { "unknown", "active", "offered", "joint_target",
+                                    "joint_source", "tombstone" };
+    if (self->json) {
+        json_t *peers = json_array (), *cases = json_object ();
+        for (size_t i = 0; i < status.peer_count; i++)
+            json_array_append_new (peers, json_pack ("{s:s, s:b, s:I, s:I, s:I}",
+                "region", status.peers [i].region, "up", status.peers [i].up,
+                "outbox_depth", (json_int_t) status.peers [i].outbox_depth,
+                "last_seen_ms", (json_int_t) status.peers [i].last_seen_ms,
+                "oldest_ms", (json_int_t) status.peers [i].oldest_ms));
+        for (int state = 1; state <= ZVH_CASE_STATES; state++)
+            json_object_set_new (cases, names [state],
+                                 json_integer ((json_int_t) status.cases [state]));
+        s_print_json (json_pack ("{s:s, s:o, s:o}", "region", status.region,
+                                 "peers", peers, "cases", cases));
+    }
+    else {
+        printf ("region %s\n", status.region);
+        for (size_t i = 0; i < status.peer_count; i++)
+            printf ("  peer %-24s %-4s outbox %" PRIu64 "\n", status.peers [i].region,
+                    status.peers [i].up ? "up" : "DOWN", status.peers [i].outbox_depth);
+        printf ("cases:");
+        for (int state = 1; state <= ZVH_CASE_STATES; state++)
+            printf (" %s %" PRIu64, names [state], status.cases [state]);
+        printf ("\n");
+    }
+    zvh_status_free (&status);
+    return 0;
+}
+
+//  Value of --name in the command's arguments, or NULL.
+static const char *
+s_option (ctl_t *self, const char *name)
+{
+    for (int arg = 0; arg + 1 < self->argc; arg++)
+        if (streq (self->argv [arg], name))
+            return self->argv [arg + 1];
+    return NULL;
+}
+
+static bool
+s_flag (ctl_t *self, const char *name)
+{
+    for (int arg = 0; arg < self->argc; arg++)
+        if (streq (self->argv [arg], name))
+            return true;
+    return false;
+}
+
+static int
+s_cmd_include (ctl_t *self, zvh_client_t *client)
+{
+    if (self->argc < 3)
+        return s_usage ("case include needs a plan file");
+    uint8_t *plan;
+    size_t size;
+    int rc = s_read_plan (self->argv [2], &plan, &size);
+    if (rc)
+        return rc;
+    zvh_case_t c;
+    rc = zvh_client_case_include (client, s_option (self, "--case"), plan, size, &c);
+    free (plan);
+    if (rc)
+        return s_failed (client, rc);
+    s_print_case (self, &c);
+    return 0;
+}
+
+static int
+s_cmd_show (ctl_t *self, zvh_client_t *client)
+{
+    zvh_case_t c;
+    uint8_t *plan = NULL;
+    size_t size = 0;
+    bool with_plan = s_flag (self, "--plan");
+    int rc = zvh_client_case_show (client, self->argv [2], &c,
+                                   with_plan ? &plan : NULL, &size);
+    if (rc)
+        return s_failed (client, rc);
+    char error [ZVH_PLAN_ERR_MAX];
+    char *json = plan ? zvh_plan_to_json (plan, size, error, sizeof error) : NULL;
+    if (self->json) {
+        json_t *out = s_case_json (&c);
+        json_t *plan_json = json ? json_loads (json, 0, NULL) : NULL;
+        if (plan_json)
+            json_object_set_new (out, "plan", plan_json);
+        s_print_json (out);
+    }
+    else {
+        s_print_case (self, &c);
+        if (json)
+            puts (json);
+    }
+    free (json);
+    free (plan);
+    return 0;
+}
+
+static int
+s_cmd_list (ctl_t *self, zvh_client_t *client)
+{
+    zvh_case_t *cases;
+    size_t count;
+    int rc = zvh_client_case_list (client, &cases, &count);
+    if (rc)
+        return s_failed (client, rc);
+    json_t *array = json_array ();
+    for (size_t i = 0; i < count; i++) {
+        if (self->json)
+            json_array_append_new (array, s_case_json (&cases [i]));
+        else
+            printf ("%-40s %-13s owner %-22s v%" PRIu64 "\n", cases [i].id,
+                    cases [i].state, cases [i].owner, cases [i].plan_version);
+    }
+    if (self->json)
+        s_print_json (array);
+    else
+        json_decref (array);
+    free (cases);
+    return 0;
+}
+
+static int
+s_cmd_case (ctl_t *self, zvh_client_t *client)
+{
+    const char *verb = self->argc > 1 ? self->argv [1] : "";
+    if (streq (verb, "include"))
+        return s_cmd_include (self, client);
+    if (streq (verb, "list"))
+        return s_cmd_list (self, client);
+    if (self->argc < 3)
+        return s_usage ("case commands need a case id");
+    if (streq (verb, "show"))
+        return s_cmd_show (self, client);
+    zvh_case_t c;
+    int rc;
+    if (streq (verb, "move")) {
+        const char *target = s_option (self, "--to");
+        if (!target)
+            return s_usage ("case move needs --to REGION");
+        rc = zvh_client_case_move (client, self->argv [2], target, &c);
+    }
+    else
+    if (streq (verb, "complete"))
+        rc = zvh_client_case_complete (client, self->argv [2], &c);
+    else
+        return s_usage ("unknown case command");
+    if (rc)
+        return s_failed (client, rc);
+    s_print_case (self, &c);
+    return 0;
+}
+
+static int
+s_cmd_plan (ctl_t *self, zvh_client_t *client)
+{
+    if (self->argc < 4 || !streq (self->argv [1], "update"))
+        return s_usage ("usage: plan update CASE PLAN.json");
+    uint8_t *plan;
+    size_t size;
+    int rc = s_read_plan (self->argv [3], &plan, &size);
+    if (rc)
+        return rc;
+    zvh_case_t c;
+    rc = zvh_client_plan_update (client, self->argv [2], plan, size, &c);
+    free (plan);
+    if (rc)
+        return s_failed (client, rc);
+    if (!self->json && streq (c.state, "joint_source"))
+        printf ("proposed to the owner region %s, which assigns the next version\n",
+                c.owner);
+    s_print_case (self, &c);
+    return 0;
+}
+
+static int
+s_cmd_keygen (ctl_t *self)
+{
+    if (self->argc < 2 || self->argv [1][0] == '-')
+        return s_usage ("keygen needs a NAME");
+    const char *dir = s_option (self, "--dir");
+    char path [PATH_MAX], secret_path [PATH_MAX + 8];
+    snprintf (path, sizeof path, "%s/%s.key", dir ? dir : ".", self->argv [1]);
+    snprintf (secret_path, sizeof secret_path, "%s_secret", path);
+    if (!s_flag (self, "--force") && (zsys_file_exists (path) || zsys_file_exists (secret_path))) {
+        fprintf (stderr, "zvhctl: %s exists; use --force to replace it\n", path);
+        return EXIT_USAGE;
+    }
+    zcert_t *cert = zcert_new ();
+    const char *region = s_option (self, "--region");
+    const char *role = s_option (self, "--role");
+    if (region)
+        zcert_set_meta (cert, "region", "%s", region);
+    if (role)
+        zcert_set_meta (cert, "role", "%s", role);
+    int rc = zcert_save (cert, path);
+    if (rc == 0 && self->json)
+        s_print_json (json_pack ("{s:s, s:s, s:s}", "public_key", zcert_public_txt (cert),
+                                 "public_file", path, "secret_file", secret_path));
+    else
+    if (rc == 0)
+        printf ("%s\nwrote %s and %s (keep the secret file private)\n",
+                zcert_public_txt (cert), path, secret_path);
+    else
+        fprintf (stderr, "zvhctl: cannot write %s: %s\n", path, strerror (errno));
+    zcert_destroy (&cert);
+    return rc ? EXIT_USAGE : 0;
+}
+
+int
+main (int argc, char *argv [])
+{
+    ctl_t self = { 0 };
+    int rc = s_parse_globals (&self, argc, argv);
+    if (rc == -2 || (rc == 0 && self.argc > 0 && streq (self.argv [0], "help")))
+        return s_usage (NULL);
+    if (rc == -3)
+        return EXIT_USAGE;
+    if (rc || self.argc == 0)
+        return s_usage (rc ? "bad option" : "no command");
+    if (s_flag (&self, "--help") || s_flag (&self, "-h"))
+        return s_usage (NULL);
+    const char *command = self.argv [0];
+    if (streq (command, "keygen"))
+        return s_cmd_keygen (&self);
+    if (!streq (command, "status") && !streq (command, "case") && !streq (command, "plan"))
+        return s_usage ("unknown command");
+    if (!*self.endpoint)
+        return s_usage ("say which daemon: -c CONFIG, -d DATA_DIR, -e ENDPOINT or $ZVH_CONTROL");
+    zsys_init ();
+    zvh_client_t *client = zvh_client_new (self.endpoint);
+    if (!client) {
+        fprintf (stderr, "zvhctl: '%s' is not a usable endpoint\n", self.endpoint);
+        return EXIT_USAGE;
+    }
+    zvh_client_set_timeout (client, self.timeout_ms);
+    if (streq (command, "status"))
+        rc = s_cmd_status (&self, client);
+    else
+    if (streq (command, "case"))
+        rc = s_cmd_case (&self, client);
+    else
+        rc = s_cmd_plan (&self, client);
+    zvh_client_destroy (&client);
+    return rc;
+}

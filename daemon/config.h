@@ -1,0 +1,100 @@
+/*  config: the daemon's configuration and the federation directory.
+ *
+ *  Both are ZPL files (CZMQ zconfig). The daemon file names this region,
+ *  its data directory, endpoints, key file and the directory file; the
+ *  directory lists every region (id, name, federation endpoint, CURVE
+ *  public key). Relative paths are resolved against the directory of the
+ *  file that names them. A region whose endpoint or key is empty is a
+ *  placeholder: known by id, but not federated with.
+ *
+ *  config_load never stops at the first problem: it reports every error it
+ *  finds, each naming the key and what to do about it.
+ */
+#ifndef ZVH_CONFIG_H
+#define ZVH_CONFIG_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CONFIG_ID_MAX        64     //  region id, incl. NUL
+#define CONFIG_NAME_MAX      128
+#define CONFIG_ENDPOINT_MAX  256
+#define CONFIG_PATH_MAX      1024
+#define CONFIG_KEY_Z85_LEN   40     //  CURVE public key in Z85
+#define CONFIG_REGIONS_MAX   64
+
+typedef struct {
+    char id [CONFIG_ID_MAX];
+    char name [CONFIG_NAME_MAX];
+    char endpoint [CONFIG_ENDPOINT_MAX];                //  "" = placeholder
+    char public_key [CONFIG_KEY_Z85_LEN + 1];           //  "" = placeholder
+} config_region_t;
+
+typedef struct {
+    char region [CONFIG_ID_MAX];            //  this daemon's region id
+    char data_dir [CONFIG_PATH_MAX];
+    char bind [CONFIG_ENDPOINT_MAX];        //  federation endpoint (CURVE server)
+    char control [CONFIG_ENDPOINT_MAX];     //  local control endpoint (ipc://...)
+    char secret_key [CONFIG_PATH_MAX];      //  zcert secret file of this region
+    char directory [CONFIG_PATH_MAX];       //  federation directory file
+    uint64_t map_size_mb;                   //  initial LMDB map size
+    uint64_t map_max_mb;                    //  map never grows beyond this
+    int64_t joint_phase_s;                  //  joint phase length; 0 = until completed
+    int heartbeat_ms;
+    int peer_timeout_ms;                    //  no traffic this long = peer down
+    int retry_min_ms;                       //  first redelivery delay
+    int retry_max_ms;                       //  back-off ceiling
+    int window;                             //  unacked events in flight per peer
+    size_t region_count;
+    config_region_t regions [CONFIG_REGIONS_MAX];
+} config_t;
+
+//  Defaults: a key that is absent from the file takes these values.
+#define CONFIG_DEFAULT_MAP_SIZE_MB   64
+#define CONFIG_DEFAULT_MAP_MAX_MB    65536
+#define CONFIG_DEFAULT_JOINT_PHASE_S (90 * 24 * 3600)
+#define CONFIG_DEFAULT_HEARTBEAT_MS  1000
+#define CONFIG_DEFAULT_PEER_TIMEOUT_MS 5000
+#define CONFIG_DEFAULT_RETRY_MIN_MS  200
+#define CONFIG_DEFAULT_RETRY_MAX_MS  30000
+#define CONFIG_DEFAULT_WINDOW        64
+
+//  Sane ranges: a value outside these is a typo or a unit mistake, so
+//  config_load rejects it rather than run with it.
+#define CONFIG_MAP_MB_MIN            1
+#define CONFIG_MAP_MB_MAX            (16 * 1024 * 1024)         //  16 TiB
+#define CONFIG_JOINT_PHASE_S_MIN     0                          //  0 = until completed
+#define CONFIG_JOINT_PHASE_S_MAX     (10 * 365 * 24 * 3600)     //  ten years
+#define CONFIG_HEARTBEAT_MS_MIN      10
+#define CONFIG_HEARTBEAT_MS_MAX      (10 * 60 * 1000)
+#define CONFIG_PEER_TIMEOUT_MS_MIN   20
+#define CONFIG_PEER_TIMEOUT_MS_MAX   (60 * 60 * 1000)
+#define CONFIG_RETRY_MS_MIN          1
+#define CONFIG_RETRY_MS_MAX          (24 * 60 * 60 * 1000)
+#define CONFIG_WINDOW_MIN            1
+#define CONFIG_WINDOW_MAX            65536
+
+//  Load and validate the daemon file at path and the directory it names.
+//  Returns the config, or NULL when anything is wrong; every problem found is
+//  appended to errors (if not NULL) as a string the caller must free.
+config_t *
+    config_load (const char *path, zlist_t *errors);
+
+//  Destroy a config and null the pointer.
+void
+    config_destroy (config_t **self_p);
+
+//  Look a region up by id; NULL when unknown.
+const config_region_t *
+    config_region (const config_t *self, const char *id);
+
+//  Look a region up by its CURVE public key (Z85); NULL when unknown.
+const config_region_t *
+    config_region_by_key (const config_t *self, const char *public_key);
+
+//  True when the region has both an endpoint and a key (not a placeholder).
+bool
+    config_region_is_federated (const config_region_t *region);
+
+#endif

@@ -1,0 +1,314 @@
+/*  control: request dispatch for the local control socket.
+ *
+ *  Each request is decoded under the wire budget, run as one store
+ *  transaction (writes) or one read transaction (queries), and answered
+ *  with the status and the operator-readable reason the state machine gave.
+ */
+#include "control.h"
+#include "wire.h"
+#include "zvh/zvh.h"
+#include <sys/stat.h>
+
+#define CONTROL_LIST_MAX       10000    //  cases in one list reply
+#define CONTROL_PRIVATE_UMASK  0077     //  the socket file: daemon's user only
+
+struct _control_t {
+    const config_t *config;
+    store_t *store;
+    outbox_t *outbox;
+    transfer_t *transfer;
+    federation_t *federation;
+    zsock_t *router;
+};
+
+typedef struct {
+    control_t *self;
+    const Zvh__V1__ControlRequest *request;
+    Zvh__V1__ControlReply *reply;
+    int64_t now_ms;
+    char case_id [ZVH_ID_MAX];
+    zlist_t *garbage;               //  decoded messages the reply points into
+    char error [TRANSFER_ERROR_MAX];    //  a refusal found by a read
+} op_t;
+
+control_t *
+control_new (const config_t *config, store_t *store, outbox_t *outbox,
+             transfer_t *transfer, federation_t *federation)
+{
+    control_t *self = (control_t *) zmalloc (sizeof (control_t));
+    self->config = config;
+    self->store = store;
+    self->outbox = outbox;
+    self->transfer = transfer;
+    self->federation = federation;
+    self->router = zsock_new (ZMQ_ROUTER);
+    zsock_set_maxmsgsize (self->router, WIRE_MAX_FRAME_BYTES);
+    zsock_set_linger (self->router, 0);
+    mode_t old_mask = umask (CONTROL_PRIVATE_UMASK);
+    int port = zsock_bind (self->router, "%s", config->control);
+    umask (old_mask);
+    if (port < 0) {
+        zsys_error ("control: cannot bind %s: %s", config->control,
+                    zmq_strerror (zmq_errno ()));
+        control_destroy (&self);
+    }
+    return self;
+}
+
+void
+control_destroy (control_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        zsock_destroy (&(*self_p)->router);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+zsock_t *
+control_socket (control_t *self)
+{
+    assert (self);
+    return self->router;
+}
+
+static Zvh__V1__ControlReply__Status
+s_status_of (int rc)
+{
+    switch (rc) {
+        case 0:                     return ZVH__V1__CONTROL_REPLY__STATUS__STATUS_OK;
+        case ZVH_E_NOT_FOUND:       return ZVH__V1__CONTROL_REPLY__STATUS__STATUS_NOT_FOUND;
+        case ZVH_E_CONFLICT:        return ZVH__V1__CONTROL_REPLY__STATUS__STATUS_CONFLICT;
+        case ZVH_E_UNKNOWN_REGION:  return ZVH__V1__CONTROL_REPLY__STATUS__STATUS_UNKNOWN_REGION;
+        case ZVH_E_BAD_REQUEST:     return ZVH__V1__CONTROL_REPLY__STATUS__STATUS_BAD_REQUEST;
+        default:                    return ZVH__V1__CONTROL_REPLY__STATUS__STATUS_STORE_ERROR;
+    }
+}
+
+//  ---------------------------------------------------------------- writes
+
+static int
+s_write_op (MDB_txn *txn, void *arg)
+{
+    op_t *op = (op_t *) arg;
+    transfer_t *transfer = op->self->transfer;
+    const Zvh__V1__ControlRequest *request = op->request;
+    switch (request->op) {
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_INCLUDE:
+            return transfer_include (transfer, txn, request->case_id,
+                                     request->plan.data, request->plan.len,
+                                     op->now_ms, op->case_id);
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_MOVE:
+            return transfer_move (transfer, txn, request->case_id,
+                                  request->region, op->now_ms);
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_COMPLETE:
+            return transfer_complete (transfer, txn, request->case_id, op->now_ms);
+        default:
+            return transfer_plan_update (transfer, txn, request->case_id,
+                                         request->plan.data, request->plan.len,
+                                         op->now_ms);
+    }
+}
+
+//  ---------------------------------------------------------------- reads
+
+static int
+s_read_case (MDB_txn *txn, void *arg)
+{
+    op_t *op = (op_t *) arg;
+    Zvh__V1__Case *found = transfer_case (op->self->transfer, txn, op->case_id);
+    if (!found) {
+        snprintf (op->error, sizeof op->error, "case %s is not known in region %s",
+                  op->case_id, op->self->config->region);
+        return ZVH_E_NOT_FOUND;
+    }
+    zlist_append (op->garbage, found);
+    op->reply->case_ = found;
+    MDB_val plan;
+    if (op->request->op == ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_SHOW
+    &&  transfer_plan (op->self->transfer, txn, op->case_id, &plan) == 0) {
+        op->reply->plan.data = (uint8_t *) malloc (plan.mv_size ? plan.mv_size : 1);
+        memcpy (op->reply->plan.data, plan.mv_data, plan.mv_size);
+        op->reply->plan.len = plan.mv_size;
+    }
+    return 0;
+}
+
+static int
+s_read_cases (MDB_txn *txn, void *arg)
+{
+    op_t *op = (op_t *) arg;
+    bool counts_only = op->request->op == ZVH__V1__CONTROL_REQUEST__OP__OP_STATUS;
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, store_dbi (op->self->store, STORE_DB_CASES), &cursor);
+    if (rc)
+        return rc;
+    MDB_val key, value;
+    rc = mdb_cursor_get (cursor, &key, &value, MDB_FIRST);
+    for (; rc == 0; rc = mdb_cursor_get (cursor, &key, &value, MDB_NEXT)) {
+        Zvh__V1__Case *found = WIRE_DECODE (Zvh__V1__Case, zvh__v1__case,
+                                            value.mv_data, value.mv_size);
+        if (!found)
+            continue;
+        int state = found->state;
+        if (state > 0 && (size_t) state < op->reply->n_counts)
+            op->reply->counts [state]->count++;
+        if (counts_only || op->reply->n_cases >= CONTROL_LIST_MAX)
+            wire_free (&found->base);
+        else {
+            zlist_append (op->garbage, found);
+            op->reply->cases [op->reply->n_cases++] = found;
+        }
+    }
+    mdb_cursor_close (cursor);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+s_read_peers (MDB_txn *txn, void *arg)
+{
+    op_t *op = (op_t *) arg;
+    federation_t *federation = op->self->federation;
+    for (size_t i = 0; i < op->reply->n_peers; i++) {
+        peer_t *peer = federation_peer (federation, i);
+        Zvh__V1__PeerStatus *status = op->reply->peers [i];
+        status->region = (char *) peer_region (peer);
+        status->up = peer_is_up (peer, op->now_ms);
+        status->last_seen_ms = peer_last_seen (peer);
+        int rc = outbox_depth (op->self->outbox, txn, status->region,
+                               &status->outbox_depth, &status->oldest_ms);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+//  ---------------------------------------------------------------- dispatch
+
+static int
+s_run (op_t *op)
+{
+    control_t *self = op->self;
+    const Zvh__V1__ControlRequest *request = op->request;
+    snprintf (op->case_id, sizeof op->case_id, "%s",
+              request->case_id ? request->case_id : "");
+    switch (request->op) {
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_INCLUDE:
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_MOVE:
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_COMPLETE:
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_PLAN_UPDATE: {
+            int rc = store_write (self->store, s_write_op, op);
+            if (rc)
+                return rc;
+            federation_wake (self->federation);
+            return store_read (self->store, s_read_case, op);
+        }
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_SHOW:
+            return store_read (self->store, s_read_case, op);
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_LIST:
+            return store_read (self->store, s_read_cases, op);
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_STATUS: {
+            int rc = store_read (self->store, s_read_cases, op);
+            return rc ? rc : store_read (self->store, s_read_peers, op);
+        }
+        default:
+            return ZVH_E_BAD_REQUEST;
+    }
+}
+
+static const char *
+s_error_text (op_t *op, int rc)
+{
+    if (*op->error)
+        return op->error;
+    if (rc == ZVH_E_BAD_REQUEST && op->request->op == 0)
+        return "unknown operation";
+    if (rc == ZVH_E_STORE || rc == ZVH_E_FULL)
+        return "the daemon could not write its store; see its log";
+    return transfer_error (op->self->transfer);
+}
+
+//  Allocate the repeated fields a status or list reply fills in.
+static void
+s_prepare_reply (op_t *op, Zvh__V1__StateCount *counts, Zvh__V1__StateCount **count_ptrs,
+                 size_t count_size)
+{
+    Zvh__V1__ControlReply *reply = op->reply;
+    reply->region = (char *) op->self->config->region;
+    for (size_t state = 0; state < count_size; state++) {
+        zvh__v1__state_count__init (&counts [state]);
+        counts [state].state = (Zvh__V1__CaseState) state;
+        count_ptrs [state] = &counts [state];
+    }
+    reply->counts = count_ptrs;
+    reply->n_counts = count_size;
+    if (op->request->op == ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_LIST)
+        reply->cases = (Zvh__V1__Case **) zmalloc (sizeof (void *) * CONTROL_LIST_MAX);
+    if (op->request->op == ZVH__V1__CONTROL_REQUEST__OP__OP_STATUS) {
+        size_t peers = federation_peer_count (op->self->federation);
+        reply->peers = (Zvh__V1__PeerStatus **) zmalloc (sizeof (void *) * (peers + 1));
+        for (size_t i = 0; i < peers; i++) {
+            reply->peers [i] = (Zvh__V1__PeerStatus *) zmalloc (sizeof (Zvh__V1__PeerStatus));
+            zvh__v1__peer_status__init (reply->peers [i]);
+        }
+        reply->n_peers = peers;
+    }
+}
+
+static void
+s_send_reply (control_t *self, zframe_t **routing_id_p, Zvh__V1__ControlReply *reply)
+{
+    size_t size;
+    uint8_t *bytes = wire_encode (&reply->base, &size);
+    if (bytes && zframe_send (routing_id_p, self->router, ZFRAME_MORE) == 0)
+        zmq_send (zsock_resolve (self->router), bytes, size, ZMQ_DONTWAIT);
+    zframe_destroy (routing_id_p);
+    free (bytes);
+}
+
+static void
+s_free_reply (op_t *op)
+{
+    Zvh__V1__ControlReply *reply = op->reply;
+    for (size_t i = 0; i < reply->n_peers; i++)
+        free (reply->peers [i]);
+    free (reply->peers);
+    free (reply->cases);
+    free (reply->plan.data);
+    for (void *msg = zlist_first (op->garbage); msg; msg = zlist_next (op->garbage))
+        wire_free ((ProtobufCMessage *) msg);
+    zlist_destroy (&op->garbage);
+}
+
+void
+control_handle (control_t *self, int64_t now_ms)
+{
+    assert (self);
+    zmsg_t *msg = zmsg_recv (self->router);
+    if (!msg)
+        return;
+    zframe_t *routing_id = zmsg_pop (msg);
+    zframe_t *body = zmsg_pop (msg);
+    zmsg_destroy (&msg);
+    Zvh__V1__ControlRequest *request = body
+        ? WIRE_DECODE (Zvh__V1__ControlRequest, zvh__v1__control_request,
+                       zframe_data (body), zframe_size (body))
+        : NULL;
+    zframe_destroy (&body);
+    Zvh__V1__ControlReply reply = ZVH__V1__CONTROL_REPLY__INIT;
+    Zvh__V1__ControlRequest empty = ZVH__V1__CONTROL_REQUEST__INIT;
+    op_t op = { self, request ? request : &empty, &reply, now_ms, "", zlist_new (), "" };
+    Zvh__V1__StateCount counts [ZVH_CASE_STATES + 1];
+    Zvh__V1__StateCount *count_ptrs [ZVH_CASE_STATES + 1];
+    s_prepare_reply (&op, counts, count_ptrs, ZVH_CASE_STATES + 1);
+    int rc = request ? s_run (&op) : ZVH_E_BAD_REQUEST;
+    reply.status = s_status_of (rc);
+    reply.request_id = op.request->request_id;
+    if (rc)
+        reply.error = (char *) (request ? s_error_text (&op, rc)
+                                        : "the request is not a ControlRequest");
+    s_send_reply (self, &routing_id, &reply);
+    s_free_reply (&op);
+    wire_free (request ? &request->base : NULL);
+}

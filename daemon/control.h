@@ -1,0 +1,37 @@
+/*  control: the local API that libzvh and zvhctl speak to the daemon.
+ *
+ *  A ROUTER on a local endpoint (ipc://, never leaves the host; the socket
+ *  file is private to the daemon's user). One ControlRequest in, one
+ *  ControlReply out, and the reply to a change is sent only after its
+ *  transaction committed: "OK" means durable.
+ */
+#ifndef ZVH_CONTROL_H
+#define ZVH_CONTROL_H
+
+#include "config.h"
+#include "federation.h"
+#include "outbox.h"
+#include "store.h"
+#include "transfer.h"
+#include <czmq.h>
+
+typedef struct _control_t control_t;
+
+//  Bind the control endpoint. Returns NULL (logged) on failure.
+control_t *
+    control_new (const config_t *config, store_t *store, outbox_t *outbox,
+                 transfer_t *transfer, federation_t *federation);
+
+//  Close and null the pointer.
+void
+    control_destroy (control_t **self_p);
+
+//  The socket, for polling.
+zsock_t *
+    control_socket (control_t *self);
+
+//  Serve one request that is waiting on the socket.
+void
+    control_handle (control_t *self, int64_t now_ms);
+
+#endif

@@ -1,0 +1,366 @@
+/*  federation: inbound ROUTER, batching, exactly-once apply, and the peers.
+ *
+ *  Inbound messages are read in batches (all that is waiting, up to a bound)
+ *  and applied in one write transaction: one fsync for many events. For each
+ *  link, only the event at last_applied + 1 is applied; anything at or below
+ *  it is a resend (acknowledged again, not applied), anything above it is a
+ *  gap (the sender will go back). Meta key "lin:<region>" is the last link
+ *  seq applied from a region; STORE_DB_DEDUP holds (origin, seq) for ever.
+ */
+#include "federation.h"
+#include "monitor.h"
+#include "wire.h"
+#include "zvh/zvh.h"
+
+#define FEDERATION_BATCH_MAX           256
+#define FEDERATION_ZAP_ENFORCE_DOMAIN  93   //  ZMQ_ZAP_ENFORCE_DOMAIN (a draft constant)
+#define FEDERATION_ZAP_DOMAIN          "zvh"
+#define FEDERATION_META_LAST_IN        "lin:"
+#define FEDERATION_KEY_MAX             128
+#define FEDERATION_Z85_KEY_LEN         40
+
+typedef struct {
+    const config_region_t *region;
+    zframe_t *routing_id;
+    Zvh__V1__LinkFrame__Kind kind;
+    uint64_t link_seq;
+    zframe_t *envelope;
+    uint64_t ack;                   //  last applied on this link after the batch
+} item_t;
+
+struct _federation_t {
+    const config_t *config;
+    store_t *store;
+    outbox_t *outbox;
+    transfer_t *transfer;
+    zsock_t *router;
+    zsock_t *monitor;
+    peer_t **peers;
+    size_t peer_count;
+    item_t batch [FEDERATION_BATCH_MAX];
+    size_t batch_size;
+    int64_t now_ms;
+};
+
+int
+federation_enforce_zap (zsock_t *sock)
+{
+    int on = 1;
+    zsock_set_zap_domain (sock, FEDERATION_ZAP_DOMAIN);
+    return zmq_setsockopt (zsock_resolve (sock), FEDERATION_ZAP_ENFORCE_DOMAIN,
+                           &on, sizeof on);
+}
+
+static int
+s_bind (federation_t *self, zcert_t *cert)
+{
+    self->router = zsock_new (ZMQ_ROUTER);
+    if (!self->router)
+        return -1;
+    zcert_apply (cert, self->router);
+    zsock_set_curve_server (self->router, 1);
+    zsock_set_router_mandatory (self->router, 1);
+    zsock_set_maxmsgsize (self->router, WIRE_MAX_FRAME_BYTES);
+    zsock_set_linger (self->router, 0);
+    if (federation_enforce_zap (self->router)) {
+        zsys_error ("federation: cannot enforce ZAP: %s", zmq_strerror (zmq_errno ()));
+        return -1;
+    }
+    self->monitor = monitor_attach (self->router, "federation");
+    if (!self->monitor)
+        return -1;
+    if (zsock_bind (self->router, "%s", self->config->bind) < 0) {
+        zsys_error ("federation: cannot bind %s: %s (is another zvhd running, or "
+                    "the port taken?)", self->config->bind, zmq_strerror (zmq_errno ()));
+        return -1;
+    }
+    return 0;
+}
+
+federation_t *
+federation_new (const config_t *config, zcert_t *cert, store_t *store,
+                outbox_t *outbox, transfer_t *transfer)
+{
+    assert (config && cert && store && outbox && transfer);
+    federation_t *self = (federation_t *) zmalloc (sizeof (federation_t));
+    self->config = config;
+    self->store = store;
+    self->outbox = outbox;
+    self->transfer = transfer;
+    self->peers = (peer_t **) zmalloc (sizeof (peer_t *) * (config->region_count + 1));
+    if (s_bind (self, cert)) {
+        federation_destroy (&self);
+        return NULL;
+    }
+    for (size_t i = 0; i < config->region_count; i++) {
+        const config_region_t *region = &config->regions [i];
+        if (streq (region->id, config->region) || !config_region_is_federated (region))
+            continue;
+        peer_t *peer = peer_new (region, cert, config, store, outbox);
+        if (!peer) {
+            federation_destroy (&self);
+            return NULL;
+        }
+        self->peers [self->peer_count++] = peer;
+    }
+    return self;
+}
+
+void
+federation_destroy (federation_t **self_p)
+{
+    assert (self_p);
+    federation_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->peer_count; i++)
+        peer_destroy (&self->peers [i]);
+    free (self->peers);
+    if (self->router)
+        zmq_socket_monitor (zsock_resolve (self->router), NULL, 0);
+    zsock_destroy (&self->monitor);
+    zsock_destroy (&self->router);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+federation_poll_add (federation_t *self, zpoller_t *poller)
+{
+    assert (self);
+    zpoller_add (poller, self->router);
+    zpoller_add (poller, self->monitor);
+    for (size_t i = 0; i < self->peer_count; i++) {
+        zpoller_add (poller, peer_socket (self->peers [i]));
+        zpoller_add (poller, peer_monitor (self->peers [i]));
+    }
+}
+
+size_t
+federation_peer_count (federation_t *self)
+{
+    assert (self);
+    return self->peer_count;
+}
+
+peer_t *
+federation_peer (federation_t *self, size_t index)
+{
+    assert (self);
+    return index < self->peer_count ? self->peers [index] : NULL;
+}
+
+void
+federation_wake (federation_t *self)
+{
+    assert (self);
+    for (size_t i = 0; i < self->peer_count; i++)
+        peer_wake (self->peers [i]);
+}
+
+void
+federation_pump (federation_t *self, int64_t now_ms)
+{
+    assert (self);
+    for (size_t i = 0; i < self->peer_count; i++)
+        peer_pump (self->peers [i], now_ms);
+}
+
+//  ---------------------------------------------------------------- inbound
+
+static void
+s_meta_name (char *name, const char *region)
+{
+    snprintf (name, FEDERATION_KEY_MAX, "%s%s", FEDERATION_META_LAST_IN, region);
+}
+
+//  Read one message into the next batch item; false if it was not usable.
+static bool
+s_read_item (federation_t *self, item_t *item)
+{
+    zmsg_t *msg = zmsg_recv (self->router);
+    if (!msg)
+        return false;
+    memset (item, 0, sizeof *item);
+    item->routing_id = zmsg_pop (msg);
+    zframe_t *header = zmsg_pop (msg);
+    item->envelope = zmsg_pop (msg);
+    size_t extra = zmsg_size (msg);
+    zmsg_destroy (&msg);
+    //  Metadata from a body frame: the routing-id frame may lack it (libzmq < 4.3.5)
+    const char *key = header ? zframe_meta (header, "User-Id") : NULL;
+    item->region = key && strlen (key) == FEDERATION_Z85_KEY_LEN
+                 ? config_region_by_key (self->config, key) : NULL;
+    Zvh__V1__LinkFrame *frame = header
+        ? WIRE_DECODE (Zvh__V1__LinkFrame, zvh__v1__link_frame,
+                       zframe_data (header), zframe_size (header))
+        : NULL;
+    bool usable = item->region && frame && extra == 0;
+    if (!item->region)
+        zsys_warning ("federation: message from an unknown key (%s) refused",
+                      key ? key : "none");
+    else
+    if (!usable)
+        zsys_warning ("federation: malformed message from %s refused", item->region->id);
+    if (frame) {
+        item->kind = frame->kind;
+        item->link_seq = frame->link_seq;
+        wire_free (&frame->base);
+    }
+    zframe_destroy (&header);
+    if (usable && item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA && !item->envelope) {
+        zsys_warning ("federation: event without envelope from %s refused",
+                      item->region->id);
+        usable = false;
+    }
+    if (!usable) {
+        zframe_destroy (&item->routing_id);
+        zframe_destroy (&item->envelope);
+    }
+    return usable;
+}
+
+//  Apply one event that is next in its link's order.
+static int
+s_apply_event (federation_t *self, MDB_txn *txn, item_t *item)
+{
+    const char *from = item->region->id;
+    Zvh__V1__Envelope *envelope = WIRE_DECODE (
+        Zvh__V1__Envelope, zvh__v1__envelope,
+        zframe_data (item->envelope), zframe_size (item->envelope));
+    if (!envelope) {
+        zsys_warning ("federation: malformed event at link seq %" PRIu64 " from %s "
+                      "skipped", item->link_seq, from);
+        return 0;
+    }
+    int rc = 0;
+    if (!streq (envelope->origin, from))
+        zsys_warning ("federation: %s sent an event as region '%s': refused (a "
+                      "region speaks only for itself)", from, envelope->origin);
+    else {
+        uint8_t key [FEDERATION_KEY_MAX];
+        size_t key_size = store_seq_key (key, sizeof key, envelope->origin, envelope->seq);
+        MDB_val seen;
+        rc = key_size ? store_get (self->store, txn, STORE_DB_DEDUP, key, key_size, &seen)
+                      : EINVAL;
+        if (rc == 0)
+            zsys_info ("federation: event %s/%" PRIu64 " was applied before; not again",
+                       envelope->origin, envelope->seq);
+        else
+        if (rc == MDB_NOTFOUND) {
+            rc = transfer_apply (self->transfer, txn, from, envelope, self->now_ms);
+            uint8_t when [8];
+            store_be64_put (when, (uint64_t) self->now_ms);
+            if (rc == 0)
+                rc = store_put (self->store, txn, STORE_DB_DEDUP, key, key_size,
+                                when, sizeof when, 0);
+        }
+    }
+    wire_free (&envelope->base);
+    return rc;
+}
+
+static int
+s_apply_batch (MDB_txn *txn, void *arg)
+{
+    federation_t *self = (federation_t *) arg;
+    char name [FEDERATION_KEY_MAX];
+    for (size_t i = 0; i < self->batch_size; i++) {
+        item_t *item = &self->batch [i];
+        s_meta_name (name, item->region->id);
+        uint64_t last_in = store_meta_u64 (self->store, txn, name);
+        if (item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA
+        &&  item->link_seq == last_in + 1) {
+            int rc = s_apply_event (self, txn, item);
+            if (rc == 0)
+                rc = store_set_meta_u64 (self->store, txn, name, item->link_seq);
+            if (rc)
+                return rc;
+            last_in = item->link_seq;
+        }
+        item->ack = last_in;
+    }
+    return 0;
+}
+
+//  One ACK per sender connection, for the last item from it.
+static void
+s_send_acks (federation_t *self)
+{
+    for (size_t i = 0; i < self->batch_size; i++) {
+        item_t *item = &self->batch [i];
+        bool later = false;
+        for (size_t j = i + 1; j < self->batch_size && !later; j++)
+            later = zframe_eq (item->routing_id, self->batch [j].routing_id);
+        if (later)
+            continue;
+        Zvh__V1__LinkFrame ack = ZVH__V1__LINK_FRAME__INIT;
+        ack.kind = ZVH__V1__LINK_FRAME__KIND__KIND_ACK;
+        ack.link_seq = item->ack;
+        uint8_t bytes [32];
+        size_t size = protobuf_c_message_pack (&ack.base, bytes);
+        zframe_t *routing_id = zframe_dup (item->routing_id);
+        //  A sender gone since is no error: it will ping and hear again
+        if (zframe_send (&routing_id, self->router, ZFRAME_MORE | ZFRAME_DONTWAIT) == 0)
+            zmq_send (zsock_resolve (self->router), bytes, size, ZMQ_DONTWAIT);
+        zframe_destroy (&routing_id);
+    }
+}
+
+static void
+s_clear_batch (federation_t *self)
+{
+    for (size_t i = 0; i < self->batch_size; i++) {
+        zframe_destroy (&self->batch [i].routing_id);
+        zframe_destroy (&self->batch [i].envelope);
+    }
+    self->batch_size = 0;
+}
+
+static void
+s_recv_batch (federation_t *self, int64_t now_ms)
+{
+    self->now_ms = now_ms;
+    while (self->batch_size < FEDERATION_BATCH_MAX
+       &&  (zsock_events (self->router) & ZMQ_POLLIN))
+        if (s_read_item (self, &self->batch [self->batch_size]))
+            self->batch_size++;
+    if (self->batch_size == 0)
+        return;
+    int rc = store_write (self->store, s_apply_batch, self);
+    if (rc == 0) {
+        s_send_acks (self);
+        federation_wake (self);     //  applied events may have queued answers
+    }
+    else
+        //  Nothing committed, nothing acked: the senders will resend
+        zsys_error ("federation: could not store %zu inbound message(s): %s",
+                    self->batch_size, zvh_strerror (rc));
+    s_clear_batch (self);
+}
+
+bool
+federation_handle (federation_t *self, void *socket, int64_t now_ms)
+{
+    assert (self);
+    if (socket == self->router) {
+        s_recv_batch (self, now_ms);
+        return true;
+    }
+    if (socket == self->monitor) {
+        monitor_recv (self->monitor, "federation");
+        return true;
+    }
+    for (size_t i = 0; i < self->peer_count; i++) {
+        peer_t *peer = self->peers [i];
+        if (socket == peer_socket (peer)) {
+            peer_recv (peer, now_ms);
+            return true;
+        }
+        if (socket == peer_monitor (peer)) {
+            peer_recv_monitor (peer);
+            return true;
+        }
+    }
+    return false;
+}

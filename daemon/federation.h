@@ -1,0 +1,59 @@
+/*  federation: this region's place in the federation of regions.
+ *
+ *  Owns the inbound side (a ROUTER, CURVE server, admitted keys decided by
+ *  zauth from the federation directory) and one peer_t per federated
+ *  region. Inbound events are applied strictly in link order, exactly once:
+ *  a permanent dedup record per (origin, seq) and the last applied link seq
+ *  commit in the same transaction as the event's effects; the ACK is sent
+ *  only after that commit.
+ */
+#ifndef ZVH_FEDERATION_H
+#define ZVH_FEDERATION_H
+
+#include "config.h"
+#include "outbox.h"
+#include "peer.h"
+#include "store.h"
+#include "transfer.h"
+#include <czmq.h>
+
+typedef struct _federation_t federation_t;
+
+//  Bind the federation endpoint and connect to every federated peer. zauth
+//  must already be configured. Returns NULL (logged) on failure.
+federation_t *
+    federation_new (const config_t *config, zcert_t *cert, store_t *store,
+                    outbox_t *outbox, transfer_t *transfer);
+
+//  Close every link and null the pointer.
+void
+    federation_destroy (federation_t **self_p);
+
+//  Add every socket to poll to poller.
+void
+    federation_poll_add (federation_t *self, zpoller_t *poller);
+
+//  Handle a socket that the poller said is readable; false if not ours.
+bool
+    federation_handle (federation_t *self, void *socket, int64_t now_ms);
+
+//  Pump every peer link (new events, resends, heartbeats).
+void
+    federation_pump (federation_t *self, int64_t now_ms);
+
+//  Mark every link as having new outbox entries.
+void
+    federation_wake (federation_t *self);
+
+//  Number of peers and the peer at index i.
+size_t
+    federation_peer_count (federation_t *self);
+peer_t *
+    federation_peer (federation_t *self, size_t index);
+
+//  Turn on ZAP enforcement on sock: refuse everyone if the ZAP handler is
+//  unreachable (libzmq's default admits unknown keys then).
+int
+    federation_enforce_zap (zsock_t *sock);
+
+#endif

@@ -1,0 +1,186 @@
+/*  outbox: per-peer queues in STORE_DB_OUTBOX, counters in STORE_DB_META.
+ *
+ *  Meta keys: "seq" the last origin seq; "lout:<peer>" the last link seq
+ *  queued for a peer; "lack:<peer>" the last link seq it acknowledged. Depth
+ *  is their difference, so status never scans the queue.
+ */
+#include "outbox.h"
+#include <czmq.h>
+
+#define OUTBOX_META_SEQ      "seq"
+#define OUTBOX_META_LAST_OUT "lout:"
+#define OUTBOX_META_LAST_ACK "lack:"
+#define OUTBOX_META_KEY_MAX  128
+#define OUTBOX_KEY_MAX       128
+
+struct _outbox_t {
+    store_t *store;
+    char *region;
+};
+
+outbox_t *
+outbox_new (store_t *store, const char *region)
+{
+    assert (store && region);
+    outbox_t *self = (outbox_t *) zmalloc (sizeof (outbox_t));
+    self->store = store;
+    self->region = strdup (region);
+    return self;
+}
+
+void
+outbox_destroy (outbox_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        free ((*self_p)->region);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+static void
+s_meta_name (char *name, const char *kind, const char *peer)
+{
+    snprintf (name, OUTBOX_META_KEY_MAX, "%s%s", kind, peer);
+}
+
+int
+outbox_forward (outbox_t *self, MDB_txn *txn, const char *peer,
+                const uint8_t *envelope, size_t size)
+{
+    assert (self);
+    char name [OUTBOX_META_KEY_MAX];
+    s_meta_name (name, OUTBOX_META_LAST_OUT, peer);
+    uint64_t link_seq = store_meta_u64 (self->store, txn, name) + 1;
+    uint8_t key [OUTBOX_KEY_MAX];
+    size_t key_size = store_seq_key (key, sizeof key, peer, link_seq);
+    if (!key_size)
+        return EINVAL;
+    //  Keys only ever grow per peer prefix, but peers interleave: no MDB_APPEND
+    int rc = store_put (self->store, txn, STORE_DB_OUTBOX, key, key_size,
+                        envelope, size, 0);
+    if (rc == 0)
+        rc = store_set_meta_u64 (self->store, txn, name, link_seq);
+    return rc;
+}
+
+int
+outbox_push (outbox_t *self, MDB_txn *txn, const char *peer,
+             Zvh__V1__Envelope__Type type, const char *case_id,
+             const ProtobufCMessage *payload, int64_t now_ms)
+{
+    assert (self);
+    uint64_t seq = store_meta_u64 (self->store, txn, OUTBOX_META_SEQ) + 1;
+    Zvh__V1__Envelope envelope = ZVH__V1__ENVELOPE__INIT;
+    envelope.origin = self->region;
+    envelope.seq = seq;
+    envelope.type = type;
+    envelope.time_ms = now_ms;
+    envelope.case_id = (char *) (case_id ? case_id : "");
+    envelope.payload.data = wire_encode (payload, &envelope.payload.len);
+    if (!envelope.payload.data)
+        return ENOMEM;
+    size_t size;
+    uint8_t *bytes = wire_encode (&envelope.base, &size);
+    free (envelope.payload.data);
+    if (!bytes)
+        return ENOMEM;
+    int rc = store_set_meta_u64 (self->store, txn, OUTBOX_META_SEQ, seq);
+    if (rc == 0)
+        rc = outbox_forward (self, txn, peer, bytes, size);
+    free (bytes);
+    return rc;
+}
+
+uint64_t
+outbox_acked (outbox_t *self, MDB_txn *txn, const char *peer)
+{
+    char name [OUTBOX_META_KEY_MAX];
+    s_meta_name (name, OUTBOX_META_LAST_ACK, peer);
+    return store_meta_u64 (self->store, txn, name);
+}
+
+int
+outbox_ack (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq)
+{
+    assert (self);
+    char name [OUTBOX_META_KEY_MAX];
+    s_meta_name (name, OUTBOX_META_LAST_OUT, peer);
+    uint64_t last_out = store_meta_u64 (self->store, txn, name);
+    if (link_seq > last_out)
+        link_seq = last_out;    //  a confused or restored peer: never skip ahead
+    uint64_t acked = outbox_acked (self, txn, peer);
+    for (uint64_t n = acked + 1; n <= link_seq; n++) {
+        uint8_t key [OUTBOX_KEY_MAX];
+        size_t key_size = store_seq_key (key, sizeof key, peer, n);
+        int rc = store_del (self->store, txn, STORE_DB_OUTBOX, key, key_size);
+        if (rc)
+            return rc;
+    }
+    if (link_seq <= acked)
+        return 0;
+    s_meta_name (name, OUTBOX_META_LAST_ACK, peer);
+    return store_set_meta_u64 (self->store, txn, name, link_seq);
+}
+
+int
+outbox_scan (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t after,
+             size_t max, outbox_visit_fn *visit, void *arg)
+{
+    assert (self);
+    uint8_t key_bytes [OUTBOX_KEY_MAX];
+    size_t key_size = store_seq_key (key_bytes, sizeof key_bytes, peer, after + 1);
+    size_t prefix_size = key_size - 8;
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, store_dbi (self->store, STORE_DB_OUTBOX), &cursor);
+    if (rc)
+        return rc;
+    MDB_val key = { key_size, key_bytes }, value;
+    rc = mdb_cursor_get (cursor, &key, &value, MDB_SET_RANGE);
+    for (size_t count = 0; rc == 0 && count < max; count++) {
+        if (key.mv_size != key_size || memcmp (key.mv_data, key_bytes, prefix_size))
+            break;              //  past this peer's entries
+        if (visit (store_seq_key_n (&key), (const uint8_t *) value.mv_data,
+                   value.mv_size, arg))
+            break;
+        rc = mdb_cursor_get (cursor, &key, &value, MDB_NEXT);
+    }
+    mdb_cursor_close (cursor);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+s_oldest_time (uint64_t link_seq, const uint8_t *bytes, size_t size, void *arg)
+{
+    (void) link_seq;
+    Zvh__V1__Envelope *envelope = WIRE_DECODE (Zvh__V1__Envelope,
+                                               zvh__v1__envelope, bytes, size);
+    if (envelope) {
+        *(int64_t *) arg = envelope->time_ms;
+        wire_free (&envelope->base);
+    }
+    return 1;
+}
+
+int
+outbox_depth (outbox_t *self, MDB_txn *txn, const char *peer,
+              uint64_t *depth_p, int64_t *oldest_ms_p)
+{
+    assert (self);
+    char name [OUTBOX_META_KEY_MAX];
+    s_meta_name (name, OUTBOX_META_LAST_OUT, peer);
+    uint64_t last_out = store_meta_u64 (self->store, txn, name);
+    uint64_t acked = outbox_acked (self, txn, peer);
+    *depth_p = last_out > acked ? last_out - acked : 0;
+    *oldest_ms_p = 0;
+    if (*depth_p)
+        return outbox_scan (self, txn, peer, acked, 1, s_oldest_time, oldest_ms_p);
+    return 0;
+}
+
+uint64_t
+outbox_last_seq (outbox_t *self, MDB_txn *txn)
+{
+    return store_meta_u64 (self->store, txn, OUTBOX_META_SEQ);
+}

@@ -1,0 +1,292 @@
+/*  peer: go-back-N delivery of one peer's outbox over a CURVE DEALER.
+ *
+ *  In memory: `acked` (the peer's last cumulative ack, also durable in the
+ *  outbox) and `sent` (the last link seq handed to ZeroMQ). Sends use
+ *  ZMQ_IMMEDIATE, so while the link is down nothing queues inside ZeroMQ:
+ *  the outbox on disk is the only queue, and it survives kill -9.
+ */
+#include "peer.h"
+#include "monitor.h"
+#include "wire.h"
+#include "zvh/zvh.h"
+
+#define PEER_NAME_MAX          (CONFIG_ID_MAX + 8)
+#define PEER_RECONNECT_IVL_MS  100
+#define PEER_RECONNECT_MAX_MS  2000
+#define PEER_ZMQ_HEARTBEAT_MS  1000
+#define PEER_ZMQ_HEARTBEAT_TIMEOUT_MS 5000
+
+struct _peer_t {
+    const config_t *config;
+    store_t *store;
+    outbox_t *outbox;
+    char region [CONFIG_ID_MAX];
+    char name [PEER_NAME_MAX];      //  for log lines
+    zsock_t *dealer;
+    zsock_t *monitor;
+    uint64_t acked;
+    uint64_t sent;
+    bool acked_known;               //  acked read from the store yet
+    int rto_ms;                     //  current retransmit timeout
+    int64_t last_progress_ms;       //  last ack that moved, or last resend
+    int64_t last_send_ms;
+    int64_t last_seen_ms;
+    bool wake;                      //  outbox may have grown
+};
+
+static int
+s_configure (peer_t *self, const config_region_t *region, zcert_t *cert)
+{
+    zsock_t *sock = self->dealer;
+    zcert_apply (cert, sock);
+    zsock_set_curve_serverkey (sock, region->public_key);
+    zsock_set_immediate (sock, 1);
+    zsock_set_linger (sock, 0);
+    zsock_set_maxmsgsize (sock, WIRE_MAX_FRAME_BYTES);
+    zsock_set_sndhwm (sock, self->config->window * 2 + 1);
+    zsock_set_rcvhwm (sock, self->config->window * 2 + 1);
+    zsock_set_reconnect_ivl (sock, PEER_RECONNECT_IVL_MS);
+    zsock_set_reconnect_ivl_max (sock, PEER_RECONNECT_MAX_MS);
+    zsock_set_heartbeat_ivl (sock, PEER_ZMQ_HEARTBEAT_MS);
+    zsock_set_heartbeat_timeout (sock, PEER_ZMQ_HEARTBEAT_TIMEOUT_MS);
+    self->monitor = monitor_attach (sock, self->name);
+    if (!self->monitor)
+        return -1;
+    return zsock_connect (sock, "%s", region->endpoint);
+}
+
+peer_t *
+peer_new (const config_region_t *region, zcert_t *cert, const config_t *config,
+          store_t *store, outbox_t *outbox)
+{
+    assert (region && cert && config && store && outbox);
+    peer_t *self = (peer_t *) zmalloc (sizeof (peer_t));
+    self->config = config;
+    self->store = store;
+    self->outbox = outbox;
+    snprintf (self->region, sizeof self->region, "%s", region->id);
+    snprintf (self->name, sizeof self->name, "peer %s", region->id);
+    self->rto_ms = config->retry_min_ms;
+    self->wake = true;
+    self->dealer = zsock_new (ZMQ_DEALER);
+    if (!self->dealer || s_configure (self, region, cert)) {
+        zsys_error ("%s: cannot connect to %s: %s", self->name, region->endpoint,
+                    zmq_strerror (zmq_errno ()));
+        peer_destroy (&self);
+    }
+    return self;
+}
+
+void
+peer_destroy (peer_t **self_p)
+{
+    assert (self_p);
+    peer_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->dealer)
+        zmq_socket_monitor (zsock_resolve (self->dealer), NULL, 0);
+    zsock_destroy (&self->monitor);
+    zsock_destroy (&self->dealer);
+    free (self);
+    *self_p = NULL;
+}
+
+zsock_t *
+peer_socket (peer_t *self)
+{
+    assert (self);
+    return self->dealer;
+}
+
+zsock_t *
+peer_monitor (peer_t *self)
+{
+    assert (self);
+    return self->monitor;
+}
+
+const char *
+peer_region (peer_t *self)
+{
+    assert (self);
+    return self->region;
+}
+
+void
+peer_wake (peer_t *self)
+{
+    assert (self);
+    self->wake = true;
+}
+
+bool
+peer_is_up (peer_t *self, int64_t now_ms)
+{
+    assert (self);
+    return self->last_seen_ms
+        && now_ms - self->last_seen_ms < self->config->peer_timeout_ms;
+}
+
+int64_t
+peer_last_seen (peer_t *self)
+{
+    assert (self);
+    return self->last_seen_ms;
+}
+
+//  Send a LinkFrame header and, for DATA, the envelope behind it. Returns 0,
+//  or -1 if ZeroMQ would block (the link is down or full).
+static int
+s_send (peer_t *self, Zvh__V1__LinkFrame__Kind kind, uint64_t link_seq,
+        const uint8_t *envelope, size_t envelope_size)
+{
+    Zvh__V1__LinkFrame header = ZVH__V1__LINK_FRAME__INIT;
+    header.kind = kind;
+    header.link_seq = link_seq;
+    uint8_t bytes [32];             //  two varint fields: well under 32 bytes
+    size_t size = protobuf_c_message_pack (&header.base, bytes);
+    void *handle = zsock_resolve (self->dealer);
+    int more = envelope ? ZMQ_SNDMORE : 0;
+    if (zmq_send (handle, bytes, size, ZMQ_DONTWAIT | more) < 0)
+        return -1;
+    //  ZeroMQ queues multipart messages atomically: the second part cannot block
+    if (envelope && zmq_send (handle, envelope, envelope_size, ZMQ_DONTWAIT) < 0)
+        return -1;
+    return 0;
+}
+
+typedef struct {
+    peer_t *peer;
+    int64_t now_ms;
+} pump_args_t;
+
+static int
+s_send_entry (uint64_t link_seq, const uint8_t *envelope, size_t size, void *arg)
+{
+    pump_args_t *args = (pump_args_t *) arg;
+    peer_t *self = args->peer;
+    if (s_send (self, ZVH__V1__LINK_FRAME__KIND__KIND_DATA, link_seq, envelope, size))
+        return 1;                   //  would block: try again on the next pump
+    if (self->sent == self->acked)
+        self->last_progress_ms = args->now_ms;  //  the timeout runs from here
+    self->sent = link_seq;
+    self->last_send_ms = args->now_ms;
+    return 0;
+}
+
+static int
+s_send_window (MDB_txn *txn, void *arg)
+{
+    pump_args_t *args = (pump_args_t *) arg;
+    peer_t *self = args->peer;
+    if (!self->acked_known) {
+        self->acked = self->sent = outbox_acked (self->outbox, txn, self->region);
+        self->acked_known = true;
+    }
+    uint64_t in_flight = self->sent - self->acked;
+    if (in_flight >= (uint64_t) self->config->window)
+        return 0;
+    return outbox_scan (self->outbox, txn, self->region, self->sent,
+                        self->config->window - in_flight, s_send_entry, args);
+}
+
+int
+peer_pump (peer_t *self, int64_t now_ms)
+{
+    assert (self);
+    if (self->sent > self->acked && now_ms - self->last_progress_ms >= self->rto_ms) {
+        //  No ack in time: send everything unacknowledged again
+        zsys_debug ("%s: no ack for %" PRIu64 " event(s) in %d ms, resending",
+                    self->name, self->sent - self->acked, self->rto_ms);
+        self->sent = self->acked;
+        self->last_progress_ms = now_ms;
+        self->rto_ms = self->rto_ms * 2 > self->config->retry_max_ms
+                     ? self->config->retry_max_ms : self->rto_ms * 2;
+        self->wake = true;
+    }
+    if (self->wake) {
+        self->wake = false;
+        pump_args_t args = { self, now_ms };
+        int rc = store_read (self->store, s_send_window, &args);
+        if (rc)
+            return rc;
+    }
+    if (now_ms - self->last_send_ms >= self->config->heartbeat_ms) {
+        s_send (self, ZVH__V1__LINK_FRAME__KIND__KIND_PING, 0, NULL, 0);
+        self->last_send_ms = now_ms;
+    }
+    return 0;
+}
+
+typedef struct {
+    peer_t *peer;
+    uint64_t link_seq;
+} ack_args_t;
+
+static int
+s_apply_ack (MDB_txn *txn, void *arg)
+{
+    ack_args_t *args = (ack_args_t *) arg;
+    return outbox_ack (args->peer->outbox, txn, args->peer->region, args->link_seq);
+}
+
+static int
+s_on_ack (peer_t *self, uint64_t link_seq, int64_t now_ms)
+{
+    if (!self->acked_known || link_seq <= self->acked)
+        return 0;
+    if (link_seq > self->sent)
+        link_seq = self->sent;      //  acks for more than we sent are not ours to trust
+    if (link_seq <= self->acked)
+        return 0;
+    ack_args_t args = { self, link_seq };
+    int rc = store_write (self->store, s_apply_ack, &args);
+    if (rc)
+        return rc;
+    self->acked = link_seq;
+    self->rto_ms = self->config->retry_min_ms;
+    self->last_progress_ms = now_ms;
+    self->wake = true;              //  the window has room again
+    return 0;
+}
+
+int
+peer_recv (peer_t *self, int64_t now_ms)
+{
+    assert (self);
+    zframe_t *frame = zframe_recv (self->dealer);
+    if (!frame)
+        return 0;
+    Zvh__V1__LinkFrame *header = WIRE_DECODE (Zvh__V1__LinkFrame, zvh__v1__link_frame,
+                                              zframe_data (frame), zframe_size (frame));
+    bool more = zframe_more (frame);
+    zframe_destroy (&frame);
+    while (more) {                  //  nothing else is expected: discard
+        frame = zframe_recv (self->dealer);
+        more = frame && zframe_more (frame);
+        zframe_destroy (&frame);
+    }
+    if (!header) {
+        zsys_warning ("%s: malformed frame on the link, ignored", self->name);
+        return 0;
+    }
+    self->last_seen_ms = now_ms;
+    int rc = 0;
+    if (header->kind == ZVH__V1__LINK_FRAME__KIND__KIND_ACK)
+        rc = s_on_ack (self, header->link_seq, now_ms);
+    wire_free (&header->base);
+    return rc;
+}
+
+void
+peer_recv_monitor (peer_t *self)
+{
+    assert (self);
+    int event = monitor_recv (self->monitor, self->name);
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        //  A new connection: what was in flight on the old one may be lost
+        self->sent = self->acked;
+        self->wake = true;
+    }
+}

@@ -1,0 +1,68 @@
+/*  peer: the outbound link to one other region.
+ *
+ *  A DEALER socket, CURVE client of the peer's federation endpoint, sends the
+ *  peer's outbox in link-seq order with at most `window` events in flight.
+ *  The peer acknowledges cumulatively once the events are on its disk; only
+ *  then are they deleted here. No progress within the retransmit timeout
+ *  sends everything unacknowledged again (go-back-N), with the timeout
+ *  doubling up to retry_max_ms. The receiver applies strictly in order and
+ *  recognises a resend, so a resend can never apply anything twice.
+ */
+#ifndef ZVH_PEER_H
+#define ZVH_PEER_H
+
+#include "config.h"
+#include "outbox.h"
+#include "store.h"
+#include <czmq.h>
+
+typedef struct _peer_t peer_t;
+
+//  Create the link to region and connect (asynchronously). cert is this
+//  region's own certificate. Returns NULL if the socket cannot be set up.
+peer_t *
+    peer_new (const config_region_t *region, zcert_t *cert,
+              const config_t *config, store_t *store, outbox_t *outbox);
+
+//  Close the link and null the pointer.
+void
+    peer_destroy (peer_t **self_p);
+
+//  The DEALER socket, for polling.
+zsock_t *
+    peer_socket (peer_t *self);
+
+//  The socket that carries this link's monitor events, for polling.
+zsock_t *
+    peer_monitor (peer_t *self);
+
+//  The peer's region id.
+const char *
+    peer_region (peer_t *self);
+
+//  Send what is due: new events within the window, a resend after a
+//  timeout, a heartbeat when idle. Returns 0 or a ZVH_E_* code.
+int
+    peer_pump (peer_t *self, int64_t now_ms);
+
+//  Handle one message from the peer (an ACK). Returns 0 or a ZVH_E_* code.
+int
+    peer_recv (peer_t *self, int64_t now_ms);
+
+//  Handle one monitor event: logs refused handshakes.
+void
+    peer_recv_monitor (peer_t *self);
+
+//  True if the peer answered within peer_timeout_ms.
+bool
+    peer_is_up (peer_t *self, int64_t now_ms);
+
+//  When the peer last answered (epoch ms, 0 = never).
+int64_t
+    peer_last_seen (peer_t *self);
+
+//  Ask for a pump at the next chance: the outbox for this peer changed.
+void
+    peer_wake (peer_t *self);
+
+#endif

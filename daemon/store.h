@@ -1,0 +1,121 @@
+/*  store: the daemon's one LMDB environment and its named databases.
+ *
+ *  Invariant: every state change and the outbox entries it causes commit in
+ *  one write transaction, through store_write. LMDB commits are synchronous
+ *  (no MDB_NOSYNC), so data is on disk when store_write returns 0, and an
+ *  acknowledgement may be sent after it, never before.
+ *
+ *  MDB_MAP_FULL aborts the transaction, doubles the map (up to a ceiling)
+ *  and runs the whole write function again; write functions therefore touch
+ *  nothing but the transaction. A full disk aborts cleanly: LMDB's
+ *  copy-on-write pages leave the last committed state intact.
+ */
+#ifndef ZVH_STORE_H
+#define ZVH_STORE_H
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+//  Bumped when the layout of any database changes; a store written by a
+//  newer format is refused at open.
+#define STORE_FORMAT_VERSION  1
+
+typedef enum {
+    STORE_DB_META,          //  format version, region, counters, link state
+    STORE_DB_CASES,         //  case id -> zvh.v1.Case
+    STORE_DB_PLANS,         //  case id, NUL, be64 version -> serialised Plan
+    STORE_DB_OUTBOX,        //  peer id, NUL, be64 link seq -> zvh.v1.Envelope
+    STORE_DB_DEDUP,         //  origin id, NUL, be64 seq -> be64 applied ms
+    STORE_DB_COUNT
+} store_db_t;
+
+typedef struct _store_t store_t;
+
+//  Our ZVH_E_* codes are small negatives; LMDB's are errno values or -30799..
+#define STORE_IS_APP_CODE(rc) ((rc) < 0 && (rc) > -1000)
+
+//  A unit of work on a transaction; returns 0, a ZVH_E_* code to abort, or
+//  an LMDB error code. Must have no effect outside txn: it may run again.
+typedef int (store_fn) (MDB_txn *txn, void *arg);
+
+typedef struct {
+    uint64_t map_bytes;     //  current map size
+    uint64_t used_bytes;    //  pages in use
+    uint64_t max_bytes;     //  ceiling for growth
+} store_info_t;
+
+//  Open (or create) the store in directory dir for region. Refuses a store
+//  of a newer format or of another region. Returns NULL and logs why.
+store_t *
+    store_new (const char *dir, const char *region,
+               uint64_t map_size_mb, uint64_t map_max_mb);
+
+//  Close the store and null the pointer.
+void
+    store_destroy (store_t **self_p);
+
+//  Run fn in one write transaction and commit. Returns 0, or ZVH_E_FULL
+//  (disk or map ceiling), ZVH_E_STORE, or fn's own ZVH_E_* code.
+int
+    store_write (store_t *self, store_fn *fn, void *arg);
+
+//  Run fn in a read-only transaction. Returns fn's result or ZVH_E_STORE.
+int
+    store_read (store_t *self, store_fn *fn, void *arg);
+
+//  The handle of a named database.
+MDB_dbi
+    store_dbi (store_t *self, store_db_t db);
+
+//  Get a value by key; returns 0, MDB_NOTFOUND, or another LMDB code.
+int
+    store_get (store_t *self, MDB_txn *txn, store_db_t db,
+               const void *key, size_t key_size, MDB_val *value);
+
+//  Put a value; returns 0 or an LMDB code.
+int
+    store_put (store_t *self, MDB_txn *txn, store_db_t db,
+               const void *key, size_t key_size,
+               const void *value, size_t value_size, unsigned flags);
+
+//  Delete a key; a missing key is not an error. Returns 0 or an LMDB code.
+int
+    store_del (store_t *self, MDB_txn *txn, store_db_t db,
+               const void *key, size_t key_size);
+
+//  Read a uint64 counter from meta (0 when absent).
+uint64_t
+    store_meta_u64 (store_t *self, MDB_txn *txn, const char *name);
+
+//  Write a uint64 counter to meta.
+int
+    store_set_meta_u64 (store_t *self, MDB_txn *txn, const char *name,
+                        uint64_t value);
+
+//  Map size, pages in use and growth ceiling.
+int
+    store_info (store_t *self, store_info_t *info);
+
+//  Path of the environment directory.
+const char *
+    store_path (store_t *self);
+
+//  Build "prefix NUL be64(n)" keys: the sortable key shape of every
+//  sequence-ordered database. Returns the key length, 0 if it does not fit.
+size_t
+    store_seq_key (uint8_t *key, size_t key_max, const char *prefix,
+                   uint64_t n);
+
+//  Read the be64 number at the end of a store_seq_key key.
+uint64_t
+    store_seq_key_n (const MDB_val *key);
+
+//  Big-endian encode and decode of uint64.
+void
+    store_be64_put (uint8_t *out, uint64_t n);
+uint64_t
+    store_be64_get (const uint8_t *in);
+
+#endif

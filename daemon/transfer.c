@@ -1,0 +1,852 @@
+/*  transfer: cases, plan versions and the handover protocol.
+ *
+ *  A case record is kept as a zvh.v1.Case in STORE_DB_CASES and worked on
+ *  here as a case_rec_t with fixed buffers, so that no decoded protobuf is
+ *  ever modified in place. Plans are stored as the exact bytes that travel,
+ *  one key per version, which keeps them byte-identical end to end.
+ */
+#include "transfer.h"
+#include "zvh/zvh.h"
+#include "zvh/zvh_plan.h"
+#include <czmq.h>
+#include <sodium.h>
+
+#define CASE_ID_MAX          ZVH_ID_MAX
+#define CASE_INCLUSION_MAX   4096
+#define PLAN_KEY_MAX         (CASE_ID_MAX + 16)
+#define TRANSFER_ID_RANDOM   8           //  random bytes in a transfer id
+#define CASE_ID_RANDOM       6           //  random bytes in a generated case id
+#define MS_PER_S             1000
+
+typedef struct {
+    char id [CASE_ID_MAX];
+    int state;
+    char owner [CASE_ID_MAX];
+    char partner [CASE_ID_MAX];
+    char transfer_id [CASE_ID_MAX];
+    uint64_t plan_version;
+    uint8_t plan_hash [32];
+    uint8_t inclusion [CASE_INCLUSION_MAX];     //  serialised Inclusion
+    size_t inclusion_size;
+    int64_t joint_until_ms;
+    int64_t updated_ms;
+} case_rec_t;
+
+struct _transfer_t {
+    store_t *store;
+    outbox_t *outbox;
+    const config_t *config;
+    int64_t next_expiry_ms;
+    char error [TRANSFER_ERROR_MAX];
+};
+
+//  ---------------------------------------------------------------- helpers
+
+static int
+s_refuse (transfer_t *self, int code, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (self->error, sizeof self->error, format, args);
+    va_end (args);
+    return code;
+}
+
+const char *
+transfer_state_name (int state)
+{
+    switch (state) {
+        case ZVH__V1__CASE_STATE__CASE_ACTIVE:       return "active";
+        case ZVH__V1__CASE_STATE__CASE_OFFERED:      return "offered";
+        case ZVH__V1__CASE_STATE__CASE_JOINT_TARGET: return "joint_target";
+        case ZVH__V1__CASE_STATE__CASE_JOINT_SOURCE: return "joint_source";
+        case ZVH__V1__CASE_STATE__CASE_TOMBSTONE:    return "tombstone";
+        default:                                      return "unknown";
+    }
+}
+
+static bool
+s_valid_id (const char *id)
+{
+    size_t len = strlen (id);
+    if (len == 0 || len >= CASE_ID_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum ((unsigned char) id [i]) && !strchr ("._-", id [i]))
+            return false;
+    return true;
+}
+
+static void
+s_copy (char *dest, const char *src)
+{
+    snprintf (dest, CASE_ID_MAX, "%s", src ? src : "");
+}
+
+static void
+s_random_id (char *out, const char *prefix, size_t random_bytes)
+{
+    uint8_t bytes [16];
+    char hex [33];
+    randombytes_buf (bytes, random_bytes);
+    sodium_bin2hex (hex, sizeof hex, bytes, random_bytes);
+    snprintf (out, CASE_ID_MAX, "%s-%s", prefix, hex);
+}
+
+//  ---------------------------------------------------------------- records
+
+static int
+s_case_load (transfer_t *self, MDB_txn *txn, const char *id, case_rec_t *rec)
+{
+    MDB_val value;
+    int rc = store_get (self->store, txn, STORE_DB_CASES, id, strlen (id), &value);
+    if (rc)
+        return rc;
+    Zvh__V1__Case *msg = WIRE_DECODE (Zvh__V1__Case, zvh__v1__case,
+                                      value.mv_data, value.mv_size);
+    if (!msg)
+        return MDB_CORRUPTED;
+    memset (rec, 0, sizeof *rec);
+    s_copy (rec->id, msg->id);
+    rec->state = msg->state;
+    s_copy (rec->owner, msg->owner);
+    s_copy (rec->partner, msg->partner);
+    s_copy (rec->transfer_id, msg->transfer_id);
+    rec->plan_version = msg->plan_version;
+    if (msg->plan_hash.len == sizeof rec->plan_hash)
+        memcpy (rec->plan_hash, msg->plan_hash.data, sizeof rec->plan_hash);
+    if (msg->inclusion) {
+        size_t size = protobuf_c_message_get_packed_size (&msg->inclusion->base);
+        if (size <= CASE_INCLUSION_MAX)
+            rec->inclusion_size = protobuf_c_message_pack (&msg->inclusion->base,
+                                                           rec->inclusion);
+    }
+    rec->joint_until_ms = msg->joint_until_ms;
+    rec->updated_ms = msg->updated_ms;
+    wire_free (&msg->base);
+    return 0;
+}
+
+static int
+s_case_save (transfer_t *self, MDB_txn *txn, case_rec_t *rec, int64_t now_ms)
+{
+    rec->updated_ms = now_ms;
+    Zvh__V1__Case msg = ZVH__V1__CASE__INIT;
+    msg.id = rec->id;
+    msg.state = (Zvh__V1__CaseState) rec->state;
+    msg.owner = rec->owner;
+    msg.partner = rec->partner;
+    msg.transfer_id = rec->transfer_id;
+    msg.plan_version = rec->plan_version;
+    msg.plan_hash.data = rec->plan_hash;
+    msg.plan_hash.len = rec->plan_version ? sizeof rec->plan_hash : 0;
+    msg.joint_until_ms = rec->joint_until_ms;
+    msg.updated_ms = rec->updated_ms;
+    Zvh__V1__Inclusion *inclusion = rec->inclusion_size
+        ? WIRE_DECODE (Zvh__V1__Inclusion, zvh__v1__inclusion,
+                       rec->inclusion, rec->inclusion_size)
+        : NULL;
+    msg.inclusion = inclusion;
+    size_t size;
+    uint8_t *bytes = wire_encode (&msg.base, &size);
+    wire_free (inclusion ? &inclusion->base : NULL);
+    if (!bytes)
+        return ENOMEM;
+    int rc = store_put (self->store, txn, STORE_DB_CASES, rec->id,
+                        strlen (rec->id), bytes, size, 0);
+    free (bytes);
+    if (rc == 0 && rec->state == ZVH__V1__CASE_STATE__CASE_JOINT_TARGET
+    &&  rec->joint_until_ms && rec->joint_until_ms < self->next_expiry_ms)
+        self->next_expiry_ms = rec->joint_until_ms;
+    return rc;
+}
+
+static int
+s_plan_put (transfer_t *self, MDB_txn *txn, case_rec_t *rec,
+            uint64_t version, const uint8_t *plan, size_t size)
+{
+    uint8_t key [PLAN_KEY_MAX];
+    size_t key_size = store_seq_key (key, sizeof key, rec->id, version);
+    int rc = store_put (self->store, txn, STORE_DB_PLANS, key, key_size, plan, size, 0);
+    if (rc == 0) {
+        rec->plan_version = version;
+        wire_hash (plan, size, rec->plan_hash);
+    }
+    return rc;
+}
+
+//  Delete every plan version of a case: what a tombstone must not keep.
+static int
+s_plan_purge (transfer_t *self, MDB_txn *txn, case_rec_t *rec)
+{
+    uint8_t prefix [PLAN_KEY_MAX];
+    size_t key_size = store_seq_key (prefix, sizeof prefix, rec->id, 0);
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, store_dbi (self->store, STORE_DB_PLANS), &cursor);
+    if (rc)
+        return rc;
+    MDB_val key = { key_size, prefix }, value;
+    rc = mdb_cursor_get (cursor, &key, &value, MDB_SET_RANGE);
+    while (rc == 0 && key.mv_size == key_size
+       &&  memcmp (key.mv_data, prefix, key_size - 8) == 0) {
+        rc = mdb_cursor_del (cursor, 0);
+        if (rc == 0)
+            rc = mdb_cursor_get (cursor, &key, &value, MDB_GET_CURRENT);
+        if (rc == MDB_NOTFOUND || rc == EINVAL)
+            rc = mdb_cursor_get (cursor, &key, &value, MDB_SET_RANGE);
+    }
+    mdb_cursor_close (cursor);
+    rec->plan_version = 0;
+    memset (rec->plan_hash, 0, sizeof rec->plan_hash);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+transfer_plan (transfer_t *self, MDB_txn *txn, const char *case_id, MDB_val *plan)
+{
+    assert (self);
+    case_rec_t rec;
+    int rc = s_case_load (self, txn, case_id, &rec);
+    if (rc)
+        return rc;
+    if (rec.plan_version == 0)
+        return MDB_NOTFOUND;
+    uint8_t key [PLAN_KEY_MAX];
+    size_t key_size = store_seq_key (key, sizeof key, rec.id, rec.plan_version);
+    return store_get (self->store, txn, STORE_DB_PLANS, key, key_size, plan);
+}
+
+Zvh__V1__Case *
+transfer_case (transfer_t *self, MDB_txn *txn, const char *case_id)
+{
+    assert (self);
+    MDB_val value;
+    if (store_get (self->store, txn, STORE_DB_CASES, case_id, strlen (case_id), &value))
+        return NULL;
+    return WIRE_DECODE (Zvh__V1__Case, zvh__v1__case, value.mv_data, value.mv_size);
+}
+
+//  Re-encode a client's plan with the version this region assigns. The
+//  result is what is stored and what travels. Returns NULL (and sets the
+//  error) if the plan is invalid.
+static uint8_t *
+s_plan_versioned (transfer_t *self, const uint8_t *plan, size_t size,
+                  uint64_t version, size_t *size_p, case_rec_t *inclusion_to)
+{
+    char why [ZVH_PLAN_ERR_MAX];
+    if (size > WIRE_MAX_PLAN_BYTES) {
+        s_refuse (self, ZVH_E_BAD_REQUEST, "plan is %zu bytes; the limit is %d",
+                  size, WIRE_MAX_PLAN_BYTES);
+        return NULL;
+    }
+    if (zvh_plan_validate (plan, size, why, sizeof why)) {
+        s_refuse (self, ZVH_E_BAD_REQUEST, "invalid plan: %s", why);
+        return NULL;
+    }
+    Zvh__V1__Plan *msg = WIRE_DECODE (Zvh__V1__Plan, zvh__v1__plan, plan, size);
+    if (!msg) {
+        s_refuse (self, ZVH_E_BAD_REQUEST, "plan does not decode");
+        return NULL;
+    }
+    msg->version = version;
+    uint8_t *bytes = wire_encode (&msg->base, size_p);
+    if (inclusion_to && msg->inclusion) {
+        size_t inclusion_size = protobuf_c_message_get_packed_size (&msg->inclusion->base);
+        if (inclusion_size <= CASE_INCLUSION_MAX)
+            inclusion_to->inclusion_size = protobuf_c_message_pack (
+                &msg->inclusion->base, inclusion_to->inclusion);
+    }
+    wire_free (&msg->base);
+    return bytes;
+}
+
+static uint64_t
+s_plan_bytes_version (const uint8_t *plan, size_t size)
+{
+    Zvh__V1__Plan *msg = WIRE_DECODE (Zvh__V1__Plan, zvh__v1__plan, plan, size);
+    uint64_t version = msg ? msg->version : 0;
+    wire_free (msg ? &msg->base : NULL);
+    return version;
+}
+
+//  ---------------------------------------------------------------- lifecycle
+
+transfer_t *
+transfer_new (store_t *store, outbox_t *outbox, const config_t *config)
+{
+    assert (store && outbox && config);
+    transfer_t *self = (transfer_t *) zmalloc (sizeof (transfer_t));
+    self->store = store;
+    self->outbox = outbox;
+    self->config = config;
+    self->next_expiry_ms = 0;       //  unknown: the first expire pass scans
+    return self;
+}
+
+void
+transfer_destroy (transfer_t **self_p)
+{
+    assert (self_p);
+    free (*self_p);
+    *self_p = NULL;
+}
+
+const char *
+transfer_error (transfer_t *self)
+{
+    assert (self);
+    return self->error;
+}
+
+int64_t
+transfer_next_expiry (transfer_t *self)
+{
+    assert (self);
+    return self->next_expiry_ms;
+}
+
+static const char *
+s_region (transfer_t *self)
+{
+    return self->config->region;
+}
+
+static int
+s_push (transfer_t *self, MDB_txn *txn, const char *peer,
+        Zvh__V1__Envelope__Type type, const char *case_id,
+        const ProtobufCMessage *payload, int64_t now_ms)
+{
+    return outbox_push (self->outbox, txn, peer, type, case_id, payload, now_ms);
+}
+
+//  ---------------------------------------------------------------- local operations
+
+int
+transfer_include (transfer_t *self, MDB_txn *txn, const char *case_id,
+                  const uint8_t *plan, size_t plan_size, int64_t now_ms,
+                  char *case_id_out)
+{
+    assert (self);
+    case_rec_t rec;
+    memset (&rec, 0, sizeof rec);
+    if (case_id && *case_id)
+        s_copy (rec.id, case_id);
+    else
+        s_random_id (rec.id, s_region (self), CASE_ID_RANDOM);
+    if (!s_valid_id (rec.id))
+        return s_refuse (self, ZVH_E_BAD_REQUEST, "case id '%s' is not valid: use "
+                         "1-63 letters, digits, '.', '_' or '-' (pseudonymous, "
+                         "never a BSN or a name)", rec.id);
+    case_rec_t existing;
+    int rc = s_case_load (self, txn, rec.id, &existing);
+    if (rc == 0)
+        return s_refuse (self, ZVH_E_CONFLICT, "case %s is already known here "
+                         "(state %s, owner %s)", rec.id,
+                         transfer_state_name (existing.state), existing.owner);
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    size_t size;
+    uint8_t *bytes = s_plan_versioned (self, plan, plan_size, 1, &size, &rec);
+    if (!bytes)
+        return ZVH_E_BAD_REQUEST;
+    rec.state = ZVH__V1__CASE_STATE__CASE_ACTIVE;
+    s_copy (rec.owner, s_region (self));
+    rc = s_plan_put (self, txn, &rec, 1, bytes, size);
+    free (bytes);
+    if (rc == 0)
+        rc = s_case_save (self, txn, &rec, now_ms);
+    if (rc == 0 && case_id_out)
+        s_copy (case_id_out, rec.id);
+    return rc;
+}
+
+//  Load a case for a local operation, with a clear error if unknown.
+static int
+s_load_for (transfer_t *self, MDB_txn *txn, const char *case_id, case_rec_t *rec)
+{
+    if (!case_id || !s_valid_id (case_id))
+        return s_refuse (self, ZVH_E_BAD_REQUEST, "'%s' is not a valid case id",
+                         case_id ? case_id : "");
+    int rc = s_case_load (self, txn, case_id, rec);
+    if (rc == MDB_NOTFOUND)
+        return s_refuse (self, ZVH_E_NOT_FOUND, "case %s is not known in region %s",
+                         case_id, s_region (self));
+    return rc;
+}
+
+static int
+s_send_complete (transfer_t *self, MDB_txn *txn, case_rec_t *rec, int64_t now_ms)
+{
+    Zvh__V1__TransferComplete msg = ZVH__V1__TRANSFER_COMPLETE__INIT;
+    msg.transfer_id = rec->transfer_id;
+    msg.case_id = rec->id;
+    return s_push (self, txn, rec->partner, ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_COMPLETE,
+                   rec->id, &msg.base, now_ms);
+}
+
+static int
+s_check_target (transfer_t *self, const char *target)
+{
+    const config_region_t *region = config_region (self->config, target);
+    if (!region)
+        return s_refuse (self, ZVH_E_UNKNOWN_REGION, "region '%s' is not in the "
+                         "federation directory", target);
+    if (!config_region_is_federated (region))
+        return s_refuse (self, ZVH_E_UNKNOWN_REGION, "region '%s' has no endpoint "
+                         "or key in the federation directory yet", target);
+    if (streq (target, s_region (self)))
+        return s_refuse (self, ZVH_E_BAD_REQUEST, "the case is already in region %s",
+                         target);
+    return 0;
+}
+
+//  Why a case in this state cannot be moved or edited here.
+static int
+s_not_owner (transfer_t *self, case_rec_t *rec)
+{
+    if (rec->state == ZVH__V1__CASE_STATE__CASE_OFFERED)
+        return s_refuse (self, ZVH_E_CONFLICT, "case %s is mid-handover to %s "
+                         "(transfer %s): wait for the target to accept", rec->id,
+                         rec->partner, rec->transfer_id);
+    return s_refuse (self, ZVH_E_CONFLICT, "case %s is not owned here (state %s); "
+                     "its owner is %s", rec->id, transfer_state_name (rec->state),
+                     rec->owner);
+}
+
+int
+transfer_move (transfer_t *self, MDB_txn *txn, const char *case_id,
+               const char *target, int64_t now_ms)
+{
+    assert (self);
+    case_rec_t rec;
+    int rc = s_load_for (self, txn, case_id, &rec);
+    if (rc == 0)
+        rc = s_check_target (self, target ? target : "");
+    if (rc)
+        return rc;
+    if (rec.state != ZVH__V1__CASE_STATE__CASE_ACTIVE
+    &&  rec.state != ZVH__V1__CASE_STATE__CASE_JOINT_TARGET)
+        return s_not_owner (self, &rec);
+    //  A chained move ends the previous joint phase first; per-peer order
+    //  guarantees the old source hears of it before anything else from us.
+    if (rec.state == ZVH__V1__CASE_STATE__CASE_JOINT_TARGET
+    &&  (rc = s_send_complete (self, txn, &rec, now_ms)))
+        return rc;
+    MDB_val plan;
+    rc = transfer_plan (self, txn, rec.id, &plan);
+    if (rc)
+        return rc;
+    s_random_id (rec.transfer_id, "t", TRANSFER_ID_RANDOM);
+    s_copy (rec.partner, target);
+    rec.state = ZVH__V1__CASE_STATE__CASE_OFFERED;
+    Zvh__V1__TransferOffer offer = ZVH__V1__TRANSFER_OFFER__INIT;
+    offer.transfer_id = rec.transfer_id;
+    offer.case_id = rec.id;
+    offer.source = (char *) s_region (self);
+    offer.target = rec.partner;
+    offer.plan.data = plan.mv_data;
+    offer.plan.len = plan.mv_size;
+    offer.inclusion = rec.inclusion_size
+        ? WIRE_DECODE (Zvh__V1__Inclusion, zvh__v1__inclusion,
+                       rec.inclusion, rec.inclusion_size)
+        : NULL;
+    offer.joint_until_ms = self->config->joint_phase_s
+        ? now_ms + self->config->joint_phase_s * MS_PER_S : 0;
+    rc = s_push (self, txn, target, ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_OFFER,
+                 rec.id, &offer.base, now_ms);
+    wire_free (offer.inclusion ? &offer.inclusion->base : NULL);
+    if (rc == 0)
+        rc = s_case_save (self, txn, &rec, now_ms);
+    return rc;
+}
+
+int
+transfer_complete (transfer_t *self, MDB_txn *txn, const char *case_id, int64_t now_ms)
+{
+    assert (self);
+    case_rec_t rec;
+    int rc = s_load_for (self, txn, case_id, &rec);
+    if (rc)
+        return rc;
+    if (rec.state == ZVH__V1__CASE_STATE__CASE_JOINT_TARGET)
+        rec.state = ZVH__V1__CASE_STATE__CASE_ACTIVE;
+    else
+    if (rec.state == ZVH__V1__CASE_STATE__CASE_JOINT_SOURCE) {
+        rec.state = ZVH__V1__CASE_STATE__CASE_TOMBSTONE;
+        rc = s_plan_purge (self, txn, &rec);
+    }
+    else
+        return s_refuse (self, ZVH_E_CONFLICT, "case %s is not in a joint phase "
+                         "(state %s)", rec.id, transfer_state_name (rec.state));
+    rec.joint_until_ms = 0;
+    if (rc == 0)
+        rc = s_send_complete (self, txn, &rec, now_ms);
+    if (rc == 0)
+        rc = s_case_save (self, txn, &rec, now_ms);
+    return rc;
+}
+
+static int
+s_propose (transfer_t *self, MDB_txn *txn, case_rec_t *rec,
+           const uint8_t *plan, size_t size, int64_t now_ms)
+{
+    char why [ZVH_PLAN_ERR_MAX];
+    if (size > WIRE_MAX_PLAN_BYTES || zvh_plan_validate (plan, size, why, sizeof why))
+        return s_refuse (self, ZVH_E_BAD_REQUEST, "invalid plan: %s",
+                         size > WIRE_MAX_PLAN_BYTES ? "too large" : why);
+    Zvh__V1__PlanProposal msg = ZVH__V1__PLAN_PROPOSAL__INIT;
+    msg.case_id = rec->id;
+    msg.base_version = rec->plan_version;
+    msg.plan.data = (uint8_t *) plan;
+    msg.plan.len = size;
+    return s_push (self, txn, rec->owner, ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_PROPOSAL,
+                   rec->id, &msg.base, now_ms);
+}
+
+//  The owner stores the next version and, in a joint phase, sends it over.
+static int
+s_new_version (transfer_t *self, MDB_txn *txn, case_rec_t *rec,
+               const uint8_t *plan, size_t plan_size, int64_t now_ms)
+{
+    size_t size;
+    uint8_t *bytes = s_plan_versioned (self, plan, plan_size,
+                                       rec->plan_version + 1, &size, NULL);
+    if (!bytes)
+        return ZVH_E_BAD_REQUEST;
+    int rc = s_plan_put (self, txn, rec, rec->plan_version + 1, bytes, size);
+    if (rc == 0 && rec->state == ZVH__V1__CASE_STATE__CASE_JOINT_TARGET) {
+        Zvh__V1__PlanUpdate msg = ZVH__V1__PLAN_UPDATE__INIT;
+        msg.case_id = rec->id;
+        msg.version = rec->plan_version;
+        msg.plan.data = bytes;
+        msg.plan.len = size;
+        rc = s_push (self, txn, rec->partner, ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_UPDATE,
+                     rec->id, &msg.base, now_ms);
+    }
+    free (bytes);
+    if (rc == 0)
+        rc = s_case_save (self, txn, rec, now_ms);
+    return rc;
+}
+
+int
+transfer_plan_update (transfer_t *self, MDB_txn *txn, const char *case_id,
+                      const uint8_t *plan, size_t plan_size, int64_t now_ms)
+{
+    assert (self);
+    case_rec_t rec;
+    int rc = s_load_for (self, txn, case_id, &rec);
+    if (rc)
+        return rc;
+    if (rec.state == ZVH__V1__CASE_STATE__CASE_JOINT_SOURCE)
+        return s_propose (self, txn, &rec, plan, plan_size, now_ms);
+    if (rec.state != ZVH__V1__CASE_STATE__CASE_ACTIVE
+    &&  rec.state != ZVH__V1__CASE_STATE__CASE_JOINT_TARGET)
+        return s_not_owner (self, &rec);
+    return s_new_version (self, txn, &rec, plan, plan_size, now_ms);
+}
+
+//  ---------------------------------------------------------------- inbound events
+
+static void
+s_drop (const char *from, const Zvh__V1__Envelope *envelope, const char *why)
+{
+    zsys_warning ("event %s/%" PRIu64 " (type %d, case %s) from %s dropped: %s",
+                  envelope->origin, envelope->seq, envelope->type,
+                  envelope->case_id, from, why);
+}
+
+static int
+s_reject (transfer_t *self, MDB_txn *txn, const char *to,
+          const Zvh__V1__TransferOffer *offer, const char *reason, int64_t now_ms)
+{
+    zsys_warning ("offer %s of case %s from %s rejected: %s",
+                  offer->transfer_id, offer->case_id, to, reason);
+    Zvh__V1__TransferReject msg = ZVH__V1__TRANSFER_REJECT__INIT;
+    msg.transfer_id = offer->transfer_id;
+    msg.case_id = offer->case_id;
+    msg.reason = (char *) reason;
+    return s_push (self, txn, to, ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_REJECT,
+                   offer->case_id, &msg.base, now_ms);
+}
+
+static int
+s_on_offer (transfer_t *self, MDB_txn *txn, const char *from,
+            const Zvh__V1__TransferOffer *offer, int64_t now_ms)
+{
+    char why [ZVH_PLAN_ERR_MAX];
+    if (!s_valid_id (offer->case_id) || !s_valid_id (offer->transfer_id))
+        return s_reject (self, txn, from, offer, "invalid case or transfer id", now_ms);
+    if (!streq (offer->source, from) || !streq (offer->target, s_region (self)))
+        return s_reject (self, txn, from, offer, "offer names other regions", now_ms);
+    if (zvh_plan_validate (offer->plan.data, offer->plan.len, why, sizeof why))
+        return s_reject (self, txn, from, offer, why, now_ms);
+    case_rec_t rec;
+    int rc = s_case_load (self, txn, offer->case_id, &rec);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    if (rc == 0 && rec.state != ZVH__V1__CASE_STATE__CASE_TOMBSTONE
+    &&  rec.state != ZVH__V1__CASE_STATE__CASE_JOINT_SOURCE)
+        return s_reject (self, txn, from, offer, "the case is owned here", now_ms);
+    if (rc == 0 && (rc = s_plan_purge (self, txn, &rec)))
+        return rc;
+    memset (&rec, 0, sizeof rec);
+    s_copy (rec.id, offer->case_id);
+    s_copy (rec.owner, s_region (self));
+    s_copy (rec.partner, from);
+    s_copy (rec.transfer_id, offer->transfer_id);
+    rec.state = ZVH__V1__CASE_STATE__CASE_JOINT_TARGET;
+    rec.joint_until_ms = offer->joint_until_ms;
+    if (offer->inclusion) {
+        size_t size = protobuf_c_message_get_packed_size (&offer->inclusion->base);
+        if (size <= CASE_INCLUSION_MAX)
+            rec.inclusion_size = protobuf_c_message_pack (&offer->inclusion->base,
+                                                          rec.inclusion);
+    }
+    rc = s_plan_put (self, txn, &rec, s_plan_bytes_version (offer->plan.data,
+                     offer->plan.len), offer->plan.data, offer->plan.len);
+    if (rc == 0)
+        rc = s_case_save (self, txn, &rec, now_ms);
+    if (rc)
+        return rc;
+    Zvh__V1__TransferAccept accept = ZVH__V1__TRANSFER_ACCEPT__INIT;
+    accept.transfer_id = rec.transfer_id;
+    accept.case_id = rec.id;
+    zsys_info ("case %s: accepted from %s (transfer %s, plan v%" PRIu64 "); "
+               "joint phase started, inclusion kept", rec.id, from,
+               rec.transfer_id, rec.plan_version);
+    return s_push (self, txn, from, ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_ACCEPT,
+                   rec.id, &accept.base, now_ms);
+}
+
+//  Load the case an answer is about; 1 = drop it (logged), 0 = go on.
+static int
+s_answer_case (transfer_t *self, MDB_txn *txn, const char *from,
+               const Zvh__V1__Envelope *envelope, const char *case_id,
+               const char *transfer_id, int state, case_rec_t *rec)
+{
+    int rc = s_case_load (self, txn, case_id ? case_id : "", rec);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    if (rc == MDB_NOTFOUND || rec->state != state || !streq (rec->partner, from)
+    ||  (transfer_id && !streq (rec->transfer_id, transfer_id))) {
+        s_drop (from, envelope, "does not match the case's state here");
+        return 1;
+    }
+    return 0;
+}
+
+static int
+s_on_accept (transfer_t *self, MDB_txn *txn, const char *from,
+             const Zvh__V1__Envelope *envelope, const Zvh__V1__TransferAccept *msg,
+             int64_t now_ms)
+{
+    case_rec_t rec;
+    int rc = s_answer_case (self, txn, from, envelope, msg->case_id, msg->transfer_id,
+                            ZVH__V1__CASE_STATE__CASE_OFFERED, &rec);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    rec.state = ZVH__V1__CASE_STATE__CASE_JOINT_SOURCE;
+    s_copy (rec.owner, from);
+    zsys_info ("case %s: %s accepted transfer %s; joint phase", rec.id, from,
+               rec.transfer_id);
+    return s_case_save (self, txn, &rec, now_ms);
+}
+
+static int
+s_on_reject (transfer_t *self, MDB_txn *txn, const char *from,
+             const Zvh__V1__Envelope *envelope, const Zvh__V1__TransferReject *msg,
+             int64_t now_ms)
+{
+    case_rec_t rec;
+    int rc = s_answer_case (self, txn, from, envelope, msg->case_id, msg->transfer_id,
+                            ZVH__V1__CASE_STATE__CASE_OFFERED, &rec);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    zsys_warning ("case %s: %s rejected transfer %s: %s; the case stays here",
+                  rec.id, from, rec.transfer_id, msg->reason);
+    rec.state = ZVH__V1__CASE_STATE__CASE_ACTIVE;
+    return s_case_save (self, txn, &rec, now_ms);
+}
+
+static int
+s_on_complete (transfer_t *self, MDB_txn *txn, const char *from,
+               const Zvh__V1__Envelope *envelope, const Zvh__V1__TransferComplete *msg,
+               int64_t now_ms)
+{
+    case_rec_t rec;
+    int rc = s_case_load (self, txn, msg->case_id ? msg->case_id : "", &rec);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    if (rc || !streq (rec.partner, from) || !streq (rec.transfer_id, msg->transfer_id)) {
+        s_drop (from, envelope, "not the current joint phase");
+        return 0;
+    }
+    if (rec.state == ZVH__V1__CASE_STATE__CASE_JOINT_SOURCE) {
+        rec.state = ZVH__V1__CASE_STATE__CASE_TOMBSTONE;
+        rc = s_plan_purge (self, txn, &rec);
+    }
+    else
+    if (rec.state == ZVH__V1__CASE_STATE__CASE_JOINT_TARGET)
+        rec.state = ZVH__V1__CASE_STATE__CASE_ACTIVE;
+    else
+        return 0;       //  both sides completed at once: already done
+    rec.joint_until_ms = 0;
+    zsys_info ("case %s: joint phase with %s completed (%s)", rec.id, from,
+               transfer_state_name (rec.state));
+    return rc ? rc : s_case_save (self, txn, &rec, now_ms);
+}
+
+static int
+s_on_plan_update (transfer_t *self, MDB_txn *txn, const char *from,
+                  const Zvh__V1__Envelope *envelope, const Zvh__V1__PlanUpdate *msg,
+                  int64_t now_ms)
+{
+    case_rec_t rec;
+    int rc = s_answer_case (self, txn, from, envelope, msg->case_id, NULL,
+                            ZVH__V1__CASE_STATE__CASE_JOINT_SOURCE, &rec);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (msg->version <= rec.plan_version
+    ||  s_plan_bytes_version (msg->plan.data, msg->plan.len) != msg->version) {
+        s_drop (from, envelope, "stale or inconsistent plan version");
+        return 0;
+    }
+    rc = s_plan_put (self, txn, &rec, msg->version, msg->plan.data, msg->plan.len);
+    return rc ? rc : s_case_save (self, txn, &rec, now_ms);
+}
+
+static int
+s_on_plan_proposal (transfer_t *self, MDB_txn *txn, const char *from,
+                    const Zvh__V1__Envelope *envelope, const Zvh__V1__PlanProposal *msg,
+                    int64_t now_ms)
+{
+    case_rec_t rec;
+    int rc = s_case_load (self, txn, msg->case_id ? msg->case_id : "", &rec);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    if (rc || !streq (rec.partner, from)
+    ||  (rec.state != ZVH__V1__CASE_STATE__CASE_JOINT_TARGET
+    &&   rec.state != ZVH__V1__CASE_STATE__CASE_ACTIVE)) {
+        s_drop (from, envelope, "the case is no longer owned here");
+        return 0;
+    }
+    if (msg->base_version < rec.plan_version)
+        zsys_info ("case %s: proposal from %s based on v%" PRIu64 " applied over "
+                   "v%" PRIu64 " (last write wins)", rec.id, from,
+                   msg->base_version, rec.plan_version);
+    rc = s_new_version (self, txn, &rec, msg->plan.data, msg->plan.len, now_ms);
+    if (rc == ZVH_E_BAD_REQUEST) {
+        s_drop (from, envelope, self->error);
+        return 0;
+    }
+    return rc;
+}
+
+//  Decode the payload of an envelope as desc; NULL (logged) if it fails.
+static ProtobufCMessage *
+s_payload (const char *from, const Zvh__V1__Envelope *envelope,
+           const ProtobufCMessageDescriptor *desc)
+{
+    ProtobufCMessage *msg = wire_decode (desc, envelope->payload.data,
+                                         envelope->payload.len);
+    if (!msg)
+        s_drop (from, envelope, "malformed payload");
+    return msg;
+}
+
+int
+transfer_apply (transfer_t *self, MDB_txn *txn, const char *from,
+                const Zvh__V1__Envelope *envelope, int64_t now_ms)
+{
+    assert (self);
+    const ProtobufCMessageDescriptor *desc;
+    switch (envelope->type) {
+        case ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_OFFER:
+            desc = &zvh__v1__transfer_offer__descriptor; break;
+        case ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_ACCEPT:
+            desc = &zvh__v1__transfer_accept__descriptor; break;
+        case ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_REJECT:
+            desc = &zvh__v1__transfer_reject__descriptor; break;
+        case ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_COMPLETE:
+            desc = &zvh__v1__transfer_complete__descriptor; break;
+        case ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_UPDATE:
+            desc = &zvh__v1__plan_update__descriptor; break;
+        case ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_PROPOSAL:
+            desc = &zvh__v1__plan_proposal__descriptor; break;
+        default:
+            s_drop (from, envelope, "unknown event type");
+            return 0;
+    }
+    ProtobufCMessage *msg = s_payload (from, envelope, desc);
+    if (!msg)
+        return 0;
+    int rc = 0;
+    switch (envelope->type) {
+        case ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_OFFER:
+            rc = s_on_offer (self, txn, from, (Zvh__V1__TransferOffer *) msg, now_ms);
+            break;
+        case ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_ACCEPT:
+            rc = s_on_accept (self, txn, from, envelope,
+                              (Zvh__V1__TransferAccept *) msg, now_ms);
+            break;
+        case ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_REJECT:
+            rc = s_on_reject (self, txn, from, envelope,
+                              (Zvh__V1__TransferReject *) msg, now_ms);
+            break;
+        case ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_COMPLETE:
+            rc = s_on_complete (self, txn, from, envelope,
+                                (Zvh__V1__TransferComplete *) msg, now_ms);
+            break;
+        case ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_UPDATE:
+            rc = s_on_plan_update (self, txn, from, envelope,
+                                   (Zvh__V1__PlanUpdate *) msg, now_ms);
+            break;
+        default:
+            rc = s_on_plan_proposal (self, txn, from, envelope,
+                                     (Zvh__V1__PlanProposal *) msg, now_ms);
+            break;
+    }
+    wire_free (msg);
+    return rc;
+}
+
+//  ---------------------------------------------------------------- joint phase end
+
+int
+transfer_expire (transfer_t *self, MDB_txn *txn, int64_t now_ms)
+{
+    assert (self);
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, store_dbi (self->store, STORE_DB_CASES), &cursor);
+    if (rc)
+        return rc;
+    int64_t next = INT64_MAX;
+    zlist_t *due = zlist_new ();
+    zlist_autofree (due);
+    MDB_val key, value;
+    rc = mdb_cursor_get (cursor, &key, &value, MDB_FIRST);
+    for (; rc == 0; rc = mdb_cursor_get (cursor, &key, &value, MDB_NEXT)) {
+        Zvh__V1__Case *msg = WIRE_DECODE (Zvh__V1__Case, zvh__v1__case,
+                                          value.mv_data, value.mv_size);
+        if (msg && msg->state == ZVH__V1__CASE_STATE__CASE_JOINT_TARGET
+        &&  msg->joint_until_ms) {
+            if (msg->joint_until_ms <= now_ms)
+                zlist_append (due, msg->id);
+            else
+            if (msg->joint_until_ms < next)
+                next = msg->joint_until_ms;
+        }
+        wire_free (msg ? &msg->base : NULL);
+    }
+    mdb_cursor_close (cursor);
+    rc = rc == MDB_NOTFOUND ? 0 : rc;
+    for (char *id = (char *) zlist_first (due); id && rc == 0;
+         id = (char *) zlist_next (due)) {
+        zsys_info ("case %s: joint phase reached its configured end", id);
+        rc = transfer_complete (self, txn, id, now_ms);
+    }
+    zlist_destroy (&due);
+    self->next_expiry_ms = next;
+    return rc;
+}

@@ -1,0 +1,95 @@
+/*  transfer: the case and handover state machine (verhuizen, warme overdracht).
+ *
+ *  Every function here runs inside a caller's write transaction and touches
+ *  nothing else, so the caller commits a state change together with the
+ *  outbox events it causes, or neither. States per region:
+ *
+ *    ACTIVE        owned here                      (include, or joint phase over)
+ *    OFFERED       offer sent to target; frozen    (move)
+ *    JOINT_TARGET  owned here, joint with source   (offer accepted here)
+ *    JOINT_SOURCE  owned by target, joint with it  (target's accept arrived)
+ *    TOMBSTONE     moved away; no plan content     (joint phase over)
+ *
+ *  The owner is the single writer of plan versions: an edit at the joint
+ *  source is a proposal that the owner applies as its next version (last
+ *  write wins) and sends back. Inclusion travels with the case and is never
+ *  redone by the receiving region.
+ */
+#ifndef ZVH_TRANSFER_H
+#define ZVH_TRANSFER_H
+
+#include "config.h"
+#include "outbox.h"
+#include "store.h"
+#include "wire.h"
+
+typedef struct _transfer_t transfer_t;
+
+#define TRANSFER_ERROR_MAX  256
+
+//  Create the state machine for this region's store and outbox.
+transfer_t *
+    transfer_new (store_t *store, outbox_t *outbox, const config_t *config);
+
+//  Destroy and null the pointer.
+void
+    transfer_destroy (transfer_t **self_p);
+
+//  Why the last operation was refused (operator-readable).
+const char *
+    transfer_error (transfer_t *self);
+
+//  Include a case with its plan; case_id "" makes one up. The case id used is
+//  copied into case_id_out (ZVH id size). Returns 0 or a ZVH_E_* code.
+int
+    transfer_include (transfer_t *self, MDB_txn *txn, const char *case_id,
+                      const uint8_t *plan, size_t plan_size, int64_t now_ms,
+                      char *case_id_out);
+
+//  Start a handover of case_id to region target.
+int
+    transfer_move (transfer_t *self, MDB_txn *txn, const char *case_id,
+                   const char *target, int64_t now_ms);
+
+//  End the joint phase of case_id (either side).
+int
+    transfer_complete (transfer_t *self, MDB_txn *txn, const char *case_id,
+                       int64_t now_ms);
+
+//  A new plan for case_id: next version at the owner, a proposal at the
+//  joint source.
+int
+    transfer_plan_update (transfer_t *self, MDB_txn *txn, const char *case_id,
+                          const uint8_t *plan, size_t plan_size, int64_t now_ms);
+
+//  Apply one event from peer region `from` (already authenticated and
+//  deduplicated). Events that make no sense in the case's state are logged
+//  and dropped; returns non-zero only for store errors.
+int
+    transfer_apply (transfer_t *self, MDB_txn *txn, const char *from,
+                    const Zvh__V1__Envelope *envelope, int64_t now_ms);
+
+//  Complete the joint phases owned here whose end has passed.
+int
+    transfer_expire (transfer_t *self, MDB_txn *txn, int64_t now_ms);
+
+//  Earliest end of a joint phase owned here (INT64_MAX if none), as last
+//  seen by the functions above; transfer_expire rescans.
+int64_t
+    transfer_next_expiry (transfer_t *self);
+
+//  Read a case record; returns a message to wire_free, or NULL if unknown.
+Zvh__V1__Case *
+    transfer_case (transfer_t *self, MDB_txn *txn, const char *case_id);
+
+//  The current plan bytes of case_id (valid until the txn ends); 0 or
+//  MDB_NOTFOUND.
+int
+    transfer_plan (transfer_t *self, MDB_txn *txn, const char *case_id,
+                   MDB_val *plan);
+
+//  Name of a case state: "active", "offered", ...
+const char *
+    transfer_state_name (int state);
+
+#endif

@@ -1,0 +1,271 @@
+/*  zvhd: the regional daemon of zvh-federation.
+ *
+ *  One process per ZVH region: an LMDB store, CURVE links to every other
+ *  region, and a local control socket for zvhctl and libzvh. Everything
+ *  runs in one thread around one poller, so no state is shared; zauth is
+ *  the only other thread, and it speaks through its actor pipe.
+ *
+ *  Exit codes: 0 clean stop, 1 bad usage or config, 2 start-up failure.
+ */
+#include "config.h"
+#include "control.h"
+#include "federation.h"
+#include "outbox.h"
+#include "store.h"
+#include "transfer.h"
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ZVHD_VERSION       "0.1.0"
+#define ZVHD_EXIT_USAGE    1
+#define ZVHD_EXIT_STARTUP  2
+#define ZVHD_TICK_MS       50       //  poll tick: timers are checked this often
+#define ZVHD_PATH_MAX      (CONFIG_PATH_MAX + 64)
+
+typedef struct {
+    config_t *config;
+    zcert_t *cert;
+    zactor_t *auth;
+    int lock_fd;
+    store_t *store;
+    outbox_t *outbox;
+    transfer_t *transfer;
+    federation_t *federation;
+    control_t *control;
+} daemon_t;
+
+static void
+s_usage (void)
+{
+    fprintf (stderr,
+        "usage: zvhd -c CONFIG [-v]      run the daemon of one region\n"
+        "       zvhd --check-config CONFIG   validate a config and explain every error\n"
+        "       zvhd --version\n");
+}
+
+//  Print every error in a config; returns the config or NULL.
+static config_t *
+s_load_config (const char *path)
+{
+    zlist_t *errors = zlist_new ();
+    zlist_autofree (errors);
+    config_t *config = config_load (path, errors);
+    for (char *error = (char *) zlist_first (errors); error;
+         error = (char *) zlist_next (errors))
+        fprintf (stderr, "error: %s\n", error);
+    if (!config)
+        fprintf (stderr, "%s: %zu error(s); zvhd did not start\n", path,
+                 zlist_size (errors));
+    zlist_destroy (&errors);
+    return config;
+}
+
+static int
+s_check_config (const char *path)
+{
+    config_t *config = s_load_config (path);
+    if (!config)
+        return ZVHD_EXIT_USAGE;
+    size_t federated = 0;
+    for (size_t i = 0; i < config->region_count; i++)
+        federated += config_region_is_federated (&config->regions [i]);
+    printf ("%s: OK: region %s, data_dir %s, bind %s, control %s; directory has "
+            "%zu regions, %zu federated\n", path, config->region, config->data_dir,
+            config->bind, config->control, config->region_count, federated);
+    config_destroy (&config);
+    return 0;
+}
+
+//  One zvhd per data_dir: LMDB would allow a second, and it would steal
+//  the control socket.
+static int
+s_lock_data_dir (daemon_t *self)
+{
+    char path [ZVHD_PATH_MAX];
+    if (mkdir (self->config->data_dir, 0700) && errno != EEXIST) {
+        zsys_error ("cannot create data_dir %s: %s", self->config->data_dir,
+                    strerror (errno));
+        return -1;
+    }
+    snprintf (path, sizeof path, "%s/zvhd.lock", self->config->data_dir);
+    self->lock_fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (self->lock_fd < 0 || flock (self->lock_fd, LOCK_EX | LOCK_NB)) {
+        zsys_error ("data_dir %s is in use by another zvhd (lock %s): stop it first",
+                    self->config->data_dir, path);
+        return -1;
+    }
+    return 0;
+}
+
+//  Write the directory's public keys as zcert files for zauth, with the
+//  region as metadata; the directory is the only source of trust.
+static int
+s_write_peer_certs (daemon_t *self, const char *dir)
+{
+    if (mkdir (dir, 0700) && errno != EEXIST)
+        return -1;
+    zdir_t *old = zdir_new (dir, NULL);
+    zfile_t **files = old ? zdir_flatten (old) : NULL;
+    for (size_t i = 0; files && files [i]; i++)
+        zfile_remove (files [i]);           //  a removed region must not linger
+    zdir_flatten_free (&files);
+    zdir_destroy (&old);
+    for (size_t i = 0; i < self->config->region_count; i++) {
+        const config_region_t *region = &self->config->regions [i];
+        if (!config_region_is_federated (region))
+            continue;
+        uint8_t public_key [32], secret_key [32] = { 0 };
+        zmq_z85_decode (public_key, region->public_key);
+        zcert_t *cert = zcert_new_from (public_key, secret_key);
+        zcert_set_meta (cert, "region", "%s", region->id);
+        zcert_set_meta (cert, "role", "region");
+        char path [ZVHD_PATH_MAX];
+        snprintf (path, sizeof path, "%s/%s.key", dir, region->id);
+        int rc = zcert_save_public (cert, path);
+        zcert_destroy (&cert);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+//  zauth must answer before any CURVE socket binds: without a ZAP handler
+//  libzmq would admit any key.
+static int
+s_start_auth (daemon_t *self, bool verbose)
+{
+    char dir [ZVHD_PATH_MAX];
+    snprintf (dir, sizeof dir, "%s/peers", self->config->data_dir);
+    if (s_write_peer_certs (self, dir)) {
+        zsys_error ("cannot write peer certificates to %s", dir);
+        return -1;
+    }
+    self->auth = zactor_new (zauth, NULL);
+    if (!self->auth)
+        return -1;
+    //  zauth logs every admitted and refused key when verbose: refusals must be seen
+    zstr_sendx (self->auth, "VERBOSE", NULL);
+    zsock_wait (self->auth);
+    (void) verbose;
+    zstr_sendx (self->auth, "CURVE", dir, NULL);
+    zsock_wait (self->auth);
+    return 0;
+}
+
+static int
+s_start (daemon_t *self, const char *config_path, bool verbose)
+{
+    self->lock_fd = -1;
+    self->config = s_load_config (config_path);
+    if (!self->config)
+        return ZVHD_EXIT_USAGE;
+    zsys_set_logident (self->config->region);
+    if (s_lock_data_dir (self))
+        return ZVHD_EXIT_STARTUP;
+    self->cert = zcert_load (self->config->secret_key);
+    if (!self->cert || s_start_auth (self, verbose))
+        return ZVHD_EXIT_STARTUP;
+    char store_dir [ZVHD_PATH_MAX];
+    snprintf (store_dir, sizeof store_dir, "%s/store", self->config->data_dir);
+    self->store = store_new (store_dir, self->config->region,
+                             self->config->map_size_mb, self->config->map_max_mb);
+    if (!self->store)
+        return ZVHD_EXIT_STARTUP;
+    self->outbox = outbox_new (self->store, self->config->region);
+    self->transfer = transfer_new (self->store, self->outbox, self->config);
+    self->federation = federation_new (self->config, self->cert, self->store,
+                                       self->outbox, self->transfer);
+    if (!self->federation)
+        return ZVHD_EXIT_STARTUP;
+    self->control = control_new (self->config, self->store, self->outbox,
+                                 self->transfer, self->federation);
+    if (!self->control)
+        return ZVHD_EXIT_STARTUP;
+    zsys_info ("zvhd %s: region %s serving on %s (control %s), %zu peer(s)",
+               ZVHD_VERSION, self->config->region, self->config->bind,
+               self->config->control, federation_peer_count (self->federation));
+    return 0;
+}
+
+static void
+s_stop (daemon_t *self)
+{
+    control_destroy (&self->control);
+    federation_destroy (&self->federation);
+    transfer_destroy (&self->transfer);
+    outbox_destroy (&self->outbox);
+    store_destroy (&self->store);
+    zactor_destroy (&self->auth);
+    zcert_destroy (&self->cert);
+    config_destroy (&self->config);
+    if (self->lock_fd >= 0)
+        close (self->lock_fd);
+}
+
+static int
+s_expire_joint_phases (MDB_txn *txn, void *arg)
+{
+    daemon_t *self = (daemon_t *) arg;
+    return transfer_expire (self->transfer, txn, zclock_time ());
+}
+
+static void
+s_run (daemon_t *self)
+{
+    zpoller_t *poller = zpoller_new (control_socket (self->control), NULL);
+    federation_poll_add (self->federation, poller);
+    while (!zsys_interrupted) {
+        void *which = zpoller_wait (poller, ZVHD_TICK_MS);
+        if (zpoller_terminated (poller))
+            break;
+        int64_t now_ms = zclock_time ();
+        if (which == control_socket (self->control))
+            control_handle (self->control, now_ms);
+        else
+        if (which)
+            federation_handle (self->federation, which, now_ms);
+        if (transfer_next_expiry (self->transfer) <= now_ms
+        &&  store_write (self->store, s_expire_joint_phases, self) == 0)
+            federation_wake (self->federation);
+        federation_pump (self->federation, now_ms);
+    }
+    zpoller_destroy (&poller);
+    zsys_info ("zvhd: region %s stopping", self->config->region);
+}
+
+int
+main (int argc, char *argv [])
+{
+    const char *config_path = NULL;
+    bool verbose = false;
+    for (int arg = 1; arg < argc; arg++) {
+        if (streq (argv [arg], "--check-config") && arg + 1 < argc)
+            return s_check_config (argv [arg + 1]);
+        if (streq (argv [arg], "--version")) {
+            printf ("zvhd %s\n", ZVHD_VERSION);
+            return 0;
+        }
+        if (streq (argv [arg], "-c") && arg + 1 < argc)
+            config_path = argv [++arg];
+        else
+        if (streq (argv [arg], "-v"))
+            verbose = true;
+        else {
+            s_usage ();
+            return ZVHD_EXIT_USAGE;
+        }
+    }
+    if (!config_path) {
+        s_usage ();
+        return ZVHD_EXIT_USAGE;
+    }
+    zsys_init ();
+    zsys_set_logstream (stderr);
+    daemon_t daemon = { 0 };
+    int rc = s_start (&daemon, config_path, verbose);
+    if (rc == 0)
+        s_run (&daemon);
+    s_stop (&daemon);
+    return rc;
+}

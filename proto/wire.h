@@ -1,0 +1,44 @@
+/*  wire: the one way to encode and decode zvh.v1 messages.
+ *
+ *  protobuf-c has no size limit and allocates element size x count for
+ *  repeated fields, so every decode of bytes from outside goes through here:
+ *  the frame size is checked first, then unpack runs under an allocator with
+ *  a fixed budget. Daemon, client and tests all use these functions.
+ */
+#ifndef ZVH_WIRE_H
+#define ZVH_WIRE_H
+
+#include "zvh.pb-c.h"
+#include <stddef.h>
+#include <stdint.h>
+
+//  Largest frame a peer or client may send us (also ZMQ_MAXMSGSIZE).
+#define WIRE_MAX_FRAME_BYTES   (4 * 1024 * 1024)
+//  Most memory one decode may allocate.
+#define WIRE_DECODE_BUDGET     (16 * 1024 * 1024)
+//  Largest serialised plan accepted.
+#define WIRE_MAX_PLAN_BYTES    (1024 * 1024)
+
+//  Decode size bytes as a message of type desc. Returns NULL when the bytes
+//  are too large, malformed or would exceed the decode budget.
+ProtobufCMessage *
+    wire_decode (const ProtobufCMessageDescriptor *desc,
+                 const uint8_t *data, size_t size);
+
+//  Free a message returned by wire_decode (NULL is allowed).
+void
+    wire_free (ProtobufCMessage *msg);
+
+//  Serialise msg into a new malloc'd buffer; *size_p gets its length.
+uint8_t *
+    wire_encode (const ProtobufCMessage *msg, size_t *size_p);
+
+//  BLAKE2b-256 of data into hash (32 bytes): the plan fingerprint.
+void
+    wire_hash (const uint8_t *data, size_t size, uint8_t hash [32]);
+
+//  Typed shorthands for the messages decoded most.
+#define WIRE_DECODE(type, lower, data, size) \
+    ((type *) wire_decode (&lower##__descriptor, (data), (size)))
+
+#endif
