@@ -83,14 +83,18 @@ s_copy (char *dest, const char *src)
     snprintf (dest, CASE_ID_MAX, "%s", src ? src : "");
 }
 
+#define RANDOM_ID_BYTES_MAX  8
+#define RANDOM_ID_PREFIX_MAX 40         //  leaves room for '-' and the hex
+
 static void
 s_random_id (char *out, const char *prefix, size_t random_bytes)
 {
-    uint8_t bytes [16];
-    char hex [33];
+    uint8_t bytes [RANDOM_ID_BYTES_MAX];
+    char hex [RANDOM_ID_BYTES_MAX * 2 + 1];
+    assert (random_bytes <= RANDOM_ID_BYTES_MAX);
     randombytes_buf (bytes, random_bytes);
     sodium_bin2hex (hex, sizeof hex, bytes, random_bytes);
-    snprintf (out, CASE_ID_MAX, "%s-%s", prefix, hex);
+    snprintf (out, CASE_ID_MAX, "%.*s-%s", RANDOM_ID_PREFIX_MAX, prefix, hex);
 }
 
 //  ---------------------------------------------------------------- records

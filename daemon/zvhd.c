@@ -120,7 +120,7 @@ s_write_peer_certs (daemon_t *self, const char *dir)
         zcert_t *cert = zcert_new_from (public_key, secret_key);
         zcert_set_meta (cert, "region", "%s", region->id);
         zcert_set_meta (cert, "role", "region");
-        char path [ZVHD_PATH_MAX];
+        char path [ZVHD_PATH_MAX + CONFIG_ID_MAX + 8];
         snprintf (path, sizeof path, "%s/%s.key", dir, region->id);
         int rc = zcert_save_public (cert, path);
         zcert_destroy (&cert);
