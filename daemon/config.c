@@ -1,0 +1,1024 @@
+/*  config: the daemon's configuration and the federation directory.
+ *
+ *  config_load reads the daemon file, the directory file it names and the
+ *  region's key file, and checks them against each other. It keeps going
+ *  after a problem so that one run lists every mistake. The invariant: a
+ *  config_t it returns is complete and consistent (every path absolute,
+ *  every number in range, this region in the directory and federated, and
+ *  the key file holding the key the directory lists for it); anything less
+ *  returns NULL.
+ *
+ *  We read each file ourselves and hand the checked bytes to zconfig: CZMQ's
+ *  ZPL reader silently cuts lines longer than 1024 bytes and names a syntax
+ *  error's line only on stdout, so we refuse what it would mangle and find
+ *  the line it rejects ourselves.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#define ZPL_LINE_MAX         1024           //  CZMQ's reader cuts longer lines
+#define FILE_MAX_BYTES       (1024 * 1024)  //  a 64-region directory is ~12 KB
+#define ERRORS_REPORTED_MAX  100            //  more would bury the first ones
+#define SHOWN_LINE_MAX       80             //  of a bad line, in a message
+#define KEY_PATH_MAX         (3 * ZPL_LINE_MAX)   //  section/id/key
+#define KEYS_PER_SECTION_MAX 16
+#define KNOWN_KEYS_TEXT_MAX  512
+#define CURVE_KEY_BYTES      32
+#define TCP_PORT_MAX         65535
+#define ASCII_DELETE         0x7f
+#define UTF8_BOM             "\xEF\xBB\xBF" //  some editors start files with it
+#define TCP_SCHEME           "tcp://"
+#define TCP_ANY_HOST         "tcp://*:"     //  binds everywhere; cannot connect
+#define IPC_SCHEME           "ipc://"
+#define IPC_ABSTRACT_MARK    '@'            //  Linux abstract socket, not a file
+#define IPC_PATH_MAX         (sizeof (((struct sockaddr_un *) NULL)->sun_path) - 1)
+#define CONTROL_SOCKET_NAME  "control.sock"
+#define DAEMON_SECTION       "zvhd"
+#define DIRECTORY_SECTION    "directory"
+#define KEYGEN_HINT          "zvhctl keygen"
+
+//  State of one config_load call: where problems go, and the daemon file.
+typedef struct {
+    zlist_t *errors;                        //  caller's list; may be NULL
+    size_t error_count;                     //  counted even without a list
+    const char *path;                       //  the daemon file, as given
+    char base_dir [CONFIG_PATH_MAX];        //  its directory, absolute
+    zconfig_t *root;                        //  the daemon file's tree
+} loader_t;
+
+//  Numeric keys of the daemon section, all read and checked the same way.
+typedef enum { AS_INT, AS_INT64, AS_UINT64 } number_type_t;
+
+typedef struct {
+    const char *name;
+    int64_t min;
+    int64_t max;
+    int64_t fallback;                       //  when the key is absent
+    size_t offset;                          //  of the field in config_t
+    number_type_t type;
+} number_key_t;
+
+static const number_key_t s_number_keys [] = {
+    { "map_size_mb", CONFIG_MAP_MB_MIN, CONFIG_MAP_MB_MAX,
+      CONFIG_DEFAULT_MAP_SIZE_MB, offsetof (config_t, map_size_mb), AS_UINT64 },
+    { "map_max_mb", CONFIG_MAP_MB_MIN, CONFIG_MAP_MB_MAX,
+      CONFIG_DEFAULT_MAP_MAX_MB, offsetof (config_t, map_max_mb), AS_UINT64 },
+    { "joint_phase_s", CONFIG_JOINT_PHASE_S_MIN, CONFIG_JOINT_PHASE_S_MAX,
+      CONFIG_DEFAULT_JOINT_PHASE_S, offsetof (config_t, joint_phase_s), AS_INT64 },
+    { "heartbeat_ms", CONFIG_HEARTBEAT_MS_MIN, CONFIG_HEARTBEAT_MS_MAX,
+      CONFIG_DEFAULT_HEARTBEAT_MS, offsetof (config_t, heartbeat_ms), AS_INT },
+    { "peer_timeout_ms", CONFIG_PEER_TIMEOUT_MS_MIN, CONFIG_PEER_TIMEOUT_MS_MAX,
+      CONFIG_DEFAULT_PEER_TIMEOUT_MS, offsetof (config_t, peer_timeout_ms), AS_INT },
+    { "retry_min_ms", CONFIG_RETRY_MS_MIN, CONFIG_RETRY_MS_MAX,
+      CONFIG_DEFAULT_RETRY_MIN_MS, offsetof (config_t, retry_min_ms), AS_INT },
+    { "retry_max_ms", CONFIG_RETRY_MS_MIN, CONFIG_RETRY_MS_MAX,
+      CONFIG_DEFAULT_RETRY_MAX_MS, offsetof (config_t, retry_max_ms), AS_INT },
+    { "window", CONFIG_WINDOW_MIN, CONFIG_WINDOW_MAX,
+      CONFIG_DEFAULT_WINDOW, offsetof (config_t, window), AS_INT },
+};
+#define NUMBER_KEY_COUNT (sizeof (s_number_keys) / sizeof (s_number_keys [0]))
+
+//  The daemon section's other keys; each has its own reader below.
+static const char *const s_text_keys [] = {
+    "region", "data_dir", "bind", "control", "secret_key", "directory"
+};
+#define TEXT_KEY_COUNT (sizeof (s_text_keys) / sizeof (s_text_keys [0]))
+
+static const char *const s_region_keys [] = { "name", "endpoint", "public_key" };
+#define REGION_KEY_COUNT (sizeof (s_region_keys) / sizeof (s_region_keys [0]))
+
+
+//  --------------------------------------------------------------------------
+//  Reporting
+
+//  The caller's list may copy what we append (zlist_autofree) or keep it;
+//  we learn which by looking at what it stored, so neither way leaks.
+static void
+s_append (zlist_t *errors, char *message)
+{
+    zlist_append (errors, message);
+    if (zlist_tail (errors) != message)
+        free (message);
+}
+
+//  Records one problem as "file: where: detail" (where may be NULL).
+static void CHECK_PRINTF (4)
+s_report (loader_t *self, const char *file, const char *where, const char *format, ...)
+{
+    self->error_count++;
+    if (!self->errors || self->error_count > ERRORS_REPORTED_MAX + 1)
+        return;
+    if (self->error_count > ERRORS_REPORTED_MAX) {
+        s_append (self->errors, zsys_sprintf (
+            "%s: more than %d problems; fix the ones above first", file,
+            ERRORS_REPORTED_MAX));
+        return;
+    }
+    va_list args;
+    va_start (args, format);
+    char *detail = zsys_vprintf (format, args);
+    va_end (args);
+    if (!detail)
+        return;
+    char *message = where? zsys_sprintf ("%s: %s: %s", file, where, detail)
+                         : zsys_sprintf ("%s: %s", file, detail);
+    zstr_free (&detail);
+    if (message)
+        s_append (self->errors, message);
+}
+
+static const char *
+s_key_path (char *buffer, const char *section, const char *key)
+{
+    //  Each part comes from one ZPL line, so this fits; if not, say so
+    int written = snprintf (buffer, KEY_PATH_MAX, "%s/%s", section, key);
+    if (written < 0 || written >= KEY_PATH_MAX)
+        strcpy (buffer + KEY_PATH_MAX - sizeof ("..."), "...");
+    return buffer;
+}
+
+//  Copies src into a buffer of size bytes; -1 when it does not fit.
+static int
+s_copy (char *dest, size_t size, const char *src)
+{
+    size_t length = strlen (src);
+    if (length >= size)
+        return -1;
+    memcpy (dest, src, length + 1);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Reading ZPL files
+
+//  "Cannot read" points at the key that named the file, when one did.
+static void
+s_report_unreadable (loader_t *self, const char *path, const char *named_in,
+                     const char *named_by, const char *why)
+{
+    if (named_in)
+        s_report (self, named_in, named_by,
+                  "cannot read '%s': %s; fix the path or create the file",
+                  path, why);
+    else
+        s_report (self, path, NULL, "cannot read: %s; check the path", why);
+}
+
+static bool
+s_is_text_byte (byte value)
+{
+    //  Bytes from 0x80 are allowed: names are UTF-8 ("Fryslân")
+    return value >= ' '? value != ASCII_DELETE: value == '\t' || value == '\r';
+}
+
+//  Refuses empty files, binary bytes and lines zconfig would cut short.
+static int
+s_check_text (loader_t *self, const char *path, zchunk_t *chunk)
+{
+    const byte *data = zchunk_data (chunk);
+    size_t size = zchunk_size (chunk);
+    if (size == 0) {
+        s_report (self, path, NULL, "is empty; expected a ZPL file");
+        return -1;
+    }
+    if (size >= strlen (UTF8_BOM) && memcmp (data, UTF8_BOM, strlen (UTF8_BOM)) == 0) {
+        s_report (self, path, NULL, "starts with a byte order mark, which ZPL "
+                  "does not allow; save it as UTF-8 without BOM");
+        return -1;
+    }
+    size_t lineno = 1;
+    size_t line_start = 0;
+    for (size_t at = 0; at < size; at++) {
+        if (data [at] == '\n') {
+            lineno++;
+            line_start = at + 1;
+        }
+        else
+        if (at - line_start >= ZPL_LINE_MAX) {
+            s_report (self, path, NULL, "line %zu is longer than %d bytes, "
+                      "which ZPL cannot hold; shorten it", lineno, ZPL_LINE_MAX);
+            return -1;
+        }
+        else
+        if (!s_is_text_byte (data [at])) {
+            s_report (self, path, NULL, "line %zu: byte 0x%02x is not text; "
+                      "is this really a ZPL file?", lineno, data [at]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+//  Reads a whole file that must be small text; NULL after reporting why.
+//  named_in and named_by say which file and key named this one, if any.
+static zchunk_t *
+s_read_text (loader_t *self, const char *path, const char *named_in,
+             const char *named_by)
+{
+    FILE *handle = fopen (path, "rb");
+    if (!handle) {
+        s_report_unreadable (self, path, named_in, named_by, strerror (errno));
+        return NULL;
+    }
+    zchunk_t *chunk = NULL;
+    struct stat info;
+    if (fstat (fileno (handle), &info) != 0)
+        s_report_unreadable (self, path, named_in, named_by, strerror (errno));
+    else
+    if (!S_ISREG (info.st_mode))
+        s_report_unreadable (self, path, named_in, named_by, "not a regular file");
+    else
+    if (info.st_size > FILE_MAX_BYTES)
+        s_report (self, path, NULL, "is %lld bytes; a configuration file is "
+                  "at most %d bytes", (long long) info.st_size, FILE_MAX_BYTES);
+    else
+        chunk = zchunk_read (handle, (size_t) info.st_size);
+    fclose (handle);
+    if (chunk && s_check_text (self, path, chunk) != 0)
+        zchunk_destroy (&chunk);
+    return chunk;
+}
+
+//  Bytes in the first lines lines of the chunk, newlines included.
+static size_t
+s_prefix_size (zchunk_t *chunk, size_t lines)
+{
+    const byte *data = zchunk_data (chunk);
+    size_t size = zchunk_size (chunk);
+    size_t at = 0;
+    while (lines > 0 && at < size)
+        if (data [at++] == '\n')
+            lines--;
+    return at;
+}
+
+static bool
+s_prefix_parses (zchunk_t *chunk, size_t lines)
+{
+    zchunk_t *prefix = zchunk_new (zchunk_data (chunk), s_prefix_size (chunk, lines));
+    zconfig_t *tree = zconfig_chunk_load (prefix);
+    bool parses = tree != NULL;
+    zconfig_destroy (&tree);
+    zchunk_destroy (&prefix);
+    return parses;
+}
+
+static size_t
+s_line_count (zchunk_t *chunk)
+{
+    const byte *data = zchunk_data (chunk);
+    size_t size = zchunk_size (chunk);
+    size_t lines = 0;
+    for (size_t at = 0; at < size; at++)
+        if (data [at] == '\n')
+            lines++;
+    return data [size - 1] == '\n'? lines: lines + 1;
+}
+
+//  zconfig stops at the first bad line and keeps nothing, so a prefix of
+//  the file parses exactly when it ends before that line: bisect for it.
+static size_t
+s_first_bad_line (zchunk_t *chunk)
+{
+    size_t good = 0;                    //  this many lines parse
+    size_t bad = s_line_count (chunk);  //  this many do not
+    while (bad - good > 1) {
+        size_t middle = good + (bad - good) / 2;
+        if (s_prefix_parses (chunk, middle))
+            good = middle;
+        else
+            bad = middle;
+    }
+    return bad;
+}
+
+static void
+s_report_syntax (loader_t *self, const char *path, zchunk_t *chunk)
+{
+    size_t lineno = s_first_bad_line (chunk);
+    size_t start = s_prefix_size (chunk, lineno - 1);
+    //  Chunk data is not a string; s_check_text has bounded the line
+    char line [ZPL_LINE_MAX + 1];
+    size_t length = s_prefix_size (chunk, lineno) - start;
+    memcpy (line, zchunk_data (chunk) + start, length);
+    line [length] = '\0';
+    line [strcspn (line, "\r\n")] = '\0';
+    int shown = strlen (line) < SHOWN_LINE_MAX? (int) strlen (line): SHOWN_LINE_MAX;
+    if (line [strspn (line, " ")] == '\t')
+        s_report (self, path, NULL, "line %zu is indented with a tab; "
+                  "ZPL indents with 4 spaces per level", lineno);
+    else
+        s_report (self, path, NULL, "line %zu is not valid ZPL: '%.*s%s'; "
+                  "indent 4 spaces per level, write 'name' or 'name = value', "
+                  "and quote values that contain '#'", lineno, shown, line,
+                  strlen (line) > SHOWN_LINE_MAX? "...": "");
+}
+
+//  Loads a ZPL file into a tree; NULL after reporting why.
+static zconfig_t *
+s_zpl_load (loader_t *self, const char *path, const char *named_in,
+            const char *named_by)
+{
+    zchunk_t *chunk = s_read_text (self, path, named_in, named_by);
+    if (!chunk)
+        return NULL;
+    zconfig_t *root = zconfig_chunk_load (chunk);
+    if (!root)
+        s_report_syntax (self, path, chunk);
+    zchunk_destroy (&chunk);
+    return root;
+}
+
+//  Returns the one top-level section a file must hold. Anything else at
+//  the top level is reported: a typo there would otherwise go unnoticed.
+static zconfig_t *
+s_section (loader_t *self, const char *path, zconfig_t *root, const char *name)
+{
+    zconfig_t *section = NULL;
+    for (zconfig_t *item = zconfig_child (root); item; item = zconfig_next (item))
+        if (!streq (zconfig_name (item), name))
+            s_report (self, path, zconfig_name (item), "not expected at the top "
+                      "level; this file holds one '%s' section, with everything "
+                      "else indented 4 spaces below it", name);
+        else
+        if (section)
+            s_report (self, path, name, "appears twice; merge the two sections");
+        else
+            section = item;
+    if (!section)
+        s_report (self, path, name, "missing; the file must have a line '%s' "
+                  "with its keys indented 4 spaces below it", name);
+    return section;
+}
+
+static size_t
+s_key_index (const char *const *known, size_t known_count, const char *name)
+{
+    size_t index = 0;
+    while (index < known_count && !streq (known [index], name))
+        index++;
+    return index;
+}
+
+static void
+s_join (const char *const *names, size_t count, char *text, size_t size)
+{
+    size_t used = 0;
+    text [0] = '\0';
+    for (size_t index = 0; index < count && used < size; index++)
+        used += snprintf (text + used, size - used, "%s%s",
+                          index? ", ": "", names [index]);
+}
+
+//  Reports unknown keys (typos), keys set twice and keys with keys below
+//  them, so that nothing in a section is silently ignored.
+static void
+s_check_keys (loader_t *self, const char *path, zconfig_t *section,
+              const char *section_path, const char *const *known, size_t known_count)
+{
+    assert (known_count <= KEYS_PER_SECTION_MAX);
+    bool seen [KEYS_PER_SECTION_MAX] = { false };
+    char where [KEY_PATH_MAX];
+    for (zconfig_t *item = zconfig_child (section); item; item = zconfig_next (item)) {
+        const char *name = zconfig_name (item);
+        s_key_path (where, section_path, name);
+        size_t index = s_key_index (known, known_count, name);
+        if (index == known_count) {
+            char list [KNOWN_KEYS_TEXT_MAX];
+            s_join (known, known_count, list, sizeof (list));
+            s_report (self, path, where, "unknown key '%s'; known keys are %s",
+                      name, list);
+        }
+        else
+        if (seen [index])
+            s_report (self, path, where, "set twice; keep one line");
+        else
+            seen [index] = true;
+        if (zconfig_child (item))
+            s_report (self, path, where, "takes a value, not keys indented "
+                      "below it; outdent them");
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Values
+
+static bool
+s_is_region_id (const char *id)
+{
+    size_t length = strlen (id);
+    return length > 0 && length < CONFIG_ID_MAX
+        && strspn (id, "abcdefghijklmnopqrstuvwxyz0123456789-") == length;
+}
+
+//  Digits only: strtoll alone accepts " 7", "+7", "7abc" and "0x7".
+static bool
+s_parse_number (const char *text, int64_t min, int64_t max, int64_t *value)
+{
+    size_t length = strspn (text, "0123456789");
+    if (length == 0 || text [length] != '\0')
+        return false;
+    errno = 0;
+    long long parsed = strtoll (text, NULL, 10);
+    if (errno == ERANGE || parsed < min || parsed > max)
+        return false;
+    *value = parsed;
+    return true;
+}
+
+static bool
+s_is_port (const char *text)
+{
+    int64_t port;
+    return s_parse_number (text, 1, TCP_PORT_MAX, &port);
+}
+
+//  tcp://host:port, where host is a name, an address, [v6] or *.
+static bool
+s_is_tcp_endpoint (const char *endpoint)
+{
+    if (strncmp (endpoint, TCP_SCHEME, strlen (TCP_SCHEME)) != 0)
+        return false;
+    const char *host = endpoint + strlen (TCP_SCHEME);
+    const char *colon = strrchr (host, ':');
+    return colon && colon > host
+        && strcspn (host, " \t") == strlen (host)
+        && s_is_port (colon + 1);
+}
+
+static bool
+s_is_ipc_endpoint (const char *endpoint)
+{
+    return strncmp (endpoint, IPC_SCHEME, strlen (IPC_SCHEME)) == 0
+        && endpoint [strlen (IPC_SCHEME)] != '\0';
+}
+
+static bool
+s_is_public_key (const char *text)
+{
+    uint8_t key [CURVE_KEY_BYTES];
+    return strlen (text) == CONFIG_KEY_Z85_LEN && zmq_z85_decode (key, text) != NULL;
+}
+
+//  A path relative to the file that names it, made absolute.
+static int
+s_resolve_path (const char *base_dir, const char *name, char *dest, size_t size)
+{
+    int written = name [0] == '/'
+                ? snprintf (dest, size, "%s", name)
+                : snprintf (dest, size, "%s/%s", base_dir, name);
+    return written >= 0 && (size_t) written < size? 0: -1;
+}
+
+
+//  --------------------------------------------------------------------------
+//  The daemon section
+
+//  Value of zvhd/<key>, or NULL when absent; where gets the key's path.
+static const char *
+s_daemon_value (loader_t *self, const char *key, char *where)
+{
+    s_key_path (where, DAEMON_SECTION, key);
+    return zconfig_get (self->root, where, NULL);
+}
+
+static const char *
+s_required_value (loader_t *self, const char *key, char *where, const char *hint)
+{
+    const char *value = s_daemon_value (self, key, where);
+    if (!value || !*value) {
+        s_report (self, self->path, where, "missing; set it to %s", hint);
+        return NULL;
+    }
+    return value;
+}
+
+static void
+s_read_region (config_t *config, loader_t *self)
+{
+    char where [KEY_PATH_MAX];
+    const char *id = s_required_value (self, "region", where,
+                                       "this daemon's region id, as in the directory");
+    if (!id)
+        return;
+    if (s_is_region_id (id))
+        s_copy (config->region, sizeof (config->region), id);
+    else
+        s_report (self, self->path, where, "'%s' is not a region id; use 1 to %d "
+                  "characters from a-z, 0-9 and '-'", id, CONFIG_ID_MAX - 1);
+}
+
+//  Reads a required path key into dest (CONFIG_PATH_MAX), made absolute.
+static int
+s_read_path (loader_t *self, const char *key, const char *hint, char *dest)
+{
+    char where [KEY_PATH_MAX];
+    const char *name = s_required_value (self, key, where, hint);
+    if (!name)
+        return -1;
+    if (s_resolve_path (self->base_dir, name, dest, CONFIG_PATH_MAX) == 0)
+        return 0;
+    dest [0] = '\0';
+    s_report (self, self->path, where, "'%s' makes a path longer than %d bytes; "
+              "use a shorter one", name, CONFIG_PATH_MAX - 1);
+    return -1;
+}
+
+static void
+s_read_paths (config_t *config, loader_t *self)
+{
+    if (s_read_path (self, "data_dir", "the directory for this region's data "
+                     "(relative to this file)", config->data_dir) == 0) {
+        struct stat info;
+        if (stat (config->data_dir, &info) == 0 && !S_ISDIR (info.st_mode))
+            s_report (self, self->path, DAEMON_SECTION "/data_dir", "'%s' exists "
+                      "and is not a directory; point data_dir elsewhere",
+                      config->data_dir);
+    }
+    s_read_path (self, "secret_key", "this region's zcert secret key file ("
+                 KEYGEN_HINT " writes one)", config->secret_key);
+    s_read_path (self, "directory", "the federation directory file "
+                 "(e.g. regions.zpl)", config->directory);
+}
+
+static void
+s_read_bind (config_t *config, loader_t *self)
+{
+    char where [KEY_PATH_MAX];
+    const char *bind = s_required_value (self, "bind", where, "the federation "
+                                         "endpoint, e.g. tcp://0.0.0.0:7101");
+    if (!bind)
+        return;
+    if (!s_is_tcp_endpoint (bind))
+        s_report (self, self->path, where, "'%s' must look like tcp://host:port, "
+                  "e.g. tcp://0.0.0.0:7101", bind);
+    else
+    if (s_copy (config->bind, sizeof (config->bind), bind) != 0)
+        s_report (self, self->path, where, "'%s' is longer than %d bytes",
+                  bind, CONFIG_ENDPOINT_MAX - 1);
+}
+
+//  Stores ipc://<absolute path>, refusing paths the OS cannot bind.
+static void
+s_set_ipc_control (config_t *config, loader_t *self, const char *where,
+                   const char *path)
+{
+    if (strlen (path) > IPC_PATH_MAX)
+        s_report (self, self->path, where, "socket path '%s' is %zu bytes, but "
+                  "the OS allows %zu; set zvhd/control to a shorter ipc:// path",
+                  path, strlen (path), IPC_PATH_MAX);
+    else
+        snprintf (config->control, sizeof (config->control), IPC_SCHEME "%s", path);
+}
+
+//  ipc://path, with a relative path taken from this file's directory.
+static void
+s_read_ipc_control (config_t *config, loader_t *self, const char *where,
+                    const char *control)
+{
+    const char *name = control + strlen (IPC_SCHEME);
+    char path [CONFIG_PATH_MAX];
+    if (name [0] == IPC_ABSTRACT_MARK)
+        s_set_ipc_control (config, self, where, name);
+    else
+    if (s_resolve_path (self->base_dir, name, path, sizeof (path)) == 0)
+        s_set_ipc_control (config, self, where, path);
+    else
+        s_report (self, self->path, where, "'%s' makes a path longer than %d "
+                  "bytes; use a shorter one", control, CONFIG_PATH_MAX - 1);
+}
+
+static void
+s_set_default_control (config_t *config, loader_t *self, const char *where)
+{
+    char path [CONFIG_PATH_MAX];
+    if (s_resolve_path (config->data_dir, CONTROL_SOCKET_NAME, path, sizeof (path)) == 0)
+        s_set_ipc_control (config, self, where, path);
+    else
+        s_report (self, self->path, where, "data_dir is too long to hold the "
+                  "control socket; set zvhd/control to a short ipc:// path");
+}
+
+static void
+s_read_control (config_t *config, loader_t *self)
+{
+    char where [KEY_PATH_MAX];
+    const char *control = s_daemon_value (self, "control", where);
+    if (!control || !*control) {
+        if (*config->data_dir)
+            s_set_default_control (config, self, where);
+    }
+    else
+    if (s_is_ipc_endpoint (control))
+        s_read_ipc_control (config, self, where, control);
+    else
+    if (!s_is_tcp_endpoint (control))
+        s_report (self, self->path, where, "'%s' must be ipc://path or "
+                  "tcp://host:port; leave it out for ipc://<data_dir>/"
+                  CONTROL_SOCKET_NAME, control);
+    else
+    if (s_copy (config->control, sizeof (config->control), control) != 0)
+        s_report (self, self->path, where, "'%s' is longer than %d bytes",
+                  control, CONFIG_ENDPOINT_MAX - 1);
+}
+
+static void
+s_store_number (config_t *config, const number_key_t *key, int64_t value)
+{
+    void *field = (char *) config + key->offset;
+    if (key->type == AS_UINT64)
+        *(uint64_t *) field = (uint64_t) value;
+    else
+    if (key->type == AS_INT64)
+        *(int64_t *) field = value;
+    else
+        *(int *) field = (int) value;
+}
+
+static void
+s_read_numbers (config_t *config, loader_t *self)
+{
+    char where [KEY_PATH_MAX];
+    for (size_t index = 0; index < NUMBER_KEY_COUNT; index++) {
+        const number_key_t *key = &s_number_keys [index];
+        const char *text = s_daemon_value (self, key->name, where);
+        int64_t value = key->fallback;
+        if (text && !s_parse_number (text, key->min, key->max, &value))
+            s_report (self, self->path, where, "'%s' is not a whole number from "
+                      "%lld to %lld; fix it, or leave it out for the default (%lld)",
+                      text, (long long) key->min, (long long) key->max,
+                      (long long) key->fallback);
+        s_store_number (config, key, value);
+    }
+}
+
+//  Rules between numbers, checked once each number is valid on its own.
+static void
+s_check_number_relations (config_t *config, loader_t *self)
+{
+    if (config->retry_min_ms > config->retry_max_ms)
+        s_report (self, self->path, DAEMON_SECTION "/retry_min_ms", "%d is more "
+                  "than retry_max_ms (%d); the first retry cannot wait longer "
+                  "than the back-off ceiling", config->retry_min_ms,
+                  config->retry_max_ms);
+    if (config->peer_timeout_ms <= config->heartbeat_ms)
+        s_report (self, self->path, DAEMON_SECTION "/peer_timeout_ms", "%d is not "
+                  "more than heartbeat_ms (%d), so peers would time out between "
+                  "heartbeats; raise it", config->peer_timeout_ms,
+                  config->heartbeat_ms);
+    if (config->map_size_mb > config->map_max_mb)
+        s_report (self, self->path, DAEMON_SECTION "/map_size_mb", "%llu is more "
+                  "than map_max_mb (%llu); the map cannot start above its ceiling",
+                  (unsigned long long) config->map_size_mb,
+                  (unsigned long long) config->map_max_mb);
+}
+
+static void
+s_check_daemon_keys (loader_t *self, zconfig_t *section)
+{
+    const char *known [KEYS_PER_SECTION_MAX];
+    size_t count = 0;
+    for (size_t index = 0; index < TEXT_KEY_COUNT; index++)
+        known [count++] = s_text_keys [index];
+    for (size_t index = 0; index < NUMBER_KEY_COUNT; index++)
+        known [count++] = s_number_keys [index].name;
+    s_check_keys (self, self->path, section, DAEMON_SECTION, known, count);
+}
+
+
+//  --------------------------------------------------------------------------
+//  The directory
+
+static void
+s_read_region_name (config_region_t *region, loader_t *self, const char *file,
+                    zconfig_t *entry, const char *where)
+{
+    char key_where [KEY_PATH_MAX];
+    s_key_path (key_where, where, "name");
+    const char *name = zconfig_get (entry, "name", "");
+    if (!*name)
+        s_report (self, file, key_where, "missing; give the region's full name");
+    else
+    if (s_copy (region->name, sizeof (region->name), name) != 0)
+        s_report (self, file, key_where, "is %zu bytes; at most %d fit",
+                  strlen (name), CONFIG_NAME_MAX - 1);
+}
+
+static void
+s_read_region_endpoint (config_region_t *region, loader_t *self, const char *file,
+                        zconfig_t *entry, const char *where)
+{
+    char key_where [KEY_PATH_MAX];
+    s_key_path (key_where, where, "endpoint");
+    const char *endpoint = zconfig_get (entry, "endpoint", "");
+    if (!*endpoint)
+        return;                         //  a placeholder
+    if (!s_is_tcp_endpoint (endpoint) && !s_is_ipc_endpoint (endpoint))
+        s_report (self, file, key_where, "'%s' must be tcp://host:port or "
+                  "ipc://path, or \"\" for a region not yet federated", endpoint);
+    else
+    if (strncmp (endpoint, TCP_ANY_HOST, strlen (TCP_ANY_HOST)) == 0)
+        s_report (self, file, key_where, "'%s' is a bind address; peers connect "
+                  "here, so give the region's host name or IP address", endpoint);
+    else
+    if (s_copy (region->endpoint, sizeof (region->endpoint), endpoint) != 0)
+        s_report (self, file, key_where, "is %zu bytes; at most %d fit",
+                  strlen (endpoint), CONFIG_ENDPOINT_MAX - 1);
+}
+
+static void
+s_read_region_key (config_region_t *region, loader_t *self, const char *file,
+                   zconfig_t *entry, const char *where)
+{
+    char key_where [KEY_PATH_MAX];
+    s_key_path (key_where, where, "public_key");
+    const char *key = zconfig_get (entry, "public_key", "");
+    if (!*key)
+        return;                         //  a placeholder
+    if (s_is_public_key (key))
+        s_copy (region->public_key, sizeof (region->public_key), key);
+    else
+        s_report (self, file, key_where, "'%s' is not a CURVE public key: use the "
+                  "%d-character Z85 key from " KEYGEN_HINT ", in double quotes "
+                  "(Z85 may contain '#', which otherwise starts a comment), or "
+                  "\"\" for a region not yet federated", key, CONFIG_KEY_Z85_LEN);
+}
+
+//  A region is federated with both endpoint and key, or neither: one alone
+//  is a half-finished edit.
+static void
+s_check_region_halves (loader_t *self, const char *file, zconfig_t *entry,
+                       const char *where)
+{
+    bool has_endpoint = *zconfig_get (entry, "endpoint", "") != '\0';
+    bool has_key = *zconfig_get (entry, "public_key", "") != '\0';
+    if (has_endpoint != has_key)
+        s_report (self, file, where, "has %s but no %s; set both to federate "
+                  "with this region, or neither to keep it a placeholder",
+                  has_endpoint? "an endpoint": "a public_key",
+                  has_endpoint? "public_key": "endpoint");
+}
+
+//  True when another region already has this id or key (and says so).
+static bool
+s_is_duplicate (const config_t *config, loader_t *self, const char *file,
+                const config_region_t *region, const char *where)
+{
+    if (config_region (config, region->id)) {
+        s_report (self, file, where, "region '%s' is listed twice; remove one",
+                  region->id);
+        return true;
+    }
+    const config_region_t *twin = config_region_by_key (config, region->public_key);
+    if (twin) {
+        char key_where [KEY_PATH_MAX];
+        s_report (self, file, s_key_path (key_where, where, "public_key"),
+                  "same key as region '%s'; every region needs its own key "
+                  "pair (" KEYGEN_HINT ")", twin->id);
+        return true;
+    }
+    return false;
+}
+
+static void
+s_read_region_entry (config_t *config, loader_t *self, zconfig_t *entry)
+{
+    const char *file = config->directory;
+    const char *id = zconfig_name (entry);
+    char where [KEY_PATH_MAX];
+    s_key_path (where, DIRECTORY_SECTION, id);
+    s_check_keys (self, file, entry, where, s_region_keys, REGION_KEY_COUNT);
+
+    config_region_t region;
+    memset (&region, 0, sizeof (region));
+    bool valid_id = s_is_region_id (id);
+    if (valid_id)
+        s_copy (region.id, sizeof (region.id), id);
+    else
+        s_report (self, file, where, "'%s' is not a region id; use 1 to %d "
+                  "characters from a-z, 0-9 and '-'", id, CONFIG_ID_MAX - 1);
+    s_read_region_name (&region, self, file, entry, where);
+    s_read_region_endpoint (&region, self, file, entry, where);
+    s_read_region_key (&region, self, file, entry, where);
+    s_check_region_halves (self, file, entry, where);
+    if (valid_id && !s_is_duplicate (config, self, file, &region, where))
+        config->regions [config->region_count++] = region;
+}
+
+static size_t
+s_child_count (zconfig_t *section)
+{
+    size_t count = 0;
+    for (zconfig_t *item = zconfig_child (section); item; item = zconfig_next (item))
+        count++;
+    return count;
+}
+
+//  Returns 0 when the directory file could be read, even with bad entries.
+static int
+s_load_directory (config_t *config, loader_t *self)
+{
+    zconfig_t *root = s_zpl_load (self, config->directory, self->path,
+                                  DAEMON_SECTION "/directory");
+    if (!root)
+        return -1;
+    zconfig_t *section = s_section (self, config->directory, root, DIRECTORY_SECTION);
+    if (section && s_child_count (section) > CONFIG_REGIONS_MAX)
+        s_report (self, config->directory, DIRECTORY_SECTION, "lists %zu regions; "
+                  "zvhd supports at most %d (CONFIG_REGIONS_MAX)",
+                  s_child_count (section), CONFIG_REGIONS_MAX);
+    zconfig_t *entry = section? zconfig_child (section): NULL;
+    for (; entry && config->region_count < CONFIG_REGIONS_MAX; entry = zconfig_next (entry))
+        s_read_region_entry (config, self, entry);
+    zconfig_destroy (&root);
+    return 0;
+}
+
+static void
+s_check_own_region (config_t *config, loader_t *self)
+{
+    const config_region_t *own = config_region (config, config->region);
+    char where [KEY_PATH_MAX];
+    if (!own)
+        s_report (self, self->path, DAEMON_SECTION "/region", "'%s' is not in the "
+                  "directory %s; add it there, or fix the id", config->region,
+                  config->directory);
+    else
+    if (!config_region_is_federated (own))
+        s_report (self, config->directory, s_key_path (where, DIRECTORY_SECTION, own->id),
+                  "this is the daemon's own region, so it must be federated: set "
+                  "its endpoint and its public_key (the public key in %s)",
+                  config->secret_key);
+}
+
+
+//  --------------------------------------------------------------------------
+//  The key file
+
+static bool
+s_has_secret_key (zcert_t *cert)
+{
+    const byte *secret = zcert_secret_key (cert);
+    for (size_t index = 0; index < CURVE_KEY_BYTES; index++)
+        if (secret [index])
+            return true;
+    return false;
+}
+
+//  A hand-edited certificate can pair a secret with the wrong public key.
+static bool
+s_keys_belong_together (zcert_t *cert)
+{
+    char derived [CONFIG_KEY_Z85_LEN + 1];
+    if (zmq_curve_public (derived, zcert_secret_txt (cert)) != 0)
+        return true;                    //  libzmq without CURVE: cannot tell
+    return streq (derived, zcert_public_txt (cert));
+}
+
+static void
+s_check_key_matches_directory (config_t *config, loader_t *self, zcert_t *cert)
+{
+    const config_region_t *own = config_region (config, config->region);
+    if (own && config_region_is_federated (own)
+    &&  !streq (own->public_key, zcert_public_txt (cert)))
+        s_report (self, self->path, DAEMON_SECTION "/secret_key", "key mismatch: "
+                  "the directory lists %s for region %s but %s holds %s; "
+                  "regenerate with " KEYGEN_HINT " or fix the directory",
+                  own->public_key, own->id, config->secret_key,
+                  zcert_public_txt (cert));
+}
+
+static void
+s_check_secret_key (config_t *config, loader_t *self)
+{
+    const char *where = DAEMON_SECTION "/secret_key";
+    //  zcert_load goes through zconfig too: vet the text first
+    zchunk_t *text = s_read_text (self, config->secret_key, self->path, where);
+    if (!text)
+        return;
+    zchunk_destroy (&text);
+    zcert_t *cert = zcert_load (config->secret_key);
+    if (!cert)
+        s_report (self, self->path, where, "'%s' is not a CZMQ certificate; "
+                  "generate one with " KEYGEN_HINT, config->secret_key);
+    else
+    if (!s_has_secret_key (cert))
+        s_report (self, self->path, where, "'%s' holds no secret key (is it the "
+                  "public half?); point secret_key at the _secret file",
+                  config->secret_key);
+    else
+    if (!s_keys_belong_together (cert))
+        s_report (self, self->path, where, "in '%s' the secret key does not "
+                  "belong to the public key; regenerate with " KEYGEN_HINT,
+                  config->secret_key);
+    else
+        s_check_key_matches_directory (config, self, cert);
+    zcert_destroy (&cert);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Loading
+
+static int
+s_find_base_dir (loader_t *self)
+{
+    char *copy = strdup (self->path);
+    assert (copy);
+    char *resolved = realpath (dirname (copy), NULL);
+    free (copy);
+    if (!resolved) {
+        s_report (self, self->path, NULL, "cannot resolve its directory: %s",
+                  strerror (errno));
+        return -1;
+    }
+    int rc = s_copy (self->base_dir, sizeof (self->base_dir), resolved);
+    if (rc != 0)
+        s_report (self, self->path, NULL, "its directory '%s' is longer than %d "
+                  "bytes; move the file", resolved, CONFIG_PATH_MAX - 1);
+    free (resolved);
+    return rc;
+}
+
+static void
+s_load_daemon (config_t *config, loader_t *self)
+{
+    zconfig_t *section = s_section (self, self->path, self->root, DAEMON_SECTION);
+    if (!section || s_find_base_dir (self) != 0)
+        return;
+    s_check_daemon_keys (self, section);
+    s_read_region (config, self);
+    s_read_paths (config, self);
+    s_read_bind (config, self);
+    s_read_control (config, self);
+    size_t errors_before = self->error_count;
+    s_read_numbers (config, self);
+    if (self->error_count == errors_before)
+        s_check_number_relations (config, self);
+    bool have_directory = *config->directory && s_load_directory (config, self) == 0;
+    if (have_directory && *config->region)
+        s_check_own_region (config, self);
+    if (*config->secret_key)
+        s_check_secret_key (config, self);
+}
+
+config_t *
+config_load (const char *path, zlist_t *errors)
+{
+    assert (path);
+    loader_t loader = { .errors = errors, .path = path };
+    loader.root = s_zpl_load (&loader, path, NULL, NULL);
+    if (!loader.root)
+        return NULL;
+    config_t *self = (config_t *) zmalloc (sizeof (config_t));
+    assert (self);
+    s_load_daemon (self, &loader);
+    zconfig_destroy (&loader.root);
+    if (loader.error_count > 0)
+        config_destroy (&self);
+    return self;
+}
+
+void
+config_destroy (config_t **self_p)
+{
+    assert (self_p);
+    free (*self_p);
+    *self_p = NULL;
+}
+
+const config_region_t *
+config_region (const config_t *self, const char *id)
+{
+    assert (self);
+    for (size_t index = 0; id && index < self->region_count; index++)
+        if (streq (self->regions [index].id, id))
+            return &self->regions [index];
+    return NULL;
+}
+
+const config_region_t *
+config_region_by_key (const config_t *self, const char *public_key)
+{
+    assert (self);
+    if (!public_key || !*public_key)
+        return NULL;                    //  placeholders share the empty key
+    for (size_t index = 0; index < self->region_count; index++)
+        if (streq (self->regions [index].public_key, public_key))
+            return &self->regions [index];
+    return NULL;
+}
+
+bool
+config_region_is_federated (const config_region_t *region)
+{
+    assert (region);
+    return region->endpoint [0] != '\0' && region->public_key [0] != '\0';
+}

@@ -1,0 +1,1084 @@
+/*  test_config: config_load accepts a good daemon file and directory, and
+ *  refuses each kind of mistake with a message that names the key.
+ *
+ *  Every test gets a fresh directory under /tmp holding real CURVE
+ *  certificates (zcert) for two regions, a valid daemon file and a valid
+ *  directory; a test rewrites one of them to show the behaviour it names.
+ *  Set ZVH_TEST_VERBOSE=1 to print the messages config_load returns.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <ftw.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TEMP_TEMPLATE     "/tmp/test_config.XXXXXX"
+#define DAEMON_FILE       "zvhd.cfg"
+#define DIRECTORY_FILE    "federation.zpl"
+#define OWN_SECRET        "keys/groningen.key_secret"
+#define PEER_SECRET       "keys/fryslan.key_secret"
+#define TEXT_MAX          (64 * 1024)
+#define OPEN_FILES_MAX    16            //  for nftw while cleaning up
+#define REPO_REGIONS      31            //  in config/regions.zpl
+#define MEGABYTE          (1000 * 1000)
+#define OVERSIZED_BYTES   (2 * 1024 * 1024)
+#define GARBAGE_BYTES     4096
+#define GARBAGE_SEED      0x2545F491u
+#define FLOOD_KEYS        500           //  unknown keys in one file
+
+typedef struct {
+    char dir [PATH_MAX];                //  absolute, symlinks resolved
+    char daemon_path [PATH_MAX];
+    char cwd [PATH_MAX];                //  restored after each test
+    char own_key [CONFIG_KEY_Z85_LEN + 1];      //  groningen's public key
+    char peer_key [CONFIG_KEY_Z85_LEN + 1];     //  fryslan's public key
+    char peer_secret [CONFIG_KEY_Z85_LEN + 1];  //  fryslan's secret key
+    zlist_t *errors;
+    config_t *config;
+} fixture_t;
+
+//  The valid daemon file, one key per line; tests leave some out.
+static const char *const s_daemon_keys [][2] = {
+    { "region",     "groningen" },
+    { "data_dir",   "data/groningen" },
+    { "bind",       "tcp://127.0.0.1:7101" },
+    { "secret_key", OWN_SECRET },
+    { "directory",  DIRECTORY_FILE },
+};
+#define DAEMON_KEY_COUNT (sizeof (s_daemon_keys) / sizeof (s_daemon_keys [0]))
+
+
+//  --------------------------------------------------------------------------
+//  Helpers
+
+static void
+s_path (const fixture_t *fx, const char *name, char *path)
+{
+    int written = snprintf (path, PATH_MAX, "%s/%s", fx->dir, name);
+    assert_true (written > 0 && written < PATH_MAX);
+}
+
+static void
+s_write (const fixture_t *fx, const char *name, const char *text)
+{
+    char path [PATH_MAX];
+    s_path (fx, name, path);
+    FILE *file = fopen (path, "wb");
+    assert_non_null (file);
+    assert_int_equal (fwrite (text, 1, strlen (text), file), strlen (text));
+    assert_int_equal (fclose (file), 0);
+}
+
+static void CHECK_PRINTF (2)
+s_appendf (char *text, const char *format, ...)
+{
+    size_t used = strlen (text);
+    va_list args;
+    va_start (args, format);
+    int written = vsnprintf (text + used, TEXT_MAX - used, format, args);
+    va_end (args);
+    assert_true (written >= 0 && (size_t) written < TEXT_MAX - used);
+}
+
+static bool
+s_is_word_in (const char *word, const char *words)
+{
+    char padded_word [PATH_MAX];
+    char padded_words [PATH_MAX];
+    snprintf (padded_word, sizeof (padded_word), " %s ", word);
+    snprintf (padded_words, sizeof (padded_words), " %s ", words? words: "");
+    return strstr (padded_words, padded_word) != NULL;
+}
+
+//  Writes the valid daemon file without the keys named in without (space
+//  separated), then the lines in extra (indented by the caller).
+static void
+s_write_daemon (const fixture_t *fx, const char *without, const char *extra)
+{
+    static char text [TEXT_MAX];
+    snprintf (text, sizeof (text), "zvhd\n");
+    for (size_t index = 0; index < DAEMON_KEY_COUNT; index++)
+        if (!s_is_word_in (s_daemon_keys [index][0], without))
+            s_appendf (text, "    %s = %s\n", s_daemon_keys [index][0],
+                       s_daemon_keys [index][1]);
+    s_appendf (text, "%s", extra? extra: "");
+    s_write (fx, DAEMON_FILE, text);
+}
+
+static void
+s_append_region (char *text, const char *id, const char *name,
+                 const char *endpoint, const char *public_key)
+{
+    s_appendf (text, "    %s\n        name = \"%s\"\n        endpoint = \"%s\"\n"
+               "        public_key = \"%s\"\n", id, name, endpoint, public_key);
+}
+
+//  Writes the valid directory (groningen and fryslan federated, drenthe a
+//  placeholder), then the region blocks in extra.
+static void
+s_write_directory (const fixture_t *fx, const char *extra)
+{
+    static char text [TEXT_MAX];
+    snprintf (text, sizeof (text), "directory\n");
+    s_append_region (text, "groningen", "Zorg- en Veiligheidshuis Groningen",
+                     "tcp://127.0.0.1:7101", fx->own_key);
+    s_append_region (text, "fryslan", "Zorg- en Veiligheidshuis Fryslân",
+                     "tcp://127.0.0.1:7102", fx->peer_key);
+    s_append_region (text, "drenthe", "Zorg- en Veiligheidshuis Drenthe", "", "");
+    s_appendf (text, "%s", extra? extra: "");
+    s_write (fx, DIRECTORY_FILE, text);
+}
+
+static void
+s_save_cert (const fixture_t *fx, const char *name, char *public_txt, char *secret_txt)
+{
+    char path [PATH_MAX];
+    s_path (fx, name, path);
+    zcert_t *cert = zcert_new ();
+    assert_non_null (cert);
+    assert_int_equal (zcert_save (cert, path), 0);
+    strcpy (public_txt, zcert_public_txt (cert));
+    if (secret_txt)
+        strcpy (secret_txt, zcert_secret_txt (cert));
+    zcert_destroy (&cert);
+}
+
+static bool
+s_verbose (void)
+{
+    return getenv ("ZVH_TEST_VERBOSE") != NULL;
+}
+
+static config_t *
+s_load (fixture_t *fx)
+{
+    fx->config = config_load (fx->daemon_path, fx->errors);
+    if (s_verbose ())
+        for (char *error = zlist_first (fx->errors); error; error = zlist_next (fx->errors))
+            print_message ("    %s\n", error);
+    return fx->config;
+}
+
+//  True when one message holds every fragment given (NULL ends the list).
+static bool
+s_some_error_says (fixture_t *fx, const char *fragment, ...)
+{
+    for (char *error = zlist_first (fx->errors); error; error = zlist_next (fx->errors)) {
+        bool all = true;
+        va_list args;
+        va_start (args, fragment);
+        for (const char *part = fragment; part && all; part = va_arg (args, const char *))
+            all = strstr (error, part) != NULL;
+        va_end (args);
+        if (all)
+            return true;
+    }
+    return false;
+}
+
+static void
+s_print_errors (fixture_t *fx)
+{
+    for (char *error = zlist_first (fx->errors); error; error = zlist_next (fx->errors))
+        print_message ("    got: %s\n", error);
+}
+
+//  config_load must fail, and one message must name key and say words.
+static void
+s_assert_rejected (fixture_t *fx, const char *key, const char *words)
+{
+    assert_null (s_load (fx));
+    bool found = s_some_error_says (fx, key, words, NULL);
+    if (!found)
+        s_print_errors (fx);
+    assert_true (found);
+}
+
+static int
+s_remove_entry (const char *path, const struct stat *info, int flag, struct FTW *ftw)
+{
+    (void) info, (void) flag, (void) ftw;
+    return remove (path);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Fixture
+
+static int
+s_setup (void **state)
+{
+    fixture_t *fx = (fixture_t *) calloc (1, sizeof (fixture_t));
+    assert_non_null (fx);
+    char template [] = TEMP_TEMPLATE;
+    assert_non_null (mkdtemp (template));
+    assert_non_null (realpath (template, fx->dir));
+    assert_non_null (getcwd (fx->cwd, sizeof (fx->cwd)));
+    s_path (fx, DAEMON_FILE, fx->daemon_path);
+    char keys [PATH_MAX];
+    s_path (fx, "keys", keys);
+    assert_int_equal (mkdir (keys, S_IRWXU), 0);
+    s_save_cert (fx, "keys/groningen.key", fx->own_key, NULL);
+    s_save_cert (fx, "keys/fryslan.key", fx->peer_key, fx->peer_secret);
+    s_write_daemon (fx, NULL, NULL);
+    s_write_directory (fx, NULL);
+    fx->errors = zlist_new ();
+    assert_non_null (fx->errors);
+    *state = fx;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    config_destroy (&fx->config);
+    while (zlist_size (fx->errors))
+        free (zlist_pop (fx->errors));
+    zlist_destroy (&fx->errors);
+    assert_int_equal (chdir (fx->cwd), 0);
+    nftw (fx->dir, s_remove_entry, OPEN_FILES_MAX, FTW_DEPTH | FTW_PHYS);
+    free (fx);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Valid configurations
+
+static void
+test_valid_config_loads_with_defaults (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    assert_int_equal (zlist_size (fx->errors), 0);
+    assert_string_equal (config->region, "groningen");
+    assert_string_equal (config->bind, "tcp://127.0.0.1:7101");
+    assert_int_equal (config->map_size_mb, CONFIG_DEFAULT_MAP_SIZE_MB);
+    assert_int_equal (config->map_max_mb, CONFIG_DEFAULT_MAP_MAX_MB);
+    assert_int_equal (config->joint_phase_s, CONFIG_DEFAULT_JOINT_PHASE_S);
+    assert_int_equal (config->heartbeat_ms, CONFIG_DEFAULT_HEARTBEAT_MS);
+    assert_int_equal (config->peer_timeout_ms, CONFIG_DEFAULT_PEER_TIMEOUT_MS);
+    assert_int_equal (config->retry_min_ms, CONFIG_DEFAULT_RETRY_MIN_MS);
+    assert_int_equal (config->retry_max_ms, CONFIG_DEFAULT_RETRY_MAX_MS);
+    assert_int_equal (config->window, CONFIG_DEFAULT_WINDOW);
+    assert_int_equal (config->region_count, 3);
+}
+
+static void
+test_given_numbers_override_defaults (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL,
+        "    map_size_mb = 128\n    map_max_mb = 1024\n    joint_phase_s = 0\n"
+        "    heartbeat_ms = 250\n    peer_timeout_ms = 900\n"
+        "    retry_min_ms = 50\n    retry_max_ms = 5000\n    window = 8\n");
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    assert_int_equal (config->map_size_mb, 128);
+    assert_int_equal (config->map_max_mb, 1024);
+    assert_int_equal (config->joint_phase_s, 0);
+    assert_int_equal (config->heartbeat_ms, 250);
+    assert_int_equal (config->peer_timeout_ms, 900);
+    assert_int_equal (config->retry_min_ms, 50);
+    assert_int_equal (config->retry_max_ms, 5000);
+    assert_int_equal (config->window, 8);
+}
+
+static void
+test_relative_paths_are_resolved_against_the_file (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    control = ipc://run/ctl.sock\n");
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    char expected [PATH_MAX];
+    s_path (fx, "data/groningen", expected);
+    assert_string_equal (config->data_dir, expected);
+    s_path (fx, OWN_SECRET, expected);
+    assert_string_equal (config->secret_key, expected);
+    s_path (fx, DIRECTORY_FILE, expected);
+    assert_string_equal (config->directory, expected);
+    char control [2 * PATH_MAX];
+    snprintf (control, sizeof (control), "ipc://%s/run/ctl.sock", fx->dir);
+    assert_string_equal (config->control, control);
+}
+
+static void
+test_file_named_relative_to_cwd_resolves_paths_from_its_dir (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    assert_int_equal (chdir (fx->dir), 0);
+    fx->config = config_load (DAEMON_FILE, fx->errors);
+    assert_non_null (fx->config);
+    char expected [PATH_MAX];
+    s_path (fx, "data/groningen", expected);
+    assert_string_equal (fx->config->data_dir, expected);
+}
+
+static void
+test_absolute_paths_are_kept (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    char directory [PATH_MAX];
+    s_path (fx, DIRECTORY_FILE, directory);
+    char extra [PATH_MAX + 64];
+    snprintf (extra, sizeof (extra), "    directory = %s\n", directory);
+    s_write_daemon (fx, "directory", extra);
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    assert_string_equal (config->directory, directory);
+}
+
+static void
+test_default_control_is_a_socket_in_data_dir (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    char expected [2 * PATH_MAX];
+    snprintf (expected, sizeof (expected), "ipc://%s/data/groningen/control.sock", fx->dir);
+    assert_string_equal (config->control, expected);
+}
+
+static void
+test_tcp_control_endpoint_is_kept (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    control = tcp://127.0.0.1:7199\n");
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    assert_string_equal (config->control, "tcp://127.0.0.1:7199");
+}
+
+static void
+test_regions_are_found_by_id_and_by_key (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    const config_region_t *fryslan = config_region (config, "fryslan");
+    assert_non_null (fryslan);
+    assert_string_equal (fryslan->name, "Zorg- en Veiligheidshuis Fryslân");
+    assert_true (config_region_is_federated (fryslan));
+    assert_ptr_equal (config_region_by_key (config, fx->peer_key), fryslan);
+    assert_string_equal (config_region_by_key (config, fx->own_key)->id, "groningen");
+    assert_null (config_region (config, "atlantis"));
+    assert_null (config_region_by_key (config, ""));
+}
+
+static void
+test_placeholder_region_is_not_federated (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    const config_region_t *drenthe = config_region (config, "drenthe");
+    assert_non_null (drenthe);
+    assert_false (config_region_is_federated (drenthe));
+}
+
+static void
+test_destroy_nulls_the_pointer (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    config_t *config = config_load (fx->daemon_path, fx->errors);
+    assert_non_null (config);
+    config_destroy (&config);
+    assert_null (config);
+    config_destroy (&config);           //  a second destroy is harmless
+}
+
+//  Copies the repository's regions.zpl with groningen's entry filled in.
+static void
+s_copy_repo_directory (fixture_t *fx, bool fill_in_own_region)
+{
+    const char *source_dir = getenv ("ZVH_SOURCE_DIR");
+    if (!source_dir)
+        fail_msg ("set ZVH_SOURCE_DIR to the source tree (CTest does)");
+    char path [PATH_MAX];
+    snprintf (path, sizeof (path), "%s/config/regions.zpl", source_dir);
+    zconfig_t *directory = zconfig_load (path);
+    assert_non_null (directory);
+    zconfig_destroy (&directory);
+    zfile_t *file = zfile_new (NULL, path);
+    assert_non_null (file);
+    assert_int_equal (zfile_input (file), 0);
+    zchunk_t *chunk = zfile_read (file, zfile_cursize (file), 0);
+    assert_non_null (chunk);
+    static char text [TEXT_MAX];
+    assert_true (zchunk_size (chunk) < TEXT_MAX);
+    memcpy (text, zchunk_data (chunk), zchunk_size (chunk));
+    text [zchunk_size (chunk)] = '\0';
+    zchunk_destroy (&chunk);
+    zfile_destroy (&file);
+    if (fill_in_own_region) {
+        //  The first endpoint and key after "groningen" are its own
+        char *entry = strstr (text, "\n    groningen\n");
+        assert_non_null (entry);
+        static char filled [TEXT_MAX];
+        char *endpoint = strstr (entry, "endpoint = \"\"");
+        char *key = strstr (entry, "public_key = \"\"");
+        assert_true (endpoint && key && endpoint < key);
+        snprintf (filled, sizeof (filled), "%.*sendpoint = \"tcp://127.0.0.1:7101\"%.*s"
+                  "public_key = \"%s\"%s", (int) (endpoint - text), text,
+                  (int) (key - endpoint - strlen ("endpoint = \"\"")),
+                  endpoint + strlen ("endpoint = \"\""), fx->own_key,
+                  key + strlen ("public_key = \"\""));
+        strcpy (text, filled);
+    }
+    s_write (fx, DIRECTORY_FILE, text);
+}
+
+static void
+test_repo_regions_file_loads_with_31_regions (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_copy_repo_directory (fx, true);
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    assert_int_equal (config->region_count, REPO_REGIONS);
+    size_t placeholders = 0;
+    for (size_t index = 0; index < config->region_count; index++)
+        if (!config_region_is_federated (&config->regions [index]))
+            placeholders++;
+    assert_int_equal (placeholders, REPO_REGIONS - 1);
+    assert_true (config_region_is_federated (config_region (config, "groningen")));
+    assert_string_equal (config_region (config, "fryslan")->name,
+                         "Zorg- en Veiligheidshuis Fryslân");
+    assert_non_null (config_region (config, "parkstad"));
+}
+
+static void
+test_repo_regions_file_only_lacks_our_own_entry (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_copy_repo_directory (fx, false);
+    assert_null (s_load (fx));
+    if (zlist_size (fx->errors) != 1)
+        s_print_errors (fx);
+    assert_int_equal (zlist_size (fx->errors), 1);
+    assert_true (s_some_error_says (fx, "directory/groningen", "must be federated", NULL));
+}
+
+
+//  --------------------------------------------------------------------------
+//  Files that are missing or not ZPL
+
+static void
+test_missing_file_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    assert_int_equal (remove (fx->daemon_path), 0);
+    s_assert_rejected (fx, DAEMON_FILE, "No such file");
+}
+
+static void
+test_directory_given_as_file_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_path (fx, "keys", fx->daemon_path);
+    s_assert_rejected (fx, "keys", "not a regular file");
+}
+
+static void
+test_empty_file_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write (fx, DAEMON_FILE, "");
+    s_assert_rejected (fx, DAEMON_FILE, "is empty");
+}
+
+static void
+test_binary_file_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    FILE *file = fopen (fx->daemon_path, "wb");
+    assert_non_null (file);
+    uint32_t noise = GARBAGE_SEED;
+    for (size_t index = 0; index < GARBAGE_BYTES; index++) {
+        noise ^= noise << 13, noise ^= noise >> 17, noise ^= noise << 5;
+        fputc ((int) (noise & 0xff), file);
+    }
+    fclose (file);
+    s_assert_rejected (fx, DAEMON_FILE, "is not text");
+}
+
+static void
+test_megabyte_line_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    FILE *file = fopen (fx->daemon_path, "wb");
+    assert_non_null (file);
+    fputs ("zvhd\n    region = ", file);
+    for (size_t index = 0; index < MEGABYTE; index++)
+        fputc ('g', file);
+    fclose (file);
+    s_assert_rejected (fx, "line 2", "longer than 1024 bytes");
+}
+
+static void
+test_oversized_file_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    FILE *file = fopen (fx->daemon_path, "wb");
+    assert_non_null (file);
+    for (size_t written = 0; written < OVERSIZED_BYTES; written += strlen ("#\n"))
+        fputs ("#\n", file);
+    fclose (file);
+    s_assert_rejected (fx, DAEMON_FILE, "a configuration file is at most");
+}
+
+static void
+test_windows_line_endings_are_accepted (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write (fx, DAEMON_FILE, "zvhd\r\n    region = groningen\r\n"
+             "    data_dir = data/groningen\r\n    bind = tcp://127.0.0.1:7101\r\n"
+             "    secret_key = " OWN_SECRET "\r\n    directory = \"" DIRECTORY_FILE "\"\r\n");
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    assert_string_equal (config->bind, "tcp://127.0.0.1:7101");
+}
+
+static void
+test_byte_order_mark_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write (fx, DAEMON_FILE, "\xEF\xBB\xBFzvhd\n    region = groningen\n");
+    s_assert_rejected (fx, DAEMON_FILE, "byte order mark");
+}
+
+static void
+test_bad_indentation_is_reported_with_its_line (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write (fx, DAEMON_FILE, "zvhd\n    region = groningen\n   bind = tcp://h:1\n");
+    s_assert_rejected (fx, "line 3", "is not valid ZPL");
+}
+
+static void
+test_tab_indentation_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write (fx, DAEMON_FILE, "zvhd\n\tregion = groningen\n");
+    s_assert_rejected (fx, "line 2", "indented with a tab");
+}
+
+static void
+test_misspelt_section_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write (fx, DAEMON_FILE, "zvdh\n    region = groningen\n");
+    s_assert_rejected (fx, "zvdh", "not expected at the top level");
+    assert_true (s_some_error_says (fx, "zvhd: missing", NULL));
+}
+
+
+//  --------------------------------------------------------------------------
+//  Keys of the daemon file
+
+static void
+test_missing_required_keys_are_each_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, "region data_dir bind secret_key directory", "    window = 8\n");
+    assert_null (s_load (fx));
+    for (size_t index = 0; index < DAEMON_KEY_COUNT; index++) {
+        char where [PATH_MAX];
+        snprintf (where, sizeof (where), "zvhd/%s: missing", s_daemon_keys [index][0]);
+        assert_true (s_some_error_says (fx, where, NULL));
+    }
+}
+
+static void
+test_unknown_key_is_reported_with_the_known_ones (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    heartbeat_msec = 500\n");
+    s_assert_rejected (fx, "zvhd/heartbeat_msec",
+                       "unknown key 'heartbeat_msec'; known keys are region, ");
+    assert_true (s_some_error_says (fx, "heartbeat_ms, peer_timeout_ms", NULL));
+}
+
+static void
+test_key_set_twice_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    window = 8\n    window = 16\n");
+    s_assert_rejected (fx, "zvhd/window", "set twice");
+}
+
+static void
+test_key_with_nested_keys_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    window = 8\n        size = 16\n");
+    s_assert_rejected (fx, "zvhd/window", "takes a value");
+}
+
+static void
+test_non_integer_number_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    heartbeat_ms = abc\n    window = 1.5\n");
+    s_assert_rejected (fx, DAEMON_FILE ": zvhd/heartbeat_ms: 'abc' is not a whole "
+                       "number from 10 to 600000", NULL);
+    assert_true (s_some_error_says (fx, "zvhd/window: '1.5' is not a whole number", NULL));
+}
+
+static void
+test_number_below_range_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    heartbeat_ms = 5\n    window = -1\n");
+    s_assert_rejected (fx, "zvhd/heartbeat_ms", "'5' is not a whole number");
+    assert_true (s_some_error_says (fx, "zvhd/window", "'-1'", NULL));
+}
+
+static void
+test_number_above_range_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    window = 65537\n"
+                    "    map_max_mb = 99999999999999999999999999\n");
+    s_assert_rejected (fx, "zvhd/window", "from 1 to 65536");
+    assert_true (s_some_error_says (fx, "zvhd/map_max_mb", "not a whole number", NULL));
+}
+
+static void
+test_retry_min_above_retry_max_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    retry_min_ms = 5000\n    retry_max_ms = 1000\n");
+    s_assert_rejected (fx, "zvhd/retry_min_ms", "more than retry_max_ms");
+}
+
+static void
+test_peer_timeout_not_above_heartbeat_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    heartbeat_ms = 2000\n    peer_timeout_ms = 2000\n");
+    s_assert_rejected (fx, "zvhd/peer_timeout_ms", "not more than heartbeat_ms");
+}
+
+static void
+test_map_size_above_map_max_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    map_size_mb = 2048\n    map_max_mb = 1024\n");
+    s_assert_rejected (fx, "zvhd/map_size_mb", "more than map_max_mb");
+}
+
+static void
+test_bad_region_id_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, "region", "    region = Groningen!\n");
+    s_assert_rejected (fx, "zvhd/region", "'Groningen!' is not a region id");
+}
+
+static void
+test_bind_without_port_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, "bind", "    bind = tcp://127.0.0.1\n");
+    s_assert_rejected (fx, "zvhd/bind", "must look like tcp://host:port");
+}
+
+static void
+test_bind_that_is_not_tcp_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, "bind", "    bind = ipc://federation.sock\n");
+    s_assert_rejected (fx, "zvhd/bind", "must look like tcp://host:port");
+}
+
+static void
+test_control_with_unknown_transport_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    control = udp://127.0.0.1:7199\n");
+    s_assert_rejected (fx, "zvhd/control", "must be ipc://path or tcp://host:port");
+}
+
+static void
+test_control_socket_path_too_long_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    char extra [PATH_MAX];
+    snprintf (extra, sizeof (extra), "    data_dir = data/%0200d\n", 0);
+    s_write_daemon (fx, "data_dir", extra);
+    s_assert_rejected (fx, "zvhd/control", "set zvhd/control to a shorter ipc:// path");
+}
+
+static void
+test_data_dir_that_is_a_file_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, "data_dir", "    data_dir = " DAEMON_FILE "\n");
+    s_assert_rejected (fx, "zvhd/data_dir", "is not a directory");
+}
+
+static void
+test_missing_directory_file_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, "directory", "    directory = nowhere.zpl\n");
+    s_assert_rejected (fx, "zvhd/directory", "cannot read");
+}
+
+
+//  --------------------------------------------------------------------------
+//  The directory
+
+static void
+test_bad_region_id_in_directory_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    s_append_region (extra, "Zeeland", "Zeeland", "", "");
+    s_append_region (extra, "a123456789012345678901234567890123456789012345678901234567890123",
+                     "Too long", "", "");
+    s_write_directory (fx, extra);
+    s_assert_rejected (fx, "directory/Zeeland", "is not a region id");
+    assert_true (s_some_error_says (fx, "directory/a1234", "is not a region id", NULL));
+}
+
+static void
+test_duplicate_region_id_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    s_append_region (extra, "drenthe", "Drenthe again", "", "");
+    s_write_directory (fx, extra);
+    s_assert_rejected (fx, "directory/drenthe", "listed twice");
+}
+
+static void
+test_too_many_regions_are_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    for (int index = 3; index <= CONFIG_REGIONS_MAX; index++) {
+        char id [CONFIG_ID_MAX];
+        snprintf (id, sizeof (id), "region-%d", index);
+        s_append_region (extra, id, id, "", "");
+    }
+    s_write_directory (fx, extra);
+    s_assert_rejected (fx, "directory", "lists 65 regions; zvhd supports at most 64");
+}
+
+static void
+test_endpoint_with_unknown_transport_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    s_append_region (extra, "zeeland", "Zeeland", "http://zeeland.example:80",
+                     "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
+    s_write_directory (fx, extra);
+    s_assert_rejected (fx, "directory/zeeland/endpoint", "must be tcp://host:port");
+}
+
+static void
+test_wildcard_endpoint_in_directory_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    s_append_region (extra, "zeeland", "Zeeland", "tcp://*:7103",
+                     "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
+    s_write_directory (fx, extra);
+    s_assert_rejected (fx, "directory/zeeland/endpoint", "is a bind address");
+}
+
+static void
+test_endpoint_too_long_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    char endpoint [CONFIG_ENDPOINT_MAX + 64];
+    snprintf (endpoint, sizeof (endpoint), "tcp://%0*d:7101", CONFIG_ENDPOINT_MAX, 0);
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    s_append_region (extra, "zeeland", "Zeeland", endpoint,
+                     "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
+    s_write_directory (fx, extra);
+    s_assert_rejected (fx, "directory/zeeland/endpoint", "at most 255 fit");
+}
+
+static void
+test_public_key_of_wrong_length_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    s_append_region (extra, "zeeland", "Zeeland", "tcp://127.0.0.1:7103",
+                     "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf");
+    s_write_directory (fx, extra);
+    s_assert_rejected (fx, "directory/zeeland/public_key", "is not a CURVE public key");
+}
+
+static void
+test_public_key_that_is_not_z85_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    s_append_region (extra, "zeeland", "Zeeland", "tcp://127.0.0.1:7103",
+                     "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8],f7");
+    s_write_directory (fx, extra);
+    s_assert_rejected (fx, "directory/zeeland/public_key", "is not a CURVE public key");
+}
+
+static void
+test_half_federated_region_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    s_append_region (extra, "zeeland", "Zeeland", "tcp://127.0.0.1:7103", "");
+    s_append_region (extra, "twente", "Twente", "",
+                     "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
+    s_write_directory (fx, extra);
+    s_assert_rejected (fx, "directory/zeeland", "has an endpoint but no public_key");
+    assert_true (s_some_error_says (fx, "directory/twente",
+                                    "has a public_key but no endpoint", NULL));
+}
+
+static void
+test_duplicate_public_key_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    s_append_region (extra, "zeeland", "Zeeland", "tcp://127.0.0.1:7103", fx->peer_key);
+    s_write_directory (fx, extra);
+    s_assert_rejected (fx, "directory/zeeland/public_key", "same key as region 'fryslan'");
+}
+
+static void
+test_region_without_name_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_directory (fx, "    zeeland\n        endpoint = \"\"\n");
+    s_assert_rejected (fx, "directory/zeeland/name", "missing");
+}
+
+static void
+test_unknown_key_in_directory_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_directory (fx, "    zeeland\n        name = Zeeland\n        pubkey = \"\"\n");
+    s_assert_rejected (fx, "directory/zeeland/pubkey", "known keys are name, endpoint, public_key");
+}
+
+static void
+test_own_region_missing_from_directory_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, "region", "    region = zeeland\n");
+    s_assert_rejected (fx, "zvhd/region", "'zeeland' is not in the directory");
+}
+
+static void
+test_own_region_as_placeholder_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, "region", "    region = drenthe\n");
+    s_assert_rejected (fx, "directory/drenthe", "must be federated");
+}
+
+
+//  --------------------------------------------------------------------------
+//  The key file
+
+static void
+test_missing_secret_key_file_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, "secret_key", "    secret_key = keys/nobody.key_secret\n");
+    s_assert_rejected (fx, "zvhd/secret_key", "cannot read");
+}
+
+static void
+test_secret_key_file_that_is_not_a_cert_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write (fx, "keys/notes.txt", "shopping\n    milk = 2\n");
+    s_write_daemon (fx, "secret_key", "    secret_key = keys/notes.txt\n");
+    s_assert_rejected (fx, "zvhd/secret_key", "is not a CZMQ certificate");
+}
+
+static void
+test_public_half_as_secret_key_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    char public_cert [TEXT_MAX / 16];
+    snprintf (public_cert, sizeof (public_cert), "curve\n    public-key = \"%s\"\n",
+              fx->own_key);
+    s_write (fx, "keys/public-only.cert", public_cert);
+    s_write_daemon (fx, "secret_key", "    secret_key = keys/public-only.cert\n");
+    s_assert_rejected (fx, "zvhd/secret_key", "holds no secret key");
+}
+
+static void
+test_secret_key_not_belonging_to_its_public_key_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    char cert [TEXT_MAX / 16];
+    snprintf (cert, sizeof (cert), "curve\n    public-key = \"%s\"\n"
+              "    secret-key = \"%s\"\n", fx->own_key, fx->peer_secret);
+    s_write (fx, "keys/spliced.cert", cert);
+    s_write_daemon (fx, "secret_key", "    secret_key = keys/spliced.cert\n");
+    s_assert_rejected (fx, "zvhd/secret_key", "does not belong to the public key");
+}
+
+static void
+test_secret_key_of_another_region_is_a_key_mismatch (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, "secret_key", "    secret_key = " PEER_SECRET "\n");
+    char words [2 * PATH_MAX];
+    snprintf (words, sizeof (words), "key mismatch: the directory lists %s for region "
+              "groningen but %s/%s holds %s; regenerate with zvhctl keygen or fix "
+              "the directory", fx->own_key, fx->dir, PEER_SECRET, fx->peer_key);
+    s_assert_rejected (fx, "zvhd/secret_key", words);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Reporting
+
+static void
+test_all_problems_are_reported_at_once (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, "region bind", "    region = North\n    windw = 8\n"
+                    "    heartbeat_ms = often\n");
+    s_write_directory (fx, "    zeeland\n        endpoint = tcp://127.0.0.1:7103\n");
+    assert_null (s_load (fx));
+    assert_true (s_some_error_says (fx, "zvhd/region", NULL));
+    assert_true (s_some_error_says (fx, "zvhd/bind", NULL));
+    assert_true (s_some_error_says (fx, "zvhd/windw", NULL));
+    assert_true (s_some_error_says (fx, "zvhd/heartbeat_ms", NULL));
+    assert_true (s_some_error_says (fx, "directory/zeeland/name", NULL));
+    assert_true (s_some_error_says (fx, "directory/zeeland", "no public_key", NULL));
+}
+
+static void
+test_flood_of_errors_is_cut_short (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    for (int index = 0; index < FLOOD_KEYS; index++)
+        s_appendf (extra, "    typo%d = 1\n", index);
+    s_write_daemon (fx, NULL, extra);
+    assert_null (s_load (fx));
+    assert_true (zlist_size (fx->errors) < FLOOD_KEYS);
+    assert_non_null (strstr (zlist_tail (fx->errors), "fix the ones above first"));
+}
+
+static void
+test_errors_list_is_optional (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, "region", NULL);
+    assert_null (config_load (fx->daemon_path, NULL));
+}
+
+static void
+test_autofree_errors_list_gets_every_message (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    zlist_t *errors = zlist_new ();
+    zlist_autofree (errors);
+    s_write_daemon (fx, "region bind", NULL);
+    assert_null (config_load (fx->daemon_path, errors));
+    assert_int_equal (zlist_size (errors), 2);
+    zlist_destroy (&errors);
+}
+
+
+int
+main (void)
+{
+#   define TEST(name) cmocka_unit_test_setup_teardown (name, s_setup, s_teardown)
+    const struct CMUnitTest tests [] = {
+        TEST (test_valid_config_loads_with_defaults),
+        TEST (test_given_numbers_override_defaults),
+        TEST (test_relative_paths_are_resolved_against_the_file),
+        TEST (test_file_named_relative_to_cwd_resolves_paths_from_its_dir),
+        TEST (test_absolute_paths_are_kept),
+        TEST (test_default_control_is_a_socket_in_data_dir),
+        TEST (test_tcp_control_endpoint_is_kept),
+        TEST (test_regions_are_found_by_id_and_by_key),
+        TEST (test_placeholder_region_is_not_federated),
+        TEST (test_destroy_nulls_the_pointer),
+        TEST (test_repo_regions_file_loads_with_31_regions),
+        TEST (test_repo_regions_file_only_lacks_our_own_entry),
+        TEST (test_missing_file_is_reported),
+        TEST (test_directory_given_as_file_is_reported),
+        TEST (test_empty_file_is_reported),
+        TEST (test_binary_file_is_reported),
+        TEST (test_megabyte_line_is_reported),
+        TEST (test_oversized_file_is_reported),
+        TEST (test_windows_line_endings_are_accepted),
+        TEST (test_byte_order_mark_is_reported),
+        TEST (test_bad_indentation_is_reported_with_its_line),
+        TEST (test_tab_indentation_is_reported),
+        TEST (test_misspelt_section_is_reported),
+        TEST (test_missing_required_keys_are_each_reported),
+        TEST (test_unknown_key_is_reported_with_the_known_ones),
+        TEST (test_key_set_twice_is_reported),
+        TEST (test_key_with_nested_keys_is_reported),
+        TEST (test_non_integer_number_is_reported),
+        TEST (test_number_below_range_is_reported),
+        TEST (test_number_above_range_is_reported),
+        TEST (test_retry_min_above_retry_max_is_reported),
+        TEST (test_peer_timeout_not_above_heartbeat_is_reported),
+        TEST (test_map_size_above_map_max_is_reported),
+        TEST (test_bad_region_id_is_reported),
+        TEST (test_bind_without_port_is_reported),
+        TEST (test_bind_that_is_not_tcp_is_reported),
+        TEST (test_control_with_unknown_transport_is_reported),
+        TEST (test_control_socket_path_too_long_is_reported),
+        TEST (test_data_dir_that_is_a_file_is_reported),
+        TEST (test_missing_directory_file_is_reported),
+        TEST (test_bad_region_id_in_directory_is_reported),
+        TEST (test_duplicate_region_id_is_reported),
+        TEST (test_too_many_regions_are_reported),
+        TEST (test_endpoint_with_unknown_transport_is_reported),
+        TEST (test_wildcard_endpoint_in_directory_is_reported),
+        TEST (test_endpoint_too_long_is_reported),
+        TEST (test_public_key_of_wrong_length_is_reported),
+        TEST (test_public_key_that_is_not_z85_is_reported),
+        TEST (test_half_federated_region_is_reported),
+        TEST (test_duplicate_public_key_is_reported),
+        TEST (test_region_without_name_is_reported),
+        TEST (test_unknown_key_in_directory_is_reported),
+        TEST (test_own_region_missing_from_directory_is_reported),
+        TEST (test_own_region_as_placeholder_is_reported),
+        TEST (test_missing_secret_key_file_is_reported),
+        TEST (test_secret_key_file_that_is_not_a_cert_is_reported),
+        TEST (test_public_half_as_secret_key_is_reported),
+        TEST (test_secret_key_not_belonging_to_its_public_key_is_reported),
+        TEST (test_secret_key_of_another_region_is_a_key_mismatch),
+        TEST (test_all_problems_are_reported_at_once),
+        TEST (test_flood_of_errors_is_cut_short),
+        TEST (test_errors_list_is_optional),
+        TEST (test_autofree_errors_list_gets_every_message),
+    };
+    return cmocka_run_group_tests_name ("config", tests, NULL, NULL);
+}
