@@ -73,10 +73,11 @@ store_seq_key_n (const MDB_val *key)
 static int
 s_fail (store_t *self, const char *what, int rc)
 {
-    if (rc == ENOSPC || rc == EFBIG || rc == EDQUOT) {
-        zsys_error ("store %s: %s: disk full (%s); free space on the volume "
-                    "of %s; the store keeps its last committed state",
-                    self->path, what, mdb_strerror (rc), self->path);
+    //  LMDB reports a short write (the disk filled mid-page) as EIO
+    if (rc == ENOSPC || rc == EFBIG || rc == EDQUOT || rc == EIO) {
+        zsys_error ("store %s: %s: the disk is full or failing (%s); free space "
+                    "on its volume or check the kernel log; the store keeps its "
+                    "last committed state", self->path, what, mdb_strerror (rc));
         return ZVH_E_FULL;
     }
     if (rc == MDB_MAP_FULL) {

@@ -83,7 +83,8 @@ static int
 s_lock_data_dir (daemon_t *self)
 {
     char path [ZVHD_PATH_MAX];
-    if (mkdir (self->config->data_dir, 0700) && errno != EEXIST) {
+    //  zsys_dir_create makes the parents too, as mkdir -p
+    if (zsys_dir_create ("%s", self->config->data_dir)) {
         zsys_error ("cannot create data_dir %s: %s", self->config->data_dir,
                     strerror (errno));
         return -1;

@@ -1,0 +1,282 @@
+/*  test_store: the LMDB store commits all or nothing, grows its map, refuses
+ *  stores it must not open, and survives a full disk with its last commit.
+ */
+#include "store.h"
+#include "zvh/zvh.h"
+#include <czmq.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <sys/resource.h>
+
+#define TEST_VALUE_BYTES   (64 * 1024)
+#define TEST_MAP_MB        1
+#define TEST_MAX_MB        1024
+#define TEST_SMALL_MAX_MB  2
+#define TEST_GROW_VALUES   128          //  8 MiB through a 1 MiB map
+#define TEST_FILL_LIMIT    4096
+#define TEST_FSIZE_HEADROOM (256 * 1024)
+
+typedef struct {
+    char dir [64];
+} fixture_t;
+
+static int
+s_setup (void **state)
+{
+    fixture_t *fixture = (fixture_t *) calloc (1, sizeof (fixture_t));
+    snprintf (fixture->dir, sizeof fixture->dir, "/tmp/zvh-test-store-XXXXXX");
+    assert_non_null (mkdtemp (fixture->dir));
+    *state = fixture;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    //  Empties and removes the whole directory tree
+    zdir_t *dir = zdir_new (fixture->dir, NULL);
+    if (dir)
+        zdir_remove (dir, true);
+    zdir_destroy (&dir);
+    free (fixture);
+    return 0;
+}
+
+static store_t *
+s_open (fixture_t *fixture, const char *region, uint64_t map_mb, uint64_t max_mb)
+{
+    char path [128];
+    snprintf (path, sizeof path, "%s/store", fixture->dir);
+    return store_new (path, region, map_mb, max_mb);
+}
+
+typedef struct {
+    store_t *store;
+    uint64_t key;
+    size_t value_size;
+    uint8_t fill;
+    int refuse;                 //  return this instead of committing
+} put_args_t;
+
+static int
+s_put (MDB_txn *txn, void *arg)
+{
+    put_args_t *args = (put_args_t *) arg;
+    uint8_t key [32];
+    size_t key_size = store_seq_key (key, sizeof key, "k", args->key);
+    uint8_t *value = (uint8_t *) malloc (args->value_size);
+    memset (value, args->fill, args->value_size);
+    int rc = store_put (args->store, txn, STORE_DB_CASES, key, key_size,
+                        value, args->value_size, 0);
+    free (value);
+    return rc ? rc : args->refuse;
+}
+
+typedef struct {
+    store_t *store;
+    uint64_t key;
+    size_t size;
+    uint8_t first;
+} get_args_t;
+
+static int
+s_get (MDB_txn *txn, void *arg)
+{
+    get_args_t *args = (get_args_t *) arg;
+    uint8_t key [32];
+    size_t key_size = store_seq_key (key, sizeof key, "k", args->key);
+    MDB_val value;
+    int rc = store_get (args->store, txn, STORE_DB_CASES, key, key_size, &value);
+    if (rc == MDB_NOTFOUND)
+        return ZVH_E_NOT_FOUND;
+    if (rc == 0) {
+        args->size = value.mv_size;
+        args->first = ((uint8_t *) value.mv_data) [0];
+    }
+    return rc;
+}
+
+static int
+s_read_value (store_t *store, uint64_t key, get_args_t *args)
+{
+    memset (args, 0, sizeof *args);
+    args->store = store;
+    args->key = key;
+    return store_read (store, s_get, args);
+}
+
+static void
+test_committed_value_survives_reopen (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    store_t *store = s_open (fixture, "groningen", TEST_MAP_MB, TEST_MAX_MB);
+    assert_non_null (store);
+    put_args_t put = { store, 1, 100, 0xAB, 0 };
+    assert_int_equal (store_write (store, s_put, &put), 0);
+    store_destroy (&store);
+    assert_null (store);
+    store = s_open (fixture, "groningen", TEST_MAP_MB, TEST_MAX_MB);
+    get_args_t got;
+    assert_int_equal (s_read_value (store, 1, &got), 0);
+    assert_int_equal (got.size, 100);
+    assert_int_equal (got.first, 0xAB);
+    store_destroy (&store);
+}
+
+static void
+test_refused_write_commits_nothing (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    store_t *store = s_open (fixture, "groningen", TEST_MAP_MB, TEST_MAX_MB);
+    put_args_t put = { store, 2, 10, 1, ZVH_E_CONFLICT };
+    assert_int_equal (store_write (store, s_put, &put), ZVH_E_CONFLICT);
+    get_args_t got;
+    assert_int_equal (s_read_value (store, 2, &got), ZVH_E_NOT_FOUND);
+    store_destroy (&store);
+}
+
+static int
+s_stamp_format (MDB_txn *txn, void *arg)
+{
+    return store_set_meta_u64 ((store_t *) arg, txn, "format_version",
+                               STORE_FORMAT_VERSION + 1);
+}
+
+static void
+test_newer_format_is_refused (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    store_t *store = s_open (fixture, "groningen", TEST_MAP_MB, TEST_MAX_MB);
+    assert_int_equal (store_write (store, s_stamp_format, store), 0);
+    store_destroy (&store);
+    assert_null (s_open (fixture, "groningen", TEST_MAP_MB, TEST_MAX_MB));
+}
+
+static void
+test_store_of_another_region_is_refused (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    store_t *store = s_open (fixture, "groningen", TEST_MAP_MB, TEST_MAX_MB);
+    assert_non_null (store);
+    store_destroy (&store);
+    assert_null (s_open (fixture, "drenthe", TEST_MAP_MB, TEST_MAX_MB));
+}
+
+static void
+test_full_map_grows_and_retries (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    store_t *store = s_open (fixture, "groningen", TEST_MAP_MB, TEST_MAX_MB);
+    for (uint64_t key = 0; key < TEST_GROW_VALUES; key++) {
+        put_args_t put = { store, key, TEST_VALUE_BYTES, (uint8_t) key, 0 };
+        assert_int_equal (store_write (store, s_put, &put), 0);
+    }
+    store_info_t info;
+    assert_int_equal (store_info (store, &info), 0);
+    assert_true (info.map_bytes > TEST_MAP_MB * 1024 * 1024);
+    get_args_t got;
+    assert_int_equal (s_read_value (store, TEST_GROW_VALUES - 1, &got), 0);
+    assert_int_equal (got.first, (uint8_t) (TEST_GROW_VALUES - 1));
+    store_destroy (&store);
+}
+
+//  Write until the store says it is full; returns the number that fit.
+static uint64_t
+s_fill_until_full (store_t *store, int *rc_p)
+{
+    uint64_t key = 0;
+    for (; key < TEST_FILL_LIMIT; key++) {
+        put_args_t put = { store, key, TEST_VALUE_BYTES, (uint8_t) key, 0 };
+        *rc_p = store_write (store, s_put, &put);
+        if (*rc_p)
+            break;
+    }
+    return key;
+}
+
+static void
+test_map_ceiling_is_a_clear_error_and_keeps_data (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    store_t *store = s_open (fixture, "groningen", TEST_MAP_MB, TEST_SMALL_MAX_MB);
+    int rc = 0;
+    uint64_t written = s_fill_until_full (store, &rc);
+    assert_int_equal (rc, ZVH_E_FULL);
+    assert_true (written > 0);
+    store_destroy (&store);
+    store = s_open (fixture, "groningen", TEST_MAP_MB, TEST_SMALL_MAX_MB);
+    assert_non_null (store);
+    get_args_t got;
+    assert_int_equal (s_read_value (store, written - 1, &got), 0);
+    assert_int_equal (got.first, (uint8_t) (written - 1));
+    assert_int_equal (s_read_value (store, written, &got), ZVH_E_NOT_FOUND);
+    store_destroy (&store);
+}
+
+//  A full disk, simulated with RLIMIT_FSIZE: writes past the limit fail with
+//  EFBIG just as they fail with ENOSPC on a full volume.
+static void
+test_full_disk_is_a_clear_error_and_keeps_last_commit (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    store_t *store = s_open (fixture, "groningen", TEST_MAP_MB, TEST_MAX_MB);
+    put_args_t first = { store, 0, TEST_VALUE_BYTES, 0x5A, 0 };
+    assert_int_equal (store_write (store, s_put, &first), 0);
+    char path [128];
+    snprintf (path, sizeof path, "%s/store/data.mdb", fixture->dir);
+    struct rlimit old_limit, limit;
+    getrlimit (RLIMIT_FSIZE, &old_limit);
+    limit = old_limit;
+    limit.rlim_cur = (rlim_t) zsys_file_size (path) + TEST_FSIZE_HEADROOM;
+    signal (SIGXFSZ, SIG_IGN);
+    assert_int_equal (setrlimit (RLIMIT_FSIZE, &limit), 0);
+    int rc = 0;
+    uint64_t written = s_fill_until_full (store, &rc);
+    setrlimit (RLIMIT_FSIZE, &old_limit);
+    assert_int_equal (rc, ZVH_E_FULL);
+    assert_true (written < TEST_FILL_LIMIT);
+    store_destroy (&store);
+    store = s_open (fixture, "groningen", TEST_MAP_MB, TEST_MAX_MB);
+    assert_non_null (store);
+    get_args_t got;
+    assert_int_equal (s_read_value (store, 0, &got), 0);
+    assert_int_equal (got.first, (uint8_t) 0);      //  key 0 was rewritten by the fill
+    //  And the store takes writes again once there is room
+    put_args_t after = { store, TEST_FILL_LIMIT, 10, 0x11, 0 };
+    assert_int_equal (store_write (store, s_put, &after), 0);
+    store_destroy (&store);
+}
+
+static void
+test_sequence_keys_sort_numerically (void **state)
+{
+    (void) state;
+    uint8_t small [32], large [32];
+    size_t size = store_seq_key (small, sizeof small, "peer", 255);
+    assert_int_equal (store_seq_key (large, sizeof large, "peer", 256), size);
+    assert_true (memcmp (small, large, size) < 0);
+    MDB_val key = { size, large };
+    assert_int_equal (store_seq_key_n (&key), 256);
+    assert_int_equal (store_seq_key (small, 8, "too-long-prefix", 1), 0);
+}
+
+int
+main (void)
+{
+    zsys_init ();
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_setup_teardown (test_committed_value_survives_reopen, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_refused_write_commits_nothing, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_newer_format_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_store_of_another_region_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_full_map_grows_and_retries, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_map_ceiling_is_a_clear_error_and_keeps_data, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_full_disk_is_a_clear_error_and_keeps_last_commit, s_setup, s_teardown),
+        cmocka_unit_test (test_sequence_keys_sort_numerically),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
