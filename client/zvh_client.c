@@ -6,6 +6,7 @@
  */
 #include "zvh/zvh.h"
 #include "wire.h"
+#include "signal_names.h"
 #include <czmq.h>
 
 #define CLIENT_ERROR_MAX  512
@@ -18,7 +19,7 @@ struct _zvh_client_t {
 };
 
 static const char *s_state_names [ZVH_CASE_STATES + 1] = {
-    "unknown", "active", "offered", "joint_target", "joint_source", "tombstone"
+    "unknown", "active", "offered", "joint_target", "joint_source", "tombstone", "closed"
 };
 
 const char *
@@ -34,6 +35,8 @@ zvh_strerror (int code)
         case ZVH_E_UNREACHABLE:     return "daemon unreachable";
         case ZVH_E_PROTOCOL:        return "protocol error";
         case ZVH_E_FULL:            return "disk or store full";
+        case ZVH_E_TIMEOUT:         return "timed out";
+        case ZVH_E_GAP:             return "gap in the signal log";
         default:                    return "unknown error";
     }
 }
@@ -284,6 +287,37 @@ zvh_client_case_list (zvh_client_t *self, zvh_case_t **cases_p, size_t *count_p)
     *cases_p = (zvh_case_t *) calloc (reply->n_cases + 1, sizeof (zvh_case_t));
     for (size_t i = 0; i < reply->n_cases; i++)
         s_copy_case (&(*cases_p) [i], reply->cases [i]);
+    wire_free (&reply->base);
+    return 0;
+}
+
+int
+zvh_client_case_close (zvh_client_t *self, const char *case_id, zvh_case_t *case_out)
+{
+    assert (self);
+    Zvh__V1__ControlRequest request = ZVH__V1__CONTROL_REQUEST__INIT;
+    request.op = ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_CLOSE;
+    request.case_id = (char *) (case_id ? case_id : "");
+    return s_case_call (self, &request, case_out, NULL, NULL);
+}
+
+int
+zvh_client_signal_raise (zvh_client_t *self, const zvh_raise_t *raise, char *event_id_out)
+{
+    assert (self);
+    Zvh__V1__SignalRaise message = ZVH__V1__SIGNAL_RAISE__INIT;
+    char error [ZVH_SIGNAL_ERR_MAX];
+    if (zvh_raise_encode (raise, &message, error, sizeof error))
+        return s_fail (self, ZVH_E_BAD_REQUEST, "%s", error);
+    Zvh__V1__ControlRequest request = ZVH__V1__CONTROL_REQUEST__INIT;
+    request.op = ZVH__V1__CONTROL_REQUEST__OP__OP_SIGNAL_RAISE;
+    request.raise = &message;
+    Zvh__V1__ControlReply *reply;
+    int rc = s_call (self, &request, &reply);
+    if (rc)
+        return rc;
+    if (event_id_out)
+        snprintf (event_id_out, ZVH_EVENT_ID_MAX, "%s", reply->event_id);
     wire_free (&reply->base);
     return 0;
 }

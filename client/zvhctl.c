@@ -39,6 +39,13 @@ static const char *s_usage_text =
     "  case show CASE [--plan]         the case here (and its plan as JSON)\n"
     "  case list                       every case this region knows\n"
     "  plan update CASE PLAN.json      a new plan version (a proposal at the source)\n"
+    "  case close CASE                 outflow: purge the plan, remove the label\n"
+    "  signal raise (CASE | --national) --kind KIND [--urgency U] [--severity S]\n"
+    "               [--certainty C] [--text TEXT] [PARTNER]\n"
+    "                                  raise a crisis signal (as operator, or as PARTNER)\n"
+    "  subscribe PARTNER [--after SEQ | --from-cursor] [--credit N] [--count N]\n"
+    "            [--idle-exit MS]      receive signals as JSON lines, acknowledging each\n"
+    "    PARTNER = --endpoint TCP --server-key Z85 --key SECRET_CERT_FILE\n"
     "  keygen NAME [--dir DIR] [--region R] [--role ROLE] [--force]\n"
     "                                  write a CURVE certificate NAME.key + NAME.key_secret\n"
     "\n"
@@ -240,7 +247,7 @@ s_cmd_status (ctl_t *self, zvh_client_t *client)
     if (rc)
         return s_failed (client, rc);
     static const char *names [] = { "unknown", "active", "offered", "joint_target",
-                                    "joint_source", "tombstone" };
+                                    "joint_source", "tombstone", "closed" };
     if (self->json) {
         json_t *peers = json_array (), *cases = json_object ();
         for (size_t i = 0; i < status.peer_count; i++)
@@ -375,6 +382,9 @@ s_cmd_case (ctl_t *self, zvh_client_t *client)
         return s_cmd_show (self, client);
     zvh_case_t c;
     int rc;
+    if (streq (verb, "close"))
+        rc = zvh_client_case_close (client, self->argv [2], &c);
+    else
     if (streq (verb, "move")) {
         const char *target = s_option (self, "--to");
         if (!target)
@@ -448,6 +458,196 @@ s_cmd_keygen (ctl_t *self)
     return rc ? EXIT_USAGE : 0;
 }
 
+//  ---------------------------------------------------------------- signals
+
+//  The partner link named by --endpoint, --server-key and --key, or NULL;
+//  *named says whether the command named one at all.
+static zvh_subscriber_t *
+s_partner_link (ctl_t *self, bool *named)
+{
+    const char *endpoint = s_option (self, "--endpoint");
+    const char *server_key = s_option (self, "--server-key");
+    const char *key = s_option (self, "--key");
+    *named = endpoint || server_key || key;
+    if (!endpoint || !server_key || !key)
+        return NULL;
+    return zvh_subscriber_new (endpoint, server_key, key);
+}
+
+static void
+s_read_raise (ctl_t *self, zvh_raise_t *raise)
+{
+    memset (raise, 0, sizeof *raise);
+    raise->national = s_flag (self, "--national");
+    //  The case is the first argument after "signal raise" that is no option
+    for (int arg = 2; arg < self->argc && !raise->national; arg++) {
+        if (self->argv [arg][0] == '-' && self->argv [arg][1] == '-') {
+            arg++;
+            continue;
+        }
+        raise->case_id = self->argv [arg];
+        break;
+    }
+    raise->kind = s_option (self, "--kind");
+    raise->urgency = s_option (self, "--urgency");
+    raise->severity = s_option (self, "--severity");
+    raise->certainty = s_option (self, "--certainty");
+    raise->text = s_option (self, "--text");
+}
+
+static int
+s_raise_as_partner (ctl_t *self, zvh_subscriber_t *partner, zvh_raise_t *raise,
+                    char *event_id)
+{
+    int rc = zvh_subscriber_raise (partner, raise, event_id, self->timeout_ms);
+    if (rc)
+        fprintf (stderr, "zvhctl: %s: %s\n", zvh_strerror (rc),
+                 zvh_subscriber_error (partner));
+    return s_exit_code (rc);
+}
+
+static int
+s_raise_as_operator (ctl_t *self, zvh_raise_t *raise, char *event_id)
+{
+    if (!*self->endpoint)
+        return s_usage ("say which daemon: -c CONFIG, -d DATA_DIR or -e ENDPOINT");
+    zvh_client_t *client = zvh_client_new (self->endpoint);
+    if (!client)
+        return s_usage ("not a usable endpoint");
+    zvh_client_set_timeout (client, self->timeout_ms);
+    int rc = zvh_client_signal_raise (client, raise, event_id);
+    if (rc)
+        rc = s_failed (client, rc);
+    zvh_client_destroy (&client);
+    return rc;
+}
+
+static int
+s_cmd_signal (ctl_t *self)
+{
+    if (self->argc < 2 || !streq (self->argv [1], "raise"))
+        return s_usage ("usage: signal raise (CASE | --national) --kind KIND ...");
+    zvh_raise_t raise;
+    s_read_raise (self, &raise);
+    if (!raise.national && !raise.case_id)
+        return s_usage ("signal raise needs a CASE or --national");
+    char event_id [ZVH_EVENT_ID_MAX];
+    bool named;
+    zvh_subscriber_t *partner = s_partner_link (self, &named);
+    if (named && !partner)
+        return s_usage ("a partner needs --endpoint, --server-key and a readable --key");
+    int rc = partner ? s_raise_as_partner (self, partner, &raise, event_id)
+                     : s_raise_as_operator (self, &raise, event_id);
+    zvh_subscriber_destroy (&partner);
+    if (rc)
+        return rc;
+    if (self->json)
+        s_print_json (json_pack ("{s:s}", "event_id", event_id));
+    else
+        printf ("signal %s raised\n", event_id);
+    return 0;
+}
+
+static void
+s_set_text (json_t *object, const char *name, const char *value)
+{
+    if (value)
+        json_object_set_new (object, name, json_string (value));
+}
+
+//  One signal as one JSON line: only what the partner's view holds, and
+//  the frame as received in hex (for audits and tests of what was disclosed).
+static void
+s_print_signal (const zvh_signal_t *signal)
+{
+    json_t *line = json_pack ("{s:I}", "seq", (json_int_t) signal->seq);
+    s_set_text (line, "type", signal->type);
+    s_set_text (line, "event_id", signal->event_id);
+    s_set_text (line, "case_id", signal->case_id);
+    s_set_text (line, "region", signal->region);
+    if (signal->national)
+        json_object_set_new (line, "national", json_true ());
+    s_set_text (line, "kind", signal->kind);
+    s_set_text (line, "urgency", signal->urgency);
+    s_set_text (line, "severity", signal->severity);
+    s_set_text (line, "certainty", signal->certainty);
+    s_set_text (line, "text", signal->text);
+    s_set_text (line, "raised_by", signal->raised_by);
+    s_set_text (line, "raised_role", signal->raised_role);
+    if (signal->time_ms)
+        json_object_set_new (line, "time_ms", json_integer (signal->time_ms));
+    s_set_text (line, "partner_ref", signal->partner_ref);
+    if (signal->action_count) {
+        json_t *actions = json_array ();
+        for (size_t i = 0; i < signal->action_count; i++)
+            json_array_append_new (actions, json_string (signal->actions [i]));
+        json_object_set_new (line, "actions", actions);
+    }
+    s_set_text (line, "coordinator_contact", signal->coordinator_contact);
+    s_set_text (line, "previous_region", signal->previous_region);
+    s_set_text (line, "review_date", signal->review_date);
+    char *hex = (char *) malloc (signal->raw_size * 2 + 1);
+    for (size_t i = 0; i < signal->raw_size; i++)
+        snprintf (hex + 2 * i, 3, "%02x", signal->raw [i]);
+    hex [signal->raw_size * 2] = 0;
+    json_object_set_new (line, "raw_hex", json_string (hex));
+    free (hex);
+    char *text = json_dumps (line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    puts (text);
+    fflush (stdout);            //  printed before acknowledged: nothing lost on a kill
+    free (text);
+    json_decref (line);
+}
+
+//  Receive until --count signals or --idle-exit ms without one.
+static int
+s_receive (ctl_t *self, zvh_subscriber_t *partner)
+{
+    const char *count = s_option (self, "--count");
+    const char *idle = s_option (self, "--idle-exit");
+    long long wanted = count ? atoll (count) : -1;
+    int idle_ms = idle ? atoi (idle) : 0;
+    int rc = 0;
+    while (rc == 0 && wanted != 0 && !zsys_interrupted) {
+        zvh_signal_t signal;
+        rc = zvh_subscriber_next (partner, idle_ms ? idle_ms : 1000, &signal);
+        if (rc == ZVH_E_TIMEOUT && !idle_ms)
+            rc = 0;
+        else
+        if (rc == ZVH_E_GAP) {
+            fprintf (stderr, "zvhctl: %s\n", zvh_subscriber_error (partner));
+            rc = 0;
+        }
+        else
+        if (rc == 0) {
+            s_print_signal (&signal);
+            rc = zvh_subscriber_ack (partner, signal.seq);
+            wanted--;
+        }
+    }
+    return rc == ZVH_E_TIMEOUT ? 0 : rc;
+}
+
+static int
+s_cmd_subscribe (ctl_t *self)
+{
+    bool named;
+    zvh_subscriber_t *partner = s_partner_link (self, &named);
+    if (!partner)
+        return s_usage ("subscribe needs --endpoint, --server-key and a readable --key");
+    const char *after = s_option (self, "--after");
+    const char *credit = s_option (self, "--credit");
+    int rc = zvh_subscriber_start (partner, after ? strtoull (after, NULL, 10) : 0,
+                                   s_flag (self, "--from-cursor") || !after,
+                                   credit ? (uint32_t) atoi (credit) : 0);
+    if (rc == 0)
+        rc = s_receive (self, partner);
+    if (rc)
+        fprintf (stderr, "zvhctl: %s\n", zvh_subscriber_error (partner));
+    zvh_subscriber_destroy (&partner);
+    return s_exit_code (rc);
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -464,6 +664,12 @@ main (int argc, char *argv [])
     const char *command = self.argv [0];
     if (streq (command, "keygen"))
         return s_cmd_keygen (&self);
+    if (streq (command, "signal") || streq (command, "subscribe"))
+        zsys_init ();
+    if (streq (command, "signal"))
+        return s_cmd_signal (&self);
+    if (streq (command, "subscribe"))
+        return s_cmd_subscribe (&self);
     if (!streq (command, "status") && !streq (command, "case") && !streq (command, "plan"))
         return s_usage ("unknown command");
     if (!*self.endpoint)

@@ -1,12 +1,15 @@
-/*  config: the daemon's configuration and the federation directory.
+/*  config: the daemon's configuration, the federation directory and the
+ *  partners file.
  *
- *  config_load reads the daemon file, the directory file it names and the
- *  region's key file, and checks them against each other. It keeps going
- *  after a problem so that one run lists every mistake. The invariant: a
- *  config_t it returns is complete and consistent (every path absolute,
- *  every number in range, this region in the directory and federated, and
- *  the key file holding the key the directory lists for it); anything less
- *  returns NULL.
+ *  config_load reads the daemon file, the directory file it names, the
+ *  region's key file and (when crisis signals are on) the partners file,
+ *  and checks them against each other. It keeps going after a problem so
+ *  that one run lists every mistake. The invariant: a config_t it returns
+ *  is complete and consistent (every path absolute, every number in range,
+ *  this region in the directory and federated, the key file holding the
+ *  key the directory lists for it, every partner's key its own and its
+ *  regions in the directory, and every partner's role with a view that
+ *  names only SignalView fields); anything less returns NULL.
  *
  *  We read each file ourselves and hand the checked bytes to zconfig: CZMQ's
  *  ZPL reader silently cuts lines longer than 1024 bytes and names a syntax
@@ -26,7 +29,7 @@
 #define ERRORS_REPORTED_MAX  100            //  more would bury the first ones
 #define SHOWN_LINE_MAX       80             //  of a bad line, in a message
 #define KEY_PATH_MAX         (3 * ZPL_LINE_MAX)   //  section/id/key
-#define KEYS_PER_SECTION_MAX 16
+#define KEYS_PER_SECTION_MAX 24
 #define KNOWN_KEYS_TEXT_MAX  512
 #define CURVE_KEY_BYTES      32
 #define TCP_PORT_MAX         65535
@@ -40,7 +43,22 @@
 #define CONTROL_SOCKET_NAME  "control.sock"
 #define DAEMON_SECTION       "zvhd"
 #define DIRECTORY_SECTION    "directory"
+#define PARTNERS_SECTION     "partners"
+#define VIEWS_SECTION        "views"
+#define REGION_ROLE          "region"       //  of CONFIG_ROLES, the one partners lack
+#define PARTNER_ROLES_MAX    8
+#define ALL_REGIONS          "*"
+#define LIST_SEPARATOR       ","            //  between a key's regions, cases, fields
 #define KEYGEN_HINT          "zvhctl keygen"
+
+//  The roles a partner may have: CONFIG_ROLES but for "region", whose keys
+//  are in the directory. Split from the one list in config.h.
+typedef struct {
+    char buffer [sizeof (CONFIG_ROLES)];
+    const char *names [PARTNER_ROLES_MAX];
+    size_t count;
+    char text [KNOWN_KEYS_TEXT_MAX];        //  "police, crisis_service, ..."
+} role_list_t;
 
 //  State of one config_load call: where problems go, and the daemon file.
 typedef struct {
@@ -49,6 +67,8 @@ typedef struct {
     const char *path;                       //  the daemon file, as given
     char base_dir [CONFIG_PATH_MAX];        //  its directory, absolute
     zconfig_t *root;                        //  the daemon file's tree
+    bool have_directory;                    //  so region ids can be checked
+    role_list_t partner_roles;
 } loader_t;
 
 //  Numeric keys of the daemon section, all read and checked the same way.
@@ -80,17 +100,43 @@ static const number_key_t s_number_keys [] = {
       CONFIG_DEFAULT_RETRY_MAX_MS, offsetof (config_t, retry_max_ms), AS_INT },
     { "window", CONFIG_WINDOW_MIN, CONFIG_WINDOW_MAX,
       CONFIG_DEFAULT_WINDOW, offsetof (config_t, window), AS_INT },
+    { "retention_days", CONFIG_RETENTION_DAYS_MIN, CONFIG_RETENTION_DAYS_MAX,
+      CONFIG_DEFAULT_RETENTION_DAYS, offsetof (config_t, retention_days), AS_INT64 },
+    { "review_check_s", CONFIG_REVIEW_CHECK_S_MIN, CONFIG_REVIEW_CHECK_S_MAX,
+      CONFIG_DEFAULT_REVIEW_CHECK_S, offsetof (config_t, review_check_s), AS_INT64 },
+    { "credit_max", CONFIG_CREDIT_MAX_MIN, CONFIG_CREDIT_MAX_MAX,
+      CONFIG_DEFAULT_CREDIT_MAX, offsetof (config_t, credit_max), AS_INT },
 };
 #define NUMBER_KEY_COUNT (sizeof (s_number_keys) / sizeof (s_number_keys [0]))
 
 //  The daemon section's other keys; each has its own reader below.
 static const char *const s_text_keys [] = {
-    "region", "data_dir", "bind", "control", "secret_key", "directory"
+    "region", "data_dir", "bind", "control", "secret_key", "directory",
+    "subscribe_bind", "partners"
 };
 #define TEXT_KEY_COUNT (sizeof (s_text_keys) / sizeof (s_text_keys [0]))
 
 static const char *const s_region_keys [] = { "name", "endpoint", "public_key" };
 #define REGION_KEY_COUNT (sizeof (s_region_keys) / sizeof (s_region_keys [0]))
+
+static const char *const s_partner_keys [] = { "role", "public_key", "regions", "cases" };
+#define PARTNER_KEY_COUNT (sizeof (s_partner_keys) / sizeof (s_partner_keys [0]))
+
+//  The fields of message SignalView (proto/zvh.proto), in its order: what a
+//  view may list. The tests check every field of the proto is here.
+static const char *const s_view_fields [] = {
+    "seq", "type", "event_id", "case_id", "region", "national", "kind",
+    "urgency", "severity", "certainty", "text", "raised_by", "raised_role",
+    "time_ms", "partner_ref", "actions", "coordinator_contact",
+    "previous_region", "review_date"
+};
+#define VIEW_FIELD_COUNT (sizeof (s_view_fields) / sizeof (s_view_fields [0]))
+
+//  Every view lists these: a subscriber resumes after seq, tells what it
+//  got by type and drops a redelivered event by event_id.
+static const char *const s_required_view_fields [] = { "seq", "type", "event_id" };
+#define REQUIRED_VIEW_FIELD_COUNT \
+    (sizeof (s_required_view_fields) / sizeof (s_required_view_fields [0]))
 
 
 //  --------------------------------------------------------------------------
@@ -335,28 +381,6 @@ s_zpl_load (loader_t *self, const char *path, const char *named_in,
     return root;
 }
 
-//  Returns the one top-level section a file must hold. Anything else at
-//  the top level is reported: a typo there would otherwise go unnoticed.
-static zconfig_t *
-s_section (loader_t *self, const char *path, zconfig_t *root, const char *name)
-{
-    zconfig_t *section = NULL;
-    for (zconfig_t *item = zconfig_child (root); item; item = zconfig_next (item))
-        if (!streq (zconfig_name (item), name))
-            s_report (self, path, zconfig_name (item), "not expected at the top "
-                      "level; this file holds one '%s' section, with everything "
-                      "else indented 4 spaces below it", name);
-        else
-        if (section)
-            s_report (self, path, name, "appears twice; merge the two sections");
-        else
-            section = item;
-    if (!section)
-        s_report (self, path, name, "missing; the file must have a line '%s' "
-                  "with its keys indented 4 spaces below it", name);
-    return section;
-}
-
 static size_t
 s_key_index (const char *const *known, size_t known_count, const char *name)
 {
@@ -374,6 +398,52 @@ s_join (const char *const *names, size_t count, char *text, size_t size)
     for (size_t index = 0; index < count && used < size; index++)
         used += snprintf (text + used, size - used, "%s%s",
                           index? ", ": "", names [index]);
+}
+
+//  Finds the top-level sections a file must hold, each once, and stores
+//  them in found (in the order of names; NULL when missing). Anything else
+//  at the top level is reported: a typo there would otherwise go unnoticed.
+static void
+s_sections (loader_t *self, const char *path, zconfig_t *root,
+            const char *const *names, size_t count, zconfig_t **found)
+{
+    for (size_t index = 0; index < count; index++)
+        found [index] = NULL;
+    for (zconfig_t *item = zconfig_child (root); item; item = zconfig_next (item)) {
+        size_t index = s_key_index (names, count, zconfig_name (item));
+        if (index == count) {
+            char list [KNOWN_KEYS_TEXT_MAX];
+            s_join (names, count, list, sizeof (list));
+            if (count == 1)
+                s_report (self, path, zconfig_name (item), "not expected at the "
+                          "top level; this file holds one '%s' section, with "
+                          "everything else indented 4 spaces below it", list);
+            else
+                s_report (self, path, zconfig_name (item), "not expected at the "
+                          "top level; this file holds only the sections %s; indent "
+                          "everything else 4 spaces below them", list);
+        }
+        else
+        if (found [index])
+            s_report (self, path, names [index], "appears twice; merge the "
+                      "two sections");
+        else
+            found [index] = item;
+    }
+    for (size_t index = 0; index < count; index++)
+        if (!found [index])
+            s_report (self, path, names [index], "missing; the file must have "
+                      "a line '%s' with its keys indented 4 spaces below it",
+                      names [index]);
+}
+
+//  Returns the one top-level section a file must hold; see s_sections.
+static zconfig_t *
+s_section (loader_t *self, const char *path, zconfig_t *root, const char *name)
+{
+    zconfig_t *section;
+    s_sections (self, path, root, &name, 1, &section);
+    return section;
 }
 
 //  Reports unknown keys (typos), keys set twice and keys with keys below
@@ -410,8 +480,9 @@ s_check_keys (loader_t *self, const char *path, zconfig_t *section,
 //  --------------------------------------------------------------------------
 //  Values
 
+//  Region and partner ids: lower case, so that they are spelt one way.
 static bool
-s_is_region_id (const char *id)
+s_is_id (const char *id)
 {
     size_t length = strlen (id);
     return length > 0 && length < CONFIG_ID_MAX
@@ -467,6 +538,83 @@ s_is_public_key (const char *text)
     return strlen (text) == CONFIG_KEY_Z85_LEN && zmq_z85_decode (key, text) != NULL;
 }
 
+//  Case ids come from case systems, so they may use capitals and dots.
+static bool
+s_is_case_id (const char *id)
+{
+    size_t length = strlen (id);
+    return length > 0 && length < CONFIG_ID_MAX
+        && strspn (id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                       "0123456789._-") == length;
+}
+
+//  True when two tcp:// endpoints would bind the same port: same port, and
+//  the same host or one that means every interface.
+static bool
+s_is_any_host (const char *host, size_t length)
+{
+    static const char *const any [] = { "*", "0.0.0.0", "[::]" };
+    for (size_t index = 0; index < sizeof (any) / sizeof (any [0]); index++)
+        if (strlen (any [index]) == length && strncmp (host, any [index], length) == 0)
+            return true;
+    return false;
+}
+
+//  The port of an endpoint that s_is_tcp_endpoint accepts.
+static int64_t
+s_tcp_port (const char *endpoint)
+{
+    int64_t port = 0;
+    s_parse_number (strrchr (endpoint, ':') + 1, 1, TCP_PORT_MAX, &port);
+    return port;
+}
+
+static bool
+s_endpoints_clash (const char *endpoint, const char *other)
+{
+    if (!s_is_tcp_endpoint (endpoint) || !s_is_tcp_endpoint (other)
+    ||  s_tcp_port (endpoint) != s_tcp_port (other))
+        return false;
+    const char *host = endpoint + strlen (TCP_SCHEME);
+    const char *other_host = other + strlen (TCP_SCHEME);
+    size_t length = (size_t) (strrchr (host, ':') - host);
+    size_t other_length = (size_t) (strrchr (other_host, ':') - other_host);
+    return s_is_any_host (host, length) || s_is_any_host (other_host, other_length)
+        || (length == other_length && strncmp (host, other_host, length) == 0);
+}
+
+//  Copies the next item of a comma-separated list into item (size bytes,
+//  cut short if longer), without the spaces around it, and moves *list on;
+//  false when the list is used up.
+static bool
+s_next_item (const char **list, char *item, size_t size)
+{
+    const char *start = *list;
+    if (!start)
+        return false;
+    size_t length = strcspn (start, LIST_SEPARATOR);
+    *list = start [length]? start + length + 1: NULL;
+    while (length > 0 && (*start == ' ' || *start == '\t'))
+        start++, length--;
+    while (length > 0 && (start [length - 1] == ' ' || start [length - 1] == '\t'))
+        length--;
+    if (length >= size)
+        length = size - 1;
+    memcpy (item, start, length);
+    item [length] = '\0';
+    return true;
+}
+
+static size_t
+s_item_count (const char *list)
+{
+    size_t count = 1;
+    for (; *list; list++)
+        if (*list == LIST_SEPARATOR [0])
+            count++;
+    return count;
+}
+
 //  A path relative to the file that names it, made absolute.
 static int
 s_resolve_path (const char *base_dir, const char *name, char *dest, size_t size)
@@ -508,11 +656,23 @@ s_read_region (config_t *config, loader_t *self)
                                        "this daemon's region id, as in the directory");
     if (!id)
         return;
-    if (s_is_region_id (id))
+    if (s_is_id (id))
         s_copy (config->region, sizeof (config->region), id);
     else
         s_report (self, self->path, where, "'%s' is not a region id; use 1 to %d "
                   "characters from a-z, 0-9 and '-'", id, CONFIG_ID_MAX - 1);
+}
+
+//  Stores the path a key names into dest (CONFIG_PATH_MAX), made absolute.
+static int
+s_store_path (loader_t *self, const char *where, const char *name, char *dest)
+{
+    if (s_resolve_path (self->base_dir, name, dest, CONFIG_PATH_MAX) == 0)
+        return 0;
+    dest [0] = '\0';
+    s_report (self, self->path, where, "'%s' makes a path longer than %d bytes; "
+              "use a shorter one", name, CONFIG_PATH_MAX - 1);
+    return -1;
 }
 
 //  Reads a required path key into dest (CONFIG_PATH_MAX), made absolute.
@@ -521,14 +681,7 @@ s_read_path (loader_t *self, const char *key, const char *hint, char *dest)
 {
     char where [KEY_PATH_MAX];
     const char *name = s_required_value (self, key, where, hint);
-    if (!name)
-        return -1;
-    if (s_resolve_path (self->base_dir, name, dest, CONFIG_PATH_MAX) == 0)
-        return 0;
-    dest [0] = '\0';
-    s_report (self, self->path, where, "'%s' makes a path longer than %d bytes; "
-              "use a shorter one", name, CONFIG_PATH_MAX - 1);
-    return -1;
+    return name? s_store_path (self, where, name, dest): -1;
 }
 
 static void
@@ -627,6 +780,63 @@ s_read_control (config_t *config, loader_t *self)
     if (s_copy (config->control, sizeof (config->control), control) != 0)
         s_report (self, self->path, where, "'%s' is longer than %d bytes",
                   control, CONFIG_ENDPOINT_MAX - 1);
+}
+
+//  Partners subscribe at subscribe_bind and are listed in the partners
+//  file: one without the other is a half-finished edit.
+static void
+s_check_signal_halves (loader_t *self)
+{
+    char where [KEY_PATH_MAX];
+    const char *bind = s_daemon_value (self, "subscribe_bind", where);
+    const char *partners = s_daemon_value (self, "partners", where);
+    bool has_bind = bind && *bind;
+    bool has_partners = partners && *partners;
+    if (has_bind && !has_partners)
+        s_report (self, self->path, DAEMON_SECTION "/subscribe_bind", "is set "
+                  "but zvhd/partners is not, so no partner could subscribe: "
+                  "set partners to the file listing their keys and views (e.g. "
+                  "partners.zpl), or leave both out");
+    if (has_partners && !has_bind)
+        s_report (self, self->path, DAEMON_SECTION "/partners", "is set but "
+                  "zvhd/subscribe_bind is not, so no partner could connect: set "
+                  "subscribe_bind (e.g. tcp://0.0.0.0:7201), or leave both out");
+}
+
+//  The partners' endpoint; it must not take the port of another one.
+static void
+s_read_subscribe_bind (config_t *config, loader_t *self)
+{
+    char where [KEY_PATH_MAX];
+    const char *endpoint = s_daemon_value (self, "subscribe_bind", where);
+    if (!endpoint || !*endpoint)
+        return;
+    if (!s_is_tcp_endpoint (endpoint))
+        s_report (self, self->path, where, "'%s' must look like tcp://host:port, "
+                  "e.g. tcp://0.0.0.0:7201", endpoint);
+    else
+    if (s_endpoints_clash (endpoint, config->bind))
+        s_report (self, self->path, where, "'%s' takes the port of zvhd/bind "
+                  "(%s); partners need an endpoint of their own", endpoint,
+                  config->bind);
+    else
+    if (s_endpoints_clash (endpoint, config->control))
+        s_report (self, self->path, where, "'%s' takes the port of zvhd/control "
+                  "(%s); partners need an endpoint of their own", endpoint,
+                  config->control);
+    else
+    if (s_copy (config->subscribe_bind, sizeof (config->subscribe_bind), endpoint) != 0)
+        s_report (self, self->path, where, "'%s' is longer than %d bytes",
+                  endpoint, CONFIG_ENDPOINT_MAX - 1);
+}
+
+static void
+s_read_partners_path (config_t *config, loader_t *self)
+{
+    char where [KEY_PATH_MAX];
+    const char *name = s_daemon_value (self, "partners", where);
+    if (name && *name)
+        s_store_path (self, where, name, config->partners_file);
 }
 
 static void
@@ -798,7 +1008,7 @@ s_read_region_entry (config_t *config, loader_t *self, zconfig_t *entry)
 
     config_region_t region;
     memset (&region, 0, sizeof (region));
-    bool valid_id = s_is_region_id (id);
+    bool valid_id = s_is_id (id);
     if (valid_id)
         s_copy (region.id, sizeof (region.id), id);
     else
@@ -856,6 +1066,372 @@ s_check_own_region (config_t *config, loader_t *self)
                   "this is the daemon's own region, so it must be federated: set "
                   "its endpoint and its public_key (the public key in %s)",
                   config->secret_key);
+}
+
+
+//  --------------------------------------------------------------------------
+//  The partners file
+
+static void
+s_split_partner_roles (role_list_t *roles)
+{
+    memcpy (roles->buffer, CONFIG_ROLES, sizeof (CONFIG_ROLES));
+    roles->count = 0;
+    char *saved = NULL;
+    for (char *role = strtok_r (roles->buffer, " ", &saved); role;
+         role = strtok_r (NULL, " ", &saved))
+        if (!streq (role, REGION_ROLE)) {
+            assert (roles->count < PARTNER_ROLES_MAX);
+            roles->names [roles->count++] = role;
+        }
+    s_join (roles->names, roles->count, roles->text, sizeof (roles->text));
+}
+
+static bool
+s_is_partner_role (loader_t *self, const char *role)
+{
+    const role_list_t *roles = &self->partner_roles;
+    return s_key_index (roles->names, roles->count, role) < roles->count;
+}
+
+static bool
+s_is_view_field (const char *name)
+{
+    return s_key_index (s_view_fields, VIEW_FIELD_COUNT, name) < VIEW_FIELD_COUNT;
+}
+
+static void
+s_read_view_field (config_view_t *view, loader_t *self, const char *file,
+                   const char *where, const char *field)
+{
+    if (!*field)
+        s_report (self, file, where, "has an empty field name; remove the extra "
+                  "comma");
+    else
+    if (!s_is_view_field (field)) {
+        char list [KNOWN_KEYS_TEXT_MAX];
+        s_join (s_view_fields, VIEW_FIELD_COUNT, list, sizeof (list));
+        s_report (self, file, where, "'%s' is not a field of SignalView "
+                  "(proto/zvh.proto); use any of %s", field, list);
+    }
+    else
+    if (config_view_has (view, field))
+        s_report (self, file, where, "'%s' is listed twice; keep one", field);
+    else
+        s_copy (view->fields [view->field_count++], CONFIG_FIELD_MAX, field);
+}
+
+static void
+s_check_required_view_fields (const config_view_t *view, loader_t *self,
+                              const char *file, const char *where)
+{
+    for (size_t index = 0; index < REQUIRED_VIEW_FIELD_COUNT; index++)
+        if (!config_view_has (view, s_required_view_fields [index]))
+            s_report (self, file, where, "lacks '%s'; every view must list seq, "
+                      "type and event_id, which a subscriber needs to resume "
+                      "after a break (seq), to tell what it got (type) and to "
+                      "drop a redelivered event (event_id)",
+                      s_required_view_fields [index]);
+}
+
+//  A view is stored even with bad fields, so that partners of its role are
+//  not also reported as lacking one; the config is refused all the same.
+static void
+s_read_view (config_t *config, loader_t *self, zconfig_t *entry)
+{
+    const char *file = config->partners_file;
+    const char *role = zconfig_name (entry);
+    char where [KEY_PATH_MAX];
+    s_key_path (where, VIEWS_SECTION, role);
+    if (!s_is_partner_role (self, role)) {
+        s_report (self, file, where, "'%s' is not a partner role, so no key can "
+                  "use this view; views are for %s", role,
+                  self->partner_roles.text);
+        return;
+    }
+    if (config_view (config, role)) {
+        s_report (self, file, where, "set twice; keep one line");
+        return;
+    }
+    if (zconfig_child (entry))
+        s_report (self, file, where, "takes a value, not keys indented below "
+                  "it; outdent them");
+    config_view_t *view = &config->views [config->view_count++];
+    s_copy (view->role, sizeof (view->role), role);
+    const char *fields = zconfig_value (entry);
+    if (!fields || !*fields) {
+        s_report (self, file, where, "is empty; list the SignalView fields this "
+                  "role may see, comma-separated, at least seq,type,event_id");
+        return;
+    }
+    if (s_item_count (fields) > CONFIG_VIEW_FIELDS_MAX) {
+        s_report (self, file, where, "lists %zu fields; a view holds at most %d "
+                  "(CONFIG_VIEW_FIELDS_MAX)", s_item_count (fields),
+                  CONFIG_VIEW_FIELDS_MAX);
+        return;
+    }
+    char field [ZPL_LINE_MAX];
+    for (const char *rest = fields; s_next_item (&rest, field, sizeof (field)); )
+        s_read_view_field (view, self, file, where, field);
+    s_check_required_view_fields (view, self, file, where);
+}
+
+static void
+s_read_views (config_t *config, loader_t *self, zconfig_t *section)
+{
+    size_t count = s_child_count (section);
+    if (count > CONFIG_VIEWS_MAX)
+        s_report (self, config->partners_file, VIEWS_SECTION, "lists %zu views; "
+                  "zvhd supports at most %d (CONFIG_VIEWS_MAX)", count,
+                  CONFIG_VIEWS_MAX);
+    zconfig_t *entry = zconfig_child (section);
+    for (; entry && config->view_count < CONFIG_VIEWS_MAX; entry = zconfig_next (entry))
+        s_read_view (config, self, entry);
+}
+
+static void
+s_read_partner_role (config_partner_t *partner, const config_t *config,
+                     loader_t *self, zconfig_t *entry, const char *where,
+                     bool have_views)
+{
+    const char *file = config->partners_file;
+    const char *roles = self->partner_roles.text;
+    char key_where [KEY_PATH_MAX];
+    s_key_path (key_where, where, "role");
+    const char *role = zconfig_get (entry, "role", "");
+    if (!*role)
+        s_report (self, file, key_where, "missing; set it to one of %s", roles);
+    else
+    if (streq (role, REGION_ROLE))
+        s_report (self, file, key_where, "'%s' is not a partner role: regions are "
+                  "listed in the directory; use one of %s", role, roles);
+    else
+    if (!s_is_partner_role (self, role))
+        s_report (self, file, key_where, "'%s' is not a role; use one of %s",
+                  role, roles);
+    else {
+        s_copy (partner->role, sizeof (partner->role), role);
+        if (have_views && !config_view (config, role))
+            s_report (self, file, key_where, "partner %s has role %s but the "
+                      "views section has no %s view; add one listing the "
+                      "SignalView fields a %s partner may see", zconfig_name (entry),
+                      role, role, role);
+    }
+}
+
+static void
+s_read_partner_key (config_partner_t *partner, const config_t *config,
+                    loader_t *self, zconfig_t *entry, const char *where)
+{
+    const char *file = config->partners_file;
+    char key_where [KEY_PATH_MAX];
+    s_key_path (key_where, where, "public_key");
+    const char *key = zconfig_get (entry, "public_key", "");
+    const config_region_t *region = config_region_by_key (config, key);
+    if (!*key)
+        s_report (self, file, key_where, "missing; set it to the partner's CURVE "
+                  "public key, the %d-character Z85 key from " KEYGEN_HINT
+                  ", in double quotes", CONFIG_KEY_Z85_LEN);
+    else
+    if (!s_is_public_key (key))
+        s_report (self, file, key_where, "'%s' is not a CURVE public key: use the "
+                  "%d-character Z85 key from " KEYGEN_HINT ", in double quotes "
+                  "(Z85 may contain '#', which otherwise starts a comment)",
+                  key, CONFIG_KEY_Z85_LEN);
+    else
+    if (region)
+        s_report (self, file, key_where, "same key as region '%s' in the "
+                  "directory; a partner needs its own key pair (" KEYGEN_HINT
+                  "), since a key's role decides what it may see", region->id);
+    else
+        s_copy (partner->public_key, sizeof (partner->public_key), key);
+}
+
+static bool
+s_list_has (char items [][CONFIG_ID_MAX], size_t count, const char *item)
+{
+    for (size_t index = 0; index < count; index++)
+        if (streq (items [index], item))
+            return true;
+    return false;
+}
+
+//  Reports an item that is not what the list holds; true when it is.
+typedef bool (item_check_fn) (const config_t *config, loader_t *self,
+                              const char *where, const char *item);
+
+static bool
+s_check_region_item (const config_t *config, loader_t *self, const char *where,
+                     const char *item)
+{
+    if (streq (item, ALL_REGIONS))
+        s_report (self, config->partners_file, where, "'" ALL_REGIONS "' means "
+                  "every region, so it stands alone; drop it or the region ids");
+    else
+    if (!s_is_id (item) || (self->have_directory && !config_region (config, item)))
+        s_report (self, config->partners_file, where, "'%s' is not a region in "
+                  "the directory %s; fix the id (regions are lower case, e.g. "
+                  "groningen) or add the region there", item, config->directory);
+    else
+        return true;
+    return false;
+}
+
+static bool
+s_check_case_item (const config_t *config, loader_t *self, const char *where,
+                   const char *item)
+{
+    if (s_is_case_id (item))
+        return true;
+    s_report (self, config->partners_file, where, "'%s' is not a case id; use 1 "
+              "to %d characters from A-Z, a-z, 0-9, '.', '_' and '-'", item,
+              CONFIG_ID_MAX - 1);
+    return false;
+}
+
+//  Reads a comma-separated list of ids into items, each checked.
+static void
+s_read_cover_list (const config_t *config, loader_t *self, const char *where,
+                   const char *list, const char *noun, item_check_fn *check,
+                   char items [][CONFIG_ID_MAX], size_t *count)
+{
+    const char *file = config->partners_file;
+    if (s_item_count (list) > CONFIG_COVER_MAX) {
+        s_report (self, file, where, "lists %zu %s; a partner lists at most %d "
+                  "(CONFIG_COVER_MAX)", s_item_count (list), noun,
+                  CONFIG_COVER_MAX);
+        return;
+    }
+    char item [ZPL_LINE_MAX];
+    for (const char *rest = list; s_next_item (&rest, item, sizeof (item)); ) {
+        if (!*item) {
+            s_report (self, file, where, "has an empty item; remove the extra comma");
+            continue;
+        }
+        if (!check (config, self, where, item))
+            continue;                   //  check said why
+        if (s_list_has (items, *count, item))
+            s_report (self, file, where, "'%s' is listed twice; keep one", item);
+        else
+            s_copy (items [(*count)++], CONFIG_ID_MAX, item);
+    }
+}
+
+//  What a partner sees: the signals of its regions ("*": all) and of its
+//  cases, wherever those are held.
+static void
+s_read_partner_cover (config_partner_t *partner, const config_t *config,
+                      loader_t *self, zconfig_t *entry, const char *where)
+{
+    char key_where [KEY_PATH_MAX];
+    s_key_path (key_where, where, "regions");
+    const char *regions = zconfig_get (entry, "regions", "");
+    const char *cases = zconfig_get (entry, "cases", "");
+    char first [ZPL_LINE_MAX];
+    const char *rest = regions;
+    if (!*regions && !*cases)
+        s_report (self, config->partners_file, key_where, "missing; list the "
+                  "regions whose signals this partner sees (ids from the "
+                  "directory, comma-separated, or \"" ALL_REGIONS "\" for all), "
+                  "or give cases");
+    else
+    if (s_next_item (&rest, first, sizeof (first)) && streq (first, ALL_REGIONS)
+    &&  !rest)
+        partner->all_regions = true;
+    else
+    if (*regions)
+        s_read_cover_list (config, self, key_where, regions, "regions",
+                           s_check_region_item, partner->regions,
+                           &partner->region_count);
+    s_key_path (key_where, where, "cases");
+    if (*cases)
+        s_read_cover_list (config, self, key_where, cases, "cases",
+                           s_check_case_item, partner->cases, &partner->case_count);
+}
+
+//  True when another partner already has this id or key (and says so).
+static bool
+s_is_duplicate_partner (const config_t *config, loader_t *self,
+                        const config_partner_t *partner, const char *where)
+{
+    for (size_t index = 0; index < config->partner_count; index++)
+        if (streq (config->partners [index].id, partner->id)) {
+            s_report (self, config->partners_file, where, "partner '%s' is "
+                      "listed twice; remove one", partner->id);
+            return true;
+        }
+    const config_partner_t *twin = config_partner_by_key (config, partner->public_key);
+    if (twin) {
+        char key_where [KEY_PATH_MAX];
+        s_report (self, config->partners_file,
+                  s_key_path (key_where, where, "public_key"), "same key as "
+                  "partner '%s'; every partner needs its own key pair ("
+                  KEYGEN_HINT ")", twin->id);
+        return true;
+    }
+    return false;
+}
+
+static void
+s_read_partner_entry (config_t *config, loader_t *self, zconfig_t *entry,
+                      bool have_views)
+{
+    const char *file = config->partners_file;
+    const char *id = zconfig_name (entry);
+    char where [KEY_PATH_MAX];
+    s_key_path (where, PARTNERS_SECTION, id);
+    s_check_keys (self, file, entry, where, s_partner_keys, PARTNER_KEY_COUNT);
+
+    //  Filled in place: the slot counts only once the partner is valid
+    config_partner_t *partner = &config->partners [config->partner_count];
+    memset (partner, 0, sizeof (*partner));
+    bool valid_id = s_is_id (id);
+    if (valid_id)
+        s_copy (partner->id, sizeof (partner->id), id);
+    else
+        s_report (self, file, where, "'%s' is not a partner id; use 1 to %d "
+                  "characters from a-z, 0-9 and '-'", id, CONFIG_ID_MAX - 1);
+    s_read_partner_role (partner, config, self, entry, where, have_views);
+    s_read_partner_key (partner, config, self, entry, where);
+    s_read_partner_cover (partner, config, self, entry, where);
+    if (valid_id && !s_is_duplicate_partner (config, self, partner, where))
+        config->partner_count++;
+}
+
+static void
+s_read_partners (config_t *config, loader_t *self, zconfig_t *section,
+                 bool have_views)
+{
+    size_t count = s_child_count (section);
+    if (count > CONFIG_PARTNERS_MAX)
+        s_report (self, config->partners_file, PARTNERS_SECTION, "lists %zu "
+                  "partners; zvhd supports at most %d (CONFIG_PARTNERS_MAX)",
+                  count, CONFIG_PARTNERS_MAX);
+    zconfig_t *entry = zconfig_child (section);
+    for (; entry && config->partner_count < CONFIG_PARTNERS_MAX; entry = zconfig_next (entry))
+        s_read_partner_entry (config, self, entry, have_views);
+}
+
+//  Views come first, so that each partner's role can be checked against
+//  them. Without a views section that is reported once, not per partner.
+static void
+s_load_partners (config_t *config, loader_t *self)
+{
+    zconfig_t *root = s_zpl_load (self, config->partners_file, self->path,
+                                  DAEMON_SECTION "/partners");
+    if (!root)
+        return;
+    s_split_partner_roles (&self->partner_roles);
+    const char *const names [] = { PARTNERS_SECTION, VIEWS_SECTION };
+    zconfig_t *sections [2];
+    s_sections (self, config->partners_file, root, names, 2, sections);
+    zconfig_t *partners = sections [0];
+    zconfig_t *views = sections [1];
+    if (views)
+        s_read_views (config, self, views);
+    if (partners)
+        s_read_partners (config, self, partners, views != NULL);
+    zconfig_destroy (&root);
 }
 
 
@@ -958,15 +1534,20 @@ s_load_daemon (config_t *config, loader_t *self)
     s_read_paths (config, self);
     s_read_bind (config, self);
     s_read_control (config, self);
+    s_read_subscribe_bind (config, self);
+    s_read_partners_path (config, self);
+    s_check_signal_halves (self);
     size_t errors_before = self->error_count;
     s_read_numbers (config, self);
     if (self->error_count == errors_before)
         s_check_number_relations (config, self);
-    bool have_directory = *config->directory && s_load_directory (config, self) == 0;
-    if (have_directory && *config->region)
+    self->have_directory = *config->directory && s_load_directory (config, self) == 0;
+    if (self->have_directory && *config->region)
         s_check_own_region (config, self);
     if (*config->secret_key)
         s_check_secret_key (config, self);
+    if (*config->partners_file)
+        s_load_partners (config, self);
 }
 
 config_t *
@@ -1014,6 +1595,38 @@ config_region_by_key (const config_t *self, const char *public_key)
         if (streq (self->regions [index].public_key, public_key))
             return &self->regions [index];
     return NULL;
+}
+
+const config_partner_t *
+config_partner_by_key (const config_t *self, const char *public_key)
+{
+    assert (self);
+    if (!public_key || !*public_key)
+        return NULL;
+    for (size_t index = 0; index < self->partner_count; index++)
+        if (streq (self->partners [index].public_key, public_key))
+            return &self->partners [index];
+    return NULL;
+}
+
+const config_view_t *
+config_view (const config_t *self, const char *role)
+{
+    assert (self);
+    for (size_t index = 0; role && index < self->view_count; index++)
+        if (streq (self->views [index].role, role))
+            return &self->views [index];
+    return NULL;
+}
+
+bool
+config_view_has (const config_view_t *view, const char *field)
+{
+    assert (view);
+    for (size_t index = 0; field && index < view->field_count; index++)
+        if (streq (view->fields [index], field))
+            return true;
+    return false;
 }
 
 bool

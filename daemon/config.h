@@ -31,6 +31,40 @@ typedef struct {
     char public_key [CONFIG_KEY_Z85_LEN + 1];           //  "" = placeholder
 } config_region_t;
 
+#define CONFIG_PARTNERS_MAX   256
+#define CONFIG_ROLE_MAX       32
+#define CONFIG_COVER_MAX      32      //  regions or cases one partner lists
+#define CONFIG_VIEW_FIELDS_MAX 32
+#define CONFIG_FIELD_MAX      32
+#define CONFIG_VIEWS_MAX      16      //  roles with a view
+
+//  The roles a key can have. Regions are in the directory; partners (and
+//  operators, later) in the partners file.
+#define CONFIG_ROLES "region police crisis_service probation operator"
+
+//  A partner system that subscribes to crisis signals (and may raise them):
+//  police, the acute mental-health crisis service, probation, or a region's
+//  own operators. Coverage says which owner regions and which cases it sees;
+//  "*" in regions means all. National signals reach every partner.
+typedef struct {
+    char id [CONFIG_ID_MAX];                        //  e.g. politie-noord
+    char role [CONFIG_ROLE_MAX];                    //  police, crisis_service, ...
+    char public_key [CONFIG_KEY_Z85_LEN + 1];
+    bool all_regions;                               //  regions = "*"
+    size_t region_count;
+    char regions [CONFIG_COVER_MAX][CONFIG_ID_MAX];
+    size_t case_count;
+    char cases [CONFIG_COVER_MAX][CONFIG_ID_MAX];
+} config_partner_t;
+
+//  What one role may see of a signal: the SignalView field names it gets
+//  (proto/zvh.proto); every other field is removed before sending.
+typedef struct {
+    char role [CONFIG_ROLE_MAX];
+    size_t field_count;
+    char fields [CONFIG_VIEW_FIELDS_MAX][CONFIG_FIELD_MAX];
+} config_view_t;
+
 typedef struct {
     char region [CONFIG_ID_MAX];            //  this daemon's region id
     char data_dir [CONFIG_PATH_MAX];
@@ -48,6 +82,16 @@ typedef struct {
     int window;                             //  unacked events in flight per peer
     size_t region_count;
     config_region_t regions [CONFIG_REGIONS_MAX];
+    //  Crisis signals (all optional: without subscribe_bind no partner socket)
+    char subscribe_bind [CONFIG_ENDPOINT_MAX];  //  partner endpoint (CURVE server)
+    char partners_file [CONFIG_PATH_MAX];       //  partners and views file
+    int64_t retention_days;                     //  signal log retention
+    int64_t review_check_s;                     //  how often review dates are checked
+    int credit_max;                             //  most deliveries in flight per subscriber
+    size_t partner_count;
+    config_partner_t partners [CONFIG_PARTNERS_MAX];
+    size_t view_count;
+    config_view_t views [CONFIG_VIEWS_MAX];
 } config_t;
 
 //  Defaults: a key that is absent from the file takes these values.
@@ -59,6 +103,9 @@ typedef struct {
 #define CONFIG_DEFAULT_RETRY_MIN_MS  200
 #define CONFIG_DEFAULT_RETRY_MAX_MS  30000
 #define CONFIG_DEFAULT_WINDOW        64
+#define CONFIG_DEFAULT_RETENTION_DAYS 30
+#define CONFIG_DEFAULT_REVIEW_CHECK_S 3600
+#define CONFIG_DEFAULT_CREDIT_MAX    256
 
 //  Sane ranges: a value outside these is a typo or a unit mistake, so
 //  config_load rejects it rather than run with it.
@@ -74,6 +121,12 @@ typedef struct {
 #define CONFIG_RETRY_MS_MAX          (24 * 60 * 60 * 1000)
 #define CONFIG_WINDOW_MIN            1
 #define CONFIG_WINDOW_MAX            65536
+#define CONFIG_RETENTION_DAYS_MIN    1
+#define CONFIG_RETENTION_DAYS_MAX    (10 * 365)                 //  ten years
+#define CONFIG_REVIEW_CHECK_S_MIN    1
+#define CONFIG_REVIEW_CHECK_S_MAX    (24 * 3600)                //  once a day
+#define CONFIG_CREDIT_MAX_MIN        1                          //  range of credit_max
+#define CONFIG_CREDIT_MAX_MAX        65536
 
 //  Load and validate the daemon file at path and the directory it names.
 //  Returns the config, or NULL when anything is wrong; every problem found is
@@ -92,6 +145,19 @@ const config_region_t *
 //  Look a region up by its CURVE public key (Z85); NULL when unknown.
 const config_region_t *
     config_region_by_key (const config_t *self, const char *public_key);
+
+//  Look a partner up by its CURVE public key (Z85); NULL when unknown.
+const config_partner_t *
+    config_partner_by_key (const config_t *self, const char *public_key);
+
+//  The view of a role; NULL when the config defines none (the role sees
+//  nothing).
+const config_view_t *
+    config_view (const config_t *self, const char *role);
+
+//  True if the view lists field.
+bool
+    config_view_has (const config_view_t *view, const char *field);
 
 //  True when the region has both an endpoint and a key (not a placeholder).
 bool

@@ -17,6 +17,7 @@ struct _control_t {
     store_t *store;
     outbox_t *outbox;
     transfer_t *transfer;
+    crisis_t *crisis;
     federation_t *federation;
     zsock_t *router;
 };
@@ -29,17 +30,21 @@ typedef struct {
     char case_id [ZVH_ID_MAX];
     zlist_t *garbage;               //  decoded messages the reply points into
     char error [TRANSFER_ERROR_MAX];    //  a refusal found by a read
+    char event_id [CRISIS_EVENT_ID_MAX];
 } op_t;
+
+#define CONTROL_OPERATOR_ROLE  "operator"   //  who raises through this socket
 
 control_t *
 control_new (const config_t *config, store_t *store, outbox_t *outbox,
-             transfer_t *transfer, federation_t *federation)
+             transfer_t *transfer, crisis_t *crisis, federation_t *federation)
 {
     control_t *self = (control_t *) zmalloc (sizeof (control_t));
     self->config = config;
     self->store = store;
     self->outbox = outbox;
     self->transfer = transfer;
+    self->crisis = crisis;
     self->federation = federation;
     self->router = zsock_new (ZMQ_ROUTER);
     zsock_set_maxmsgsize (self->router, WIRE_MAX_FRAME_BYTES);
@@ -104,6 +109,11 @@ s_write_op (MDB_txn *txn, void *arg)
                                   request->region, op->now_ms);
         case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_COMPLETE:
             return transfer_complete (transfer, txn, request->case_id, op->now_ms);
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_CLOSE:
+            return transfer_close (transfer, txn, request->case_id, op->now_ms);
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_SIGNAL_RAISE:
+            return crisis_raise (op->self->crisis, txn, request->raise, op->now_ms,
+                                 op->event_id);
         default:
             return transfer_plan_update (transfer, txn, request->case_id,
                                          request->plan.data, request->plan.len,
@@ -186,6 +196,34 @@ s_read_peers (MDB_txn *txn, void *arg)
 
 //  ---------------------------------------------------------------- dispatch
 
+//  A signal raised by a local operator: the control socket is local and
+//  private to the daemon's user, so its caller is this region's operator.
+static int
+s_raise (op_t *op)
+{
+    Zvh__V1__SignalRaise *raise = op->request->raise;
+    if (!raise) {
+        snprintf (op->error, sizeof op->error, "signal raise without a signal");
+        return ZVH_E_BAD_REQUEST;
+    }
+    char raised_by [ZVH_ID_MAX + 16];
+    snprintf (raised_by, sizeof raised_by, "operator@%s", op->self->config->region);
+    char *claimed_by = raise->raised_by, *claimed_role = raise->raised_role;
+    raise->raised_by = raised_by;
+    raise->raised_role = (char *) CONTROL_OPERATOR_ROLE;
+    raise->raised_ms = op->now_ms;
+    int rc = store_write (op->self->store, s_write_op, op);
+    raise->raised_by = claimed_by;
+    raise->raised_role = claimed_role;
+    if (rc && STORE_IS_APP_CODE (rc) && rc != ZVH_E_FULL && rc != ZVH_E_STORE)
+        snprintf (op->error, sizeof op->error, "%s", crisis_error (op->self->crisis));
+    if (rc == 0) {
+        op->reply->event_id = op->event_id;
+        federation_wake (op->self->federation);
+    }
+    return rc;
+}
+
 static int
 s_run (op_t *op)
 {
@@ -204,6 +242,15 @@ s_run (op_t *op)
             federation_wake (self->federation);
             return store_read (self->store, s_read_case, op);
         }
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_CLOSE: {
+            int rc = store_write (self->store, s_write_op, op);
+            if (rc)
+                return rc;
+            federation_wake (self->federation);
+            return store_read (self->store, s_read_case, op);
+        }
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_SIGNAL_RAISE:
+            return s_raise (op);
         case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_SHOW:
             return store_read (self->store, s_read_case, op);
         case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_LIST:
@@ -298,7 +345,7 @@ control_handle (control_t *self, int64_t now_ms)
     zframe_destroy (&body);
     Zvh__V1__ControlReply reply = ZVH__V1__CONTROL_REPLY__INIT;
     Zvh__V1__ControlRequest empty = ZVH__V1__CONTROL_REQUEST__INIT;
-    op_t op = { self, request ? request : &empty, &reply, now_ms, "", zlist_new (), "" };
+    op_t op = { self, request ? request : &empty, &reply, now_ms, "", zlist_new (), "", "" };
     Zvh__V1__StateCount counts [ZVH_CASE_STATES + 1];
     Zvh__V1__StateCount *count_ptrs [ZVH_CASE_STATES + 1];
     s_prepare_reply (&op, counts, count_ptrs, ZVH_CASE_STATES + 1);

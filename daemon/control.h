@@ -9,6 +9,7 @@
 #define ZVH_CONTROL_H
 
 #include "config.h"
+#include "crisis.h"
 #include "federation.h"
 #include "outbox.h"
 #include "store.h"
@@ -20,7 +21,7 @@ typedef struct _control_t control_t;
 //  Bind the control endpoint. Returns NULL (logged) on failure.
 control_t *
     control_new (const config_t *config, store_t *store, outbox_t *outbox,
-                 transfer_t *transfer, federation_t *federation);
+                 transfer_t *transfer, crisis_t *crisis, federation_t *federation);
 
 //  Close and null the pointer.
 void

@@ -33,6 +33,7 @@ struct _federation_t {
     store_t *store;
     outbox_t *outbox;
     transfer_t *transfer;
+    crisis_t *crisis;
     zsock_t *router;
     zsock_t *monitor;
     peer_t **peers;
@@ -79,14 +80,15 @@ s_bind (federation_t *self, zcert_t *cert)
 
 federation_t *
 federation_new (const config_t *config, zcert_t *cert, store_t *store,
-                outbox_t *outbox, transfer_t *transfer)
+                outbox_t *outbox, transfer_t *transfer, crisis_t *crisis)
 {
-    assert (config && cert && store && outbox && transfer);
+    assert (config && cert && store && outbox && transfer && crisis);
     federation_t *self = (federation_t *) zmalloc (sizeof (federation_t));
     self->config = config;
     self->store = store;
     self->outbox = outbox;
     self->transfer = transfer;
+    self->crisis = crisis;
     self->peers = (peer_t **) zmalloc (sizeof (peer_t *) * (config->region_count + 1));
     if (s_bind (self, cert)) {
         federation_destroy (&self);
@@ -234,7 +236,10 @@ s_apply_event (federation_t *self, MDB_txn *txn, item_t *item)
         return 0;
     }
     int rc = 0;
-    if (!streq (envelope->origin, from))
+    //  Only a raise may be relayed (to the region holding the plan); any
+    //  other event must come from its origin itself
+    bool relayable = envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_RAISE;
+    if (!streq (envelope->origin, from) && !relayable)
         zsys_warning ("federation: %s sent an event as region '%s': refused (a "
                       "region speaks only for itself)", from, envelope->origin);
     else {
@@ -248,7 +253,10 @@ s_apply_event (federation_t *self, MDB_txn *txn, item_t *item)
                        envelope->origin, envelope->seq);
         else
         if (rc == MDB_NOTFOUND) {
-            rc = transfer_apply (self->transfer, txn, from, envelope, self->now_ms);
+            bool signal = envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_RAISE
+                       || envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_EVENT;
+            rc = signal ? crisis_apply (self->crisis, txn, from, envelope, self->now_ms)
+                        : transfer_apply (self->transfer, txn, from, envelope, self->now_ms);
             uint8_t when [8];
             store_be64_put (when, (uint64_t) self->now_ms);
             if (rc == 0)

@@ -11,6 +11,7 @@
 #define ZVH_FEDERATION_H
 
 #include "config.h"
+#include "crisis.h"
 #include "outbox.h"
 #include "peer.h"
 #include "store.h"
@@ -23,7 +24,7 @@ typedef struct _federation_t federation_t;
 //  must already be configured. Returns NULL (logged) on failure.
 federation_t *
     federation_new (const config_t *config, zcert_t *cert, store_t *store,
-                    outbox_t *outbox, transfer_t *transfer);
+                    outbox_t *outbox, transfer_t *transfer, crisis_t *crisis);
 
 //  Close every link and null the pointer.
 void

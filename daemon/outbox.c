@@ -65,13 +65,36 @@ outbox_forward (outbox_t *self, MDB_txn *txn, const char *peer,
     return rc;
 }
 
+uint64_t
+outbox_next_seq (outbox_t *self, MDB_txn *txn, int *rc_p)
+{
+    assert (self);
+    uint64_t seq = store_meta_u64 (self->store, txn, OUTBOX_META_SEQ) + 1;
+    *rc_p = store_set_meta_u64 (self->store, txn, OUTBOX_META_SEQ, seq);
+    return seq;
+}
+
 int
 outbox_push (outbox_t *self, MDB_txn *txn, const char *peer,
              Zvh__V1__Envelope__Type type, const char *case_id,
              const ProtobufCMessage *payload, int64_t now_ms)
 {
+    const char *peers [] = { peer, NULL };
+    uint64_t seq;
+    return outbox_push_many (self, txn, peers, type, case_id, payload, now_ms, &seq);
+}
+
+int
+outbox_push_many (outbox_t *self, MDB_txn *txn, const char **peers,
+                  Zvh__V1__Envelope__Type type, const char *case_id,
+                  const ProtobufCMessage *payload, int64_t now_ms, uint64_t *seq_p)
+{
     assert (self);
-    uint64_t seq = store_meta_u64 (self->store, txn, OUTBOX_META_SEQ) + 1;
+    int rc;
+    uint64_t seq = outbox_next_seq (self, txn, &rc);
+    if (rc)
+        return rc;
+    *seq_p = seq;
     Zvh__V1__Envelope envelope = ZVH__V1__ENVELOPE__INIT;
     envelope.origin = self->region;
     envelope.seq = seq;
@@ -86,9 +109,8 @@ outbox_push (outbox_t *self, MDB_txn *txn, const char *peer,
     free (envelope.payload.data);
     if (!bytes)
         return ENOMEM;
-    int rc = store_set_meta_u64 (self->store, txn, OUTBOX_META_SEQ, seq);
-    if (rc == 0)
-        rc = outbox_forward (self, txn, peer, bytes, size);
+    for (size_t i = 0; rc == 0 && peers [i]; i++)
+        rc = outbox_forward (self, txn, peers [i], bytes, size);
     free (bytes);
     return rc;
 }

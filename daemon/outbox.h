@@ -33,6 +33,20 @@ int
                  Zvh__V1__Envelope__Type type, const char *case_id,
                  const ProtobufCMessage *payload, int64_t now_ms);
 
+//  Make one new event and queue it for every region in peers (a NULL-
+//  terminated list); the event's seq goes to *seq_p. One id, many copies:
+//  receivers deduplicate by it.
+int
+    outbox_push_many (outbox_t *self, MDB_txn *txn, const char **peers,
+                      Zvh__V1__Envelope__Type type, const char *case_id,
+                      const ProtobufCMessage *payload, int64_t now_ms,
+                      uint64_t *seq_p);
+
+//  Take the next origin seq without queueing anything: the id of an event
+//  that stays in this region.
+uint64_t
+    outbox_next_seq (outbox_t *self, MDB_txn *txn, int *rc_p);
+
 //  Queue an existing serialised envelope for peer, unchanged (relay).
 int
     outbox_forward (outbox_t *self, MDB_txn *txn, const char *peer,

@@ -19,7 +19,7 @@
 #define STORE_META_KEY_MAX    256
 
 static const char *s_db_names [STORE_DB_COUNT] = {
-    "meta", "cases", "plans", "outbox", "dedup"
+    "meta", "cases", "plans", "outbox", "dedup", "signals", "signal_ids", "cursors"
 };
 
 struct _store_t {

@@ -36,6 +36,8 @@ struct _transfer_t {
     store_t *store;
     outbox_t *outbox;
     const config_t *config;
+    transfer_hook_fn *hook;
+    void *hook_arg;
     int64_t next_expiry_ms;
     char error [TRANSFER_ERROR_MAX];
 };
@@ -61,6 +63,7 @@ transfer_state_name (int state)
         case ZVH__V1__CASE_STATE__CASE_JOINT_TARGET: return "joint_target";
         case ZVH__V1__CASE_STATE__CASE_JOINT_SOURCE: return "joint_source";
         case ZVH__V1__CASE_STATE__CASE_TOMBSTONE:    return "tombstone";
+        case ZVH__V1__CASE_STATE__CASE_CLOSED:       return "closed";
         default:                                      return "unknown";
     }
 }
@@ -295,6 +298,23 @@ transfer_destroy (transfer_t **self_p)
     *self_p = NULL;
 }
 
+void
+transfer_set_hook (transfer_t *self, transfer_hook_fn *hook, void *arg)
+{
+    assert (self);
+    self->hook = hook;
+    self->hook_arg = arg;
+}
+
+static int
+s_tell (transfer_t *self, MDB_txn *txn, transfer_event_t event, const char *case_id,
+        const char *previous_region, int64_t now_ms)
+{
+    return self->hook ? self->hook (self->hook_arg, txn, event, case_id,
+                                    previous_region, now_ms)
+                      : 0;
+}
+
 const char *
 transfer_error (transfer_t *self)
 {
@@ -359,6 +379,8 @@ transfer_include (transfer_t *self, MDB_txn *txn, const char *case_id,
     free (bytes);
     if (rc == 0)
         rc = s_case_save (self, txn, &rec, now_ms);
+    if (rc == 0)
+        rc = s_tell (self, txn, TRANSFER_EVENT_INCLUDED, rec.id, "", now_ms);
     if (rc == 0 && case_id_out)
         s_copy (case_id_out, rec.id);
     return rc;
@@ -490,6 +512,29 @@ transfer_complete (transfer_t *self, MDB_txn *txn, const char *case_id, int64_t 
     return rc;
 }
 
+int
+transfer_close (transfer_t *self, MDB_txn *txn, const char *case_id, int64_t now_ms)
+{
+    assert (self);
+    case_rec_t rec;
+    int rc = s_load_for (self, txn, case_id, &rec);
+    if (rc)
+        return rc;
+    if (rec.state != ZVH__V1__CASE_STATE__CASE_ACTIVE
+    &&  rec.state != ZVH__V1__CASE_STATE__CASE_JOINT_TARGET)
+        return s_not_owner (self, &rec);
+    if (rec.state == ZVH__V1__CASE_STATE__CASE_JOINT_TARGET
+    &&  (rc = s_send_complete (self, txn, &rec, now_ms)))
+        return rc;
+    rc = s_tell (self, txn, TRANSFER_EVENT_CLOSING, rec.id, "", now_ms);
+    if (rc == 0)
+        rc = s_plan_purge (self, txn, &rec);
+    rec.state = ZVH__V1__CASE_STATE__CASE_CLOSED;
+    rec.joint_until_ms = 0;
+    zsys_info ("case %s: closed (outflow); plan content purged", rec.id);
+    return rc ? rc : s_case_save (self, txn, &rec, now_ms);
+}
+
 static int
 s_propose (transfer_t *self, MDB_txn *txn, case_rec_t *rec,
            const uint8_t *plan, size_t size, int64_t now_ms)
@@ -619,6 +664,9 @@ s_on_offer (transfer_t *self, MDB_txn *txn, const char *from,
     zsys_info ("case %s: accepted from %s (transfer %s, plan v%" PRIu64 "); "
                "joint phase started, inclusion kept", rec.id, from,
                rec.transfer_id, rec.plan_version);
+    rc = s_tell (self, txn, TRANSFER_EVENT_TAKEN_OVER, rec.id, from, now_ms);
+    if (rc)
+        return rc;
     return s_push (self, txn, from, ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_ACCEPT,
                    rec.id, &accept.base, now_ms);
 }

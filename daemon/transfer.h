@@ -9,6 +9,7 @@
  *    JOINT_TARGET  owned here, joint with source   (offer accepted here)
  *    JOINT_SOURCE  owned by target, joint with it  (target's accept arrived)
  *    TOMBSTONE     moved away; no plan content     (joint phase over)
+ *    CLOSED        outflow; no plan content         (close)
  *
  *  The owner is the single writer of plan versions: an edit at the joint
  *  source is a proposal that the owner applies as its next version (last
@@ -27,6 +28,19 @@ typedef struct _transfer_t transfer_t;
 
 #define TRANSFER_ERROR_MAX  256
 
+//  What happened to a case that partners must hear of (the label).
+typedef enum {
+    TRANSFER_EVENT_INCLUDED,        //  included here
+    TRANSFER_EVENT_TAKEN_OVER,      //  a handover to this region was accepted
+    TRANSFER_EVENT_CLOSING          //  about to close here (plan still readable)
+} transfer_event_t;
+
+//  Told of each transfer_event_t inside the same transaction; a non-zero
+//  return aborts the transaction.
+typedef int (transfer_hook_fn) (void *arg, MDB_txn *txn, transfer_event_t event,
+                                const char *case_id, const char *previous_region,
+                                int64_t now_ms);
+
 //  Create the state machine for this region's store and outbox.
 transfer_t *
     transfer_new (store_t *store, outbox_t *outbox, const config_t *config);
@@ -34,6 +48,16 @@ transfer_t *
 //  Destroy and null the pointer.
 void
     transfer_destroy (transfer_t **self_p);
+
+//  Set the function told of label events (one; NULL for none).
+void
+    transfer_set_hook (transfer_t *self, transfer_hook_fn *hook, void *arg);
+
+//  Close a case owned here (outflow, uitstroom): the plan is purged, the
+//  label removed; a joint phase is completed first.
+int
+    transfer_close (transfer_t *self, MDB_txn *txn, const char *case_id,
+                    int64_t now_ms);
 
 //  Why the last operation was refused (operator-readable).
 const char *

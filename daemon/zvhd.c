@@ -9,9 +9,12 @@
  */
 #include "config.h"
 #include "control.h"
+#include "crisis.h"
 #include "federation.h"
 #include "outbox.h"
+#include "signal_log.h"
 #include "store.h"
+#include "subscriber.h"
 #include "transfer.h"
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -31,9 +34,16 @@ typedef struct {
     store_t *store;
     outbox_t *outbox;
     transfer_t *transfer;
+    signal_log_t *log;
+    crisis_t *crisis;
     federation_t *federation;
+    subscriber_t *subscriber;           //  NULL without subscribe_bind
     control_t *control;
+    int64_t next_review_ms;
+    int64_t next_purge_ms;
 } daemon_t;
+
+#define ZVHD_PURGE_INTERVAL_MS  (3600 * 1000)   //  signal log retention check
 
 static void
 s_usage (void)
@@ -99,8 +109,26 @@ s_lock_data_dir (daemon_t *self)
     return 0;
 }
 
-//  Write the directory's public keys as zcert files for zauth, with the
-//  region as metadata; the directory is the only source of trust.
+//  One public certificate for zauth, with role and region as metadata.
+static int
+s_write_cert (const char *dir, const char *prefix, const char *id,
+              const char *public_txt, const char *role, const char *region)
+{
+    uint8_t public_key [32], secret_key [32] = { 0 };
+    zmq_z85_decode (public_key, public_txt);
+    zcert_t *cert = zcert_new_from (public_key, secret_key);
+    zcert_set_meta (cert, "role", "%s", role);
+    if (*region)
+        zcert_set_meta (cert, "region", "%s", region);
+    char path [ZVHD_PATH_MAX + CONFIG_ID_MAX + 16];
+    snprintf (path, sizeof path, "%s/%s%s.key", dir, prefix, id);
+    int rc = zcert_save_public (cert, path);
+    zcert_destroy (&cert);
+    return rc;
+}
+
+//  Write the directory's and the partners' public keys as zcert files for
+//  zauth: those files are the only keys it admits.
 static int
 s_write_peer_certs (daemon_t *self, const char *dir)
 {
@@ -114,18 +142,15 @@ s_write_peer_certs (daemon_t *self, const char *dir)
     zdir_destroy (&old);
     for (size_t i = 0; i < self->config->region_count; i++) {
         const config_region_t *region = &self->config->regions [i];
-        if (!config_region_is_federated (region))
-            continue;
-        uint8_t public_key [32], secret_key [32] = { 0 };
-        zmq_z85_decode (public_key, region->public_key);
-        zcert_t *cert = zcert_new_from (public_key, secret_key);
-        zcert_set_meta (cert, "region", "%s", region->id);
-        zcert_set_meta (cert, "role", "region");
-        char path [ZVHD_PATH_MAX + CONFIG_ID_MAX + 8];
-        snprintf (path, sizeof path, "%s/%s.key", dir, region->id);
-        int rc = zcert_save_public (cert, path);
-        zcert_destroy (&cert);
-        if (rc)
+        if (config_region_is_federated (region)
+        &&  s_write_cert (dir, "region-", region->id, region->public_key, "region",
+                          region->id))
+            return -1;
+    }
+    for (size_t i = 0; i < self->config->partner_count; i++) {
+        const config_partner_t *partner = &self->config->partners [i];
+        if (s_write_cert (dir, "partner-", partner->id, partner->public_key,
+                          partner->role, ""))
             return -1;
     }
     return 0;
@@ -175,12 +200,21 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
         return ZVHD_EXIT_STARTUP;
     self->outbox = outbox_new (self->store, self->config->region);
     self->transfer = transfer_new (self->store, self->outbox, self->config);
+    self->log = signal_log_new (self->store);
+    self->crisis = crisis_new (self->store, self->outbox, self->log, self->transfer,
+                               self->config);
     self->federation = federation_new (self->config, self->cert, self->store,
-                                       self->outbox, self->transfer);
+                                       self->outbox, self->transfer, self->crisis);
     if (!self->federation)
         return ZVHD_EXIT_STARTUP;
+    if (*self->config->subscribe_bind) {
+        self->subscriber = subscriber_new (self->config, self->cert, self->store,
+                                           self->log, self->crisis);
+        if (!self->subscriber)
+            return ZVHD_EXIT_STARTUP;
+    }
     self->control = control_new (self->config, self->store, self->outbox,
-                                 self->transfer, self->federation);
+                                 self->transfer, self->crisis, self->federation);
     if (!self->control)
         return ZVHD_EXIT_STARTUP;
     zsys_info ("zvhd %s: region %s serving on %s (control %s), %zu peer(s)",
@@ -193,7 +227,10 @@ static void
 s_stop (daemon_t *self)
 {
     control_destroy (&self->control);
+    subscriber_destroy (&self->subscriber);
     federation_destroy (&self->federation);
+    crisis_destroy (&self->crisis);
+    signal_log_destroy (&self->log);
     transfer_destroy (&self->transfer);
     outbox_destroy (&self->outbox);
     store_destroy (&self->store);
@@ -211,11 +248,42 @@ s_expire_joint_phases (MDB_txn *txn, void *arg)
     return transfer_expire (self->transfer, txn, zclock_time ());
 }
 
+static int
+s_review_and_purge (MDB_txn *txn, void *arg)
+{
+    daemon_t *self = (daemon_t *) arg;
+    int64_t now_ms = zclock_time ();
+    int rc = 0;
+    if (now_ms >= self->next_review_ms)
+        rc = crisis_check_reviews (self->crisis, txn, now_ms);
+    if (rc == 0 && now_ms >= self->next_purge_ms)
+        rc = crisis_purge (self->crisis, txn, now_ms);
+    return rc;
+}
+
+//  Timers: joint phases that end, review dates that pass, log retention.
+static void
+s_run_timers (daemon_t *self, int64_t now_ms)
+{
+    if (transfer_next_expiry (self->transfer) <= now_ms
+    &&  store_write (self->store, s_expire_joint_phases, self) == 0)
+        federation_wake (self->federation);
+    if (now_ms >= self->next_review_ms || now_ms >= self->next_purge_ms) {
+        store_write (self->store, s_review_and_purge, self);
+        if (now_ms >= self->next_review_ms)
+            self->next_review_ms = now_ms + self->config->review_check_s * 1000;
+        if (now_ms >= self->next_purge_ms)
+            self->next_purge_ms = now_ms + ZVHD_PURGE_INTERVAL_MS;
+    }
+}
+
 static void
 s_run (daemon_t *self)
 {
     zpoller_t *poller = zpoller_new (control_socket (self->control), NULL);
     federation_poll_add (self->federation, poller);
+    if (self->subscriber)
+        subscriber_poll_add (self->subscriber, poller);
     while (!zsys_interrupted) {
         void *which = zpoller_wait (poller, ZVHD_TICK_MS);
         if (zpoller_terminated (poller))
@@ -224,12 +292,13 @@ s_run (daemon_t *self)
         if (which == control_socket (self->control))
             control_handle (self->control, now_ms);
         else
-        if (which)
-            federation_handle (self->federation, which, now_ms);
-        if (transfer_next_expiry (self->transfer) <= now_ms
-        &&  store_write (self->store, s_expire_joint_phases, self) == 0)
-            federation_wake (self->federation);
+        if (which && !federation_handle (self->federation, which, now_ms)
+        &&  self->subscriber && subscriber_handle (self->subscriber, which, now_ms))
+            federation_wake (self->federation);     //  a raise may have queued events
+        s_run_timers (self, now_ms);
         federation_pump (self->federation, now_ms);
+        if (self->subscriber)
+            subscriber_pump (self->subscriber, now_ms);
     }
     zpoller_destroy (&poller);
     zsys_info ("zvhd: region %s stopping", self->config->region);

@@ -54,9 +54,46 @@ def keygen(zvhctl, keydir, name, region, role="region"):
     return re.search(r'"public_key": "([^"]+)"', out).group(1)
 
 
-def write_federation(root, zvhctl, chosen, settings=None):
-    """Create root/keys, root/federation.zpl and root/<region>/zvhd.cfg.
-    Returns {region: {"config": path, "endpoint": ..., "public_key": ...}}."""
+# Data-minimised views per role, as in config/partners.example.zpl.
+VIEWS = {
+    "police": "seq,type,event_id,region,national,kind,urgency,severity,certainty,"
+              "time_ms,partner_ref,actions,coordinator_contact,previous_region",
+    "crisis_service": "seq,type,event_id,region,national,kind,urgency,severity,"
+                      "certainty,text,time_ms,partner_ref,actions,coordinator_contact,"
+                      "previous_region",
+    "probation": "seq,type,event_id,region,national,kind,urgency,severity,certainty,"
+                 "time_ms,partner_ref,actions,coordinator_contact,previous_region",
+    "operator": "seq,type,event_id,case_id,region,national,kind,urgency,severity,"
+                "certainty,text,raised_by,raised_role,time_ms,partner_ref,actions,"
+                "coordinator_contact,previous_region,review_date",
+}
+
+
+def write_partners(root, zvhctl, partners):
+    """Keys and root/partners.zpl for partners: [(id, role, regions)], where
+    regions is a comma list or "*". Returns {id: {"key": secret file, ...}}."""
+    keydir = os.path.join(root, "keys")
+    os.makedirs(keydir, exist_ok=True)
+    info = {}
+    with open(os.path.join(root, "partners.zpl"), "w", encoding="utf-8") as f:
+        f.write("partners\n")
+        for pid, role, regions in partners:
+            key = keygen(zvhctl, keydir, pid, "", role)
+            info[pid] = {"role": role, "public_key": key,
+                         "key": os.path.join(keydir, pid + ".key_secret")}
+            f.write(f'    {pid}\n        role = {role}\n'
+                    f'        public_key = "{key}"\n        regions = "{regions}"\n')
+        f.write("views\n")
+        for role, fields in VIEWS.items():
+            f.write(f'    {role} = "{fields}"\n')
+    return info
+
+
+def write_federation(root, zvhctl, chosen, settings=None, partners=None):
+    """Create root/keys, root/federation.zpl and root/<region>/zvhd.cfg; with
+    partners, also root/partners.zpl and a subscriber endpoint per region.
+    Returns {region: {"config": path, "endpoint": ..., "public_key": ...,
+    "subscribe": ...}} and, under "_partners", the partners' keys."""
     settings = settings or {}
     regions = all_regions()
     known = {r for r, _ in regions}
@@ -65,7 +102,9 @@ def write_federation(root, zvhctl, chosen, settings=None):
             raise SystemExit(f"unknown region {region}; see {REGIONS_FILE}")
     keydir = os.path.join(root, "keys")
     os.makedirs(keydir, exist_ok=True)
-    ports = dict(zip(chosen, free_ports(len(chosen))))
+    all_ports = free_ports(len(chosen) * 2)
+    ports = dict(zip(chosen, all_ports))
+    sub_ports = dict(zip(chosen, all_ports[len(chosen):]))
     info = {}
     for region in chosen:
         info[region] = {
@@ -89,10 +128,16 @@ def write_federation(root, zvhctl, chosen, settings=None):
             f.write(f'    bind = "{info[region]["endpoint"]}"\n')
             f.write(f"    secret_key = ../keys/{region}.key_secret\n")
             f.write("    directory = ../federation.zpl\n")
+            if partners:
+                info[region]["subscribe"] = f"tcp://127.0.0.1:{sub_ports[region]}"
+                f.write(f'    subscribe_bind = "{info[region]["subscribe"]}"\n')
+                f.write("    partners = ../partners.zpl\n")
             for key, value in settings.items():
                 f.write(f"    {key} = {value}\n")
         info[region]["config"] = path
         info[region]["data_dir"] = os.path.join(rdir, "data")
+    if partners:
+        info["_partners"] = write_partners(root, zvhctl, partners)
     return info
 
 
@@ -104,15 +149,19 @@ def main():
     parser.add_argument("--count", type=int, help="the first N regions")
     parser.add_argument("--set", action="append", default=[],
                         help="extra zvhd key=value for every region")
+    parser.add_argument("--partner", action="append", default=[],
+                        help="id:role:regions (regions comma-separated or *)")
     args = parser.parse_args()
     if args.regions:
         chosen = args.regions.split(",")
     else:
         chosen = [r for r, _ in all_regions()][: args.count or 3]
     settings = dict(s.split("=", 1) for s in args.set)
-    info = write_federation(args.dir, args.zvhctl, chosen, settings)
+    partners = [tuple(p.split(":", 2)) for p in args.partner]
+    info = write_federation(args.dir, args.zvhctl, chosen, settings, partners)
     for region, data in info.items():
-        print(f"{region} {data['endpoint']} {data['config']}")
+        if not region.startswith("_"):
+            print(f"{region} {data['endpoint']} {data['config']}")
     return 0
 
 

@@ -1,9 +1,11 @@
-/*  test_config: config_load accepts a good daemon file and directory, and
- *  refuses each kind of mistake with a message that names the key.
+/*  test_config: config_load accepts a good daemon file, directory and
+ *  partners file, and refuses each kind of mistake with a message that
+ *  names the key.
  *
  *  Every test gets a fresh directory under /tmp holding real CURVE
  *  certificates (zcert) for two regions, a valid daemon file and a valid
- *  directory; a test rewrites one of them to show the behaviour it names.
+ *  directory, and real public keys for four partners; a test rewrites one
+ *  of the files (or adds a partners file) to show the behaviour it names.
  *  Set ZVH_TEST_VERBOSE=1 to print the messages config_load returns.
  */
 #include "config.h"
@@ -31,6 +33,23 @@
 #define GARBAGE_BYTES     4096
 #define GARBAGE_SEED      0x2545F491u
 #define FLOOD_KEYS        500           //  unknown keys in one file
+#define PARTNERS_FILE     "partners.zpl"
+#define PARTNER_KEYS      4             //  of the valid partners file
+#define SUBSCRIBE_BIND    "tcp://127.0.0.1:7201"
+#define SIGNAL_KEYS       "    subscribe_bind = " SUBSCRIBE_BIND "\n" \
+                          "    partners = " PARTNERS_FILE "\n"
+#define VIEW_FIELDS       19            //  in message SignalView
+
+//  The views of the valid partners file, one line each.
+#define POLICE_VIEW       "seq,type,event_id,region,national,kind,urgency," \
+                          "severity,certainty,time_ms,partner_ref,actions," \
+                          "coordinator_contact,previous_region"
+#define POLICE_LINE       "    police = \"" POLICE_VIEW "\"\n"
+#define CRISIS_LINE       "    crisis_service = \"" POLICE_VIEW ",text\"\n"
+#define PROBATION_LINE    "    probation = \"seq, type, event_id, kind\"\n"
+#define OPERATOR_LINE     "    operator = \"seq,type,event_id,case_id,text," \
+                          "raised_by,raised_role,review_date\"\n"
+#define VALID_VIEWS       POLICE_LINE CRISIS_LINE PROBATION_LINE OPERATOR_LINE
 
 typedef struct {
     char dir [PATH_MAX];                //  absolute, symlinks resolved
@@ -39,6 +58,7 @@ typedef struct {
     char own_key [CONFIG_KEY_Z85_LEN + 1];      //  groningen's public key
     char peer_key [CONFIG_KEY_Z85_LEN + 1];     //  fryslan's public key
     char peer_secret [CONFIG_KEY_Z85_LEN + 1];  //  fryslan's secret key
+    char partner_key [PARTNER_KEYS][CONFIG_KEY_Z85_LEN + 1];
     zlist_t *errors;
     config_t *config;
 } fixture_t;
@@ -149,6 +169,80 @@ s_save_cert (const fixture_t *fx, const char *name, char *public_txt, char *secr
     zcert_destroy (&cert);
 }
 
+static void
+s_new_public_key (char *public_txt)
+{
+    zcert_t *cert = zcert_new ();
+    assert_non_null (cert);
+    strcpy (public_txt, zcert_public_txt (cert));
+    zcert_destroy (&cert);
+}
+
+//  Appends one partner entry; a NULL value leaves that key out.
+static void
+s_append_partner (char *text, const char *id, const char *role,
+                  const char *public_key, const char *regions, const char *cases)
+{
+    s_appendf (text, "    %s\n", id);
+    if (role)
+        s_appendf (text, "        role = %s\n", role);
+    if (public_key)
+        s_appendf (text, "        public_key = \"%s\"\n", public_key);
+    if (regions)
+        s_appendf (text, "        regions = \"%s\"\n", regions);
+    if (cases)
+        s_appendf (text, "        cases = \"%s\"\n", cases);
+}
+
+//  Turns crisis signals on: the daemon file names the partners file, which
+//  holds the four valid partners, then the entries in extra, then a views
+//  section with the lines in views (the valid views when NULL).
+static void
+s_write_partners (const fixture_t *fx, const char *extra, const char *views)
+{
+    s_write_daemon (fx, NULL, SIGNAL_KEYS);
+    static char text [TEXT_MAX];
+    snprintf (text, sizeof (text), "partners\n");
+    s_append_partner (text, "politie-noord", "police", fx->partner_key [0],
+                      "groningen,fryslan", NULL);
+    s_append_partner (text, "ggz-crisisdienst-noord", "crisis_service",
+                      fx->partner_key [1], "groningen, drenthe", NULL);
+    s_append_partner (text, "reclassering", "probation", fx->partner_key [2],
+                      "*", NULL);
+    s_append_partner (text, "casewatch", "operator", fx->partner_key [3],
+                      NULL, "c-1,ZVH-2024.17_b");
+    s_appendf (text, "%sviews\n%s", extra? extra: "", views? views: VALID_VIEWS);
+    s_write (fx, PARTNERS_FILE, text);
+}
+
+static void
+s_source_path (const char *name, char *path)
+{
+    const char *source_dir = getenv ("ZVH_SOURCE_DIR");
+    if (!source_dir)
+        fail_msg ("set ZVH_SOURCE_DIR to the source tree (CTest does)");
+    int written = snprintf (path, PATH_MAX, "%s/%s", source_dir, name);
+    assert_true (written > 0 && written < PATH_MAX);
+}
+
+//  Reads a file of the source tree into text (TEXT_MAX bytes).
+static void
+s_read_source (const char *name, char *text)
+{
+    char path [PATH_MAX];
+    s_source_path (name, path);
+    zfile_t *file = zfile_new (NULL, path);
+    assert_non_null (file);
+    assert_int_equal (zfile_input (file), 0);
+    zchunk_t *chunk = zfile_read (file, zfile_cursize (file), 0);
+    assert_non_null (chunk);
+    assert_true (zchunk_size (chunk) < TEXT_MAX);
+    memcpy (text, zchunk_data (chunk), zchunk_size (chunk));
+    text [zchunk_size (chunk)] = '\0';
+    zchunk_destroy (&chunk);
+    zfile_destroy (&file);
+}
+
 static bool
 s_verbose (void)
 {
@@ -226,6 +320,8 @@ s_setup (void **state)
     assert_int_equal (mkdir (keys, S_IRWXU), 0);
     s_save_cert (fx, "keys/groningen.key", fx->own_key, NULL);
     s_save_cert (fx, "keys/fryslan.key", fx->peer_key, fx->peer_secret);
+    for (size_t index = 0; index < PARTNER_KEYS; index++)
+        s_new_public_key (fx->partner_key [index]);
     s_write_daemon (fx, NULL, NULL);
     s_write_directory (fx, NULL);
     fx->errors = zlist_new ();
@@ -400,25 +496,13 @@ test_destroy_nulls_the_pointer (void **state)
 static void
 s_copy_repo_directory (fixture_t *fx, bool fill_in_own_region)
 {
-    const char *source_dir = getenv ("ZVH_SOURCE_DIR");
-    if (!source_dir)
-        fail_msg ("set ZVH_SOURCE_DIR to the source tree (CTest does)");
     char path [PATH_MAX];
-    snprintf (path, sizeof (path), "%s/config/regions.zpl", source_dir);
+    s_source_path ("config/regions.zpl", path);
     zconfig_t *directory = zconfig_load (path);
     assert_non_null (directory);
     zconfig_destroy (&directory);
-    zfile_t *file = zfile_new (NULL, path);
-    assert_non_null (file);
-    assert_int_equal (zfile_input (file), 0);
-    zchunk_t *chunk = zfile_read (file, zfile_cursize (file), 0);
-    assert_non_null (chunk);
     static char text [TEXT_MAX];
-    assert_true (zchunk_size (chunk) < TEXT_MAX);
-    memcpy (text, zchunk_data (chunk), zchunk_size (chunk));
-    text [zchunk_size (chunk)] = '\0';
-    zchunk_destroy (&chunk);
-    zfile_destroy (&file);
+    s_read_source ("config/regions.zpl", text);
     if (fill_in_own_region) {
         //  The first endpoint and key after "groningen" are its own
         char *entry = strstr (text, "\n    groningen\n");
@@ -958,6 +1042,699 @@ test_secret_key_of_another_region_is_a_key_mismatch (void **state)
 
 
 //  --------------------------------------------------------------------------
+//  Crisis signals: settings, partners and views that load
+
+static void
+test_signal_settings_take_defaults_when_absent (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    assert_string_equal (config->subscribe_bind, "");
+    assert_string_equal (config->partners_file, "");
+    assert_int_equal (config->retention_days, CONFIG_DEFAULT_RETENTION_DAYS);
+    assert_int_equal (config->review_check_s, CONFIG_DEFAULT_REVIEW_CHECK_S);
+    assert_int_equal (config->credit_max, CONFIG_DEFAULT_CREDIT_MAX);
+    assert_int_equal (config->partner_count, 0);
+    assert_int_equal (config->view_count, 0);
+}
+
+static void
+test_given_signal_numbers_override_defaults (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    retention_days = 3650\n    review_check_s = 1\n"
+                    "    credit_max = 65536\n");
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    assert_int_equal (config->retention_days, 3650);
+    assert_int_equal (config->review_check_s, 1);
+    assert_int_equal (config->credit_max, 65536);
+}
+
+static void
+test_partners_and_views_load (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, NULL);
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    assert_int_equal (zlist_size (fx->errors), 0);
+    assert_string_equal (config->subscribe_bind, SUBSCRIBE_BIND);
+    assert_int_equal (config->partner_count, PARTNER_KEYS);
+    assert_int_equal (config->view_count, 4);
+    const config_partner_t *police = &config->partners [0];
+    assert_string_equal (police->id, "politie-noord");
+    assert_string_equal (police->role, "police");
+    assert_string_equal (police->public_key, fx->partner_key [0]);
+    assert_false (police->all_regions);
+    assert_int_equal (police->region_count, 2);
+    assert_string_equal (police->regions [0], "groningen");
+    assert_string_equal (police->regions [1], "fryslan");
+    assert_int_equal (police->case_count, 0);
+}
+
+static void
+test_partners_file_is_resolved_against_the_daemon_file (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, NULL);
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    char expected [PATH_MAX];
+    s_path (fx, PARTNERS_FILE, expected);
+    assert_string_equal (config->partners_file, expected);
+}
+
+static void
+test_spaces_around_list_items_are_ignored (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, NULL);
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    const config_partner_t *crisis = config_partner_by_key (config, fx->partner_key [1]);
+    assert_string_equal (crisis->regions [1], "drenthe");
+    const config_view_t *probation = config_view (config, "probation");
+    assert_int_equal (probation->field_count, 4);
+    assert_string_equal (probation->fields [3], "kind");
+}
+
+static void
+test_star_covers_all_regions (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, NULL);
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    const config_partner_t *probation = config_partner_by_key (config, fx->partner_key [2]);
+    assert_true (probation->all_regions);
+    assert_int_equal (probation->region_count, 0);
+}
+
+static void
+test_partner_may_follow_cases_without_regions (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, NULL);
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    const config_partner_t *watcher = config_partner_by_key (config, fx->partner_key [3]);
+    assert_false (watcher->all_regions);
+    assert_int_equal (watcher->region_count, 0);
+    assert_int_equal (watcher->case_count, 2);
+    assert_string_equal (watcher->cases [0], "c-1");
+    assert_string_equal (watcher->cases [1], "ZVH-2024.17_b");
+}
+
+static void
+test_partners_are_found_by_key (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, NULL);
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    const config_partner_t *crisis = config_partner_by_key (config, fx->partner_key [1]);
+    assert_non_null (crisis);
+    assert_string_equal (crisis->id, "ggz-crisisdienst-noord");
+    assert_string_equal (crisis->role, "crisis_service");
+    assert_null (config_partner_by_key (config, fx->own_key));    //  a region's
+    assert_null (config_partner_by_key (config, ""));
+    assert_null (config_partner_by_key (config, NULL));
+}
+
+static void
+test_views_are_found_by_role_and_list_their_fields (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, NULL);
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    const config_view_t *police = config_view (config, "police");
+    assert_non_null (police);
+    assert_string_equal (police->role, "police");
+    assert_int_equal (police->field_count, 14);
+    assert_true (config_view_has (police, "partner_ref"));
+    assert_true (config_view_has (police, "previous_region"));
+    assert_false (config_view_has (police, "text"));
+    assert_false (config_view_has (police, "case_id"));
+    assert_false (config_view_has (police, NULL));
+    assert_true (config_view_has (config_view (config, "crisis_service"), "text"));
+    assert_null (config_view (config, "region"));
+    assert_null (config_view (config, "journalist"));
+}
+
+//  The names in message SignalView of proto/zvh.proto, space separated.
+static size_t
+s_signal_view_fields (char *names, size_t size)
+{
+    static char proto [TEXT_MAX];
+    s_read_source ("proto/zvh.proto", proto);
+    char *line = strstr (proto, "\nmessage SignalView {\n");
+    assert_non_null (line);
+    line = strchr (line + 1, '\n') + 1;
+    size_t count = 0;
+    names [0] = '\0';
+    for (; *line != '}'; line = strchr (line, '\n') + 1) {
+        char *equals = strstr (line, " = ");
+        assert_true (equals && equals < strchr (line, '\n'));
+        char *name = equals;
+        while (name [-1] != ' ')
+            name--;
+        size_t used = strlen (names);
+        snprintf (names + used, size - used, "%s%.*s", count? ",": "",
+                  (int) (equals - name), name);
+        count++;
+    }
+    return count;
+}
+
+static void
+test_every_signal_view_field_of_the_proto_is_accepted (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    char names [TEXT_MAX / 16];
+    size_t count = s_signal_view_fields (names, sizeof (names));
+    assert_int_equal (count, VIEW_FIELDS);
+    char views [TEXT_MAX / 8];
+    snprintf (views, sizeof (views), POLICE_LINE CRISIS_LINE PROBATION_LINE
+              "    operator = \"%s\"\n", names);
+    s_write_partners (fx, NULL, views);
+    config_t *config = s_load (fx);
+    if (!config)
+        s_print_errors (fx);
+    assert_non_null (config);
+    assert_int_equal (config_view (config, "operator")->field_count, count);
+}
+
+static void
+test_repo_partners_example_loads (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_copy_repo_directory (fx, true);
+    char example [PATH_MAX];
+    s_source_path ("config/partners.example.zpl", example);
+    char extra [2 * PATH_MAX];
+    snprintf (extra, sizeof (extra), "    subscribe_bind = tcp://0.0.0.0:7201\n"
+              "    partners = %s\n", example);
+    s_write_daemon (fx, NULL, extra);
+    config_t *config = s_load (fx);
+    if (!config)
+        s_print_errors (fx);
+    assert_non_null (config);
+    assert_string_equal (config->partners_file, example);
+    assert_int_equal (config->partner_count, 4);
+    assert_int_equal (config->view_count, 4);
+    const char *const roles [] = { "police", "crisis_service", "probation", "operator" };
+    for (size_t index = 0; index < config->partner_count; index++)
+        assert_string_equal (config->partners [index].role, roles [index]);
+    assert_int_equal (config->partners [0].region_count, 3);
+    assert_int_equal (config->partners [1].region_count, 2);
+    assert_true (config->partners [2].all_regions);
+    assert_string_equal (config->partners [3].regions [0], "groningen");
+    const config_view_t *police = config_view (config, "police");
+    assert_false (config_view_has (police, "case_id"));
+    assert_false (config_view_has (police, "text"));
+    assert_false (config_view_has (police, "raised_by"));
+    assert_true (config_view_has (config_view (config, "crisis_service"), "text"));
+    assert_int_equal (config_view (config, "crisis_service")->field_count,
+                      police->field_count + 1);
+    assert_int_equal (config_view (config, "probation")->field_count,
+                      police->field_count);
+    assert_int_equal (config_view (config, "operator")->field_count, VIEW_FIELDS);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Crisis signals: mistakes in the daemon file
+
+static void
+test_subscribe_bind_without_partners_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    subscribe_bind = " SUBSCRIBE_BIND "\n");
+    s_assert_rejected (fx, "zvhd/subscribe_bind", "is set but zvhd/partners is not");
+}
+
+static void
+test_partners_without_subscribe_bind_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, NULL);
+    s_write_daemon (fx, NULL, "    partners = " PARTNERS_FILE "\n");
+    s_assert_rejected (fx, "zvhd/partners", "is set but zvhd/subscribe_bind is not");
+}
+
+static void
+test_subscribe_bind_that_is_not_tcp_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, NULL);
+    s_write_daemon (fx, NULL, "    subscribe_bind = ipc://partners.sock\n"
+                    "    partners = " PARTNERS_FILE "\n");
+    s_assert_rejected (fx, "zvhd/subscribe_bind", "must look like tcp://host:port");
+}
+
+static void
+test_subscribe_bind_on_the_federation_port_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, NULL);
+    s_write_daemon (fx, NULL, "    subscribe_bind = tcp://*:7101\n"
+                    "    partners = " PARTNERS_FILE "\n");
+    s_assert_rejected (fx, "zvhd/subscribe_bind", "takes the port of zvhd/bind");
+}
+
+static void
+test_signal_numbers_out_of_range_are_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    retention_days = 0\n    review_check_s = 86401\n"
+                    "    credit_max = 65537\n");
+    s_assert_rejected (fx, "zvhd/retention_days", "from 1 to 3650");
+    assert_true (s_some_error_says (fx, "zvhd/review_check_s", "from 1 to 86400", NULL));
+    assert_true (s_some_error_says (fx, "zvhd/credit_max", "from 1 to 65536", NULL));
+}
+
+static void
+test_missing_partners_file_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, SIGNAL_KEYS);
+    s_assert_rejected (fx, "zvhd/partners", "cannot read");
+}
+
+
+//  --------------------------------------------------------------------------
+//  Crisis signals: mistakes in the partners file
+
+static void
+test_partners_file_without_views_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, SIGNAL_KEYS);
+    s_write (fx, PARTNERS_FILE, "partners\n");
+    s_assert_rejected (fx, PARTNERS_FILE ": views", "missing");
+}
+
+static void
+test_unknown_section_in_partners_file_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, VALID_VIEWS "view\n    police = \"seq\"\n");
+    s_assert_rejected (fx, PARTNERS_FILE ": view", "only the sections partners, views");
+}
+
+static void
+test_bad_partner_id_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    char key [CONFIG_KEY_Z85_LEN + 1];
+    s_new_public_key (key);
+    s_append_partner (extra, "Politie_Zuid", "police", key, "drenthe", NULL);
+    s_write_partners (fx, extra, NULL);
+    s_assert_rejected (fx, "partners/Politie_Zuid", "is not a partner id");
+}
+
+static void
+test_duplicate_partner_id_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    char key [CONFIG_KEY_Z85_LEN + 1];
+    s_new_public_key (key);
+    s_append_partner (extra, "politie-noord", "police", key, "drenthe", NULL);
+    s_write_partners (fx, extra, NULL);
+    s_assert_rejected (fx, "partners/politie-noord", "listed twice");
+}
+
+static void
+test_unknown_key_in_partner_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, "    politie-noord\n        region = groningen\n", NULL);
+    s_assert_rejected (fx, "partners/politie-noord/region",
+                       "known keys are role, public_key, regions, cases");
+}
+
+static void
+test_unknown_role_is_reported_with_the_roles (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    char key [CONFIG_KEY_Z85_LEN + 1];
+    s_new_public_key (key);
+    s_append_partner (extra, "politie-zuid", "cops", key, "drenthe", NULL);
+    s_write_partners (fx, extra, NULL);
+    s_assert_rejected (fx, PARTNERS_FILE ": partners/politie-zuid/role: 'cops' is "
+                       "not a role; use one of police, crisis_service, probation, "
+                       "operator", NULL);
+}
+
+static void
+test_region_role_for_a_partner_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    char key [CONFIG_KEY_Z85_LEN + 1];
+    s_new_public_key (key);
+    s_append_partner (extra, "zeeland", "region", key, "drenthe", NULL);
+    s_write_partners (fx, extra, NULL);
+    s_assert_rejected (fx, "partners/zeeland/role", "regions are listed in the directory");
+}
+
+static void
+test_partner_without_role_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    char key [CONFIG_KEY_Z85_LEN + 1];
+    s_new_public_key (key);
+    s_append_partner (extra, "politie-zuid", NULL, key, "drenthe", NULL);
+    s_write_partners (fx, extra, NULL);
+    s_assert_rejected (fx, "partners/politie-zuid/role", "missing; set it to one of police");
+}
+
+static void
+test_partner_without_key_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    s_append_partner (extra, "politie-zuid", "police", NULL, "drenthe", NULL);
+    s_write_partners (fx, extra, NULL);
+    s_assert_rejected (fx, "partners/politie-zuid/public_key", "missing");
+}
+
+static void
+test_partner_key_that_is_not_z85_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    s_append_partner (extra, "politie-zuid", "police",
+                      "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8],f7", "drenthe", NULL);
+    s_write_partners (fx, extra, NULL);
+    s_assert_rejected (fx, "partners/politie-zuid/public_key", "is not a CURVE public key");
+}
+
+static void
+test_duplicate_partner_key_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    s_append_partner (extra, "politie-zuid", "police", fx->partner_key [0],
+                      "drenthe", NULL);
+    s_write_partners (fx, extra, NULL);
+    s_assert_rejected (fx, "partners/politie-zuid/public_key",
+                       "same key as partner 'politie-noord'");
+}
+
+static void
+test_partner_with_a_region_key_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    s_append_partner (extra, "politie-zuid", "police", fx->peer_key, "drenthe", NULL);
+    s_write_partners (fx, extra, NULL);
+    s_assert_rejected (fx, "partners/politie-zuid/public_key",
+                       "same key as region 'fryslan' in the directory");
+}
+
+static void
+test_region_not_in_directory_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    char key [CONFIG_KEY_Z85_LEN + 1];
+    s_new_public_key (key);
+    s_append_partner (extra, "politie-zeeland", "police", key, "drenthe,zeeland", NULL);
+    s_write_partners (fx, extra, NULL);
+    s_assert_rejected (fx, "partners/politie-zeeland/regions",
+                       "'zeeland' is not a region in the directory");
+}
+
+static void
+test_star_with_other_regions_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    char key [CONFIG_KEY_Z85_LEN + 1];
+    s_new_public_key (key);
+    s_append_partner (extra, "politie-zuid", "police", key, "*,drenthe", NULL);
+    s_write_partners (fx, extra, NULL);
+    s_assert_rejected (fx, "partners/politie-zuid/regions", "so it stands alone");
+}
+
+static void
+test_region_listed_twice_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    char key [CONFIG_KEY_Z85_LEN + 1];
+    s_new_public_key (key);
+    s_append_partner (extra, "politie-zuid", "police", key, "drenthe,drenthe", NULL);
+    s_write_partners (fx, extra, NULL);
+    s_assert_rejected (fx, "partners/politie-zuid/regions", "'drenthe' is listed twice");
+}
+
+static void
+test_empty_item_in_a_list_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    char key [CONFIG_KEY_Z85_LEN + 1];
+    s_new_public_key (key);
+    s_append_partner (extra, "politie-zuid", "police", key, "drenthe,", NULL);
+    s_write_partners (fx, extra, NULL);
+    s_assert_rejected (fx, "partners/politie-zuid/regions", "has an empty item");
+}
+
+static void
+test_partner_without_regions_or_cases_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    char key [CONFIG_KEY_Z85_LEN + 1];
+    s_new_public_key (key);
+    s_append_partner (extra, "politie-zuid", "police", key, NULL, NULL);
+    s_write_partners (fx, extra, NULL);
+    s_assert_rejected (fx, "partners/politie-zuid/regions", "missing; list the regions");
+}
+
+static void
+test_bad_case_id_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    char key [CONFIG_KEY_Z85_LEN + 1];
+    s_new_public_key (key);
+    s_append_partner (extra, "politie-zuid", "police", key, NULL, "c-1,c/2");
+    s_write_partners (fx, extra, NULL);
+    s_assert_rejected (fx, "partners/politie-zuid/cases", "'c/2' is not a case id");
+}
+
+//  A list of count items, "<prefix>1,<prefix>2,...".
+static void
+s_make_list (char *list, size_t size, const char *prefix, int count)
+{
+    list [0] = '\0';
+    for (int index = 1; index <= count; index++) {
+        size_t used = strlen (list);
+        int written = snprintf (list + used, size - used, "%s%s%d",
+                                index > 1? ",": "", prefix, index);
+        assert_true (written > 0 && (size_t) written < size - used);
+    }
+}
+
+static void
+test_too_many_regions_for_a_partner_are_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    char regions [TEXT_MAX / 16];
+    s_make_list (regions, sizeof (regions), "r", CONFIG_COVER_MAX + 1);
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    char key [CONFIG_KEY_Z85_LEN + 1];
+    s_new_public_key (key);
+    s_append_partner (extra, "politie-zuid", "police", key, regions, NULL);
+    s_write_partners (fx, extra, NULL);
+    s_assert_rejected (fx, "partners/politie-zuid/regions",
+                       "lists 33 regions; a partner lists at most 32");
+}
+
+static void
+test_too_many_cases_for_a_partner_are_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    char cases [TEXT_MAX / 16];
+    s_make_list (cases, sizeof (cases), "c-", CONFIG_COVER_MAX + 1);
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    char key [CONFIG_KEY_Z85_LEN + 1];
+    s_new_public_key (key);
+    s_append_partner (extra, "politie-zuid", "police", key, NULL, cases);
+    s_write_partners (fx, extra, NULL);
+    s_assert_rejected (fx, "partners/politie-zuid/cases",
+                       "lists 33 cases; a partner lists at most 32");
+}
+
+static void
+test_too_many_partners_are_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    for (int index = PARTNER_KEYS; index <= CONFIG_PARTNERS_MAX; index++) {
+        char id [CONFIG_ID_MAX];
+        char key [CONFIG_KEY_Z85_LEN + 1];
+        snprintf (id, sizeof (id), "partner-%d", index);
+        s_new_public_key (key);
+        s_append_partner (extra, id, "probation", key, "*", NULL);
+    }
+    s_write_partners (fx, extra, NULL);
+    s_assert_rejected (fx, PARTNERS_FILE ": partners",
+                       "lists 257 partners; zvhd supports at most 256");
+    assert_int_equal (zlist_size (fx->errors), 1);
+}
+
+static void
+test_unknown_view_field_is_reported_with_the_valid_ones (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, CRISIS_LINE PROBATION_LINE OPERATOR_LINE
+                      "    police = \"seq,type,event_id,adress\"\n");
+    s_assert_rejected (fx, "views/police", "'adress' is not a field of SignalView");
+    assert_true (s_some_error_says (fx, "use any of seq, type, event_id, case_id, "
+                                    "region, national, kind, urgency, severity, "
+                                    "certainty, text, raised_by, raised_role, "
+                                    "time_ms, partner_ref, actions, "
+                                    "coordinator_contact, previous_region, "
+                                    "review_date", NULL));
+}
+
+static void
+test_view_for_unknown_role_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, VALID_VIEWS "    journalist = \"seq,type,event_id\"\n");
+    s_assert_rejected (fx, "views/journalist", "'journalist' is not a partner role");
+}
+
+static void
+test_view_for_the_region_role_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, VALID_VIEWS "    region = \"seq,type,event_id\"\n");
+    s_assert_rejected (fx, "views/region", "'region' is not a partner role");
+}
+
+static void
+test_duplicate_view_field_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, CRISIS_LINE PROBATION_LINE OPERATOR_LINE
+                      "    police = \"seq,type,event_id,kind,kind\"\n");
+    s_assert_rejected (fx, "views/police", "'kind' is listed twice");
+}
+
+static void
+test_view_without_seq_type_or_event_id_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, CRISIS_LINE PROBATION_LINE OPERATOR_LINE
+                      "    police = \"kind,urgency\"\n");
+    s_assert_rejected (fx, "views/police", "lacks 'seq'; every view must list seq, "
+                       "type and event_id, which a subscriber needs to resume");
+    assert_true (s_some_error_says (fx, "views/police", "lacks 'type'", NULL));
+    assert_true (s_some_error_says (fx, "views/police", "lacks 'event_id'", NULL));
+}
+
+static void
+test_empty_view_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, CRISIS_LINE PROBATION_LINE OPERATOR_LINE
+                      "    police = \"\"\n");
+    s_assert_rejected (fx, "views/police", "is empty");
+}
+
+static void
+test_view_set_twice_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, VALID_VIEWS "    police = \"seq,type,event_id\"\n");
+    s_assert_rejected (fx, "views/police", "set twice");
+}
+
+static void
+test_too_many_view_fields_are_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    char fields [TEXT_MAX / 16];
+    s_make_list (fields, sizeof (fields), "f", CONFIG_VIEW_FIELDS_MAX + 1);
+    char views [TEXT_MAX / 8];
+    snprintf (views, sizeof (views), CRISIS_LINE PROBATION_LINE OPERATOR_LINE
+              "    police = \"%s\"\n", fields);
+    s_write_partners (fx, NULL, views);
+    s_assert_rejected (fx, "views/police", "lists 33 fields; a view holds at most 32");
+}
+
+static void
+test_too_many_views_are_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char views [TEXT_MAX];
+    snprintf (views, sizeof (views), VALID_VIEWS);
+    for (int index = 4; index < CONFIG_VIEWS_MAX + 1; index++)
+        s_appendf (views, "    role-%d = \"seq,type,event_id\"\n", index);
+    s_write_partners (fx, NULL, views);
+    s_assert_rejected (fx, PARTNERS_FILE ": views", "lists 17 views; zvhd supports at most 16");
+}
+
+static void
+test_role_without_view_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, POLICE_LINE CRISIS_LINE OPERATOR_LINE);
+    s_assert_rejected (fx, "partners/reclassering/role", "partner reclassering has "
+                       "role probation but the views section has no probation view");
+}
+
+static void
+test_all_partner_problems_are_reported_at_once (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    extra [0] = '\0';
+    s_append_partner (extra, "politie-zuid", "cops", "short", "zeeland", "c/1");
+    s_write_partners (fx, extra, CRISIS_LINE PROBATION_LINE OPERATOR_LINE
+                      "    police = \"seq,type,colour\"\n");
+    assert_null (s_load (fx));
+    assert_true (s_some_error_says (fx, "partners/politie-zuid/role", NULL));
+    assert_true (s_some_error_says (fx, "partners/politie-zuid/public_key", NULL));
+    assert_true (s_some_error_says (fx, "partners/politie-zuid/regions", NULL));
+    assert_true (s_some_error_says (fx, "partners/politie-zuid/cases", NULL));
+    assert_true (s_some_error_says (fx, "views/police", "'colour'", NULL));
+    assert_true (s_some_error_says (fx, "views/police", "lacks 'event_id'", NULL));
+}
+
+
+//  --------------------------------------------------------------------------
 //  Reporting
 
 static void
@@ -1075,6 +1852,55 @@ main (void)
         TEST (test_public_half_as_secret_key_is_reported),
         TEST (test_secret_key_not_belonging_to_its_public_key_is_reported),
         TEST (test_secret_key_of_another_region_is_a_key_mismatch),
+        TEST (test_signal_settings_take_defaults_when_absent),
+        TEST (test_given_signal_numbers_override_defaults),
+        TEST (test_partners_and_views_load),
+        TEST (test_partners_file_is_resolved_against_the_daemon_file),
+        TEST (test_spaces_around_list_items_are_ignored),
+        TEST (test_star_covers_all_regions),
+        TEST (test_partner_may_follow_cases_without_regions),
+        TEST (test_partners_are_found_by_key),
+        TEST (test_views_are_found_by_role_and_list_their_fields),
+        TEST (test_every_signal_view_field_of_the_proto_is_accepted),
+        TEST (test_repo_partners_example_loads),
+        TEST (test_subscribe_bind_without_partners_is_reported),
+        TEST (test_partners_without_subscribe_bind_is_reported),
+        TEST (test_subscribe_bind_that_is_not_tcp_is_reported),
+        TEST (test_subscribe_bind_on_the_federation_port_is_reported),
+        TEST (test_signal_numbers_out_of_range_are_reported),
+        TEST (test_missing_partners_file_is_reported),
+        TEST (test_partners_file_without_views_is_reported),
+        TEST (test_unknown_section_in_partners_file_is_reported),
+        TEST (test_bad_partner_id_is_reported),
+        TEST (test_duplicate_partner_id_is_reported),
+        TEST (test_unknown_key_in_partner_is_reported),
+        TEST (test_unknown_role_is_reported_with_the_roles),
+        TEST (test_region_role_for_a_partner_is_reported),
+        TEST (test_partner_without_role_is_reported),
+        TEST (test_partner_without_key_is_reported),
+        TEST (test_partner_key_that_is_not_z85_is_reported),
+        TEST (test_duplicate_partner_key_is_reported),
+        TEST (test_partner_with_a_region_key_is_reported),
+        TEST (test_region_not_in_directory_is_reported),
+        TEST (test_star_with_other_regions_is_reported),
+        TEST (test_region_listed_twice_is_reported),
+        TEST (test_empty_item_in_a_list_is_reported),
+        TEST (test_partner_without_regions_or_cases_is_reported),
+        TEST (test_bad_case_id_is_reported),
+        TEST (test_too_many_regions_for_a_partner_are_reported),
+        TEST (test_too_many_cases_for_a_partner_are_reported),
+        TEST (test_too_many_partners_are_reported),
+        TEST (test_unknown_view_field_is_reported_with_the_valid_ones),
+        TEST (test_view_for_unknown_role_is_reported),
+        TEST (test_view_for_the_region_role_is_reported),
+        TEST (test_duplicate_view_field_is_reported),
+        TEST (test_view_without_seq_type_or_event_id_is_reported),
+        TEST (test_empty_view_is_reported),
+        TEST (test_view_set_twice_is_reported),
+        TEST (test_too_many_view_fields_are_reported),
+        TEST (test_too_many_views_are_reported),
+        TEST (test_role_without_view_is_reported),
+        TEST (test_all_partner_problems_are_reported_at_once),
         TEST (test_all_problems_are_reported_at_once),
         TEST (test_flood_of_errors_is_cut_short),
         TEST (test_errors_list_is_optional),

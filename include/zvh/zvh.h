@@ -28,6 +28,8 @@ extern "C" {
 #define ZVH_E_UNREACHABLE     -6    //  no answer from the daemon in time
 #define ZVH_E_PROTOCOL        -7    //  the daemon's answer made no sense
 #define ZVH_E_FULL            -8    //  disk or store map full
+#define ZVH_E_TIMEOUT         -9    //  nothing arrived in the time given
+#define ZVH_E_GAP            -10    //  signals before the resume point were purged
 
 #define ZVH_ID_MAX            64    //  ids incl. NUL: case, region, transfer
 #define ZVH_HASH_HEX_MAX      65    //  BLAKE2b-256 as hex, incl. NUL
@@ -37,7 +39,7 @@ extern "C" {
 //  A region's view of a case.
 typedef struct {
     char id [ZVH_ID_MAX];
-    char state [ZVH_STATE_MAX];     //  active, offered, joint_target, joint_source, tombstone
+    char state [ZVH_STATE_MAX];     //  active, offered, joint_target, joint_source, tombstone, closed
     char owner [ZVH_ID_MAX];
     char partner [ZVH_ID_MAX];      //  other region of a handover or joint phase
     char transfer_id [ZVH_ID_MAX];
@@ -55,7 +57,7 @@ typedef struct {
     int64_t oldest_ms;              //  time of the oldest queued event, 0 = none
 } zvh_peer_t;
 
-#define ZVH_CASE_STATES 5           //  active .. tombstone
+#define ZVH_CASE_STATES 6           //  active .. closed
 
 typedef struct {
     char region [ZVH_ID_MAX];
@@ -120,6 +122,34 @@ int
     zvh_client_case_list (zvh_client_t *self, zvh_case_t **cases_p,
                           size_t *count_p);
 
+//  Close a case owned here (outflow): the plan is purged and partners are
+//  told the label is removed.
+int
+    zvh_client_case_close (zvh_client_t *self, const char *case_id,
+                           zvh_case_t *case_out);
+
+//  A crisis signal to raise. Enumerations are given by name (NULL = unknown):
+//  kind: incident, scale_up, scale_down, out_of_view, other;
+//  urgency: immediate, expected, future, past; severity: extreme, severe,
+//  moderate, minor; certainty: observed, likely, possible, unlikely.
+typedef struct {
+    const char *case_id;            //  NULL or "" for a national signal
+    bool national;
+    const char *kind;
+    const char *urgency;
+    const char *severity;
+    const char *certainty;
+    const char *text;               //  short; at most 500 bytes
+} zvh_raise_t;
+
+#define ZVH_EVENT_ID_MAX  96
+
+//  Raise a crisis signal as this region's operator. On ZVH_OK the signal is
+//  durable at the daemon and its id is in event_id_out (ZVH_EVENT_ID_MAX).
+int
+    zvh_client_signal_raise (zvh_client_t *self, const zvh_raise_t *raise,
+                             char *event_id_out);
+
 //  The daemon's region, peers and case counts; free with zvh_status_free.
 int
     zvh_client_status (zvh_client_t *self, zvh_status_t *status);
@@ -131,6 +161,80 @@ void
 //  Name of a ZVH_E_* code ("not found", ...).
 const char *
     zvh_strerror (int code);
+
+//  ---------------------------------------------------------------- subscribers
+
+//  One signal (or label event) as a partner receives it. Strings point into
+//  the subscriber and stay valid until its next call; a field the partner's
+//  role may not see is NULL (or 0). raw is the SignalView exactly as
+//  received.
+typedef struct {
+    uint64_t seq;                   //  position in the region's log
+    const char *type;               //  signal, label_set, label_moved, label_removed, review_due
+    const char *event_id;
+    const char *case_id;
+    const char *region;
+    bool national;
+    const char *kind;
+    const char *urgency;
+    const char *severity;
+    const char *certainty;
+    const char *text;
+    const char *raised_by;
+    const char *raised_role;
+    int64_t time_ms;
+    const char *partner_ref;        //  this partner's own reference for the person
+    size_t action_count;
+    char **actions;                 //  this partner's actions in the plan's scenario
+    const char *coordinator_contact;
+    const char *previous_region;
+    const char *review_date;
+    const uint8_t *raw;
+    size_t raw_size;
+} zvh_signal_t;
+
+typedef struct _zvh_subscriber_t zvh_subscriber_t;
+
+//  A partner's link to one region's subscriber endpoint over CURVE.
+//  server_key is the region's public key (Z85); cert_file the partner's
+//  secret certificate (zvhctl keygen). NULL if the certificate is unusable.
+zvh_subscriber_t *
+    zvh_subscriber_new (const char *endpoint, const char *server_key,
+                        const char *cert_file);
+
+//  Close the link and null the pointer.
+void
+    zvh_subscriber_destroy (zvh_subscriber_t **self_p);
+
+//  Why the last call failed.
+const char *
+    zvh_subscriber_error (zvh_subscriber_t *self);
+
+//  Start (or restart) the stream: after log seq after_seq, or after the
+//  daemon's stored cursor if from_cursor; at most credit views in flight
+//  (0 = the daemon's maximum). Seqs at or below the resume point are never
+//  handed out again by zvh_subscriber_next.
+int
+    zvh_subscriber_start (zvh_subscriber_t *self, uint64_t after_seq,
+                          bool from_cursor, uint32_t credit);
+
+//  Wait up to timeout_ms for the next signal. ZVH_OK fills *signal;
+//  ZVH_E_TIMEOUT if none came; ZVH_E_GAP if the daemon no longer holds
+//  everything after the resume point (signal->seq = oldest retained; the
+//  stream goes on from there). Keeps the link alive and resubscribes by
+//  itself after the daemon went silent or restarted.
+int
+    zvh_subscriber_next (zvh_subscriber_t *self, int timeout_ms, zvh_signal_t *signal);
+
+//  Acknowledge every signal up to seq: the daemon moves the stored cursor.
+int
+    zvh_subscriber_ack (zvh_subscriber_t *self, uint64_t seq);
+
+//  Raise a signal as this partner (the daemon records the key's partner id
+//  and role as the raiser). Waits up to timeout_ms for the daemon's answer.
+int
+    zvh_subscriber_raise (zvh_subscriber_t *self, const zvh_raise_t *raise,
+                          char *event_id_out, int timeout_ms);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,460 @@
+/*  subscriber: sessions, credit, resend and cursors for partner links.
+ *
+ *  Per session: `sent` is the last log seq looked at (delivered or not
+ *  covered), `delivered` the seqs of views awaiting acknowledgement (at most
+ *  credit). No acknowledgement within the resend timeout sends again from
+ *  the oldest unacknowledged view.
+ */
+#include "subscriber.h"
+#include "federation.h"
+#include "monitor.h"
+#include "view.h"
+#include "wire.h"
+#include "zvh/zvh.h"
+
+#define SUBSCRIBER_Z85_KEY_LEN  40
+#define SUBSCRIBER_SCAN_MAX     256     //  log entries looked at per pump per session
+
+typedef struct {
+    const config_partner_t *partner;
+    zframe_t *routing_id;
+    bool live;
+    uint32_t credit;
+    uint64_t sent;
+    uint64_t acked;
+    zlistx_t *delivered;        //  seqs (as pointers) awaiting an ack
+    int rto_ms;
+    int64_t last_seen_ms;
+    int64_t last_send_ms;
+    int64_t last_progress_ms;
+} session_t;
+
+struct _subscriber_t {
+    const config_t *config;
+    store_t *store;
+    signal_log_t *log;
+    crisis_t *crisis;
+    zsock_t *router;
+    zsock_t *monitor;
+    session_t *sessions;        //  one per partner, by index in config->partners
+    uint64_t log_last;          //  as of the last pump
+};
+
+static int
+s_bind (subscriber_t *self, zcert_t *cert)
+{
+    self->router = zsock_new (ZMQ_ROUTER);
+    if (!self->router)
+        return -1;
+    zcert_apply (cert, self->router);
+    zsock_set_curve_server (self->router, 1);
+    zsock_set_router_mandatory (self->router, 1);
+    zsock_set_maxmsgsize (self->router, WIRE_MAX_FRAME_BYTES);
+    zsock_set_linger (self->router, 0);
+    zsock_set_sndhwm (self->router, self->config->credit_max * 2 + 16);
+    if (federation_enforce_zap (self->router))
+        return -1;
+    self->monitor = monitor_attach (self->router, "partners");
+    if (!self->monitor)
+        return -1;
+    if (zsock_bind (self->router, "%s", self->config->subscribe_bind) < 0) {
+        zsys_error ("partners: cannot bind %s: %s", self->config->subscribe_bind,
+                    zmq_strerror (zmq_errno ()));
+        return -1;
+    }
+    return 0;
+}
+
+subscriber_t *
+subscriber_new (const config_t *config, zcert_t *cert, store_t *store,
+                signal_log_t *log, crisis_t *crisis)
+{
+    subscriber_t *self = (subscriber_t *) zmalloc (sizeof (subscriber_t));
+    self->config = config;
+    self->store = store;
+    self->log = log;
+    self->crisis = crisis;
+    self->sessions = (session_t *) zmalloc (sizeof (session_t) * (config->partner_count + 1));
+    for (size_t i = 0; i < config->partner_count; i++) {
+        self->sessions [i].partner = &config->partners [i];
+        self->sessions [i].delivered = zlistx_new ();
+    }
+    if (s_bind (self, cert))
+        subscriber_destroy (&self);
+    return self;
+}
+
+void
+subscriber_destroy (subscriber_t **self_p)
+{
+    assert (self_p);
+    subscriber_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->config->partner_count; i++) {
+        zframe_destroy (&self->sessions [i].routing_id);
+        zlistx_destroy (&self->sessions [i].delivered);
+    }
+    free (self->sessions);
+    if (self->router)
+        zmq_socket_monitor (zsock_resolve (self->router), NULL, 0);
+    zsock_destroy (&self->monitor);
+    zsock_destroy (&self->router);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+subscriber_poll_add (subscriber_t *self, zpoller_t *poller)
+{
+    assert (self);
+    zpoller_add (poller, self->router);
+    zpoller_add (poller, self->monitor);
+}
+
+size_t
+subscriber_count (subscriber_t *self)
+{
+    assert (self);
+    return self->config->partner_count;
+}
+
+const char *
+subscriber_info (subscriber_t *self, size_t index, bool *live_p, uint64_t *lag_p)
+{
+    assert (self);
+    session_t *session = &self->sessions [index];
+    *live_p = session->live;
+    *lag_p = self->log_last > session->acked ? self->log_last - session->acked : 0;
+    return session->partner->id;
+}
+
+//  ---------------------------------------------------------------- sending
+
+static int
+s_send (subscriber_t *self, session_t *session, Zvh__V1__SubFrame *frame, int64_t now_ms)
+{
+    size_t size;
+    uint8_t *bytes = wire_encode (&frame->base, &size);
+    zframe_t *routing_id = zframe_dup (session->routing_id);
+    int rc = -1;
+    if (bytes && zframe_send (&routing_id, self->router, ZFRAME_MORE | ZFRAME_DONTWAIT) == 0)
+        rc = zmq_send (zsock_resolve (self->router), bytes, size, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+    zframe_destroy (&routing_id);
+    free (bytes);
+    if (rc == 0)
+        session->last_send_ms = now_ms;
+    return rc;
+}
+
+//  A reply to a frame from a routing id that may have no session yet.
+static void
+s_reply (subscriber_t *self, zframe_t *routing_id, Zvh__V1__SubFrame *frame)
+{
+    size_t size;
+    uint8_t *bytes = wire_encode (&frame->base, &size);
+    zframe_t *copy = zframe_dup (routing_id);
+    if (bytes && zframe_send (&copy, self->router, ZFRAME_MORE | ZFRAME_DONTWAIT) == 0)
+        zmq_send (zsock_resolve (self->router), bytes, size, ZMQ_DONTWAIT);
+    zframe_destroy (&copy);
+    free (bytes);
+}
+
+static void
+s_reply_error (subscriber_t *self, zframe_t *routing_id, uint64_t request_id,
+               const char *error)
+{
+    Zvh__V1__SubFrame frame = ZVH__V1__SUB_FRAME__INIT;
+    frame.kind = ZVH__V1__SUB_FRAME__KIND__KIND_ERROR;
+    frame.error = (char *) error;
+    frame.request_id = request_id;
+    s_reply (self, routing_id, &frame);
+}
+
+typedef struct {
+    subscriber_t *self;
+    session_t *session;
+    int64_t now_ms;
+} deliver_args_t;
+
+static int
+s_deliver_one (uint64_t seq, const uint8_t *bytes, size_t size, void *arg)
+{
+    deliver_args_t *args = (deliver_args_t *) arg;
+    session_t *session = args->session;
+    if (zlistx_size (session->delivered) >= session->credit)
+        return 1;
+    Zvh__V1__SignalEvent *event = WIRE_DECODE (Zvh__V1__SignalEvent, zvh__v1__signal_event,
+                                               bytes, size);
+    int stop = 0;
+    if (event && view_covers (session->partner, event)) {
+        size_t view_size;
+        uint8_t *view_bytes = view_encode (args->self->config, session->partner, event,
+                                           seq, &view_size);
+        Zvh__V1__SignalView *view = view_bytes
+            ? WIRE_DECODE (Zvh__V1__SignalView, zvh__v1__signal_view, view_bytes, view_size)
+            : NULL;
+        Zvh__V1__SubFrame frame = ZVH__V1__SUB_FRAME__INIT;
+        frame.kind = ZVH__V1__SUB_FRAME__KIND__KIND_DELIVERY;
+        frame.seq = seq;
+        frame.view = view;
+        stop = view ? s_send (args->self, session, &frame, args->now_ms) : 0;
+        if (stop == 0 && view) {
+            if (zlistx_size (session->delivered) == 0)
+                session->last_progress_ms = args->now_ms;
+            zlistx_add_end (session->delivered, (void *) (uintptr_t) seq);
+        }
+        wire_free (view ? &view->base : NULL);
+        free (view_bytes);
+    }
+    wire_free (event ? &event->base : NULL);
+    if (stop == 0)
+        session->sent = seq;
+    return stop;
+}
+
+typedef struct {
+    subscriber_t *self;
+    int64_t now_ms;
+} pump_args_t;
+
+static int
+s_pump_sessions (MDB_txn *txn, void *arg)
+{
+    pump_args_t *args = (pump_args_t *) arg;
+    subscriber_t *self = args->self;
+    self->log_last = signal_log_last (self->log, txn);
+    for (size_t i = 0; i < self->config->partner_count; i++) {
+        session_t *session = &self->sessions [i];
+        if (!session->live || session->sent >= self->log_last
+        ||  zlistx_size (session->delivered) >= session->credit)
+            continue;
+        deliver_args_t deliver = { self, session, args->now_ms };
+        int rc = signal_log_scan (self->log, txn, session->sent, SUBSCRIBER_SCAN_MAX,
+                                  s_deliver_one, &deliver);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static void
+s_keep_alive (subscriber_t *self, session_t *session, int64_t now_ms)
+{
+    if (now_ms - session->last_seen_ms > self->config->peer_timeout_ms) {
+        zsys_info ("partner %s silent for %d ms: its stream is paused until it "
+                   "subscribes again", session->partner->id, self->config->peer_timeout_ms);
+        session->live = false;
+        return;
+    }
+    if (zlistx_size (session->delivered)
+    &&  now_ms - session->last_progress_ms >= session->rto_ms) {
+        //  Not acknowledged in time: from the oldest unacknowledged view again
+        session->sent = (uint64_t) (uintptr_t) zlistx_first (session->delivered) - 1;
+        zlistx_purge (session->delivered);
+        session->last_progress_ms = now_ms;
+        session->rto_ms = session->rto_ms * 2 > self->config->retry_max_ms
+                        ? self->config->retry_max_ms : session->rto_ms * 2;
+    }
+    if (now_ms - session->last_send_ms >= self->config->heartbeat_ms) {
+        Zvh__V1__SubFrame ping = ZVH__V1__SUB_FRAME__INIT;
+        ping.kind = ZVH__V1__SUB_FRAME__KIND__KIND_PING;
+        s_send (self, session, &ping, now_ms);
+    }
+}
+
+void
+subscriber_pump (subscriber_t *self, int64_t now_ms)
+{
+    assert (self);
+    for (size_t i = 0; i < self->config->partner_count; i++)
+        if (self->sessions [i].live)
+            s_keep_alive (self, &self->sessions [i], now_ms);
+    pump_args_t args = { self, now_ms };
+    store_read (self->store, s_pump_sessions, &args);
+}
+
+//  ---------------------------------------------------------------- receiving
+
+typedef struct {
+    subscriber_t *self;
+    session_t *session;
+    uint64_t seq;
+    const Zvh__V1__SubFrame *frame;
+    char event_id [CRISIS_EVENT_ID_MAX];
+    uint64_t first;
+    uint64_t last;
+} op_args_t;
+
+static int
+s_read_positions (MDB_txn *txn, void *arg)
+{
+    op_args_t *args = (op_args_t *) arg;
+    args->first = signal_log_first (args->self->log, txn);
+    args->last = signal_log_last (args->self->log, txn);
+    if (args->frame->from_cursor)
+        args->seq = signal_log_cursor (args->self->log, txn, args->session->partner->id);
+    return 0;
+}
+
+static void
+s_on_subscribe (subscriber_t *self, session_t *session, const Zvh__V1__SubFrame *frame,
+                int64_t now_ms)
+{
+    op_args_t args = { self, session, frame->seq, frame, "", 0, 0 };
+    if (store_read (self->store, s_read_positions, &args))
+        return;
+    uint64_t start = args.seq > args.last ? args.last : args.seq;
+    if (start + 1 < args.first) {
+        //  Entries were purged: say so, never skip silently
+        Zvh__V1__SubFrame gap = ZVH__V1__SUB_FRAME__INIT;
+        gap.kind = ZVH__V1__SUB_FRAME__KIND__KIND_GAP;
+        gap.seq = args.first;
+        s_send (self, session, &gap, now_ms);
+        zsys_warning ("partner %s resumes after %" PRIu64 " but the log starts at %"
+                      PRIu64 " (retention): told of the gap", session->partner->id,
+                      start, args.first);
+        start = args.first - 1;
+    }
+    session->live = true;
+    session->sent = session->acked = start;
+    zlistx_purge (session->delivered);
+    uint32_t max = (uint32_t) self->config->credit_max;
+    session->credit = frame->credit == 0 || frame->credit > max ? max : frame->credit;
+    session->rto_ms = self->config->retry_min_ms;
+    zsys_info ("partner %s (%s) subscribed from seq %" PRIu64 " with credit %u",
+               session->partner->id, session->partner->role, start, session->credit);
+}
+
+static int
+s_store_cursor (MDB_txn *txn, void *arg)
+{
+    op_args_t *args = (op_args_t *) arg;
+    return signal_log_set_cursor (args->self->log, txn, args->session->partner->id,
+                                  args->seq);
+}
+
+static void
+s_on_ack (subscriber_t *self, session_t *session, uint64_t seq, int64_t now_ms)
+{
+    if (!session->live || seq <= session->acked || seq > session->sent)
+        return;
+    op_args_t args = { self, session, seq, NULL, "", 0, 0 };
+    if (store_write (self->store, s_store_cursor, &args))
+        return;                 //  not durable: the partner will ack again
+    session->acked = seq;
+    while (zlistx_size (session->delivered)
+       &&  (uint64_t) (uintptr_t) zlistx_first (session->delivered) <= seq)
+        zlistx_detach (session->delivered, NULL);
+    session->rto_ms = self->config->retry_min_ms;
+    session->last_progress_ms = now_ms;
+}
+
+static int
+s_raise_fn (MDB_txn *txn, void *arg)
+{
+    op_args_t *args = (op_args_t *) arg;
+    return crisis_raise (args->self->crisis, txn, args->frame->raise, zclock_time (),
+                         args->event_id);
+}
+
+static void
+s_on_raise (subscriber_t *self, session_t *session, zframe_t *routing_id,
+            Zvh__V1__SubFrame *frame)
+{
+    if (!frame->raise) {
+        s_reply_error (self, routing_id, frame->request_id, "RAISE without a signal");
+        return;
+    }
+    //  Who raised it is the key's partner, whatever the frame claims
+    frame->raise->raised_by = (char *) session->partner->id;
+    frame->raise->raised_role = (char *) session->partner->role;
+    frame->raise->raised_ms = zclock_time ();
+    op_args_t args = { self, session, 0, frame, "", 0, 0 };
+    int rc = store_write (self->store, s_raise_fn, &args);
+    frame->raise->raised_by = frame->raise->raised_role = NULL;
+    if (rc) {
+        s_reply_error (self, routing_id, frame->request_id,
+                       rc == ZVH_E_BAD_REQUEST || rc == ZVH_E_CONFLICT || rc == ZVH_E_NOT_FOUND
+                       ? crisis_error (self->crisis) : "the daemon could not store the signal");
+        return;
+    }
+    Zvh__V1__SubFrame raised = ZVH__V1__SUB_FRAME__INIT;
+    raised.kind = ZVH__V1__SUB_FRAME__KIND__KIND_RAISED;
+    raised.event_id = args.event_id;
+    raised.request_id = frame->request_id;
+    s_reply (self, routing_id, &raised);
+}
+
+//  The session of the partner whose key sent frame; NULL (logged) if none.
+static session_t *
+s_session_of (subscriber_t *self, zframe_t *body)
+{
+    const char *key = zframe_meta (body, "User-Id");
+    const config_partner_t *partner = key && strlen (key) == SUBSCRIBER_Z85_KEY_LEN
+                                    ? config_partner_by_key (self->config, key) : NULL;
+    if (!partner) {
+        zsys_warning ("partners: refused a frame from key %s: not a partner of this "
+                      "region (see the partners file)", key ? key : "(none)");
+        return NULL;
+    }
+    return &self->sessions [partner - self->config->partners];
+}
+
+static void
+s_recv (subscriber_t *self, int64_t now_ms)
+{
+    zmsg_t *msg = zmsg_recv (self->router);
+    if (!msg)
+        return;
+    zframe_t *routing_id = zmsg_pop (msg);
+    zframe_t *body = zmsg_pop (msg);
+    zmsg_destroy (&msg);
+    session_t *session = body ? s_session_of (self, body) : NULL;
+    Zvh__V1__SubFrame *frame = session
+        ? WIRE_DECODE (Zvh__V1__SubFrame, zvh__v1__sub_frame, zframe_data (body),
+                       zframe_size (body))
+        : NULL;
+    if (session && !frame)
+        s_reply_error (self, routing_id, 0, "malformed frame: not a SubFrame");
+    else
+    if (session && !session->partner->role [0])
+        s_reply_error (self, routing_id, frame->request_id, "key has no role");
+    if (frame) {
+        session->last_seen_ms = now_ms;
+        if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_SUBSCRIBE) {
+            zframe_destroy (&session->routing_id);
+            session->routing_id = zframe_dup (routing_id);
+            s_on_subscribe (self, session, frame, now_ms);
+        }
+        else
+        if (!session->live && (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_ACK
+                           ||  frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_PING))
+            //  E.g. this daemon restarted: the partner must subscribe again
+            s_reply_error (self, routing_id, 0, "no stream: send SUBSCRIBE");
+        else
+        if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_ACK)
+            s_on_ack (self, session, frame->seq, now_ms);
+        else
+        if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_RAISE)
+            s_on_raise (self, session, routing_id, frame);
+        wire_free (&frame->base);
+    }
+    zframe_destroy (&body);
+    zframe_destroy (&routing_id);
+}
+
+bool
+subscriber_handle (subscriber_t *self, void *socket, int64_t now_ms)
+{
+    assert (self);
+    if (socket == self->router) {
+        s_recv (self, now_ms);
+        return true;
+    }
+    if (socket == self->monitor) {
+        monitor_recv (self->monitor, "partners");
+        return true;
+    }
+    return false;
+}

@@ -1,0 +1,106 @@
+/*  view: builds the full SignalView, then clears every field the role's
+ *  view does not list, so that one table (the config) decides disclosure.
+ */
+#include "view.h"
+#include <czmq.h>
+
+bool
+view_covers (const config_partner_t *partner, const Zvh__V1__SignalEvent *event)
+{
+    if (event->national || partner->all_regions)
+        return true;
+    for (size_t i = 0; i < partner->case_count; i++)
+        if (event->case_id && streq (partner->cases [i], event->case_id))
+            return true;
+    for (size_t i = 0; i < partner->region_count; i++)
+        if (event->region && streq (partner->regions [i], event->region))
+            return true;
+    return false;
+}
+
+static const Zvh__V1__RoleView *
+s_role_part (const Zvh__V1__SignalEvent *event, const char *role)
+{
+    for (size_t i = 0; i < event->n_roles; i++)
+        if (event->roles [i]->role && streq (event->roles [i]->role, role))
+            return event->roles [i];
+    return NULL;
+}
+
+static void
+s_fill (Zvh__V1__SignalView *view, const Zvh__V1__SignalEvent *event,
+        const char *role, uint64_t seq)
+{
+    view->seq = seq;
+    view->type = event->type;
+    view->event_id = event->event_id;
+    view->case_id = event->case_id;
+    view->region = event->region;
+    view->national = event->national;
+    view->time_ms = event->time_ms;
+    view->coordinator_contact = event->coordinator_contact;
+    view->previous_region = event->previous_region;
+    view->review_date = event->review_date;
+    const Zvh__V1__SignalRaise *raise = event->signal;
+    if (raise) {
+        view->kind = raise->kind;
+        view->urgency = raise->urgency;
+        view->severity = raise->severity;
+        view->certainty = raise->certainty;
+        view->text = raise->text;
+        view->raised_by = raise->raised_by;
+        view->raised_role = raise->raised_role;
+    }
+    const Zvh__V1__RoleView *part = s_role_part (event, role);
+    if (part) {
+        view->partner_ref = part->partner_ref;
+        view->actions = part->actions;
+        view->n_actions = part->n_actions;
+    }
+}
+
+//  Clear each field of view that the role may not see. Fields are found by
+//  name in the generated descriptor, so a new SignalView field is hidden
+//  until a view lists it.
+static void
+s_minimise (Zvh__V1__SignalView *view, const config_view_t *allowed)
+{
+    const ProtobufCMessageDescriptor *desc = view->base.descriptor;
+    for (unsigned i = 0; i < desc->n_fields; i++) {
+        const ProtobufCFieldDescriptor *field = &desc->fields [i];
+        if (config_view_has (allowed, field->name))
+            continue;
+        char *member = (char *) view + field->offset;
+        if (field->label == PROTOBUF_C_LABEL_REPEATED) {
+            *(size_t *) ((char *) view + field->quantifier_offset) = 0;
+            *(void **) member = NULL;
+        }
+        else
+        if (field->type == PROTOBUF_C_TYPE_STRING)
+            *(char **) member = NULL;
+        else
+        if (field->type == PROTOBUF_C_TYPE_UINT64 || field->type == PROTOBUF_C_TYPE_INT64)
+            *(uint64_t *) member = 0;
+        else
+        if (field->type == PROTOBUF_C_TYPE_BOOL)
+            *(protobuf_c_boolean *) member = 0;
+        else
+        if (field->type == PROTOBUF_C_TYPE_ENUM)
+            *(int *) member = 0;
+        else
+            assert (false);     //  a SignalView field type this code does not know
+    }
+}
+
+uint8_t *
+view_encode (const config_t *config, const config_partner_t *partner,
+             const Zvh__V1__SignalEvent *event, uint64_t seq, size_t *size_p)
+{
+    const config_view_t *allowed = config_view (config, partner->role);
+    if (!allowed)
+        return NULL;
+    Zvh__V1__SignalView view = ZVH__V1__SIGNAL_VIEW__INIT;
+    s_fill (&view, event, partner->role, seq);
+    s_minimise (&view, allowed);
+    return wire_encode (&view.base, size_p);
+}
