@@ -10,7 +10,10 @@
 #include "zvh/zvh_plan.h"
 #include <czmq.h>
 #include <jansson.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <sodium.h>
+#include <unistd.h>
 
 #define EXIT_USAGE        1
 #define EXIT_UNREACHABLE  2
@@ -19,6 +22,7 @@
 #define EXIT_PROTOCOL     5
 #define ENDPOINT_MAX      (2 * PATH_MAX + 32)
 #define PLAN_FILE_MAX     (4 * 1024 * 1024)
+#define DATA_KEY_BYTES    32
 
 typedef struct {
     char endpoint [ENDPOINT_MAX];
@@ -48,6 +52,7 @@ static const char *s_usage_text =
     "    PARTNER = --endpoint TCP --server-key Z85 --key SECRET_CERT_FILE\n"
     "  keygen NAME [--dir DIR] [--region R] [--role ROLE] [--force]\n"
     "                                  write a CURVE certificate NAME.key + NAME.key_secret\n"
+    "  datakey FILE                    write a new store encryption key (mode 0600)\n"
     "\n"
     "The daemon is found by -e ENDPOINT, by -d DATA_DIR (ipc://DATA_DIR/control.sock),\n"
     "by the control or data_dir key of -c CONFIG, or by $ZVH_CONTROL.\n"
@@ -648,6 +653,37 @@ s_cmd_subscribe (ctl_t *self)
     return s_exit_code (rc);
 }
 
+//  A store key for data_key: 32 random bytes as hex, in a new file that only
+//  its owner can read.
+static int
+s_cmd_datakey (ctl_t *self)
+{
+    if (self->argc < 2)
+        return s_usage ("datakey needs a FILE");
+    const char *path = self->argv [1];
+    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+        fprintf (stderr, "zvhctl: cannot create %s: %s (an existing key is never "
+                 "overwritten)\n", path, strerror (errno));
+        return EXIT_USAGE;
+    }
+    uint8_t key [DATA_KEY_BYTES];
+    char hex [DATA_KEY_BYTES * 2 + 2];
+    randombytes_buf (key, sizeof key);
+    sodium_bin2hex (hex, sizeof hex, key, sizeof key);
+    strcat (hex, "\n");
+    ssize_t written = write (fd, hex, strlen (hex));
+    close (fd);
+    sodium_memzero (key, sizeof key);
+    sodium_memzero (hex, sizeof hex);
+    if (written != DATA_KEY_BYTES * 2 + 1) {
+        fprintf (stderr, "zvhctl: cannot write %s\n", path);
+        return EXIT_USAGE;
+    }
+    printf ("wrote %s (mode 0600): set data_key = %s in the daemon's config\n", path, path);
+    return 0;
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -664,6 +700,8 @@ main (int argc, char *argv [])
     const char *command = self.argv [0];
     if (streq (command, "keygen"))
         return s_cmd_keygen (&self);
+    if (streq (command, "datakey"))
+        return s_cmd_datakey (&self);
     if (streq (command, "signal") || streq (command, "subscribe"))
         zsys_init ();
     if (streq (command, "signal"))

@@ -18,6 +18,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <libgen.h>
 #include <stddef.h>
@@ -112,14 +113,15 @@ static const number_key_t s_number_keys [] = {
 //  The daemon section's other keys; each has its own reader below.
 static const char *const s_text_keys [] = {
     "region", "data_dir", "bind", "control", "secret_key", "directory",
-    "subscribe_bind", "partners"
+    "subscribe_bind", "partners", "data_key", "revoked"
 };
 #define TEXT_KEY_COUNT (sizeof (s_text_keys) / sizeof (s_text_keys [0]))
 
-static const char *const s_region_keys [] = { "name", "endpoint", "public_key" };
+static const char *const s_region_keys [] = { "name", "endpoint", "public_key", "sign_key" };
 #define REGION_KEY_COUNT (sizeof (s_region_keys) / sizeof (s_region_keys [0]))
 
-static const char *const s_partner_keys [] = { "role", "public_key", "regions", "cases" };
+static const char *const s_partner_keys [] = {
+    "role", "public_key", "public_key_next", "regions", "cases" };
 #define PARTNER_KEY_COUNT (sizeof (s_partner_keys) / sizeof (s_partner_keys [0]))
 
 //  The fields of message SignalView (proto/zvh.proto), in its order: what a
@@ -961,6 +963,35 @@ s_read_region_key (config_region_t *region, loader_t *self, const char *file,
                   "\"\" for a region not yet federated", key, CONFIG_KEY_Z85_LEN);
 }
 
+static bool
+s_is_hex (const char *text, size_t length)
+{
+    if (strlen (text) != length)
+        return false;
+    for (size_t i = 0; i < length; i++)
+        if (!isxdigit ((unsigned char) text [i]))
+            return false;
+    return true;
+}
+
+//  The region's Ed25519 key that verifies its signed events.
+static void
+s_read_region_sign_key (config_region_t *region, loader_t *self, const char *file,
+                        zconfig_t *entry, const char *where)
+{
+    char key_where [KEY_PATH_MAX];
+    s_key_path (key_where, where, "sign_key");
+    const char *key = zconfig_get (entry, "sign_key", "");
+    if (!*key)
+        return;
+    if (s_is_hex (key, CONFIG_SIGN_KEY_HEX_LEN))
+        s_copy (region->sign_key, sizeof (region->sign_key), key);
+    else
+        s_report (self, file, key_where, "'%s' is not an Ed25519 public key: use the "
+                  "%d hex digits of sign_key from " KEYGEN_HINT, key,
+                  CONFIG_SIGN_KEY_HEX_LEN);
+}
+
 //  A region is federated with both endpoint and key, or neither: one alone
 //  is a half-finished edit.
 static void
@@ -1017,6 +1048,7 @@ s_read_region_entry (config_t *config, loader_t *self, zconfig_t *entry)
     s_read_region_name (&region, self, file, entry, where);
     s_read_region_endpoint (&region, self, file, entry, where);
     s_read_region_key (&region, self, file, entry, where);
+    s_read_region_sign_key (&region, self, file, entry, where);
     s_check_region_halves (self, file, entry, where);
     if (valid_id && !s_is_duplicate (config, self, file, &region, where))
         config->regions [config->region_count++] = region;
@@ -1245,6 +1277,14 @@ s_read_partner_key (config_partner_t *partner, const config_t *config,
                   "), since a key's role decides what it may see", region->id);
     else
         s_copy (partner->public_key, sizeof (partner->public_key), key);
+    const char *next = zconfig_get (entry, "public_key_next", "");
+    s_key_path (key_where, where, "public_key_next");
+    if (*next && (!s_is_public_key (next) || config_region_by_key (config, next)))
+        s_report (self, file, key_where, "'%s' is not a CURVE public key of this "
+                  "partner's own: use the new key from " KEYGEN_HINT " while "
+                  "rotating, in double quotes", next);
+    else
+        s_copy (partner->public_key_next, sizeof (partner->public_key_next), next);
 }
 
 static bool
@@ -1523,6 +1563,80 @@ s_find_base_dir (loader_t *self)
     return rc;
 }
 
+#define DATA_KEY_HEX_LEN   64      //  32 bytes, hex
+#define PRIVATE_MODE_MASK  0077    //  group and others must have no access
+
+//  The store key: 64 hex digits in a file only the daemon's user can read.
+static void
+s_check_data_key (config_t *config, loader_t *self, const char *where)
+{
+    struct stat info;
+    if (stat (config->data_key, &info)) {
+        s_report (self, self->path, where, "cannot read %s: %s; make one with "
+                  "zvhctl datakey FILE", config->data_key, strerror (errno));
+        return;
+    }
+    if (info.st_mode & PRIVATE_MODE_MASK)
+        s_report (self, self->path, where, "%s is readable by others (mode %o); "
+                  "chmod 600 it: it decrypts every plan in the store",
+                  config->data_key, (unsigned) (info.st_mode & 0777));
+    zchunk_t *chunk = s_read_text (self, config->data_key, self->path, where);
+    if (!chunk)
+        return;
+    char text [DATA_KEY_HEX_LEN + 2] = "";
+    size_t size = zchunk_size (chunk) < sizeof text - 1 ? zchunk_size (chunk) : sizeof text - 1;
+    memcpy (text, zchunk_data (chunk), size);
+    text [strcspn (text, "\r\n")] = 0;
+    if (!s_is_hex (text, DATA_KEY_HEX_LEN))
+        s_report (self, config->data_key, where, "does not hold a key: expected %d hex "
+                  "digits on one line (zvhctl datakey FILE)", DATA_KEY_HEX_LEN);
+    zchunk_destroy (&chunk);
+}
+
+//  The revocation list: one Z85 key per line; '#' starts a comment.
+static void
+s_read_revoked (config_t *config, loader_t *self, const char *where)
+{
+    zchunk_t *chunk = s_read_text (self, config->revoked_file, self->path, where);
+    if (!chunk)
+        return;
+    char *text = zchunk_strdup (chunk);
+    zchunk_destroy (&chunk);
+    size_t line_number = 0;
+    for (char *line = strtok (text, "\n"); line; line = strtok (NULL, "\n")) {
+        line_number++;
+        line [strcspn (line, "#\r")] = 0;
+        while (*line == ' ' || *line == '\t' || *line == '"')
+            line++;
+        size_t length = strcspn (line, " \t\"");
+        line [length] = 0;
+        if (!*line)
+            continue;
+        if (!s_is_public_key (line))
+            s_report (self, config->revoked_file, where, "line %zu: '%s' is not a "
+                      "Z85 CURVE public key", line_number, line);
+        else
+        if (config->revoked_count == CONFIG_REVOKED_MAX)
+            s_report (self, config->revoked_file, where, "more than %d revoked keys",
+                      CONFIG_REVOKED_MAX);
+        else
+            s_copy (config->revoked [config->revoked_count++], CONFIG_KEY_Z85_LEN + 1, line);
+    }
+    free (text);
+}
+
+static void
+s_read_security_files (config_t *config, loader_t *self)
+{
+    char where [KEY_PATH_MAX];
+    const char *name = s_daemon_value (self, "data_key", where);
+    if (name && *name && s_store_path (self, where, name, config->data_key) == 0)
+        s_check_data_key (config, self, where);
+    name = s_daemon_value (self, "revoked", where);
+    if (name && *name && s_store_path (self, where, name, config->revoked_file) == 0)
+        s_read_revoked (config, self, where);
+}
+
 static void
 s_load_daemon (config_t *config, loader_t *self)
 {
@@ -1548,6 +1662,7 @@ s_load_daemon (config_t *config, loader_t *self)
         s_check_secret_key (config, self);
     if (*config->partners_file)
         s_load_partners (config, self);
+    s_read_security_files (config, self);
 }
 
 config_t *
@@ -1585,11 +1700,21 @@ config_region (const config_t *self, const char *id)
     return NULL;
 }
 
+bool
+config_is_revoked (const config_t *self, const char *public_key)
+{
+    assert (self);
+    for (size_t index = 0; public_key && index < self->revoked_count; index++)
+        if (streq (self->revoked [index], public_key))
+            return true;
+    return false;
+}
+
 const config_region_t *
 config_region_by_key (const config_t *self, const char *public_key)
 {
     assert (self);
-    if (!public_key || !*public_key)
+    if (!public_key || !*public_key || config_is_revoked (self, public_key))
         return NULL;                    //  placeholders share the empty key
     for (size_t index = 0; index < self->region_count; index++)
         if (streq (self->regions [index].public_key, public_key))
@@ -1601,10 +1726,11 @@ const config_partner_t *
 config_partner_by_key (const config_t *self, const char *public_key)
 {
     assert (self);
-    if (!public_key || !*public_key)
+    if (!public_key || !*public_key || config_is_revoked (self, public_key))
         return NULL;
     for (size_t index = 0; index < self->partner_count; index++)
-        if (streq (self->partners [index].public_key, public_key))
+        if (streq (self->partners [index].public_key, public_key)
+        ||  streq (self->partners [index].public_key_next, public_key))
             return &self->partners [index];
     return NULL;
 }

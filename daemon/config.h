@@ -23,12 +23,15 @@
 #define CONFIG_PATH_MAX      1024
 #define CONFIG_KEY_Z85_LEN   40     //  CURVE public key in Z85
 #define CONFIG_REGIONS_MAX   64
+#define CONFIG_SIGN_KEY_HEX_LEN 64  //  Ed25519 public key in hex
+#define CONFIG_REVOKED_MAX   1024
 
 typedef struct {
     char id [CONFIG_ID_MAX];
     char name [CONFIG_NAME_MAX];
     char endpoint [CONFIG_ENDPOINT_MAX];                //  "" = placeholder
     char public_key [CONFIG_KEY_Z85_LEN + 1];           //  "" = placeholder
+    char sign_key [CONFIG_SIGN_KEY_HEX_LEN + 1];        //  Ed25519, hex; "" = none
 } config_region_t;
 
 #define CONFIG_PARTNERS_MAX   256
@@ -50,6 +53,7 @@ typedef struct {
     char id [CONFIG_ID_MAX];                        //  e.g. politie-noord
     char role [CONFIG_ROLE_MAX];                    //  police, crisis_service, ...
     char public_key [CONFIG_KEY_Z85_LEN + 1];
+    char public_key_next [CONFIG_KEY_Z85_LEN + 1];  //  rotation overlap; "" = none
     bool all_regions;                               //  regions = "*"
     size_t region_count;
     char regions [CONFIG_COVER_MAX][CONFIG_ID_MAX];
@@ -92,6 +96,11 @@ typedef struct {
     config_partner_t partners [CONFIG_PARTNERS_MAX];
     size_t view_count;
     config_view_t views [CONFIG_VIEWS_MAX];
+    //  Security
+    char data_key [CONFIG_PATH_MAX];        //  store encryption key file (hex, 0600)
+    char revoked_file [CONFIG_PATH_MAX];    //  revoked keys, one Z85 key per line
+    size_t revoked_count;
+    char revoked [CONFIG_REVOKED_MAX][CONFIG_KEY_Z85_LEN + 1];
 } config_t;
 
 //  Defaults: a key that is absent from the file takes these values.
@@ -142,11 +151,18 @@ void
 const config_region_t *
     config_region (const config_t *self, const char *id);
 
-//  Look a region up by its CURVE public key (Z85); NULL when unknown.
+//  Look a region up by its CURVE public key (Z85); NULL when unknown or
+//  revoked.
 const config_region_t *
     config_region_by_key (const config_t *self, const char *public_key);
 
-//  Look a partner up by its CURVE public key (Z85); NULL when unknown.
+//  True if key is on the revocation list. Lookups by key never return a
+//  revoked key's region or partner.
+bool
+    config_is_revoked (const config_t *self, const char *public_key);
+
+//  Look a partner up by its CURVE public key (Z85), current or next; NULL
+//  when unknown or revoked.
 const config_partner_t *
     config_partner_by_key (const config_t *self, const char *public_key);
 

@@ -155,8 +155,8 @@ s_read_cases (MDB_txn *txn, void *arg)
     if (rc)
         return rc;
     MDB_val key, value;
-    rc = mdb_cursor_get (cursor, &key, &value, MDB_FIRST);
-    for (; rc == 0; rc = mdb_cursor_get (cursor, &key, &value, MDB_NEXT)) {
+    rc = store_cursor_get (op->self->store, cursor, STORE_DB_CASES, &key, &value, MDB_FIRST);
+    for (; rc == 0; rc = store_cursor_get (op->self->store, cursor, STORE_DB_CASES, &key, &value, MDB_NEXT)) {
         Zvh__V1__Case *found = WIRE_DECODE (Zvh__V1__Case, zvh__v1__case,
                                             value.mv_data, value.mv_size);
         if (!found)

@@ -440,8 +440,8 @@ crisis_check_reviews (crisis_t *self, MDB_txn *txn, int64_t now_ms)
         return rc;
     zlist_t *owned = zlist_new ();
     MDB_val key, value;
-    rc = mdb_cursor_get (cursor, &key, &value, MDB_FIRST);
-    for (; rc == 0; rc = mdb_cursor_get (cursor, &key, &value, MDB_NEXT)) {
+    rc = store_cursor_get (self->store, cursor, STORE_DB_CASES, &key, &value, MDB_FIRST);
+    for (; rc == 0; rc = store_cursor_get (self->store, cursor, STORE_DB_CASES, &key, &value, MDB_NEXT)) {
         Zvh__V1__Case *found = WIRE_DECODE (Zvh__V1__Case, zvh__v1__case,
                                             value.mv_data, value.mv_size);
         if (found && (found->state == ZVH__V1__CASE_STATE__CASE_ACTIVE

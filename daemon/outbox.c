@@ -159,14 +159,14 @@ outbox_scan (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t after,
     if (rc)
         return rc;
     MDB_val key = { key_size, key_bytes }, value;
-    rc = mdb_cursor_get (cursor, &key, &value, MDB_SET_RANGE);
+    rc = store_cursor_get (self->store, cursor, STORE_DB_OUTBOX, &key, &value, MDB_SET_RANGE);
     for (size_t count = 0; rc == 0 && count < max; count++) {
         if (key.mv_size != key_size || memcmp (key.mv_data, key_bytes, prefix_size))
             break;              //  past this peer's entries
         if (visit (store_seq_key_n (&key), (const uint8_t *) value.mv_data,
                    value.mv_size, arg))
             break;
-        rc = mdb_cursor_get (cursor, &key, &value, MDB_NEXT);
+        rc = store_cursor_get (self->store, cursor, STORE_DB_OUTBOX, &key, &value, MDB_NEXT);
     }
     mdb_cursor_close (cursor);
     return rc == MDB_NOTFOUND ? 0 : rc;

@@ -96,12 +96,12 @@ signal_log_scan (signal_log_t *self, MDB_txn *txn, uint64_t after, size_t max,
     uint8_t start [8];
     store_be64_put (start, after + 1);
     MDB_val key = { sizeof start, start }, value;
-    rc = mdb_cursor_get (cursor, &key, &value, MDB_SET_RANGE);
+    rc = store_cursor_get (self->store, cursor, STORE_DB_SIGNALS, &key, &value, MDB_SET_RANGE);
     for (size_t count = 0; rc == 0 && count < max; count++) {
         if (visit (store_be64_get ((const uint8_t *) key.mv_data),
                    (const uint8_t *) value.mv_data, value.mv_size, arg))
             break;
-        rc = mdb_cursor_get (cursor, &key, &value, MDB_NEXT);
+        rc = store_cursor_get (self->store, cursor, STORE_DB_SIGNALS, &key, &value, MDB_NEXT);
     }
     mdb_cursor_close (cursor);
     return rc == MDB_NOTFOUND ? 0 : rc;
@@ -117,7 +117,7 @@ signal_log_purge (signal_log_t *self, MDB_txn *txn, int64_t cutoff_ms, size_t *p
     if (rc)
         return rc;
     MDB_val key, value;
-    rc = mdb_cursor_get (cursor, &key, &value, MDB_FIRST);
+    rc = store_cursor_get (self->store, cursor, STORE_DB_SIGNALS, &key, &value, MDB_FIRST);
     while (rc == 0) {
         Zvh__V1__SignalEvent *event = WIRE_DECODE (Zvh__V1__SignalEvent,
             zvh__v1__signal_event, value.mv_data, value.mv_size);
@@ -128,7 +128,7 @@ signal_log_purge (signal_log_t *self, MDB_txn *txn, int64_t cutoff_ms, size_t *p
         rc = mdb_cursor_del (cursor, 0);
         if (rc == 0) {
             (*purged_p)++;
-            rc = mdb_cursor_get (cursor, &key, &value, MDB_FIRST);
+            rc = store_cursor_get (self->store, cursor, STORE_DB_SIGNALS, &key, &value, MDB_FIRST);
         }
     }
     mdb_cursor_close (cursor);

@@ -8,6 +8,7 @@
 #include "zvh/zvh.h"
 #include <czmq.h>
 #include <errno.h>
+#include <sodium.h>
 #include <sys/stat.h>
 
 #define STORE_MAX_DBS         16
@@ -19,8 +20,26 @@
 #define STORE_META_KEY_MAX    256
 
 static const char *s_db_names [STORE_DB_COUNT] = {
-    "meta", "cases", "plans", "outbox", "dedup", "signals", "signal_ids", "cursors"
+    "meta", "cases", "plans", "outbox", "dedup", "signals", "signal_ids", "cursors",
+    "audit"
 };
+
+//  Databases whose values may hold personal data: sealed at rest. Keys
+//  everywhere are ids, seqs and region names, never personal data.
+static const bool s_sealed_db [STORE_DB_COUNT] = {
+    [STORE_DB_CASES] = true, [STORE_DB_PLANS] = true, [STORE_DB_OUTBOX] = true,
+    [STORE_DB_SIGNALS] = true, [STORE_DB_AUDIT] = true
+};
+
+#define SEAL_VERSION       1
+#define SEAL_NONCE_BYTES   crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define SEAL_TAG_BYTES     crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define SEAL_OVERHEAD      (1 + SEAL_NONCE_BYTES + SEAL_TAG_BYTES)
+#define SEAL_AAD_MAX       (1 + 511)            //  db index + LMDB's longest key
+#define STORE_META_SEALED  "sealed"
+#define STORE_META_CHECK   "key_check"
+#define STORE_KEY_CHECK    "zvh-federation store key check"
+#define STORE_KEY_HEX_LEN  (STORE_KEY_BYTES * 2)
 
 struct _store_t {
     MDB_env *env;
@@ -28,6 +47,11 @@ struct _store_t {
     char *path;
     uint64_t map_bytes;
     uint64_t max_bytes;
+    bool sealed;                    //  values of sealed dbs are encrypted
+    uint8_t key [STORE_KEY_BYTES];
+    zlist_t *arena;                 //  opened values, freed when the txn ends
+    uint8_t *scratch;               //  the last value opened by a cursor
+    size_t scratch_size;
 };
 
 void
@@ -107,11 +131,123 @@ s_grow (store_t *self)
     return 0;
 }
 
+static void
+s_arena_clear (store_t *self)
+{
+    void *block;
+    while ((block = zlist_pop (self->arena)))
+        free (block);
+}
+
+//  ---------------------------------------------------------------- sealing
+
+static size_t
+s_aad (uint8_t *aad, store_db_t db, const void *key, size_t key_size)
+{
+    aad [0] = (uint8_t) db;
+    if (key_size > SEAL_AAD_MAX - 1)
+        key_size = SEAL_AAD_MAX - 1;
+    memcpy (aad + 1, key, key_size);
+    return key_size + 1;
+}
+
+//  version || nonce || ciphertext+tag, in a new buffer of *size_p bytes.
+static uint8_t *
+s_seal (store_t *self, const uint8_t *key_bytes, store_db_t db, const void *key,
+        size_t key_size, const void *value, size_t value_size, size_t *size_p)
+{
+    uint8_t *sealed = (uint8_t *) malloc (value_size + SEAL_OVERHEAD);
+    if (!sealed)
+        return NULL;
+    uint8_t aad [SEAL_AAD_MAX];
+    size_t aad_size = s_aad (aad, db, key, key_size);
+    sealed [0] = SEAL_VERSION;
+    randombytes_buf (sealed + 1, SEAL_NONCE_BYTES);
+    unsigned long long cipher_size;
+    crypto_aead_xchacha20poly1305_ietf_encrypt (
+        sealed + 1 + SEAL_NONCE_BYTES, &cipher_size, (const uint8_t *) value, value_size,
+        aad, aad_size, NULL, sealed + 1, key_bytes);
+    *size_p = 1 + SEAL_NONCE_BYTES + (size_t) cipher_size;
+    (void) self;
+    return sealed;
+}
+
+//  Open value into out (value_size - SEAL_OVERHEAD bytes); 0 or -1.
+static int
+s_open (const uint8_t *key_bytes, store_db_t db, const MDB_val *key,
+        const MDB_val *value, uint8_t *out)
+{
+    const uint8_t *sealed = (const uint8_t *) value->mv_data;
+    if (value->mv_size < SEAL_OVERHEAD || sealed [0] != SEAL_VERSION)
+        return -1;
+    uint8_t aad [SEAL_AAD_MAX];
+    size_t aad_size = s_aad (aad, db, key->mv_data, key->mv_size);
+    unsigned long long plain_size;
+    return crypto_aead_xchacha20poly1305_ietf_decrypt (
+        out, &plain_size, NULL, sealed + 1 + SEAL_NONCE_BYTES,
+        value->mv_size - 1 - SEAL_NONCE_BYTES, aad, aad_size, sealed + 1, key_bytes);
+}
+
+static int
+s_open_failed (store_t *self, store_db_t db)
+{
+    zsys_error ("store %s: a value in '%s' fails authentication: the store was "
+                "altered, or data_key is not this store's key", self->path,
+                s_db_names [db]);
+    return MDB_CORRUPTED;
+}
+
+//  Open a sealed value into a buffer from the arena.
+static int
+s_open_into_arena (store_t *self, store_db_t db, const MDB_val *key, MDB_val *value)
+{
+    if (value->mv_size < SEAL_OVERHEAD)
+        return s_open_failed (self, db);
+    size_t size = value->mv_size - SEAL_OVERHEAD;
+    uint8_t *plain = (uint8_t *) malloc (size ? size : 1);
+    if (!plain)
+        return ENOMEM;
+    if (s_open (self->key, db, key, value, plain)) {
+        free (plain);
+        return s_open_failed (self, db);
+    }
+    zlist_append (self->arena, plain);
+    value->mv_data = plain;
+    value->mv_size = size;
+    return 0;
+}
+
+int
+store_cursor_get (store_t *self, MDB_cursor *cursor, store_db_t db,
+                  MDB_val *key, MDB_val *value, MDB_cursor_op op)
+{
+    assert (self);
+    int rc = mdb_cursor_get (cursor, key, value, op);
+    if (rc || !self->sealed || !s_sealed_db [db])
+        return rc;
+    if (value->mv_size < SEAL_OVERHEAD)
+        return s_open_failed (self, db);
+    size_t size = value->mv_size - SEAL_OVERHEAD;
+    if (size + 1 > self->scratch_size) {
+        uint8_t *bigger = (uint8_t *) realloc (self->scratch, size + 1);
+        if (!bigger)
+            return ENOMEM;
+        self->scratch = bigger;
+        self->scratch_size = size + 1;
+    }
+    if (s_open (self->key, db, key, value, self->scratch))
+        return s_open_failed (self, db);
+    value->mv_data = self->scratch;
+    value->mv_size = size;
+    return 0;
+}
+
 int
 store_write (store_t *self, store_fn *fn, void *arg)
 {
     assert (self);
     while (true) {
+        s_arena_clear (self);
         MDB_txn *txn;
         int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
         if (rc == MDB_MAP_RESIZED) {
@@ -127,6 +263,7 @@ store_write (store_t *self, store_fn *fn, void *arg)
             rc = mdb_txn_commit (txn);
         else
             mdb_txn_abort (txn);
+        s_arena_clear (self);
         if (rc == MDB_MAP_FULL) {
             int grow_rc = s_grow (self);
             if (grow_rc == 0)
@@ -153,6 +290,7 @@ store_read (store_t *self, store_fn *fn, void *arg)
         return s_fail (self, "begin read", rc);
     rc = fn (txn, arg);
     mdb_txn_abort (txn);
+    s_arena_clear (self);
     if (rc && !STORE_IS_APP_CODE (rc))
         return s_fail (self, "read", rc);
     return rc;
@@ -171,7 +309,10 @@ store_get (store_t *self, MDB_txn *txn, store_db_t db,
            const void *key, size_t key_size, MDB_val *value)
 {
     MDB_val k = { key_size, (void *) key };
-    return mdb_get (txn, store_dbi (self, db), &k, value);
+    int rc = mdb_get (txn, store_dbi (self, db), &k, value);
+    if (rc == 0 && self->sealed && s_sealed_db [db])
+        rc = s_open_into_arena (self, db, &k, value);
+    return rc;
 }
 
 int
@@ -179,8 +320,18 @@ store_put (store_t *self, MDB_txn *txn, store_db_t db, const void *key,
            size_t key_size, const void *value, size_t value_size, unsigned flags)
 {
     MDB_val k = { key_size, (void *) key };
-    MDB_val v = { value_size, (void *) value };
-    return mdb_put (txn, store_dbi (self, db), &k, &v, flags);
+    if (!self->sealed || !s_sealed_db [db]) {
+        MDB_val v = { value_size, (void *) value };
+        return mdb_put (txn, store_dbi (self, db), &k, &v, flags);
+    }
+    size_t size;
+    uint8_t *sealed = s_seal (self, self->key, db, key, key_size, value, value_size, &size);
+    if (!sealed)
+        return ENOMEM;
+    MDB_val v = { size, sealed };
+    int rc = mdb_put (txn, store_dbi (self, db), &k, &v, flags);
+    free (sealed);
+    return rc;
 }
 
 int
@@ -310,6 +461,7 @@ store_new (const char *dir, const char *region, uint64_t map_size_mb, uint64_t m
     assert (dir && region);
     store_t *self = (store_t *) zmalloc (sizeof (store_t));
     self->path = strdup (dir);
+    self->arena = zlist_new ();
     self->max_bytes = map_max_mb * STORE_MB;
     if (mkdir (dir, 0700) && errno != EEXIST) {
         zsys_error ("store %s: cannot create directory: %s", dir, strerror (errno));
@@ -345,7 +497,169 @@ store_destroy (store_t **self_p)
         return;
     if (self->env)
         mdb_env_close (self->env);
+    if (self->arena)
+        s_arena_clear (self);
+    zlist_destroy (&self->arena);
+    free (self->scratch);
+    sodium_memzero (self->key, sizeof self->key);
     free (self->path);
     free (self);
     *self_p = NULL;
+}
+
+//  ---------------------------------------------------------------- keys
+
+int
+store_read_key_file (const char *path, uint8_t key [STORE_KEY_BYTES])
+{
+    FILE *file = fopen (path, "r");
+    char text [STORE_KEY_HEX_LEN + 2] = "";
+    bool read = file && fgets (text, sizeof text, file);
+    if (file)
+        fclose (file);
+    text [strcspn (text, "\r\n")] = 0;
+    size_t length;
+    if (!read || strlen (text) != STORE_KEY_HEX_LEN
+    ||  sodium_hex2bin (key, STORE_KEY_BYTES, text, STORE_KEY_HEX_LEN, NULL, &length, NULL)
+    ||  length != STORE_KEY_BYTES) {
+        zsys_error ("cannot read a store key (%d hex digits) from %s: make one with "
+                    "zvhctl datakey FILE", STORE_KEY_HEX_LEN, path);
+        sodium_memzero (text, sizeof text);
+        return -1;
+    }
+    sodium_memzero (text, sizeof text);
+    return 0;
+}
+
+typedef struct {
+    store_t *store;
+    const uint8_t *key;
+    bool matches;
+    bool new_store;
+} key_args_t;
+
+//  A store is new when it has no case, plan, outbox, signal or audit entry.
+static bool
+s_is_empty (store_t *self, MDB_txn *txn)
+{
+    for (int db = 0; db < STORE_DB_COUNT; db++) {
+        MDB_stat stat;
+        if (s_sealed_db [db] && mdb_stat (txn, self->dbi [db], &stat) == 0
+        &&  stat.ms_entries)
+            return false;
+    }
+    return true;
+}
+
+static int
+s_check_key (MDB_txn *txn, void *arg)
+{
+    key_args_t *args = (key_args_t *) arg;
+    store_t *self = args->store;
+    args->new_store = !store_meta_u64 (self, txn, STORE_META_SEALED) && s_is_empty (self, txn);
+    MDB_val value;
+    MDB_val k = { strlen (STORE_META_CHECK), (void *) STORE_META_CHECK };
+    int rc = mdb_get (txn, self->dbi [STORE_DB_META], &k, &value);
+    if (rc == 0) {
+        uint8_t plain [sizeof STORE_KEY_CHECK];
+        args->matches = value.mv_size == sizeof STORE_KEY_CHECK - 1 + SEAL_OVERHEAD
+                     && s_open (args->key, STORE_DB_META, &k, &value, plain) == 0;
+    }
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+s_stamp_key (MDB_txn *txn, void *arg)
+{
+    key_args_t *args = (key_args_t *) arg;
+    store_t *self = args->store;
+    size_t size;
+    uint8_t *check = s_seal (self, args->key, STORE_DB_META, STORE_META_CHECK,
+                             strlen (STORE_META_CHECK), STORE_KEY_CHECK,
+                             sizeof STORE_KEY_CHECK - 1, &size);
+    if (!check)
+        return ENOMEM;
+    MDB_val k = { strlen (STORE_META_CHECK), (void *) STORE_META_CHECK };
+    MDB_val v = { size, check };
+    int rc = mdb_put (txn, self->dbi [STORE_DB_META], &k, &v, 0);
+    free (check);
+    return rc ? rc : store_set_meta_u64 (self, txn, STORE_META_SEALED, 1);
+}
+
+int
+store_set_key (store_t *self, const uint8_t key [STORE_KEY_BYTES])
+{
+    assert (self);
+    key_args_t args = { self, key, false, false };
+    if (store_read (self, s_check_key, &args))
+        return -1;
+    if (args.new_store && store_write (self, s_stamp_key, &args))
+        return -1;
+    if (!args.new_store && !args.matches) {
+        zsys_error ("store %s: data_key does not open this store (a wrong key, or a "
+                    "store written without encryption: run zvhd --rekey)", self->path);
+        return -1;
+    }
+    memcpy (self->key, key, STORE_KEY_BYTES);
+    self->sealed = true;
+    return 0;
+}
+
+typedef struct {
+    store_t *store;
+    const uint8_t *new_key;
+    size_t count;
+} rekey_args_t;
+
+//  Rewrite every value of one sealed database under the new key.
+static int
+s_rekey_db (rekey_args_t *args, MDB_txn *txn, store_db_t db)
+{
+    store_t *self = args->store;
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, self->dbi [db], &cursor);
+    MDB_val key, value;
+    for (rc = rc ? rc : store_cursor_get (self, cursor, db, &key, &value, MDB_FIRST);
+         rc == 0; rc = store_cursor_get (self, cursor, db, &key, &value, MDB_NEXT)) {
+        size_t size;
+        uint8_t *sealed = s_seal (self, args->new_key, db, key.mv_data, key.mv_size,
+                                  value.mv_data, value.mv_size, &size);
+        MDB_val fresh = { size, sealed };
+        rc = sealed ? mdb_cursor_put (cursor, &key, &fresh, MDB_CURRENT) : ENOMEM;
+        free (sealed);
+        if (rc)
+            break;
+        args->count++;
+    }
+    mdb_cursor_close (cursor);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+s_rekey_all (MDB_txn *txn, void *arg)
+{
+    rekey_args_t *args = (rekey_args_t *) arg;
+    args->count = 0;
+    for (int db = 0; db < STORE_DB_COUNT; db++) {
+        int rc = s_sealed_db [db] ? s_rekey_db (args, txn, (store_db_t) db) : 0;
+        if (rc)
+            return rc;
+    }
+    key_args_t stamp = { args->store, args->new_key, false, false };
+    return s_stamp_key (txn, &stamp);
+}
+
+int
+store_rekey (store_t *self, const uint8_t new_key [STORE_KEY_BYTES])
+{
+    assert (self);
+    rekey_args_t args = { self, new_key, 0 };
+    //  One transaction: the store is under the old key or the new, never both
+    if (store_write (self, s_rekey_all, &args))
+        return -1;
+    memcpy (self->key, new_key, STORE_KEY_BYTES);
+    self->sealed = true;
+    zsys_info ("store %s: %zu value(s) re-encrypted under the new key", self->path,
+               args.count);
+    return 0;
 }

@@ -31,6 +31,7 @@ typedef enum {
     STORE_DB_SIGNALS,       //  be64 log seq -> zvh.v1.SignalEvent
     STORE_DB_SIGNAL_IDS,    //  event id -> be64 log seq (each event once)
     STORE_DB_CURSORS,       //  subscriber id -> be64 last acknowledged seq
+    STORE_DB_AUDIT,         //  be64 audit seq -> hash-chained audit record
     STORE_DB_COUNT
 } store_db_t;
 
@@ -59,6 +60,30 @@ store_t *
 void
     store_destroy (store_t **self_p);
 
+#define STORE_KEY_BYTES  32     //  XChaCha20-Poly1305 key
+
+//  Seal every value of the databases that hold personal data (cases, plans,
+//  outbox, signals, audit) with XChaCha20-Poly1305 under key, bound to its
+//  database and key. A new store is marked sealed; a sealed store refuses a
+//  wrong key. Returns 0, or -1 (logged).
+int
+    store_set_key (store_t *self, const uint8_t key [STORE_KEY_BYTES]);
+
+//  Re-encrypt every sealed value under new_key (the daemon must be stopped).
+//  A store without a key yet is sealed for the first time. Returns 0 or -1.
+int
+    store_rekey (store_t *self, const uint8_t new_key [STORE_KEY_BYTES]);
+
+//  Read a key file: 64 hex digits. Returns 0 or -1 (logged).
+int
+    store_read_key_file (const char *path, uint8_t key [STORE_KEY_BYTES]);
+
+//  mdb_cursor_get for db, with the value opened if db is sealed; the value
+//  stays valid until the next call on this store.
+int
+    store_cursor_get (store_t *self, MDB_cursor *cursor, store_db_t db,
+                      MDB_val *key, MDB_val *value, MDB_cursor_op op);
+
 //  Run fn in one write transaction and commit. Returns 0, or ZVH_E_FULL
 //  (disk or map ceiling), ZVH_E_STORE, or fn's own ZVH_E_* code.
 int
@@ -72,7 +97,8 @@ int
 MDB_dbi
     store_dbi (store_t *self, store_db_t db);
 
-//  Get a value by key; returns 0, MDB_NOTFOUND, or another LMDB code.
+//  Get a value by key (opened if sealed, valid until the transaction ends);
+//  returns 0, MDB_NOTFOUND, or another LMDB code.
 int
     store_get (store_t *self, MDB_txn *txn, store_db_t db,
                const void *key, size_t key_size, MDB_val *value);

@@ -877,8 +877,8 @@ transfer_expire (transfer_t *self, MDB_txn *txn, int64_t now_ms)
     zlist_t *due = zlist_new ();
     zlist_autofree (due);
     MDB_val key, value;
-    rc = mdb_cursor_get (cursor, &key, &value, MDB_FIRST);
-    for (; rc == 0; rc = mdb_cursor_get (cursor, &key, &value, MDB_NEXT)) {
+    rc = store_cursor_get (self->store, cursor, STORE_DB_CASES, &key, &value, MDB_FIRST);
+    for (; rc == 0; rc = store_cursor_get (self->store, cursor, STORE_DB_CASES, &key, &value, MDB_NEXT)) {
         Zvh__V1__Case *msg = WIRE_DECODE (Zvh__V1__Case, zvh__v1__case,
                                           value.mv_data, value.mv_size);
         if (msg && msg->state == ZVH__V1__CASE_STATE__CASE_JOINT_TARGET

@@ -16,6 +16,7 @@
 #include "store.h"
 #include "subscriber.h"
 #include "transfer.h"
+#include <sodium.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -51,6 +52,9 @@ s_usage (void)
     fprintf (stderr,
         "usage: zvhd -c CONFIG [-v]      run the daemon of one region\n"
         "       zvhd --check-config CONFIG   validate a config and explain every error\n"
+        "       zvhd -c CONFIG --rekey NEW_KEY_FILE\n"
+        "                                re-encrypt the store (daemon stopped), then\n"
+        "                                point data_key at NEW_KEY_FILE\n"
         "       zvhd --version\n");
 }
 
@@ -179,6 +183,24 @@ s_start_auth (daemon_t *self, bool verbose)
     return 0;
 }
 
+//  Personal data at rest is sealed: no data_key, no daemon.
+static int
+s_unlock_store (daemon_t *self)
+{
+    if (!*self->config->data_key) {
+        zsys_error ("no data_key in the config: zvhd keeps personal data encrypted "
+                    "at rest; make a key with zvhctl datakey FILE (mode 0600) and "
+                    "set data_key = FILE");
+        return -1;
+    }
+    uint8_t key [STORE_KEY_BYTES];
+    int rc = store_read_key_file (self->config->data_key, key);
+    if (rc == 0)
+        rc = store_set_key (self->store, key);
+    sodium_memzero (key, sizeof key);
+    return rc;
+}
+
 static int
 s_start (daemon_t *self, const char *config_path, bool verbose)
 {
@@ -196,7 +218,7 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
     snprintf (store_dir, sizeof store_dir, "%s/store", self->config->data_dir);
     self->store = store_new (store_dir, self->config->region,
                              self->config->map_size_mb, self->config->map_max_mb);
-    if (!self->store)
+    if (!self->store || s_unlock_store (self))
         return ZVHD_EXIT_STARTUP;
     self->outbox = outbox_new (self->store, self->config->region);
     self->transfer = transfer_new (self->store, self->outbox, self->config);
@@ -304,10 +326,44 @@ s_run (daemon_t *self)
     zsys_info ("zvhd: region %s stopping", self->config->region);
 }
 
+//  Re-encrypt the store of a stopped daemon under a new key.
+static int
+s_rekey (const char *config_path, const char *new_key_file)
+{
+    daemon_t daemon = { 0 };
+    daemon.lock_fd = -1;
+    daemon.config = s_load_config (config_path);
+    if (!daemon.config)
+        return ZVHD_EXIT_USAGE;
+    char store_dir [ZVHD_PATH_MAX];
+    snprintf (store_dir, sizeof store_dir, "%s/store", daemon.config->data_dir);
+    uint8_t fresh [STORE_KEY_BYTES];
+    int rc = s_lock_data_dir (&daemon) || store_read_key_file (new_key_file, fresh)
+           ? ZVHD_EXIT_STARTUP : 0;
+    if (rc == 0) {
+        daemon.store = store_new (store_dir, daemon.config->region,
+                                  daemon.config->map_size_mb, daemon.config->map_max_mb);
+        //  A store that was never sealed is rekeyed from plaintext
+        uint8_t old [STORE_KEY_BYTES];
+        bool have_old = *daemon.config->data_key
+                     && store_read_key_file (daemon.config->data_key, old) == 0;
+        if (!daemon.store || (have_old && store_set_key (daemon.store, old))
+        ||  store_rekey (daemon.store, fresh))
+            rc = ZVHD_EXIT_STARTUP;
+        sodium_memzero (old, sizeof old);
+    }
+    sodium_memzero (fresh, sizeof fresh);
+    if (rc == 0)
+        printf ("store re-encrypted; now set data_key = %s and start zvhd\n", new_key_file);
+    s_stop (&daemon);
+    return rc;
+}
+
 int
 main (int argc, char *argv [])
 {
     const char *config_path = NULL;
+    const char *rekey_file = NULL;
     bool verbose = false;
     for (int arg = 1; arg < argc; arg++) {
         if (streq (argv [arg], "--check-config") && arg + 1 < argc)
@@ -318,6 +374,9 @@ main (int argc, char *argv [])
         }
         if (streq (argv [arg], "-c") && arg + 1 < argc)
             config_path = argv [++arg];
+        else
+        if (streq (argv [arg], "--rekey") && arg + 1 < argc)
+            rekey_file = argv [++arg];
         else
         if (streq (argv [arg], "-v"))
             verbose = true;
@@ -332,6 +391,8 @@ main (int argc, char *argv [])
     }
     zsys_init ();
     zsys_set_logstream (stderr);
+    if (rekey_file)
+        return s_rekey (config_path, rekey_file);
     daemon_t daemon = { 0 };
     int rc = s_start (&daemon, config_path, verbose);
     if (rc == 0)

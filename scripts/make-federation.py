@@ -111,6 +111,10 @@ def write_federation(root, zvhctl, chosen, settings=None, partners=None):
             "endpoint": f"tcp://127.0.0.1:{ports[region]}",
             "public_key": keygen(zvhctl, keydir, region, region),
         }
+        datakey = os.path.join(keydir, region + ".data_key")
+        if os.path.exists(datakey):
+            os.remove(datakey)
+        subprocess.run([zvhctl, "datakey", datakey], check=True, capture_output=True)
     with open(os.path.join(root, "federation.zpl"), "w", encoding="utf-8") as f:
         f.write("#   Local federation written by scripts/make-federation.py\n\ndirectory\n")
         for region, name in regions:
@@ -128,6 +132,7 @@ def write_federation(root, zvhctl, chosen, settings=None, partners=None):
             f.write(f'    bind = "{info[region]["endpoint"]}"\n')
             f.write(f"    secret_key = ../keys/{region}.key_secret\n")
             f.write("    directory = ../federation.zpl\n")
+            f.write(f"    data_key = ../keys/{region}.data_key\n")
             if partners:
                 info[region]["subscribe"] = f"tcp://127.0.0.1:{sub_ports[region]}"
                 f.write(f'    subscribe_bind = "{info[region]["subscribe"]}"\n')

@@ -1377,7 +1377,7 @@ test_unknown_key_in_partner_is_reported (void **state)
     fixture_t *fx = (fixture_t *) *state;
     s_write_partners (fx, "    politie-noord\n        region = groningen\n", NULL);
     s_assert_rejected (fx, "partners/politie-noord/region",
-                       "known keys are role, public_key, regions, cases");
+                       "known keys are role, public_key, public_key_next, regions, cases");
 }
 
 static void
