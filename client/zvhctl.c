@@ -8,6 +8,7 @@
  */
 #include "zvh/zvh.h"
 #include "zvh/zvh_plan.h"
+#include "wire.h"
 #include <czmq.h>
 #include <jansson.h>
 #include <fcntl.h>
@@ -449,14 +450,23 @@ s_cmd_keygen (ctl_t *self)
         zcert_set_meta (cert, "region", "%s", region);
     if (role)
         zcert_set_meta (cert, "role", "%s", role);
+    //  The Ed25519 key that verifies this key holder's signed events
+    uint8_t sign_public [WIRE_SIGN_PUBLIC_BYTES], sign_secret [WIRE_SIGN_SECRET_BYTES];
+    char sign_hex [WIRE_SIGN_PUBLIC_BYTES * 2 + 1];
+    wire_sign_keypair (zcert_secret_key (cert), sign_public, sign_secret);
+    sodium_memzero (sign_secret, sizeof sign_secret);
+    sodium_bin2hex (sign_hex, sizeof sign_hex, sign_public, sizeof sign_public);
+    zcert_set_meta (cert, "sign-key", "%s", sign_hex);
     int rc = zcert_save (cert, path);
     if (rc == 0 && self->json)
-        s_print_json (json_pack ("{s:s, s:s, s:s}", "public_key", zcert_public_txt (cert),
-                                 "public_file", path, "secret_file", secret_path));
+        s_print_json (json_pack ("{s:s, s:s, s:s, s:s}", "public_key", zcert_public_txt (cert),
+                                 "sign_key", sign_hex, "public_file", path,
+                                 "secret_file", secret_path));
     else
     if (rc == 0)
-        printf ("%s\nwrote %s and %s (keep the secret file private)\n",
-                zcert_public_txt (cert), path, secret_path);
+        printf ("public_key = \"%s\"\nsign_key = \"%s\"\nwrote %s and %s (keep the "
+                "secret file private)\n", zcert_public_txt (cert), sign_hex, path,
+                secret_path);
     else
         fprintf (stderr, "zvhctl: cannot write %s: %s\n", path, strerror (errno));
     zcert_destroy (&cert);

@@ -11,6 +11,7 @@
 #include "monitor.h"
 #include "wire.h"
 #include "zvh/zvh.h"
+#include <sodium.h>
 
 #define FEDERATION_BATCH_MAX           256
 #define FEDERATION_ZAP_ENFORCE_DOMAIN  93   //  ZMQ_ZAP_ENFORCE_DOMAIN (a draft constant)
@@ -222,6 +223,32 @@ s_read_item (federation_t *self, item_t *item)
     return usable;
 }
 
+//  The origin's signature must hold, on every hop: a relayed event is
+//  checked against its origin, not against the region that passed it on.
+static bool
+s_signed_by_origin (federation_t *self, const Zvh__V1__Envelope *envelope,
+                    const char *from)
+{
+    const config_region_t *origin = config_region (self->config, envelope->origin);
+    uint8_t key [WIRE_SIGN_PUBLIC_BYTES];
+    size_t length = 0;
+    if (!origin || !*origin->sign_key
+    ||  sodium_hex2bin (key, sizeof key, origin->sign_key, strlen (origin->sign_key),
+                        NULL, &length, NULL) || length != sizeof key) {
+        zsys_warning ("federation: event %s/%" PRIu64 " from %s refused: region '%s' "
+                      "has no sign_key in the directory, so its events cannot be "
+                      "verified", envelope->origin, envelope->seq, from, envelope->origin);
+        return false;
+    }
+    if (wire_envelope_verify (envelope, key)) {
+        zsys_warning ("federation: event %s/%" PRIu64 " from %s refused: its signature "
+                      "does not verify (forged or altered)", envelope->origin,
+                      envelope->seq, from);
+        return false;
+    }
+    return true;
+}
+
 //  Apply one event that is next in its link's order.
 static int
 s_apply_event (federation_t *self, MDB_txn *txn, item_t *item)
@@ -242,6 +269,9 @@ s_apply_event (federation_t *self, MDB_txn *txn, item_t *item)
     if (!streq (envelope->origin, from) && !relayable)
         zsys_warning ("federation: %s sent an event as region '%s': refused (a "
                       "region speaks only for itself)", from, envelope->origin);
+    else
+    if (!s_signed_by_origin (self, envelope, from))
+        ;   //  refused and logged: the link moves on, nothing is applied
     else {
         uint8_t key [FEDERATION_KEY_MAX];
         size_t key_size = store_seq_key (key, sizeof key, envelope->origin, envelope->seq);

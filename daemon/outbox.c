@@ -6,6 +6,7 @@
  */
 #include "outbox.h"
 #include <czmq.h>
+#include <sodium.h>
 
 #define OUTBOX_META_SEQ      "seq"
 #define OUTBOX_META_LAST_OUT "lout:"
@@ -16,15 +17,21 @@
 struct _outbox_t {
     store_t *store;
     char *region;
+    bool signs;
+    uint8_t sign_key [WIRE_SIGN_SECRET_BYTES];
 };
 
 outbox_t *
-outbox_new (store_t *store, const char *region)
+outbox_new (store_t *store, const char *region, const uint8_t sign_key [WIRE_SIGN_SECRET_BYTES])
 {
     assert (store && region);
     outbox_t *self = (outbox_t *) zmalloc (sizeof (outbox_t));
     self->store = store;
     self->region = strdup (region);
+    if (sign_key) {
+        memcpy (self->sign_key, sign_key, WIRE_SIGN_SECRET_BYTES);
+        self->signs = true;
+    }
     return self;
 }
 
@@ -33,6 +40,7 @@ outbox_destroy (outbox_t **self_p)
 {
     assert (self_p);
     if (*self_p) {
+        sodium_memzero ((*self_p)->sign_key, WIRE_SIGN_SECRET_BYTES);
         free ((*self_p)->region);
         free (*self_p);
         *self_p = NULL;
@@ -104,9 +112,14 @@ outbox_push_many (outbox_t *self, MDB_txn *txn, const char **peers,
     envelope.payload.data = wire_encode (payload, &envelope.payload.len);
     if (!envelope.payload.data)
         return ENOMEM;
+    if (self->signs && wire_envelope_sign (&envelope, self->sign_key)) {
+        free (envelope.payload.data);
+        return ENOMEM;
+    }
     size_t size;
     uint8_t *bytes = wire_encode (&envelope.base, &size);
     free (envelope.payload.data);
+    free (self->signs ? envelope.signature.data : NULL);
     if (!bytes)
         return ENOMEM;
     for (size_t i = 0; rc == 0 && peers [i]; i++)

@@ -18,9 +18,12 @@ typedef struct _outbox_t outbox_t;
 typedef int (outbox_visit_fn) (uint64_t link_seq, const uint8_t *envelope,
                                size_t size, void *arg);
 
-//  Create the outbox of region (the origin of the events it makes).
+//  Create the outbox of region (the origin of the events it makes); every
+//  event it makes is signed with sign_key (Ed25519), or left unsigned if
+//  sign_key is NULL (unit tests only: peers refuse unsigned events).
 outbox_t *
-    outbox_new (store_t *store, const char *region);
+    outbox_new (store_t *store, const char *region,
+                const uint8_t sign_key [WIRE_SIGN_SECRET_BYTES]);
 
 //  Destroy the outbox and null the pointer.
 void

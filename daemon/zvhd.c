@@ -220,7 +220,10 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
                              self->config->map_size_mb, self->config->map_max_mb);
     if (!self->store || s_unlock_store (self))
         return ZVHD_EXIT_STARTUP;
-    self->outbox = outbox_new (self->store, self->config->region);
+    uint8_t sign_public [WIRE_SIGN_PUBLIC_BYTES], sign_secret [WIRE_SIGN_SECRET_BYTES];
+    wire_sign_keypair (zcert_secret_key (self->cert), sign_public, sign_secret);
+    self->outbox = outbox_new (self->store, self->config->region, sign_secret);
+    sodium_memzero (sign_secret, sizeof sign_secret);
     self->transfer = transfer_new (self->store, self->outbox, self->config);
     self->log = signal_log_new (self->store);
     self->crisis = crisis_new (self->store, self->outbox, self->log, self->transfer,

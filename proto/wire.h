@@ -37,6 +37,31 @@ uint8_t *
 void
     wire_hash (const uint8_t *data, size_t size, uint8_t hash [32]);
 
+#define WIRE_SIGN_PUBLIC_BYTES  32      //  Ed25519
+#define WIRE_SIGN_SECRET_BYTES  64
+#define WIRE_SIGNATURE_BYTES    64
+#define WIRE_CURVE_SECRET_BYTES 32
+
+//  A region's Ed25519 signing key pair, derived from its CURVE secret key,
+//  so a region has one secret to keep (its zcert).
+void
+    wire_sign_keypair (const uint8_t curve_secret [WIRE_CURVE_SECRET_BYTES],
+                       uint8_t public_key [WIRE_SIGN_PUBLIC_BYTES],
+                       uint8_t secret_key [WIRE_SIGN_SECRET_BYTES]);
+
+//  Sign an envelope in place (sets envelope->signature to a buffer the
+//  caller frees). The signature covers origin, seq, type, time, case id and
+//  payload, in a fixed layout that does not depend on protobuf encoding.
+//  Returns 0 or -1.
+int
+    wire_envelope_sign (Zvh__V1__Envelope *envelope,
+                        const uint8_t secret_key [WIRE_SIGN_SECRET_BYTES]);
+
+//  Check an envelope's signature with its origin's public key: 0 if valid.
+int
+    wire_envelope_verify (const Zvh__V1__Envelope *envelope,
+                          const uint8_t public_key [WIRE_SIGN_PUBLIC_BYTES]);
+
 //  Typed shorthands for the messages decoded most.
 #define WIRE_DECODE(type, lower, data, size) \
     ((type *) wire_decode (&lower##__descriptor, (data), (size)))

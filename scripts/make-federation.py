@@ -47,11 +47,14 @@ def free_ports(count):
     return ports
 
 
-def keygen(zvhctl, keydir, name, region, role="region"):
+def keygen(zvhctl, keydir, name, region, role="region", with_sign_key=False):
     out = subprocess.run([zvhctl, "--json", "keygen", name, "--dir", keydir,
                           "--region", region, "--role", role, "--force"],
                          check=True, capture_output=True, text=True).stdout
-    return re.search(r'"public_key": "([^"]+)"', out).group(1)
+    public_key = re.search(r'"public_key": "([^"]+)"', out).group(1)
+    if with_sign_key:
+        return public_key, re.search(r'"sign_key": "([^"]+)"', out).group(1)
+    return public_key
 
 
 # Data-minimised views per role, as in config/partners.example.zpl.
@@ -107,9 +110,11 @@ def write_federation(root, zvhctl, chosen, settings=None, partners=None):
     sub_ports = dict(zip(chosen, all_ports[len(chosen):]))
     info = {}
     for region in chosen:
+        public_key, sign_key = keygen(zvhctl, keydir, region, region, with_sign_key=True)
         info[region] = {
             "endpoint": f"tcp://127.0.0.1:{ports[region]}",
-            "public_key": keygen(zvhctl, keydir, region, region),
+            "public_key": public_key,
+            "sign_key": sign_key,
         }
         datakey = os.path.join(keydir, region + ".data_key")
         if os.path.exists(datakey):
@@ -120,8 +125,11 @@ def write_federation(root, zvhctl, chosen, settings=None, partners=None):
         for region, name in regions:
             endpoint = info.get(region, {}).get("endpoint", "")
             key = info.get(region, {}).get("public_key", "")
+            sign_key = info.get(region, {}).get("sign_key", "")
             f.write(f'    {region}\n        name = "{name}"\n'
                     f'        endpoint = "{endpoint}"\n        public_key = "{key}"\n')
+            if sign_key:
+                f.write(f'        sign_key = "{sign_key}"\n')
     for region in chosen:
         rdir = os.path.join(root, region)
         os.makedirs(rdir, exist_ok=True)

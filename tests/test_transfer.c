@@ -61,7 +61,7 @@ s_setup (void **state)
         snprintf (path, sizeof path, "%s/%s", world->dir, s_names [i]);
         node->store = store_new (path, s_names [i], TEST_MAP_MB, TEST_MAX_MB);
         assert_non_null (node->store);
-        node->outbox = outbox_new (node->store, s_names [i]);
+        node->outbox = outbox_new (node->store, s_names [i], NULL);
         node->transfer = transfer_new (node->store, node->outbox, node->config);
     }
     *state = world;
