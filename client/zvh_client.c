@@ -8,8 +8,10 @@
 #include "wire.h"
 #include "signal_names.h"
 #include <czmq.h>
+#include <jansson.h>
 
 #define CLIENT_ERROR_MAX  512
+#define CLIENT_AUDIT_PAGE 500     //  audit entries per export request
 
 struct _zvh_client_t {
     zsock_t *dealer;
@@ -320,6 +322,92 @@ zvh_client_signal_raise (zvh_client_t *self, const zvh_raise_t *raise, char *eve
         snprintf (event_id_out, ZVH_EVENT_ID_MAX, "%s", reply->event_id);
     wire_free (&reply->base);
     return 0;
+}
+
+int
+zvh_client_reload (zvh_client_t *self)
+{
+    assert (self);
+    Zvh__V1__ControlRequest request = ZVH__V1__CONTROL_REQUEST__INIT;
+    request.op = ZVH__V1__CONTROL_REQUEST__OP__OP_RELOAD;
+    Zvh__V1__ControlReply *reply;
+    int rc = s_call (self, &request, &reply);
+    if (rc == 0)
+        wire_free (&reply->base);
+    return rc;
+}
+
+int
+zvh_client_audit_verify (zvh_client_t *self, bool *intact, uint64_t *count)
+{
+    assert (self);
+    Zvh__V1__ControlRequest request = ZVH__V1__CONTROL_REQUEST__INIT;
+    request.op = ZVH__V1__CONTROL_REQUEST__OP__OP_AUDIT_VERIFY;
+    Zvh__V1__ControlReply *reply;
+    int rc = s_call (self, &request, &reply);
+    if (rc)
+        return rc;
+    *intact = reply->audit_intact;
+    *count = reply->audit_count;
+    if (!reply->audit_intact)
+        s_fail (self, 0, "%s", reply->error);
+    wire_free (&reply->base);
+    return 0;
+}
+
+//  One audit entry as a JSON object (the NEN 7513 fields and the chain).
+static char *
+s_audit_json (const Zvh__V1__AuditRecord *record)
+{
+    char prev [65] = "", hash [65] = "";
+    for (size_t i = 0; i < record->prev_hash.len && i < 32; i++)
+        snprintf (prev + 2 * i, 3, "%02x", record->prev_hash.data [i]);
+    for (size_t i = 0; i < record->hash.len && i < 32; i++)
+        snprintf (hash + 2 * i, 3, "%02x", record->hash.data [i]);
+    json_t *json = json_pack ("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
+                              "s:s, s:s, s:s, s:s}",
+        "seq", (json_int_t) record->seq, "time_ms", (json_int_t) record->time_ms,
+        "action", record->action, "outcome", record->outcome, "actor", record->actor,
+        "actor_role", record->actor_role, "on_behalf", record->on_behalf,
+        "purpose", record->purpose, "legal_basis", record->legal_basis,
+        "case_id", record->case_id, "event_id", record->event_id,
+        "source", record->source, "detail", record->detail,
+        "prev_hash", prev, "hash", hash);
+    char *text = json ? json_dumps (json, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref (json);
+    return text;
+}
+
+int
+zvh_client_audit_export (zvh_client_t *self, uint64_t after, zvh_audit_visit_fn *visit,
+                         void *arg)
+{
+    assert (self);
+    int visited = 0;
+    while (true) {
+        Zvh__V1__ControlRequest request = ZVH__V1__CONTROL_REQUEST__INIT;
+        request.op = ZVH__V1__CONTROL_REQUEST__OP__OP_AUDIT_EXPORT;
+        request.after = after;
+        request.limit = CLIENT_AUDIT_PAGE;
+        Zvh__V1__ControlReply *reply;
+        int rc = s_call (self, &request, &reply);
+        if (rc)
+            return rc;
+        size_t count = reply->n_audit;
+        for (size_t i = 0; i < count; i++) {
+            char *text = s_audit_json (reply->audit [i]);
+            if (text)
+                visit (text, arg);
+            free (text);
+            after = reply->audit [i]->seq;
+            visited++;
+        }
+        wire_free (&reply->base);
+        //  A short page is the end: each export is itself audited, so the
+        //  trail grows while it is read and "until empty" would never end
+        if (count < CLIENT_AUDIT_PAGE)
+            return visited;
+    }
 }
 
 int

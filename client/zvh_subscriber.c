@@ -15,6 +15,7 @@
 #define SUB_HEARTBEAT_MS    1000        //  ping the daemon this often when idle
 #define SUB_SILENCE_MS      4000        //  daemon silent this long: subscribe again
 #define SUB_RECONNECT_MS    100
+#define SUB_ERROR_NO_STREAM 1         //  ERROR seq: subscribe again
 
 struct _zvh_subscriber_t {
     zsock_t *dealer;
@@ -203,21 +204,25 @@ s_take (zvh_subscriber_t *self, zframe_t *raw, zvh_signal_t *signal)
         return 1;
     }
     else
-    if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_GAP) {
+    if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_GAP && frame->seq) {
+        //  The stream goes on from here: older entries were purged, or the
+        //  resume point was past the end of this region's log
         memset (signal, 0, sizeof *signal);
         signal->seq = frame->seq;
-        if (frame->seq && (!self->have_seq || frame->seq - 1 > self->last_seq))
-            self->last_seq = frame->seq - 1;
+        s_fail (self, ZVH_E_GAP, "the stream resumes at seq %" PRIu64 " (after %" PRIu64
+                "): entries were purged (retention), or the resume point was not "
+                "this region's", frame->seq, self->last_seq);
+        self->last_seq = frame->seq - 1;
         self->have_seq = true;
-        s_fail (self, ZVH_E_GAP, "signals before seq %" PRIu64 " were purged (retention)",
-                frame->seq);
         result = ZVH_E_GAP;
     }
     else
     if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_ERROR && frame->request_id == 0) {
         s_fail (self, ZVH_E_PROTOCOL, "daemon: %s", frame->error);
-        if (self->started)
+        if (frame->seq == SUB_ERROR_NO_STREAM && self->started)
             s_subscribe (self);     //  e.g. it restarted and lost our stream
+        else
+            result = ZVH_E_PROTOCOL;    //  refused: retrying cannot help
     }
     wire_free (frame ? &frame->base : NULL);
     zframe_destroy (&raw);
@@ -240,8 +245,8 @@ zvh_subscriber_next (zvh_subscriber_t *self, int timeout_ms, zvh_signal_t *signa
         int result = s_take (self, raw, signal);
         if (result == 1)
             return ZVH_OK;
-        if (result == ZVH_E_GAP)
-            return ZVH_E_GAP;
+        if (result == ZVH_E_GAP || result == ZVH_E_PROTOCOL)
+            return result;
     }
 }
 

@@ -54,6 +54,9 @@ static const char *s_usage_text =
     "  keygen NAME [--dir DIR] [--region R] [--role ROLE] [--force]\n"
     "                                  write a CURVE certificate NAME.key + NAME.key_secret\n"
     "  datakey FILE                    write a new store encryption key (mode 0600)\n"
+    "  reload                          re-read keys, directory, partners, revocations\n"
+    "  audit verify                    check the audit trail's hash chain\n"
+    "  audit export [--after SEQ]      the audit trail as JSON lines\n"
     "\n"
     "The daemon is found by -e ENDPOINT, by -d DATA_DIR (ipc://DATA_DIR/control.sock),\n"
     "by the control or data_dir key of -c CONFIG, or by $ZVH_CONTROL.\n"
@@ -694,6 +697,55 @@ s_cmd_datakey (ctl_t *self)
     return 0;
 }
 
+static void
+s_print_line (const char *json, void *arg)
+{
+    (void) arg;
+    puts (json);
+}
+
+static int
+s_cmd_admin (ctl_t *self, zvh_client_t *client)
+{
+    const char *command = self->argv [0];
+    const char *verb = self->argc > 1 ? self->argv [1] : "";
+    int rc;
+    if (streq (command, "reload")) {
+        rc = zvh_client_reload (client);
+        if (rc == 0)
+            printf ("reloaded: keys, directory, partners and revocation list taken\n");
+    }
+    else
+    if (streq (verb, "verify")) {
+        bool intact;
+        uint64_t count;
+        rc = zvh_client_audit_verify (client, &intact, &count);
+        if (rc == 0 && self->json)
+            s_print_json (json_pack ("{s:b, s:I, s:s}", "intact", intact, "entries",
+                                     (json_int_t) count, "problem",
+                                     intact ? "" : zvh_client_error (client)));
+        else
+        if (rc == 0 && intact)
+            printf ("audit trail intact: %" PRIu64 " entries\n", count);
+        else
+        if (rc == 0)
+            printf ("audit trail BROKEN after %" PRIu64 " good entries: %s\n", count,
+                    zvh_client_error (client));
+        if (rc == 0 && !intact)
+            return EXIT_REFUSED;
+    }
+    else
+    if (streq (verb, "export")) {
+        const char *after = s_option (self, "--after");
+        rc = zvh_client_audit_export (client, after ? strtoull (after, NULL, 10) : 0,
+                                      s_print_line, NULL);
+        rc = rc < 0 ? rc : 0;
+    }
+    else
+        return s_usage ("usage: audit verify | audit export [--after SEQ]");
+    return rc ? s_failed (client, rc) : 0;
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -718,7 +770,9 @@ main (int argc, char *argv [])
         return s_cmd_signal (&self);
     if (streq (command, "subscribe"))
         return s_cmd_subscribe (&self);
-    if (!streq (command, "status") && !streq (command, "case") && !streq (command, "plan"))
+    bool admin = streq (command, "reload") || streq (command, "audit");
+    if (!admin && !streq (command, "status") && !streq (command, "case")
+    &&  !streq (command, "plan"))
         return s_usage ("unknown command");
     if (!*self.endpoint)
         return s_usage ("say which daemon: -c CONFIG, -d DATA_DIR, -e ENDPOINT or $ZVH_CONTROL");
@@ -729,6 +783,9 @@ main (int argc, char *argv [])
         return EXIT_USAGE;
     }
     zvh_client_set_timeout (client, self.timeout_ms);
+    if (admin)
+        rc = s_cmd_admin (&self, client);
+    else
     if (streq (command, "status"))
         rc = s_cmd_status (&self, client);
     else

@@ -18,8 +18,11 @@ struct _control_t {
     outbox_t *outbox;
     transfer_t *transfer;
     crisis_t *crisis;
+    audit_t *audit;
     federation_t *federation;
     zsock_t *router;
+    control_reload_fn *reload;
+    void *reload_arg;
 };
 
 typedef struct {
@@ -31,13 +34,15 @@ typedef struct {
     zlist_t *garbage;               //  decoded messages the reply points into
     char error [TRANSFER_ERROR_MAX];    //  a refusal found by a read
     char event_id [CRISIS_EVENT_ID_MAX];
+    char actor [ZVH_ID_MAX + 16];
 } op_t;
 
 #define CONTROL_OPERATOR_ROLE  "operator"   //  who raises through this socket
 
 control_t *
 control_new (const config_t *config, store_t *store, outbox_t *outbox,
-             transfer_t *transfer, crisis_t *crisis, federation_t *federation)
+             transfer_t *transfer, crisis_t *crisis, audit_t *audit,
+             federation_t *federation)
 {
     control_t *self = (control_t *) zmalloc (sizeof (control_t));
     self->config = config;
@@ -45,6 +50,7 @@ control_new (const config_t *config, store_t *store, outbox_t *outbox,
     self->outbox = outbox;
     self->transfer = transfer;
     self->crisis = crisis;
+    self->audit = audit;
     self->federation = federation;
     self->router = zsock_new (ZMQ_ROUTER);
     zsock_set_maxmsgsize (self->router, WIRE_MAX_FRAME_BYTES);
@@ -94,9 +100,8 @@ s_status_of (int rc)
 //  ---------------------------------------------------------------- writes
 
 static int
-s_write_op (MDB_txn *txn, void *arg)
+s_apply_op (MDB_txn *txn, op_t *op)
 {
-    op_t *op = (op_t *) arg;
     transfer_t *transfer = op->self->transfer;
     const Zvh__V1__ControlRequest *request = op->request;
     switch (request->op) {
@@ -119,6 +124,80 @@ s_write_op (MDB_txn *txn, void *arg)
                                          request->plan.data, request->plan.len,
                                          op->now_ms);
     }
+}
+
+//  ---------------------------------------------------------------- audit
+
+//  The audit action and wording of each operation.
+static void
+s_describe (const Zvh__V1__ControlRequest *request, const char **action,
+            const char **detail)
+{
+    switch (request->op) {
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_INCLUDE:
+            *action = "create"; *detail = "case included with its plan"; break;
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_MOVE:
+            *action = "transfer"; *detail = "warm handover offered"; break;
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_COMPLETE:
+            *action = "change"; *detail = "joint phase completed"; break;
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_CLOSE:
+            *action = "change"; *detail = "case closed (outflow), plan purged"; break;
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_SIGNAL_RAISE:
+            *action = "create"; *detail = "crisis signal raised"; break;
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_PLAN_UPDATE:
+            *action = "change"; *detail = "plan updated"; break;
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_SHOW:
+            *action = "read"; *detail = "case and plan shown"; break;
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_LIST:
+            *action = "read"; *detail = "case list"; break;
+        default:
+            *action = "read"; *detail = "status or audit"; break;
+    }
+}
+
+//  The legal route named by a plan in the request, if any.
+static const char *
+s_route_of (const Zvh__V1__ControlRequest *request)
+{
+    static const char *const routes [] = {
+        "", "consent", "conditional", "wvggz", "wzd", "bemoeizorg" };
+    Zvh__V1__Plan *plan = request->plan.len
+        ? WIRE_DECODE (Zvh__V1__Plan, zvh__v1__plan, request->plan.data, request->plan.len)
+        : NULL;
+    int route = plan && plan->legal_basis ? plan->legal_basis->route : 0;
+    wire_free (plan ? &plan->base : NULL);
+    return route > 0 && (size_t) route < sizeof routes / sizeof routes [0] ? routes [route] : "";
+}
+
+static void
+s_audit_entry (op_t *op, audit_entry_t *entry, const char *outcome, const char *why)
+{
+    memset (entry, 0, sizeof *entry);
+    s_describe (op->request, &entry->action, &entry->detail);
+    entry->outcome = outcome;
+    entry->actor = op->actor;
+    entry->actor_role = CONTROL_OPERATOR_ROLE;
+    entry->on_behalf = op->self->config->region;
+    entry->purpose = "levensloopaanpak: case work by the region's operators";
+    entry->legal_basis = s_route_of (op->request);
+    entry->case_id = *op->case_id ? op->case_id : NULL;
+    entry->source = "local control socket (zvhctl, libzvh)";
+    entry->event_id = *op->event_id ? op->event_id : NULL;
+    if (why)
+        entry->detail = why;
+}
+
+static int
+s_write_op (MDB_txn *txn, void *arg)
+{
+    op_t *op = (op_t *) arg;
+    int rc = s_apply_op (txn, op);
+    if (rc == 0) {
+        audit_entry_t entry;
+        s_audit_entry (op, &entry, "ok", NULL);
+        rc = audit_record (op->self->audit, txn, &entry, op->now_ms);
+    }
+    return rc;
 }
 
 //  ---------------------------------------------------------------- reads
@@ -194,6 +273,58 @@ s_read_peers (MDB_txn *txn, void *arg)
     return 0;
 }
 
+static int
+s_audit_verify (MDB_txn *txn, void *arg)
+{
+    op_t *op = (op_t *) arg;
+    char why [AUDIT_WHY_MAX];
+    int rc = audit_verify (op->self->audit, txn, &op->reply->audit_count, why);
+    if (rc > 0 && !STORE_IS_APP_CODE (rc)) {
+        op->reply->audit_intact = false;
+        snprintf (op->error, sizeof op->error, "%s", why);
+        return 0;
+    }
+    op->reply->audit_intact = rc == 0;
+    return rc;
+}
+
+#define CONTROL_AUDIT_PAGE_MAX  1000    //  entries in one export reply
+
+static int
+s_collect_audit (const Zvh__V1__AuditRecord *record, void *arg)
+{
+    op_t *op = (op_t *) arg;
+    size_t size;
+    uint8_t *bytes = wire_encode (&record->base, &size);
+    Zvh__V1__AuditRecord *copy = bytes
+        ? WIRE_DECODE (Zvh__V1__AuditRecord, zvh__v1__audit_record, bytes, size) : NULL;
+    free (bytes);
+    if (!copy)
+        return 1;
+    zlist_append (op->garbage, copy);
+    op->reply->audit [op->reply->n_audit++] = copy;
+    return 0;
+}
+
+static int
+s_audit_export (MDB_txn *txn, void *arg)
+{
+    op_t *op = (op_t *) arg;
+    size_t limit = op->request->limit && op->request->limit < CONTROL_AUDIT_PAGE_MAX
+                 ? op->request->limit : CONTROL_AUDIT_PAGE_MAX;
+    op->reply->audit = (Zvh__V1__AuditRecord **) zmalloc (sizeof (void *) * (limit + 1));
+    return audit_scan (op->self->audit, txn, op->request->after, limit,
+                       s_collect_audit, op);
+}
+
+void
+control_set_reload (control_t *self, control_reload_fn *reload, void *arg)
+{
+    assert (self);
+    self->reload = reload;
+    self->reload_arg = arg;
+}
+
 //  ---------------------------------------------------------------- dispatch
 
 //  A signal raised by a local operator: the control socket is local and
@@ -251,6 +382,17 @@ s_run (op_t *op)
         }
         case ZVH__V1__CONTROL_REQUEST__OP__OP_SIGNAL_RAISE:
             return s_raise (op);
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_AUDIT_VERIFY:
+            return store_read (self->store, s_audit_verify, op);
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_AUDIT_EXPORT:
+            return store_read (self->store, s_audit_export, op);
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_RELOAD:
+            if (!self->reload || self->reload (self->reload_arg)) {
+                snprintf (op->error, sizeof op->error, "reload failed: the daemon "
+                          "keeps its keys; see its log for the errors in the files");
+                return ZVH_E_BAD_REQUEST;
+            }
+            return 0;
         case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_SHOW:
             return store_read (self->store, s_read_case, op);
         case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_LIST:
@@ -260,6 +402,7 @@ s_run (op_t *op)
             return rc ? rc : store_read (self->store, s_read_peers, op);
         }
         default:
+            snprintf (op->error, sizeof op->error, "unknown operation %d", request->op);
             return ZVH_E_BAD_REQUEST;
     }
 }
@@ -322,10 +465,29 @@ s_free_reply (op_t *op)
         free (reply->peers [i]);
     free (reply->peers);
     free (reply->cases);
+    free (reply->audit);
     free (reply->plan.data);
     for (void *msg = zlist_first (op->garbage); msg; msg = zlist_next (op->garbage))
         wire_free ((ProtobufCMessage *) msg);
     zlist_destroy (&op->garbage);
+}
+
+//  Reads and refusals are recorded here, each in its own transaction;
+//  successful changes were recorded with the change itself.
+static void
+s_audit_outside_txn (op_t *op, int rc, const char *error)
+{
+    int kind = op->request->op;
+    bool read = kind == ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_SHOW
+             || kind == ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_LIST
+             || kind == ZVH__V1__CONTROL_REQUEST__OP__OP_AUDIT_EXPORT;
+    if (rc == 0 && !read)
+        return;
+    audit_entry_t entry;
+    s_audit_entry (op, &entry, rc ? "refused" : "ok", rc ? error : NULL);
+    if (rc)
+        entry.action = "refuse";
+    audit_record_now (op->self->audit, &entry, op->now_ms);
 }
 
 void
@@ -345,16 +507,21 @@ control_handle (control_t *self, int64_t now_ms)
     zframe_destroy (&body);
     Zvh__V1__ControlReply reply = ZVH__V1__CONTROL_REPLY__INIT;
     Zvh__V1__ControlRequest empty = ZVH__V1__CONTROL_REQUEST__INIT;
-    op_t op = { self, request ? request : &empty, &reply, now_ms, "", zlist_new (), "", "" };
+    op_t op = { self, request ? request : &empty, &reply, now_ms, "", zlist_new (), "", "", "" };
     Zvh__V1__StateCount counts [ZVH_CASE_STATES + 1];
     Zvh__V1__StateCount *count_ptrs [ZVH_CASE_STATES + 1];
     s_prepare_reply (&op, counts, count_ptrs, ZVH_CASE_STATES + 1);
+    snprintf (op.actor, sizeof op.actor, "operator@%s", self->config->region);
     int rc = request ? s_run (&op) : ZVH_E_BAD_REQUEST;
     reply.status = s_status_of (rc);
     reply.request_id = op.request->request_id;
     if (rc)
         reply.error = (char *) (request ? s_error_text (&op, rc)
                                         : "the request is not a ControlRequest");
+    else
+    if (*op.error)
+        reply.error = op.error;     //  e.g. where a broken audit chain breaks
+    s_audit_outside_txn (&op, rc, reply.error);
     s_send_reply (self, &routing_id, &reply);
     s_free_reply (&op);
     wire_free (request ? &request->base : NULL);

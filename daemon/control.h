@@ -8,6 +8,7 @@
 #ifndef ZVH_CONTROL_H
 #define ZVH_CONTROL_H
 
+#include "audit.h"
 #include "config.h"
 #include "crisis.h"
 #include "federation.h"
@@ -21,7 +22,15 @@ typedef struct _control_t control_t;
 //  Bind the control endpoint. Returns NULL (logged) on failure.
 control_t *
     control_new (const config_t *config, store_t *store, outbox_t *outbox,
-                 transfer_t *transfer, crisis_t *crisis, federation_t *federation);
+                 transfer_t *transfer, crisis_t *crisis, audit_t *audit,
+                 federation_t *federation);
+
+//  Reloads keys and directories; returns 0 if the new files were taken.
+typedef int (control_reload_fn) (void *arg);
+
+//  Who carries out OP_RELOAD (zvhctl reload), as SIGHUP does.
+void
+    control_set_reload (control_t *self, control_reload_fn *reload, void *arg);
 
 //  Close and null the pointer.
 void

@@ -52,14 +52,24 @@ crisis_new (store_t *store, outbox_t *outbox, signal_log_t *log,
     self->log = log;
     self->transfer = transfer;
     self->config = config;
+    crisis_reload (self);
+    transfer_set_hook (transfer, s_on_case_event, self);
+    return self;
+}
+
+void
+crisis_reload (crisis_t *self)
+{
+    assert (self);
+    const config_t *config = self->config;
     size_t count = 0;
     for (size_t i = 0; i < config->region_count; i++) {
         const config_region_t *region = &config->regions [i];
-        if (!streq (region->id, config->region) && config_region_is_federated (region))
+        if (!streq (region->id, config->region) && config_region_is_federated (region)
+        &&  !config_is_revoked (config, region->public_key))
             self->peers [count++] = region->id;
     }
-    transfer_set_hook (transfer, s_on_case_event, self);
-    return self;
+    self->peers [count] = NULL;
 }
 
 void

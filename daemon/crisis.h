@@ -37,6 +37,10 @@ crisis_t *
 void
     crisis_destroy (crisis_t **self_p);
 
+//  Follow a reloaded config (the regions to send to).
+void
+    crisis_reload (crisis_t *self);
+
 //  Why the last raise was refused.
 const char *
     crisis_error (crisis_t *self);

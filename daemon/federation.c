@@ -19,6 +19,7 @@
 #define FEDERATION_META_LAST_IN        "lin:"
 #define FEDERATION_KEY_MAX             128
 #define FEDERATION_Z85_KEY_LEN         40
+#define FEDERATION_HELD                1    //  refused: the link waits at this event
 
 typedef struct {
     const config_region_t *region;
@@ -35,6 +36,8 @@ struct _federation_t {
     outbox_t *outbox;
     transfer_t *transfer;
     crisis_t *crisis;
+    audit_t *audit;
+    zcert_t *cert;
     zsock_t *router;
     zsock_t *monitor;
     peer_t **peers;
@@ -79,32 +82,70 @@ s_bind (federation_t *self, zcert_t *cert)
     return 0;
 }
 
+//  A link to every federated region not linked yet (keyed by region id and
+//  public key, so a changed key makes a new link).
+static int
+s_connect_peers (federation_t *self)
+{
+    const config_t *config = self->config;
+    for (size_t i = 0; i < config->region_count; i++) {
+        const config_region_t *region = &config->regions [i];
+        if (streq (region->id, config->region) || !config_region_is_federated (region)
+        ||  config_is_revoked (config, region->public_key))
+            continue;
+        bool linked = false;
+        for (size_t j = 0; j < self->peer_count && !linked; j++)
+            linked = peer_matches (self->peers [j], region);
+        if (linked)
+            continue;
+        peer_t *peer = peer_new (region, self->cert, config, self->store, self->outbox);
+        if (!peer)
+            return -1;
+        self->peers [self->peer_count++] = peer;
+    }
+    return 0;
+}
+
+void
+federation_reload (federation_t *self)
+{
+    assert (self);
+    size_t kept = 0;
+    for (size_t i = 0; i < self->peer_count; i++) {
+        peer_t *peer = self->peers [i];
+        const config_region_t *region = config_region (self->config, peer_region (peer));
+        if (region && config_region_is_federated (region) && peer_matches (peer, region)
+        &&  !config_is_revoked (self->config, region->public_key))
+            self->peers [kept++] = peer;
+        else {
+            zsys_info ("federation: link to %s closed (left the directory, new key, "
+                       "or revoked)", peer_region (peer));
+            peer_destroy (&peer);
+        }
+    }
+    self->peer_count = kept;
+    if (s_connect_peers (self))
+        zsys_error ("federation: could not open every new link after reload");
+}
+
 federation_t *
 federation_new (const config_t *config, zcert_t *cert, store_t *store,
-                outbox_t *outbox, transfer_t *transfer, crisis_t *crisis)
+                outbox_t *outbox, transfer_t *transfer, crisis_t *crisis,
+                audit_t *audit)
 {
-    assert (config && cert && store && outbox && transfer && crisis);
+    assert (config && cert && store && outbox && transfer && crisis && audit);
     federation_t *self = (federation_t *) zmalloc (sizeof (federation_t));
     self->config = config;
     self->store = store;
     self->outbox = outbox;
     self->transfer = transfer;
     self->crisis = crisis;
-    self->peers = (peer_t **) zmalloc (sizeof (peer_t *) * (config->region_count + 1));
-    if (s_bind (self, cert)) {
+    self->audit = audit;
+    self->cert = cert;
+    self->peers = (peer_t **) zmalloc (sizeof (peer_t *) * (CONFIG_REGIONS_MAX + 1));
+    if (s_bind (self, cert) || s_connect_peers (self)) {
         federation_destroy (&self);
         return NULL;
-    }
-    for (size_t i = 0; i < config->region_count; i++) {
-        const config_region_t *region = &config->regions [i];
-        if (streq (region->id, config->region) || !config_region_is_federated (region))
-            continue;
-        peer_t *peer = peer_new (region, cert, config, store, outbox);
-        if (!peer) {
-            federation_destroy (&self);
-            return NULL;
-        }
-        self->peers [self->peer_count++] = peer;
     }
     return self;
 }
@@ -199,9 +240,14 @@ s_read_item (federation_t *self, item_t *item)
                        zframe_data (header), zframe_size (header))
         : NULL;
     bool usable = item->region && frame && extra == 0;
-    if (!item->region)
-        zsys_warning ("federation: message from an unknown key (%s) refused",
-                      key ? key : "none");
+    if (!item->region) {
+        zsys_warning ("federation: message from key %s refused: not a region in the "
+                      "directory (a partner key, or revoked)", key ? key : "none");
+        audit_entry_t entry = { .action = "refuse", .outcome = "refused",
+                                .actor = key ? key : "unknown", .source = "federation",
+                                .detail = "not a region key (partner key, unknown or revoked)" };
+        audit_record_now (self->audit, &entry, zclock_time ());
+    }
     else
     if (!usable)
         zsys_warning ("federation: malformed message from %s refused", item->region->id);
@@ -221,6 +267,17 @@ s_read_item (federation_t *self, item_t *item)
         zframe_destroy (&item->envelope);
     }
     return usable;
+}
+
+static const char *
+s_type_name (int type)
+{
+    static const char *const names [] = {
+        "event", "transfer offer", "transfer accept", "transfer reject",
+        "transfer complete", "plan update", "plan proposal", "signal raise",
+        "signal event" };
+    return type > 0 && (size_t) type < sizeof names / sizeof names [0] ? names [type]
+                                                                      : names [0];
 }
 
 //  The origin's signature must hold, on every hop: a relayed event is
@@ -258,20 +315,43 @@ s_apply_event (federation_t *self, MDB_txn *txn, item_t *item)
         Zvh__V1__Envelope, zvh__v1__envelope,
         zframe_data (item->envelope), zframe_size (item->envelope));
     if (!envelope) {
-        zsys_warning ("federation: malformed event at link seq %" PRIu64 " from %s "
-                      "skipped", item->link_seq, from);
-        return 0;
+        zsys_error ("federation: malformed event at link seq %" PRIu64 " from %s: "
+                    "refused, and the link from %s waits until %s sends a valid one",
+                    item->link_seq, from, from, from);
+        return FEDERATION_HELD;
     }
     int rc = 0;
-    //  Only a raise may be relayed (to the region holding the plan); any
-    //  other event must come from its origin itself
-    bool relayable = envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_RAISE;
-    if (!streq (envelope->origin, from) && !relayable)
+    //  Only a raise and a plan proposal may be relayed (towards the region
+    //  holding the plan); any other event must come from its origin itself
+    bool relayable = envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_RAISE
+                  || envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_PROPOSAL;
+    const char *refusal = NULL;
+    if (!streq (envelope->origin, from) && !relayable) {
         zsys_warning ("federation: %s sent an event as region '%s': refused (a "
                       "region speaks only for itself)", from, envelope->origin);
+        refusal = "a region sent an event in another region's name";
+    }
     else
     if (!s_signed_by_origin (self, envelope, from))
-        ;   //  refused and logged: the link moves on, nothing is applied
+        refusal = "signature missing, unverifiable or wrong (forged or altered)";
+    char event_id [CRISIS_EVENT_ID_MAX];
+    snprintf (event_id, sizeof event_id, "%s/%" PRIu64, envelope->origin, envelope->seq);
+    audit_entry_t entry = { .action = refusal ? "refuse" : "receive",
+                            .outcome = refusal ? "refused" : "ok", .actor = from,
+                            .actor_role = "region", .on_behalf = envelope->origin,
+                            .purpose = "levensloopaanpak: federation between regions",
+                            .case_id = envelope->case_id, .source = "federation",
+                            .detail = refusal ? refusal : s_type_name (envelope->type),
+                            .event_id = event_id };
+    if (refusal) {
+        //  Never drop what a peer sent: hold the link (no ack, the peer
+        //  resends) until the directory or the peer is fixed; loud meanwhile
+        zsys_error ("federation: link from %s held at seq %" PRIu64 ": %s",
+                    from, item->link_seq, refusal);
+        rc = audit_record (self->audit, txn, &entry, self->now_ms);
+        if (rc == 0)
+            rc = FEDERATION_HELD;
+    }
     else {
         uint8_t key [FEDERATION_KEY_MAX];
         size_t key_size = store_seq_key (key, sizeof key, envelope->origin, envelope->seq);
@@ -292,6 +372,8 @@ s_apply_event (federation_t *self, MDB_txn *txn, item_t *item)
             if (rc == 0)
                 rc = store_put (self->store, txn, STORE_DB_DEDUP, key, key_size,
                                 when, sizeof when, 0);
+            if (rc == 0)
+                rc = audit_record (self->audit, txn, &entry, self->now_ms);
         }
     }
     wire_free (&envelope->base);
@@ -312,9 +394,10 @@ s_apply_batch (MDB_txn *txn, void *arg)
             int rc = s_apply_event (self, txn, item);
             if (rc == 0)
                 rc = store_set_meta_u64 (self->store, txn, name, item->link_seq);
-            if (rc)
+            if (rc && rc != FEDERATION_HELD)
                 return rc;
-            last_in = item->link_seq;
+            if (rc == 0)
+                last_in = item->link_seq;
         }
         item->ack = last_in;
     }

@@ -10,6 +10,7 @@
 #ifndef ZVH_FEDERATION_H
 #define ZVH_FEDERATION_H
 
+#include "audit.h"
 #include "config.h"
 #include "crisis.h"
 #include "outbox.h"
@@ -24,7 +25,14 @@ typedef struct _federation_t federation_t;
 //  must already be configured. Returns NULL (logged) on failure.
 federation_t *
     federation_new (const config_t *config, zcert_t *cert, store_t *store,
-                    outbox_t *outbox, transfer_t *transfer, crisis_t *crisis);
+                    outbox_t *outbox, transfer_t *transfer, crisis_t *crisis,
+                    audit_t *audit);
+
+//  Follow a reloaded config (same object, new keys and regions): links to
+//  regions that left or changed key are closed, new ones opened. Messages
+//  from keys no longer admitted are refused from now on.
+void
+    federation_reload (federation_t *self);
 
 //  Close every link and null the pointer.
 void

@@ -21,6 +21,8 @@ struct _peer_t {
     store_t *store;
     outbox_t *outbox;
     char region [CONFIG_ID_MAX];
+    char endpoint [CONFIG_ENDPOINT_MAX];
+    char public_key [CONFIG_KEY_Z85_LEN + 1];
     char name [PEER_NAME_MAX];      //  for log lines
     zsock_t *dealer;
     zsock_t *monitor;
@@ -65,6 +67,8 @@ peer_new (const config_region_t *region, zcert_t *cert, const config_t *config,
     self->store = store;
     self->outbox = outbox;
     snprintf (self->region, sizeof self->region, "%s", region->id);
+    snprintf (self->endpoint, sizeof self->endpoint, "%s", region->endpoint);
+    snprintf (self->public_key, sizeof self->public_key, "%s", region->public_key);
     snprintf (self->name, sizeof self->name, "peer %s", region->id);
     self->rto_ms = config->retry_min_ms;
     self->wake = true;
@@ -104,6 +108,14 @@ peer_monitor (peer_t *self)
 {
     assert (self);
     return self->monitor;
+}
+
+bool
+peer_matches (peer_t *self, const config_region_t *region)
+{
+    assert (self);
+    return streq (self->region, region->id) && streq (self->endpoint, region->endpoint)
+        && streq (self->public_key, region->public_key);
 }
 
 const char *

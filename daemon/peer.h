@@ -36,6 +36,10 @@ zsock_t *
 zsock_t *
     peer_monitor (peer_t *self);
 
+//  True if this link is to region with its current endpoint and key.
+bool
+    peer_matches (peer_t *self, const config_region_t *region);
+
 //  The peer's region id.
 const char *
     peer_region (peer_t *self);

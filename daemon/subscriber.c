@@ -17,6 +17,7 @@
 
 typedef struct {
     const config_partner_t *partner;
+    char id [CONFIG_ID_MAX];        //  the partner's id, kept across reloads
     zframe_t *routing_id;
     bool live;
     uint32_t credit;
@@ -34,6 +35,7 @@ struct _subscriber_t {
     store_t *store;
     signal_log_t *log;
     crisis_t *crisis;
+    audit_t *audit;
     zsock_t *router;
     zsock_t *monitor;
     session_t *sessions;        //  one per partner, by index in config->partners
@@ -67,18 +69,19 @@ s_bind (subscriber_t *self, zcert_t *cert)
 
 subscriber_t *
 subscriber_new (const config_t *config, zcert_t *cert, store_t *store,
-                signal_log_t *log, crisis_t *crisis)
+                signal_log_t *log, crisis_t *crisis, audit_t *audit)
 {
     subscriber_t *self = (subscriber_t *) zmalloc (sizeof (subscriber_t));
     self->config = config;
     self->store = store;
     self->log = log;
     self->crisis = crisis;
-    self->sessions = (session_t *) zmalloc (sizeof (session_t) * (config->partner_count + 1));
-    for (size_t i = 0; i < config->partner_count; i++) {
-        self->sessions [i].partner = &config->partners [i];
+    self->audit = audit;
+    self->sessions = (session_t *) zmalloc (sizeof (session_t) * (CONFIG_PARTNERS_MAX + 1));
+    for (size_t i = 0; i < CONFIG_PARTNERS_MAX; i++)
         self->sessions [i].delivered = zlistx_new ();
-    }
+    for (size_t i = 0; i < config->partner_count; i++)
+        self->sessions [i].partner = &config->partners [i];
     if (s_bind (self, cert))
         subscriber_destroy (&self);
     return self;
@@ -91,7 +94,7 @@ subscriber_destroy (subscriber_t **self_p)
     subscriber_t *self = *self_p;
     if (!self)
         return;
-    for (size_t i = 0; i < self->config->partner_count; i++) {
+    for (size_t i = 0; i < CONFIG_PARTNERS_MAX; i++) {
         zframe_destroy (&self->sessions [i].routing_id);
         zlistx_destroy (&self->sessions [i].delivered);
     }
@@ -132,18 +135,26 @@ subscriber_info (subscriber_t *self, size_t index, bool *live_p, uint64_t *lag_p
 //  ---------------------------------------------------------------- sending
 
 static int
+s_send_bytes (subscriber_t *self, session_t *session, const uint8_t *bytes, size_t size,
+              int64_t now_ms)
+{
+    zframe_t *routing_id = zframe_dup (session->routing_id);
+    int rc = -1;
+    if (routing_id && zframe_send (&routing_id, self->router, ZFRAME_MORE | ZFRAME_DONTWAIT) == 0)
+        rc = zmq_send (zsock_resolve (self->router), bytes, size, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+    zframe_destroy (&routing_id);
+    if (rc == 0)
+        session->last_send_ms = now_ms;
+    return rc;
+}
+
+static int
 s_send (subscriber_t *self, session_t *session, Zvh__V1__SubFrame *frame, int64_t now_ms)
 {
     size_t size;
     uint8_t *bytes = wire_encode (&frame->base, &size);
-    zframe_t *routing_id = zframe_dup (session->routing_id);
-    int rc = -1;
-    if (bytes && zframe_send (&routing_id, self->router, ZFRAME_MORE | ZFRAME_DONTWAIT) == 0)
-        rc = zmq_send (zsock_resolve (self->router), bytes, size, ZMQ_DONTWAIT) < 0 ? -1 : 0;
-    zframe_destroy (&routing_id);
+    int rc = bytes ? s_send_bytes (self, session, bytes, size, now_ms) : -1;
     free (bytes);
-    if (rc == 0)
-        session->last_send_ms = now_ms;
     return rc;
 }
 
@@ -160,6 +171,10 @@ s_reply (subscriber_t *self, zframe_t *routing_id, Zvh__V1__SubFrame *frame)
     free (bytes);
 }
 
+//  ERROR frames say in seq whether the partner may go on.
+#define SUBSCRIBER_ERROR_NO_STREAM  1   //  subscribe again
+#define SUBSCRIBER_ERROR_REFUSED    2   //  this key may not do this; stop
+
 static void
 s_reply_error (subscriber_t *self, zframe_t *routing_id, uint64_t request_id,
                const char *error)
@@ -168,82 +183,179 @@ s_reply_error (subscriber_t *self, zframe_t *routing_id, uint64_t request_id,
     frame.kind = ZVH__V1__SUB_FRAME__KIND__KIND_ERROR;
     frame.error = (char *) error;
     frame.request_id = request_id;
+    frame.seq = strncmp (error, "no stream", 9) == 0 ? SUBSCRIBER_ERROR_NO_STREAM
+                                                     : SUBSCRIBER_ERROR_REFUSED;
     s_reply (self, routing_id, &frame);
 }
+
+//  A view on its way: audited in the pump's transaction, sent after commit.
+typedef struct {
+    session_t *session;
+    uint64_t seq;
+    uint8_t *frame;
+    size_t size;
+} pending_t;
 
 typedef struct {
     subscriber_t *self;
     session_t *session;
+    MDB_txn *txn;
     int64_t now_ms;
+    zlist_t *pending;
+    size_t room;                //  views this session may still receive
+    uint64_t scanned;           //  last seq looked at
+    int rc;
 } deliver_args_t;
 
+//  The SubFrame DELIVERY of event at seq for the session's partner; NULL if
+//  the partner has no view.
+static uint8_t *
+s_delivery (subscriber_t *self, session_t *session, const Zvh__V1__SignalEvent *event,
+            uint64_t seq, size_t *size_p)
+{
+    size_t view_size;
+    uint8_t *view_bytes = view_encode (self->config, session->partner, event, seq, &view_size);
+    Zvh__V1__SignalView *view = view_bytes
+        ? WIRE_DECODE (Zvh__V1__SignalView, zvh__v1__signal_view, view_bytes, view_size)
+        : NULL;
+    free (view_bytes);
+    if (!view)
+        return NULL;
+    Zvh__V1__SubFrame frame = ZVH__V1__SUB_FRAME__INIT;
+    frame.kind = ZVH__V1__SUB_FRAME__KIND__KIND_DELIVERY;
+    frame.seq = seq;
+    frame.view = view;
+    uint8_t *bytes = wire_encode (&frame.base, size_p);
+    wire_free (&view->base);
+    return bytes;
+}
+
 static int
-s_deliver_one (uint64_t seq, const uint8_t *bytes, size_t size, void *arg)
+s_audit_disclosure (deliver_args_t *args, const Zvh__V1__SignalEvent *event)
+{
+    const config_partner_t *partner = args->session->partner;
+    audit_entry_t entry = { .action = "disclose", .outcome = "ok", .actor = partner->id,
+                            .actor_role = partner->role, .on_behalf = partner->id,
+                            .purpose = "levensloopaanpak: crisis signal and label to a "
+                                       "subscribed partner",
+                            .case_id = event->case_id, .source = "partner endpoint",
+                            .detail = "the role's view of the event, queued for delivery",
+                            .event_id = event->event_id };
+    return audit_record (args->self->audit, args->txn, &entry, args->now_ms);
+}
+
+static int
+s_collect_one (uint64_t seq, const uint8_t *bytes, size_t size, void *arg)
 {
     deliver_args_t *args = (deliver_args_t *) arg;
-    session_t *session = args->session;
-    if (zlistx_size (session->delivered) >= session->credit)
+    if (args->room == 0)
         return 1;
     Zvh__V1__SignalEvent *event = WIRE_DECODE (Zvh__V1__SignalEvent, zvh__v1__signal_event,
                                                bytes, size);
-    int stop = 0;
-    if (event && view_covers (session->partner, event)) {
-        size_t view_size;
-        uint8_t *view_bytes = view_encode (args->self->config, session->partner, event,
-                                           seq, &view_size);
-        Zvh__V1__SignalView *view = view_bytes
-            ? WIRE_DECODE (Zvh__V1__SignalView, zvh__v1__signal_view, view_bytes, view_size)
-            : NULL;
-        Zvh__V1__SubFrame frame = ZVH__V1__SUB_FRAME__INIT;
-        frame.kind = ZVH__V1__SUB_FRAME__KIND__KIND_DELIVERY;
-        frame.seq = seq;
-        frame.view = view;
-        stop = view ? s_send (args->self, session, &frame, args->now_ms) : 0;
-        if (stop == 0 && view) {
-            if (zlistx_size (session->delivered) == 0)
-                session->last_progress_ms = args->now_ms;
-            zlistx_add_end (session->delivered, (void *) (uintptr_t) seq);
+    if (event && view_covers (args->session->partner, event)) {
+        pending_t *item = (pending_t *) zmalloc (sizeof (pending_t));
+        item->session = args->session;
+        item->seq = seq;
+        item->frame = s_delivery (args->self, args->session, event, seq, &item->size);
+        if (item->frame) {
+            zlist_append (args->pending, item);
+            args->room--;
+            args->rc = s_audit_disclosure (args, event);
         }
-        wire_free (view ? &view->base : NULL);
-        free (view_bytes);
+        else
+            free (item);
     }
     wire_free (event ? &event->base : NULL);
-    if (stop == 0)
-        session->sent = seq;
-    return stop;
+    args->scanned = seq;
+    return args->rc;
 }
 
 typedef struct {
     subscriber_t *self;
     int64_t now_ms;
+    zlist_t *pending;
+    uint64_t scanned [CONFIG_PARTNERS_MAX];
 } pump_args_t;
 
+static void
+s_pending_clear (zlist_t *pending)
+{
+    pending_t *item;
+    while ((item = (pending_t *) zlist_pop (pending))) {
+        free (item->frame);
+        free (item);
+    }
+}
+
+//  Collect what each session may receive now and audit it; nothing is sent
+//  here, and nothing outside the transaction changes (it may run again).
 static int
-s_pump_sessions (MDB_txn *txn, void *arg)
+s_collect_sessions (MDB_txn *txn, void *arg)
 {
     pump_args_t *args = (pump_args_t *) arg;
     subscriber_t *self = args->self;
+    s_pending_clear (args->pending);
     self->log_last = signal_log_last (self->log, txn);
     for (size_t i = 0; i < self->config->partner_count; i++) {
         session_t *session = &self->sessions [i];
-        if (!session->live || session->sent >= self->log_last
-        ||  zlistx_size (session->delivered) >= session->credit)
+        args->scanned [i] = session->sent;
+        size_t in_flight = zlistx_size (session->delivered);
+        if (!session->live || session->sent >= self->log_last || in_flight >= session->credit)
             continue;
-        deliver_args_t deliver = { self, session, args->now_ms };
+        deliver_args_t deliver = { self, session, txn, args->now_ms, args->pending,
+                                   session->credit - in_flight, session->sent, 0 };
         int rc = signal_log_scan (self->log, txn, session->sent, SUBSCRIBER_SCAN_MAX,
-                                  s_deliver_one, &deliver);
-        if (rc)
-            return rc;
+                                  s_collect_one, &deliver);
+        if (rc || deliver.rc)
+            return rc ? rc : deliver.rc;
+        args->scanned [i] = deliver.scanned;
     }
     return 0;
 }
 
+//  After the commit: send, in order; a session whose send would block stops
+//  there and is scanned again from its last sent view on the next pump.
+static void
+s_send_pending (subscriber_t *self, pump_args_t *args)
+{
+    bool blocked [CONFIG_PARTNERS_MAX] = { false };
+    pending_t *item;
+    while ((item = (pending_t *) zlist_pop (args->pending))) {
+        session_t *session = item->session;
+        size_t index = (size_t) (session - self->sessions);
+        if (!blocked [index] && s_send_bytes (self, session, item->frame, item->size,
+                                              args->now_ms) == 0) {
+            if (zlistx_size (session->delivered) == 0)
+                session->last_progress_ms = args->now_ms;
+            zlistx_add_end (session->delivered, (void *) (uintptr_t) item->seq);
+            session->sent = item->seq;
+        }
+        else
+            blocked [index] = true;
+        free (item->frame);
+        free (item);
+    }
+    for (size_t i = 0; i < self->config->partner_count; i++)
+        if (!blocked [i] && self->sessions [i].live && args->scanned [i] > self->sessions [i].sent)
+            self->sessions [i].sent = args->scanned [i];
+}
+
+//  Partners ping every ZVH_SUB_HEARTBEAT_MS (libzvh: 1 s) and resubscribe
+//  after 4 s of silence: the daemon must ping more often than that and must
+//  not give up on a partner sooner than three of its pings.
+#define SUBSCRIBER_PING_MAX_MS      1000
+#define SUBSCRIBER_SILENCE_MIN_MS   3000
+
 static void
 s_keep_alive (subscriber_t *self, session_t *session, int64_t now_ms)
 {
-    if (now_ms - session->last_seen_ms > self->config->peer_timeout_ms) {
+    int silence_ms = self->config->peer_timeout_ms > SUBSCRIBER_SILENCE_MIN_MS
+                   ? self->config->peer_timeout_ms : SUBSCRIBER_SILENCE_MIN_MS;
+    int ping_ms = self->config->heartbeat_ms < SUBSCRIBER_PING_MAX_MS
+                ? self->config->heartbeat_ms : SUBSCRIBER_PING_MAX_MS;
+    if (now_ms - session->last_seen_ms > silence_ms) {
         zsys_info ("partner %s silent for %d ms: its stream is paused until it "
-                   "subscribes again", session->partner->id, self->config->peer_timeout_ms);
+                   "subscribes again", session->partner->id, silence_ms);
         session->live = false;
         return;
     }
@@ -256,11 +368,31 @@ s_keep_alive (subscriber_t *self, session_t *session, int64_t now_ms)
         session->rto_ms = session->rto_ms * 2 > self->config->retry_max_ms
                         ? self->config->retry_max_ms : session->rto_ms * 2;
     }
-    if (now_ms - session->last_send_ms >= self->config->heartbeat_ms) {
+    if (now_ms - session->last_send_ms >= ping_ms) {
         Zvh__V1__SubFrame ping = ZVH__V1__SUB_FRAME__INIT;
         ping.kind = ZVH__V1__SUB_FRAME__KIND__KIND_PING;
         s_send (self, session, &ping, now_ms);
     }
+}
+
+static int
+s_read_last (MDB_txn *txn, void *arg)
+{
+    subscriber_t *self = (subscriber_t *) arg;
+    self->log_last = signal_log_last (self->log, txn);
+    return 0;
+}
+
+static bool
+s_anything_due (subscriber_t *self)
+{
+    for (size_t i = 0; i < self->config->partner_count; i++) {
+        session_t *session = &self->sessions [i];
+        if (session->live && session->sent < self->log_last
+        &&  zlistx_size (session->delivered) < session->credit)
+            return true;
+    }
+    return false;
 }
 
 void
@@ -270,8 +402,18 @@ subscriber_pump (subscriber_t *self, int64_t now_ms)
     for (size_t i = 0; i < self->config->partner_count; i++)
         if (self->sessions [i].live)
             s_keep_alive (self, &self->sessions [i], now_ms);
-    pump_args_t args = { self, now_ms };
-    store_read (self->store, s_pump_sessions, &args);
+    //  A cheap read first: most pumps find nothing new
+    if (store_read (self->store, s_read_last, self) || !s_anything_due (self))
+        return;
+    pump_args_t *args = (pump_args_t *) zmalloc (sizeof (pump_args_t));
+    args->self = self;
+    args->now_ms = now_ms;
+    args->pending = zlist_new ();
+    if (store_write (self->store, s_collect_sessions, args) == 0)
+        s_send_pending (self, args);
+    s_pending_clear (args->pending);
+    zlist_destroy (&args->pending);
+    free (args);
 }
 
 //  ---------------------------------------------------------------- receiving
@@ -305,6 +447,18 @@ s_on_subscribe (subscriber_t *self, session_t *session, const Zvh__V1__SubFrame 
     if (store_read (self->store, s_read_positions, &args))
         return;
     uint64_t start = args.seq > args.last ? args.last : args.seq;
+    if (args.seq > args.last) {
+        //  A seq this log never gave (another region's, or a restored store):
+        //  say where the log ends, never wait silently for it to get there
+        Zvh__V1__SubFrame gap = ZVH__V1__SUB_FRAME__INIT;
+        gap.kind = ZVH__V1__SUB_FRAME__KIND__KIND_GAP;
+        gap.seq = args.last + 1;
+        s_send (self, session, &gap, now_ms);
+        zsys_warning ("partner %s resumes after %" PRIu64 " but this log ends at %"
+                      PRIu64 ": told to resume from there", session->partner->id,
+                      args.seq, args.last);
+    }
+    else
     if (start + 1 < args.first) {
         //  Entries were purged: say so, never skip silently
         Zvh__V1__SubFrame gap = ZVH__V1__SUB_FRAME__INIT;
@@ -354,8 +508,17 @@ static int
 s_raise_fn (MDB_txn *txn, void *arg)
 {
     op_args_t *args = (op_args_t *) arg;
-    return crisis_raise (args->self->crisis, txn, args->frame->raise, zclock_time (),
-                         args->event_id);
+    int64_t now_ms = zclock_time ();
+    int rc = crisis_raise (args->self->crisis, txn, args->frame->raise, now_ms,
+                           args->event_id);
+    const config_partner_t *partner = args->session->partner;
+    audit_entry_t entry = { .action = "create", .outcome = "ok", .actor = partner->id,
+                            .actor_role = partner->role, .on_behalf = partner->id,
+                            .purpose = "levensloopaanpak: crisis signal from a partner",
+                            .case_id = args->frame->raise->case_id,
+                            .source = "partner endpoint", .detail = "crisis signal raised",
+                            .event_id = args->event_id };
+    return rc ? rc : audit_record (args->self->audit, txn, &entry, now_ms);
 }
 
 static void
@@ -364,6 +527,17 @@ s_on_raise (subscriber_t *self, session_t *session, zframe_t *routing_id,
 {
     if (!frame->raise) {
         s_reply_error (self, routing_id, frame->request_id, "RAISE without a signal");
+        return;
+    }
+    if (frame->raise->national && !streq (session->partner->role, "operator")) {
+        s_reply_error (self, routing_id, frame->request_id, "only operators raise "
+                       "national signals; raise it about a case");
+        audit_entry_t entry = { .action = "refuse", .outcome = "refused",
+                                .actor = session->partner->id,
+                                .actor_role = session->partner->role,
+                                .source = "partner endpoint",
+                                .detail = "national signal from a non-operator" };
+        audit_record_now (self->audit, &entry, zclock_time ());
         return;
     }
     //  Who raised it is the key's partner, whatever the frame claims
@@ -395,10 +569,25 @@ s_session_of (subscriber_t *self, zframe_t *body)
                                     ? config_partner_by_key (self->config, key) : NULL;
     if (!partner) {
         zsys_warning ("partners: refused a frame from key %s: not a partner of this "
-                      "region (see the partners file)", key ? key : "(none)");
+                      "region (unknown or revoked; see the partners file)",
+                      key ? key : "(none)");
+        audit_entry_t entry = { .action = "refuse", .outcome = "refused",
+                                .actor = key ? key : "unknown", .source = "partner endpoint",
+                                .detail = "key is not a partner of this region (unknown or revoked)" };
+        audit_record_now (self->audit, &entry, zclock_time ());
         return NULL;
     }
     return &self->sessions [partner - self->config->partners];
+}
+
+static uint64_t
+s_request_id_of (zframe_t *body)
+{
+    Zvh__V1__SubFrame *frame = WIRE_DECODE (Zvh__V1__SubFrame, zvh__v1__sub_frame,
+                                            zframe_data (body), zframe_size (body));
+    uint64_t request_id = frame ? frame->request_id : 0;
+    wire_free (frame ? &frame->base : NULL);
+    return request_id;
 }
 
 static void
@@ -411,6 +600,9 @@ s_recv (subscriber_t *self, int64_t now_ms)
     zframe_t *body = zmsg_pop (msg);
     zmsg_destroy (&msg);
     session_t *session = body ? s_session_of (self, body) : NULL;
+    if (body && !session)
+        s_reply_error (self, routing_id, s_request_id_of (body), "refused: this key is "
+                       "not a partner of this region (unknown, revoked, or a region key)");
     Zvh__V1__SubFrame *frame = session
         ? WIRE_DECODE (Zvh__V1__SubFrame, zvh__v1__sub_frame, zframe_data (body),
                        zframe_size (body))
@@ -423,6 +615,7 @@ s_recv (subscriber_t *self, int64_t now_ms)
     if (frame) {
         session->last_seen_ms = now_ms;
         if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_SUBSCRIBE) {
+            snprintf (session->id, sizeof session->id, "%s", session->partner->id);
             zframe_destroy (&session->routing_id);
             session->routing_id = zframe_dup (routing_id);
             s_on_subscribe (self, session, frame, now_ms);
@@ -442,6 +635,38 @@ s_recv (subscriber_t *self, int64_t now_ms)
     }
     zframe_destroy (&body);
     zframe_destroy (&routing_id);
+}
+
+void
+subscriber_reload (subscriber_t *self)
+{
+    assert (self);
+    //  Sessions follow their partner by id; a partner gone (or revoked) loses
+    //  its stream at once, the others keep theirs
+    session_t *old = self->sessions;
+    self->sessions = (session_t *) zmalloc (sizeof (session_t) * (CONFIG_PARTNERS_MAX + 1));
+    for (size_t i = 0; i < CONFIG_PARTNERS_MAX; i++)
+        self->sessions [i].delivered = zlistx_new ();
+    for (size_t i = 0; i < self->config->partner_count; i++) {
+        const config_partner_t *partner = &self->config->partners [i];
+        self->sessions [i].partner = partner;
+        for (size_t j = 0; j < CONFIG_PARTNERS_MAX; j++)
+            if (old [j].partner && old [j].live && streq (old [j].id, partner->id)) {
+                zlistx_destroy (&self->sessions [i].delivered);
+                self->sessions [i] = old [j];
+                self->sessions [i].partner = partner;
+                old [j].routing_id = NULL;
+                old [j].delivered = NULL;
+                break;
+            }
+    }
+    for (size_t j = 0; j < CONFIG_PARTNERS_MAX; j++) {
+        if (old [j].routing_id)
+            zsys_info ("partners: stream of %s ended (removed or revoked)", old [j].id);
+        zframe_destroy (&old [j].routing_id);
+        zlistx_destroy (&old [j].delivered);
+    }
+    free (old);
 }
 
 bool

@@ -8,10 +8,12 @@
  *  acknowledgements move its durable cursor. Sessions share nothing, so a
  *  slow or dead partner never delays another; nothing is dropped: a view not
  *  acknowledged in time is sent again, and the partner drops seqs it has.
+ *  Every view is recorded in the audit trail before it is sent.
  */
 #ifndef ZVH_SUBSCRIBER_H
 #define ZVH_SUBSCRIBER_H
 
+#include "audit.h"
 #include "config.h"
 #include "crisis.h"
 #include "signal_log.h"
@@ -23,7 +25,12 @@ typedef struct _subscriber_t subscriber_t;
 //  Bind the partner endpoint (zauth must be running). NULL (logged) on error.
 subscriber_t *
     subscriber_new (const config_t *config, zcert_t *cert, store_t *store,
-                    signal_log_t *log, crisis_t *crisis);
+                    signal_log_t *log, crisis_t *crisis, audit_t *audit);
+
+//  Follow a reloaded config: sessions of partners that are gone or revoked
+//  end at once; the others keep their streams.
+void
+    subscriber_reload (subscriber_t *self);
 
 //  Close and null the pointer.
 void

@@ -12,7 +12,7 @@
 #include <sodium.h>
 
 #define CASE_ID_MAX          ZVH_ID_MAX
-#define CASE_INCLUSION_MAX   4096
+#define CASE_INCLUSION_MAX   (16 * 1024)   //  above the plan validator's limits
 #define PLAN_KEY_MAX         (CASE_ID_MAX + 16)
 #define TRANSFER_ID_RANDOM   8           //  random bytes in a transfer id
 #define CASE_ID_RANDOM       6           //  random bytes in a generated case id
@@ -420,6 +420,9 @@ s_check_target (transfer_t *self, const char *target)
     if (!config_region_is_federated (region))
         return s_refuse (self, ZVH_E_UNKNOWN_REGION, "region '%s' has no endpoint "
                          "or key in the federation directory yet", target);
+    if (config_is_revoked (self->config, region->public_key))
+        return s_refuse (self, ZVH_E_UNKNOWN_REGION, "region '%s' has a revoked key: "
+                         "no link to it until its new key is in the directory", target);
     if (streq (target, s_region (self)))
         return s_refuse (self, ZVH_E_BAD_REQUEST, "the case is already in region %s",
                          target);
@@ -768,6 +771,30 @@ s_on_plan_update (transfer_t *self, MDB_txn *txn, const char *from,
     return rc ? rc : s_case_save (self, txn, &rec, now_ms);
 }
 
+//  A proposal for a case that moved on follows it: to the target of an
+//  offer in flight (which gets the offer first: links are ordered) or to the
+//  owner this region knows. The envelope goes on unchanged, still signed by
+//  the region that made the edit.
+static int
+s_forward_proposal (transfer_t *self, MDB_txn *txn, const char *from,
+                    const Zvh__V1__Envelope *envelope, const case_rec_t *rec)
+{
+    const char *to = rec->state == ZVH__V1__CASE_STATE__CASE_OFFERED ? rec->partner
+                                                                       : rec->owner;
+    if (rec->state == ZVH__V1__CASE_STATE__CASE_CLOSED || !*to
+    ||  streq (to, s_region (self))) {
+        s_drop (from, envelope, "the case is closed or its owner is unknown here");
+        return 0;
+    }
+    size_t size;
+    uint8_t *bytes = wire_encode (&envelope->base, &size);
+    int rc = bytes ? outbox_forward (self->outbox, txn, to, bytes, size) : ENOMEM;
+    free (bytes);
+    zsys_info ("case %s: proposal %s/%" PRIu64 " passed on to %s, which holds the case",
+               rec->id, envelope->origin, envelope->seq, to);
+    return rc;
+}
+
 static int
 s_on_plan_proposal (transfer_t *self, MDB_txn *txn, const char *from,
                     const Zvh__V1__Envelope *envelope, const Zvh__V1__PlanProposal *msg,
@@ -777,12 +804,13 @@ s_on_plan_proposal (transfer_t *self, MDB_txn *txn, const char *from,
     int rc = s_case_load (self, txn, msg->case_id ? msg->case_id : "", &rec);
     if (rc && rc != MDB_NOTFOUND)
         return rc;
-    if (rc || !streq (rec.partner, from)
-    ||  (rec.state != ZVH__V1__CASE_STATE__CASE_JOINT_TARGET
-    &&   rec.state != ZVH__V1__CASE_STATE__CASE_ACTIVE)) {
-        s_drop (from, envelope, "the case is no longer owned here");
+    if (rc) {
+        s_drop (from, envelope, "the case is not known here");
         return 0;
     }
+    if (rec.state != ZVH__V1__CASE_STATE__CASE_JOINT_TARGET
+    &&  rec.state != ZVH__V1__CASE_STATE__CASE_ACTIVE)
+        return s_forward_proposal (self, txn, from, envelope, &rec);
     if (msg->base_version < rec.plan_version)
         zsys_info ("case %s: proposal from %s based on v%" PRIu64 " applied over "
                    "v%" PRIu64 " (last write wins)", rec.id, from,

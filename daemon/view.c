@@ -4,25 +4,45 @@
 #include "view.h"
 #include <czmq.h>
 
+#define VIEW_OPERATOR_ROLE  "operator"
+#define VIEW_REGION_ROLE    "region"    //  the plan's name for the region's own team
+
+static bool
+s_covers_region (const config_partner_t *partner, const char *region)
+{
+    for (size_t i = 0; region && *region && i < partner->region_count; i++)
+        if (streq (partner->regions [i], region))
+            return true;
+    return false;
+}
+
 bool
 view_covers (const config_partner_t *partner, const Zvh__V1__SignalEvent *event)
 {
+    //  A review date is the owner region's own business
+    if (event->type == ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_REVIEW_DUE
+    &&  !streq (partner->role, VIEW_OPERATOR_ROLE))
+        return false;
     if (event->national || partner->all_regions)
+        return true;
+    //  A partner of the region a case leaves hears where it went
+    if (event->type == ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_LABEL_MOVED
+    &&  s_covers_region (partner, event->previous_region))
         return true;
     for (size_t i = 0; i < partner->case_count; i++)
         if (event->case_id && streq (partner->cases [i], event->case_id))
             return true;
-    for (size_t i = 0; i < partner->region_count; i++)
-        if (event->region && streq (partner->regions [i], event->region))
-            return true;
-    return false;
+    return s_covers_region (partner, event->region);
 }
 
 static const Zvh__V1__RoleView *
 s_role_part (const Zvh__V1__SignalEvent *event, const char *role)
 {
+    //  Operators act for their region: the plan calls them "region"
+    const char *alias = streq (role, VIEW_OPERATOR_ROLE) ? VIEW_REGION_ROLE : role;
     for (size_t i = 0; i < event->n_roles; i++)
-        if (event->roles [i]->role && streq (event->roles [i]->role, role))
+        if (event->roles [i]->role && (streq (event->roles [i]->role, role)
+                                   ||  streq (event->roles [i]->role, alias)))
             return event->roles [i];
     return NULL;
 }

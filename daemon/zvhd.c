@@ -7,6 +7,7 @@
  *
  *  Exit codes: 0 clean stop, 1 bad usage or config, 2 start-up failure.
  */
+#include "audit.h"
 #include "config.h"
 #include "control.h"
 #include "crisis.h"
@@ -17,6 +18,7 @@
 #include "subscriber.h"
 #include "transfer.h"
 #include <sodium.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,6 +39,8 @@ typedef struct {
     transfer_t *transfer;
     signal_log_t *log;
     crisis_t *crisis;
+    audit_t *audit;
+    const char *config_path;
     federation_t *federation;
     subscriber_t *subscriber;           //  NULL without subscribe_bind
     control_t *control;
@@ -144,16 +148,23 @@ s_write_peer_certs (daemon_t *self, const char *dir)
         zfile_remove (files [i]);           //  a removed region must not linger
     zdir_flatten_free (&files);
     zdir_destroy (&old);
-    for (size_t i = 0; i < self->config->region_count; i++) {
-        const config_region_t *region = &self->config->regions [i];
+    const config_t *config = self->config;
+    for (size_t i = 0; i < config->region_count; i++) {
+        const config_region_t *region = &config->regions [i];
         if (config_region_is_federated (region)
+        &&  !config_is_revoked (config, region->public_key)
         &&  s_write_cert (dir, "region-", region->id, region->public_key, "region",
                           region->id))
             return -1;
     }
-    for (size_t i = 0; i < self->config->partner_count; i++) {
-        const config_partner_t *partner = &self->config->partners [i];
-        if (s_write_cert (dir, "partner-", partner->id, partner->public_key,
+    for (size_t i = 0; i < config->partner_count; i++) {
+        const config_partner_t *partner = &config->partners [i];
+        if (!config_is_revoked (config, partner->public_key)
+        &&  s_write_cert (dir, "partner-", partner->id, partner->public_key,
+                          partner->role, ""))
+            return -1;
+        if (*partner->public_key_next && !config_is_revoked (config, partner->public_key_next)
+        &&  s_write_cert (dir, "partner-next-", partner->id, partner->public_key_next,
                           partner->role, ""))
             return -1;
     }
@@ -201,10 +212,68 @@ s_unlock_store (daemon_t *self)
     return rc;
 }
 
+//  Settings a reload cannot change: they need a restart.
+static const char *
+s_fixed_setting_changed (const config_t *old, const config_t *fresh)
+{
+    if (!streq (old->region, fresh->region))
+        return "region";
+    if (!streq (old->data_dir, fresh->data_dir))
+        return "data_dir";
+    if (!streq (old->bind, fresh->bind))
+        return "bind";
+    if (!streq (old->control, fresh->control))
+        return "control";
+    if (!streq (old->subscribe_bind, fresh->subscribe_bind))
+        return "subscribe_bind";
+    if (!streq (old->secret_key, fresh->secret_key) || !streq (old->data_key, fresh->data_key))
+        return "secret_key or data_key";
+    return NULL;
+}
+
+//  SIGHUP and zvhctl reload: take new keys, directory, partners and
+//  revocation list without a restart. Revoked keys are refused from the next
+//  message on; other links and streams go on.
+static int
+s_reload (void *arg)
+{
+    daemon_t *self = (daemon_t *) arg;
+    config_t *fresh = s_load_config (self->config_path);
+    if (!fresh) {
+        zsys_error ("reload: %s has errors (above); the daemon keeps its keys",
+                    self->config_path);
+        return -1;
+    }
+    const char *changed = s_fixed_setting_changed (self->config, fresh);
+    if (changed) {
+        zsys_error ("reload: %s changed; that needs a restart; nothing reloaded", changed);
+        config_destroy (&fresh);
+        return -1;
+    }
+    *self->config = *fresh;
+    config_destroy (&fresh);
+    char dir [ZVHD_PATH_MAX];
+    snprintf (dir, sizeof dir, "%s/peers", self->config->data_dir);
+    if (s_write_peer_certs (self, dir) == 0) {
+        //  zauth rebuilds its certificate store from the directory
+        zstr_sendx (self->auth, "CURVE", dir, NULL);
+        zsock_wait (self->auth);
+    }
+    crisis_reload (self->crisis);
+    federation_reload (self->federation);
+    if (self->subscriber)
+        subscriber_reload (self->subscriber);
+    zsys_info ("reload: %zu regions, %zu partners, %zu revoked key(s)",
+               self->config->region_count, self->config->partner_count,
+               self->config->revoked_count);
+    return 0;
+}
+
 static int
 s_start (daemon_t *self, const char *config_path, bool verbose)
 {
     self->lock_fd = -1;
+    self->config_path = config_path;
     self->config = s_load_config (config_path);
     if (!self->config)
         return ZVHD_EXIT_USAGE;
@@ -226,22 +295,26 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
     sodium_memzero (sign_secret, sizeof sign_secret);
     self->transfer = transfer_new (self->store, self->outbox, self->config);
     self->log = signal_log_new (self->store);
+    self->audit = audit_new (self->store);
     self->crisis = crisis_new (self->store, self->outbox, self->log, self->transfer,
                                self->config);
     self->federation = federation_new (self->config, self->cert, self->store,
-                                       self->outbox, self->transfer, self->crisis);
+                                       self->outbox, self->transfer, self->crisis,
+                                       self->audit);
     if (!self->federation)
         return ZVHD_EXIT_STARTUP;
     if (*self->config->subscribe_bind) {
         self->subscriber = subscriber_new (self->config, self->cert, self->store,
-                                           self->log, self->crisis);
+                                           self->log, self->crisis, self->audit);
         if (!self->subscriber)
             return ZVHD_EXIT_STARTUP;
     }
     self->control = control_new (self->config, self->store, self->outbox,
-                                 self->transfer, self->crisis, self->federation);
+                                 self->transfer, self->crisis, self->audit,
+                                 self->federation);
     if (!self->control)
         return ZVHD_EXIT_STARTUP;
+    control_set_reload (self->control, s_reload, self);
     zsys_info ("zvhd %s: region %s serving on %s (control %s), %zu peer(s)",
                ZVHD_VERSION, self->config->region, self->config->bind,
                self->config->control, federation_peer_count (self->federation));
@@ -255,6 +328,7 @@ s_stop (daemon_t *self)
     subscriber_destroy (&self->subscriber);
     federation_destroy (&self->federation);
     crisis_destroy (&self->crisis);
+    audit_destroy (&self->audit);
     signal_log_destroy (&self->log);
     transfer_destroy (&self->transfer);
     outbox_destroy (&self->outbox);
@@ -302,18 +376,36 @@ s_run_timers (daemon_t *self, int64_t now_ms)
     }
 }
 
+//  The one piece of global state: a signal handler can only set a flag.
+static volatile sig_atomic_t s_hangup = 0;
+
+static void
+s_on_hangup (int signal_number)
+{
+    (void) signal_number;
+    s_hangup = 1;
+}
+
 static void
 s_run (daemon_t *self)
 {
+    struct sigaction action = { .sa_handler = s_on_hangup };
+    sigemptyset (&action.sa_mask);
+    sigaction (SIGHUP, &action, NULL);
     zpoller_t *poller = zpoller_new (control_socket (self->control), NULL);
     federation_poll_add (self->federation, poller);
     if (self->subscriber)
         subscriber_poll_add (self->subscriber, poller);
     while (!zsys_interrupted) {
         void *which = zpoller_wait (poller, ZVHD_TICK_MS);
-        if (zpoller_terminated (poller))
+        //  SIGHUP interrupts the poll too; only SIGINT/SIGTERM stop the daemon
+        if (zpoller_terminated (poller) && (zsys_interrupted || !s_hangup))
             break;
         int64_t now_ms = zclock_time ();
+        if (s_hangup) {
+            s_hangup = 0;
+            s_reload (self);
+        }
         if (which == control_socket (self->control))
             control_handle (self->control, now_ms);
         else

@@ -10,6 +10,7 @@ PACKAGES=(
     liblmdb-dev lmdb-utils
     libjansson-dev libcmocka-dev
     python3 procps
+    python3-zmq python3-protobuf protobuf-compiler
 )
 
 if [ "$(id -u)" -eq 0 ]; then

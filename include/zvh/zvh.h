@@ -150,6 +150,24 @@ int
     zvh_client_signal_raise (zvh_client_t *self, const zvh_raise_t *raise,
                              char *event_id_out);
 
+//  Make the daemon re-read its keys, directory, partners and revocation
+//  list (as SIGHUP does). ZVH_OK if it took them.
+int
+    zvh_client_reload (zvh_client_t *self);
+
+//  Check the daemon's audit trail: ZVH_OK with *intact and *count filled;
+//  when broken, zvh_client_error says where.
+int
+    zvh_client_audit_verify (zvh_client_t *self, bool *intact, uint64_t *count);
+
+//  Visit audit entries after seq `after` as JSON objects (one per call of
+//  visit, a NUL-terminated string); returns the number visited or a
+//  ZVH_E_* code. Pages through the whole trail.
+typedef void (zvh_audit_visit_fn) (const char *json, void *arg);
+int
+    zvh_client_audit_export (zvh_client_t *self, uint64_t after,
+                             zvh_audit_visit_fn *visit, void *arg);
+
 //  The daemon's region, peers and case counts; free with zvh_status_free.
 int
     zvh_client_status (zvh_client_t *self, zvh_status_t *status);
@@ -166,8 +184,8 @@ const char *
 
 //  One signal (or label event) as a partner receives it. Strings point into
 //  the subscriber and stay valid until its next call; a field the partner's
-//  role may not see is NULL (or 0). raw is the SignalView exactly as
-//  received.
+//  role may not see is NULL (or 0). raw is the whole frame as received (a
+//  SubFrame DELIVERY holding the SignalView).
 typedef struct {
     uint64_t seq;                   //  position in the region's log
     const char *type;               //  signal, label_set, label_moved, label_removed, review_due
@@ -219,9 +237,10 @@ int
                           bool from_cursor, uint32_t credit);
 
 //  Wait up to timeout_ms for the next signal. ZVH_OK fills *signal;
-//  ZVH_E_TIMEOUT if none came; ZVH_E_GAP if the daemon no longer holds
-//  everything after the resume point (signal->seq = oldest retained; the
-//  stream goes on from there). Keeps the link alive and resubscribes by
+//  ZVH_E_TIMEOUT if none came; ZVH_E_GAP if the stream cannot resume where
+//  asked (entries purged, or a seq past the end of this region's log):
+//  signal->seq is where it goes on; ZVH_E_PROTOCOL if the daemon refused
+//  this key (not a partner, or revoked). Keeps the link alive and resubscribes by
 //  itself after the daemon went silent or restarted.
 int
     zvh_subscriber_next (zvh_subscriber_t *self, int timeout_ms, zvh_signal_t *signal);

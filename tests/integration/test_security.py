@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+"""Security and start-up checks with real daemons.
+
+A daemon whose key is not in the directory (a rogue, or an impersonator of a
+real region) is refused at the CURVE handshake by zauth and has no effect; a
+wrong server key is reported, not mistaken for a peer that is down; a secret
+key that does not match the directory stops the daemon from starting;
+--check-config explains bad files; one zvhd per data_dir; zvhctl gives up
+quickly (exit 2) on a daemon that is not there.
+"""
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import zvhtest                                      # noqa: E402
+from zvhtest import ZVHCTL, ZVHD, eq, expect, federation, wait_until  # noqa: E402
+
+A, B = "groningen", "drenthe"
+FAST = {"heartbeat_ms": 100, "peer_timeout_ms": 600,
+        "retry_min_ms": 30, "retry_max_ms": 300, "joint_phase_s": 3600}
+
+
+def keygen(directory, name, region):
+    """A fresh CURVE certificate: {"public_key": Z85, "sign_key": hex or None}."""
+    os.makedirs(directory, exist_ok=True)
+    out = subprocess.run([ZVHCTL, "--json", "keygen", name, "--dir", directory,
+                          "--region", region, "--role", "region", "--force"],
+                         check=True, capture_output=True, text=True).stdout
+    sign = re.search(r'"sign_key": "([^"]+)"', out)
+    return {"public_key": re.search(r'"public_key": "([^"]+)"', out).group(1),
+            "sign_key": sign.group(1) if sign else None}
+
+
+def directory_with(fed, path, region, **fields):
+    """A copy of the federation's directory with fields of one region's entry
+    replaced (None drops a field); the rest stays as make-federation.py wrote it."""
+    with open(os.path.join(fed.root, "federation.zpl"), encoding="utf-8") as f:
+        lines = f.read().splitlines(keepends=True)
+    out, in_entry = [], False
+
+    def finish_entry():
+        for key, value in fields.items():
+            if value is not None:
+                out.append(f'        {key} = "{value}"\n')
+    for line in lines:
+        header = re.match(r"^    ([a-z0-9-]+)\s*$", line)
+        if header:
+            if in_entry:
+                finish_entry()
+            in_entry = header.group(1) == region
+        elif in_entry and line.split("=")[0].strip() in fields:
+            continue
+        out.append(line)
+    if in_entry:
+        finish_entry()
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(out)
+    return path
+
+
+def derive_config(fed, path, **keys):
+    """A copy of a real region's zvhd.cfg with some keys changed, written to
+    path (keep path one directory below fed.root so that the copied relative
+    paths, such as data_key, still resolve)."""
+    with open(fed.config(A), encoding="utf-8") as f:
+        text = f.read()
+    for key, value in keys.items():
+        text = set_key(text, key, value)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
+def add_outsider(fed, name, region):
+    """An extra daemon `name` (not in fed.regions) that runs as `region` with a
+    key of its own, listed with that key in its own copy of the directory next
+    to the real regions (so it connects to them). Returns its public key."""
+    root = os.path.join(fed.root, name)
+    os.makedirs(root, exist_ok=True)
+    keys = keygen(os.path.join(root, "keys"), region, region)
+    endpoint = f"tcp://127.0.0.1:{zvhtest.make_federation.free_ports(1)[0]}"
+    directory_with(fed, os.path.join(root, "federation.zpl"), region, endpoint=endpoint,
+                   public_key=keys["public_key"], sign_key=keys["sign_key"])
+    config = derive_config(fed, os.path.join(root, "zvhd.cfg"), region=region,
+                           bind=f'"{endpoint}"', secret_key=f"keys/{region}.key_secret",
+                           directory="federation.zpl")
+    fed.info[name] = {"config": config, "data_dir": os.path.join(root, "data"),
+                      "endpoint": endpoint, "public_key": keys["public_key"]}
+    return keys["public_key"]
+
+
+def check_config(path):
+    proc = subprocess.run([ZVHD, "--check-config", path], capture_output=True,
+                          text=True, timeout=30)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def set_key(config_text, key, value):
+    """config_text with `key = value` in the zvhd section (replaced or added)."""
+    line = f"    {key} = {value}\n"
+    new, count = re.subn(rf"^    {key} = .*\n", lambda m: line, config_text, flags=re.M)
+    return new if count else config_text + line
+
+
+def write_text(fed, name, text, mode="w"):
+    path = os.path.join(fed.root, A, name)
+    with open(path, mode) as f:
+        f.write(text)
+    return path
+
+
+def assert_untouched(fed, region):
+    status = fed.status(region)
+    eq(sorted(p["region"] for p in status["peers"]), sorted(r for r in fed.regions
+                                                            if r != region),
+       f"peers listed by {region}")
+    expect(all(p["up"] for p in status["peers"]), f"{region} sees a real peer down: "
+                                                  f"{status['peers']}")
+    eq({k: n for k, n in status["cases"].items() if n}, {}, f"case counts at {region}")
+    eq(fed.cases(region), {}, f"cases known at {region}")
+
+
+# --------------------------------------------------------------------- tests
+
+@federation([A, B], FAST)
+def test_rogue_daemon_refused(fed):
+    fed.start_all()
+    rogue_key = add_outsider(fed, "rogue", "fryslan")
+    fed.start("rogue")
+    fed.include("rogue", fed.plan_file("Rogue plan."), "rogue-1")
+    rc, out, err = fed.move("rogue", "rogue-1", A)
+    eq(rc, 0, f"the rogue's own move is queued ({err.strip()})")
+    denial = f"denied (CURVE) client_key={rogue_key}"
+    wait_until(lambda: denial in fed.log(A), 10, what=f"groningen's zauth to log '{denial}'")
+    wait_until(lambda: denial in fed.log(B), 10, what="drenthe's zauth to deny the rogue")
+    expect(f"allowed (CURVE) client_key={rogue_key}" not in fed.log(A) + fed.log(B),
+           "a real region admitted the rogue's key")
+    wait_until(lambda: re.search(r"peer groningen: CURVE handshake with \S+ refused "
+                                 r"\(authentication failed\)", fed.log("rogue")),
+               10, what="the rogue to log its refused handshake")
+    # The rogue gets nowhere and keeps its queue; the real regions see nothing
+    peer = fed.peer("rogue", A)
+    time.sleep(0.5)
+    later = fed.peer("rogue", A)
+    expect(not later["up"], "the rogue believes groningen is up")
+    expect(later["outbox_depth"] >= 1, "the rogue's offer left its queue")
+    eq(later["outbox_depth"], peer["outbox_depth"], "the rogue's queue after 0.5 s")
+    eq(later["last_seen_ms"], 0, "groningen never answered the rogue")
+    for region in (A, B):
+        assert_untouched(fed, region)
+        expect("rogue" not in fed.log(region) and "fryslan" not in fed.log(region),
+               f"{region}'s log mentions the rogue's region or case")
+    # The real federation still works
+    fed.include(A, fed.plan_file(), "real-1")
+    fed.ctl_ok(A, "case", "move", "real-1", "--to", B)
+    fed.wait_state(B, "real-1", "joint_target")
+
+
+@federation([A, B], FAST)
+def test_impersonator_refused(fed):
+    fed.start_all()
+    # Claims to be drenthe, with a key of its own; knows groningen's real key
+    fake_key = add_outsider(fed, "impostor", B)
+    fed.start("impostor")
+    fed.include("impostor", fed.plan_file("Forged plan."), "forged-1")
+    eq(fed.move("impostor", "forged-1", A)[0], 0, "the impostor's own move is queued")
+    wait_until(lambda: f"denied (CURVE) client_key={fake_key}" in fed.log(A), 10,
+               what="groningen to deny the impostor's key")
+    wait_until(lambda: "refused (authentication failed)" in fed.log("impostor"), 10,
+               what="the impostor to log its refused handshake")
+    depth = fed.peer("impostor", A)["outbox_depth"]
+    time.sleep(0.5)
+    expect(depth >= 1, "the impostor's offer left its queue")
+    eq(fed.peer("impostor", A)["outbox_depth"], depth, "the impostor's queue after 0.5 s")
+    assert_untouched(fed, A)
+    eq(fed.show(A, "forged-1"), None, "the forged case at groningen")
+
+
+@federation([A, B], FAST)
+def test_wrong_server_key_reported(fed):
+    # groningen's directory holds a wrong key for drenthe: its link must say so
+    wrong = keygen(os.path.join(fed.root, "wrong"), "drenthe-wrong", B)["public_key"]
+    directory_with(fed, os.path.join(fed.root, "federation-wrong.zpl"), B,
+                   public_key=wrong)
+    config = fed.config(A)
+    with open(config, encoding="utf-8") as f:
+        text = f.read()
+    with open(config, "w", encoding="utf-8") as f:
+        f.write(text.replace("directory = ../federation.zpl",
+                             "directory = ../federation-wrong.zpl"))
+    fed.start_all(wait_links=False)
+    wait_until(lambda: re.search(r"peer drenthe: handshake with \S+ failed|peer drenthe: "
+                                 r"CURVE handshake with \S+ refused", fed.log(A)),
+               10, what="groningen to report the failed handshake with drenthe")
+    # drenthe's key is not in groningen's directory either: zauth denies it
+    wait_until(lambda: f"denied (CURVE) client_key={fed.info[B]['public_key']}"
+               in fed.log(A), 10, what="groningen to deny drenthe's real key")
+    fed.include(A, fed.plan_file(), "wrong-1")
+    eq(fed.move(A, "wrong-1", B)[0], 0, "move towards the misconfigured link")
+    time.sleep(0.5)
+    peer = fed.peer(A, B)
+    expect(not peer["up"], "groningen reports drenthe up through a wrong key")
+    expect(peer["outbox_depth"] >= 1, "the offer left the queue towards drenthe")
+    eq(fed.show(B, "wrong-1"), None, "the case at drenthe")
+    eq(fed.state(A, "wrong-1"), "offered", "the case at groningen")
+
+
+@federation([A, B], FAST)
+def test_event_with_bad_signature_refused(fed):
+    """groningen's directory holds a wrong sign_key for drenthe (the CURVE key
+    is right, so the link comes up): every event drenthe originates fails
+    verification at groningen and is refused; nothing of it is applied."""
+    other = keygen(os.path.join(fed.root, "wrong"), "drenthe-sign", B)["sign_key"]
+    expect(other, "zvhctl keygen prints no sign_key")
+    directory_with(fed, os.path.join(fed.root, "federation-badsign.zpl"), B,
+                   sign_key=other)
+    with open(fed.config(A), encoding="utf-8") as f:
+        text = f.read()
+    with open(fed.config(A), "w", encoding="utf-8") as f:
+        f.write(set_key(text, "directory", "../federation-badsign.zpl"))
+    fed.start_all()
+    # drenthe -> groningen: the offer is refused, the case never arrives
+    fed.include(B, fed.plan_file("Ondertekend door de verkeerde sleutel."), "sig-1")
+    eq(fed.move(B, "sig-1", A)[0], 0, "exit code of the move from drenthe")
+    wait_until(lambda: re.search(r"event drenthe/\d+ from drenthe refused: its "
+                                 r"signature does not verify", fed.log(A)), 10,
+               what="groningen to refuse drenthe's unverifiable events")
+    time.sleep(0.5)
+    eq(fed.show(A, "sig-1"), None, "the case at groningen")
+    eq(fed.state(B, "sig-1"), "offered", "the case at drenthe (never accepted)")
+    # groningen -> drenthe: drenthe verifies groningen fine and takes the case
+    # over, but its accept is refused at groningen, which stays 'offered'
+    included = fed.include(A, fed.plan_file(), "sig-2")
+    eq(fed.move(A, "sig-2", B)[0], 0, "exit code of the move from groningen")
+    at_b = fed.wait_state(B, "sig-2", "joint_target")
+    eq(at_b["plan_hash"], included["plan_hash"], "plan_hash at drenthe")
+    time.sleep(0.5)
+    eq(fed.state(A, "sig-2"), "offered", "groningen never accepted drenthe's answer")
+    eq(fed.owners("sig-2"), [B], "owners of sig-2")
+    expect("does not verify" not in fed.log(B), "drenthe refused groningen's events")
+
+
+@federation([A, B], FAST)
+def test_key_mismatch_does_not_start(fed):
+    keygen(os.path.join(fed.root, "keys"), "groningen-other", A)
+    config = derive_config(fed, os.path.join(fed.root, A, "mismatch.cfg"),
+                           secret_key="../keys/groningen-other.key_secret")
+    rc, out, err = check_config(config)
+    eq(rc, 1, f"check-config exit code for a mismatched key ({err.strip()!r})")
+    expect("error:" in err and "key mismatch" in err and "secret_key" in err,
+           f"check-config does not explain the key mismatch: {err.strip()!r}")
+    expect(fed.info[A]["public_key"] in err, "the message does not show the "
+                                             "directory's key")
+    # The daemon itself refuses to start with it
+    proc = fed.spawn(["-c", config], fed.log_path(A))
+    try:
+        rc = proc.wait(timeout=10)
+    finally:
+        zvhtest._LIVE.discard(proc)
+    eq(rc, 1, "exit code of zvhd with a mismatched key")
+    expect("key mismatch" in fed.log(A), "zvhd's log does not say 'key mismatch'")
+    expect("did not start" in fed.log(A), "zvhd's log does not say it did not start")
+    eq(fed.ctl(A, "status", timeout_ms=300)[0], 2, "status of the daemon that never "
+                                                   "started")
+    # The matching key passes
+    rc, out, err = check_config(fed.config(A))
+    eq(rc, 0, f"check-config of the good config ({err.strip()!r})")
+    expect("OK" in out and "groningen" in out, f"check-config output: {out.strip()!r}")
+
+
+@federation([A, B], FAST)
+def test_check_config_explains_bad_files(fed):
+    good = open(fed.config(A), encoding="utf-8").read()
+    cases = {
+        "garbage-binary.cfg": (bytes(range(256)) * 4, ["error:"]),
+        "garbage-text.cfg": ("this is not\n\t a config {\n  at all ===\n", ["error:"]),
+        "empty.cfg": ("", ["error:", "empty"]),
+        "bad-number.cfg": (set_key(good, "heartbeat_ms", "fast"),
+                           ["error:", "heartbeat_ms", "fast", "whole number"]),
+        "out-of-range.cfg": (set_key(good, "window", "0"), ["error:", "window"]),
+        "negative.cfg": (set_key(good, "joint_phase_s", "-5"), ["error:", "joint_phase_s"]),
+        "relation.cfg": (set_key(set_key(good, "heartbeat_ms", "500"), "peer_timeout_ms",
+                                 "400"),
+                         ["error:", "peer_timeout_ms", "heartbeat_ms"]),
+        "unknown-key.cfg": (good + "    colour = blue\n", ["error:", "colour"]),
+        "no-region.cfg": (good.replace("    region = groningen\n", ""),
+                          ["error:", "region"]),
+        "bad-region.cfg": (good.replace("region = groningen", "region = atlantis"),
+                           ["error:", "atlantis"]),
+        "placeholder-region.cfg": (good.replace("region = groningen", "region = fryslan"),
+                                   ["error:", "fryslan"]),
+    }
+    for name, (content, words) in cases.items():
+        path = write_text(fed, name, content, "wb" if isinstance(content, bytes) else "w")
+        rc, out, err = check_config(path)
+        eq(rc, 1, f"check-config exit code for {name} (stderr {err.strip()!r})")
+        for word in words:
+            expect(word in err, f"check-config of {name}: {word!r} missing from "
+                                f"{err.strip()!r}")
+        expect(err.startswith("error: "), f"check-config of {name} does not start with "
+                                          f"'error: ': {err[:200]!r}")
+        expect(name in err, f"check-config of {name} does not name the file")
+    missing = os.path.join(fed.root, A, "no-such.cfg")
+    rc, out, err = check_config(missing)
+    eq(rc, 1, f"check-config exit code for a missing file ({err.strip()!r})")
+    expect("error:" in err and "no-such.cfg" in err, f"missing file: {err.strip()!r}")
+    # zvhd -c refuses the same files, exit 1, before touching anything
+    proc = subprocess.run([ZVHD, "-c", os.path.join(fed.root, A, "bad-number.cfg")],
+                          capture_output=True, text=True, timeout=30)
+    eq(proc.returncode, 1, "zvhd -c with a bad number")
+    expect("heartbeat_ms" in proc.stderr, "zvhd -c does not name the bad key")
+    expect(not os.path.exists(fed.data_dir(A)), "zvhd -c with a bad config created "
+                                                "its data_dir")
+    rc, out, err = check_config(fed.config(A))
+    eq(rc, 0, f"check-config of the good config ({err.strip()!r})")
+
+
+@federation([A, B], FAST)
+def test_second_daemon_on_same_data_dir_refused(fed):
+    fed.start_all()
+    fed.include(A, fed.plan_file(), "lock-1")
+    second = fed.spawn(["-c", fed.config(A)], fed.log_path(A) + ".second")
+    try:
+        rc = second.wait(timeout=10)
+    finally:
+        zvhtest._LIVE.discard(second)
+    expect(rc != 0, "a second zvhd on the same data_dir started")
+    eq(rc, 2, "exit code of the second zvhd (start-up failure)")
+    with open(fed.log_path(A) + ".second", encoding="utf-8") as f:
+        text = f.read()
+    expect("in use by another zvhd" in text and fed.data_dir(A) in text,
+           f"the second zvhd does not explain the refusal: {text.strip()!r}")
+    # The first is unharmed: it answers, keeps its control socket and its links
+    expect(fed.running(A), "the first zvhd died")
+    eq(fed.show(A, "lock-1")["state"], "active", "the case at the first zvhd")
+    fed.wait_links_up()
+    fed.ctl_ok(A, "case", "move", "lock-1", "--to", B)
+    fed.wait_state(B, "lock-1", "joint_target")
+    # Another data_dir but the same bind address: refused with a clear message
+    config = os.path.join(fed.root, A, "other-data.cfg")
+    with open(fed.config(A), encoding="utf-8") as f:
+        text = f.read().replace("data_dir = data", "data_dir = data2")
+    with open(config, "w", encoding="utf-8") as f:
+        f.write(text)
+    third = fed.spawn(["-c", config], fed.log_path(A) + ".third")
+    try:
+        rc = third.wait(timeout=10)
+    finally:
+        zvhtest._LIVE.discard(third)
+    eq(rc, 2, "exit code of a zvhd whose bind address is taken")
+    with open(fed.log_path(A) + ".third", encoding="utf-8") as f:
+        text = f.read()
+    expect("cannot bind" in text, f"no 'cannot bind' message: {text.strip()!r}")
+    fed.stop(A)
+
+
+@federation([A, B], FAST)
+def test_zvhctl_gives_up_quickly_on_absent_daemon(fed):
+    # Never started (no socket file), then stopped cleanly, then killed (stale file)
+    for how in ("never started", "stopped", "killed"):
+        if how == "stopped":
+            fed.start(A)
+            fed.stop(A)
+        elif how == "killed":
+            fed.start(A)
+            fed.kill(A)
+        for args in (["status"], ["case", "show", "x"]):
+            started = time.monotonic()
+            rc, out, err = fed.ctl(A, *args, timeout_ms=500)
+            took = time.monotonic() - started
+            eq(rc, 2, f"exit code of {' '.join(args)} ({how}; {err.strip()!r})")
+            expect(took < 3.0, f"{' '.join(args)} took {took:.2f} s with -t 500 ({how})")
+            expect("unreachable" in err, f"message does not say unreachable: {err!r}")
+    # And it answers once the daemon is back
+    fed.start(A)
+    eq(fed.ctl(A, "status", timeout_ms=500)[0], 0, "status after the start")
+
+
+if __name__ == "__main__":
+    zvhtest.main(globals())
