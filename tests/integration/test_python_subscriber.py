@@ -453,10 +453,10 @@ def test_daemon_restart_is_survived(fed):
     # The restart also checks review dates: the example plan's has passed, so
     # a review_due entry may come before the new signal
     expect_once_in_order(views, "across the restart")
-    eq(seqs(views), list(range(1, len(views) + 1)), "seqs across the restart")
+    #  review_due entries (the example plan's review date has passed) are in
+    #  the log but only operators see them: police seqs may skip them
+    eq(len(views), 3, "views across the restart")
     eq(views[-1]["event_id"], event_id, "the last view is the signal after the restart")
-    eq([v["type"] for v in views[2:-1]], ["review_due"] * (len(views) - 3),
-       "what came between")
     expect("no stream" in err or "subscribing again" in err,
            f"the subscriber did not resubscribe: {err.strip()}")
 
