@@ -8,14 +8,13 @@
  *  seq applied from a region; STORE_DB_DEDUP holds (origin, seq) for ever.
  */
 #include "federation.h"
+#include "endpoint.h"
 #include "monitor.h"
 #include "wire.h"
 #include "zvh/zvh.h"
 #include <sodium.h>
 
 #define FEDERATION_BATCH_MAX           256
-#define FEDERATION_ZAP_ENFORCE_DOMAIN  93   //  ZMQ_ZAP_ENFORCE_DOMAIN (a draft constant)
-#define FEDERATION_ZAP_DOMAIN          "zvh"
 #define FEDERATION_META_LAST_IN        "lin:"
 #define FEDERATION_KEY_MAX             128
 #define FEDERATION_Z85_KEY_LEN         40
@@ -47,39 +46,11 @@ struct _federation_t {
     int64_t now_ms;
 };
 
-int
-federation_enforce_zap (zsock_t *sock)
-{
-    int on = 1;
-    zsock_set_zap_domain (sock, FEDERATION_ZAP_DOMAIN);
-    return zmq_setsockopt (zsock_resolve (sock), FEDERATION_ZAP_ENFORCE_DOMAIN,
-                           &on, sizeof on);
-}
-
 static int
 s_bind (federation_t *self, zcert_t *cert)
 {
-    self->router = zsock_new (ZMQ_ROUTER);
-    if (!self->router)
-        return -1;
-    zcert_apply (cert, self->router);
-    zsock_set_curve_server (self->router, 1);
-    zsock_set_router_mandatory (self->router, 1);
-    zsock_set_maxmsgsize (self->router, WIRE_MAX_FRAME_BYTES);
-    zsock_set_linger (self->router, 0);
-    if (federation_enforce_zap (self->router)) {
-        zsys_error ("federation: cannot enforce ZAP: %s", zmq_strerror (zmq_errno ()));
-        return -1;
-    }
-    self->monitor = monitor_attach (self->router, "federation");
-    if (!self->monitor)
-        return -1;
-    if (zsock_bind (self->router, "%s", self->config->bind) < 0) {
-        zsys_error ("federation: cannot bind %s: %s (is another zvhd running, or "
-                    "the port taken?)", self->config->bind, zmq_strerror (zmq_errno ()));
-        return -1;
-    }
-    return 0;
+    self->router = endpoint_bind (cert, self->config->bind, "federation", 0, &self->monitor);
+    return self->router ? 0 : -1;
 }
 
 //  A link to every federated region not linked yet (keyed by region id and
@@ -160,10 +131,7 @@ federation_destroy (federation_t **self_p)
     for (size_t i = 0; i < self->peer_count; i++)
         peer_destroy (&self->peers [i]);
     free (self->peers);
-    if (self->router)
-        zmq_socket_monitor (zsock_resolve (self->router), NULL, 0);
-    zsock_destroy (&self->monitor);
-    zsock_destroy (&self->router);
+    endpoint_close (&self->router, &self->monitor);
     free (self);
     *self_p = NULL;
 }

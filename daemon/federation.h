@@ -60,9 +60,5 @@ size_t
 peer_t *
     federation_peer (federation_t *self, size_t index);
 
-//  Turn on ZAP enforcement on sock: refuse everyone if the ZAP handler is
-//  unreachable (libzmq's default admits unknown keys then).
-int
-    federation_enforce_zap (zsock_t *sock);
 
 #endif

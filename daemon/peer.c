@@ -6,6 +6,7 @@
  *  the outbox on disk is the only queue, and it survives kill -9.
  */
 #include "peer.h"
+#include "endpoint.h"
 #include "monitor.h"
 #include "wire.h"
 #include "zvh/zvh.h"
@@ -88,10 +89,7 @@ peer_destroy (peer_t **self_p)
     peer_t *self = *self_p;
     if (!self)
         return;
-    if (self->dealer)
-        zmq_socket_monitor (zsock_resolve (self->dealer), NULL, 0);
-    zsock_destroy (&self->monitor);
-    zsock_destroy (&self->dealer);
+    endpoint_close (&self->dealer, &self->monitor);
     free (self);
     *self_p = NULL;
 }

@@ -6,7 +6,7 @@
  *  the oldest unacknowledged view.
  */
 #include "subscriber.h"
-#include "federation.h"
+#include "endpoint.h"
 #include "monitor.h"
 #include "view.h"
 #include "wire.h"
@@ -45,26 +45,9 @@ struct _subscriber_t {
 static int
 s_bind (subscriber_t *self, zcert_t *cert)
 {
-    self->router = zsock_new (ZMQ_ROUTER);
-    if (!self->router)
-        return -1;
-    zcert_apply (cert, self->router);
-    zsock_set_curve_server (self->router, 1);
-    zsock_set_router_mandatory (self->router, 1);
-    zsock_set_maxmsgsize (self->router, WIRE_MAX_FRAME_BYTES);
-    zsock_set_linger (self->router, 0);
-    zsock_set_sndhwm (self->router, self->config->credit_max * 2 + 16);
-    if (federation_enforce_zap (self->router))
-        return -1;
-    self->monitor = monitor_attach (self->router, "partners");
-    if (!self->monitor)
-        return -1;
-    if (zsock_bind (self->router, "%s", self->config->subscribe_bind) < 0) {
-        zsys_error ("partners: cannot bind %s: %s", self->config->subscribe_bind,
-                    zmq_strerror (zmq_errno ()));
-        return -1;
-    }
-    return 0;
+    self->router = endpoint_bind (cert, self->config->subscribe_bind, "partners",
+                                  self->config->credit_max * 2 + 16, &self->monitor);
+    return self->router ? 0 : -1;
 }
 
 subscriber_t *
@@ -99,10 +82,7 @@ subscriber_destroy (subscriber_t **self_p)
         zlistx_destroy (&self->sessions [i].delivered);
     }
     free (self->sessions);
-    if (self->router)
-        zmq_socket_monitor (zsock_resolve (self->router), NULL, 0);
-    zsock_destroy (&self->monitor);
-    zsock_destroy (&self->router);
+    endpoint_close (&self->router, &self->monitor);
     free (self);
     *self_p = NULL;
 }

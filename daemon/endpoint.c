@@ -1,0 +1,54 @@
+/*  endpoint: socket options and bind of the daemon's CURVE servers.
+ */
+#include "endpoint.h"
+#include "monitor.h"
+#include "wire.h"
+
+#define ENDPOINT_ZAP_ENFORCE_DOMAIN  93     //  ZMQ_ZAP_ENFORCE_DOMAIN, a draft constant
+#define ENDPOINT_ZAP_DOMAIN          "zvh"
+
+int
+endpoint_enforce_zap (zsock_t *sock)
+{
+    int on = 1;
+    zsock_set_zap_domain (sock, ENDPOINT_ZAP_DOMAIN);
+    return zmq_setsockopt (zsock_resolve (sock), ENDPOINT_ZAP_ENFORCE_DOMAIN, &on, sizeof on);
+}
+
+void
+endpoint_close (zsock_t **sock_p, zsock_t **monitor_p)
+{
+    if (*sock_p && *monitor_p)
+        zmq_socket_monitor (zsock_resolve (*sock_p), NULL, 0);
+    zsock_destroy (monitor_p);
+    zsock_destroy (sock_p);
+}
+
+zsock_t *
+endpoint_bind (zcert_t *cert, const char *address, const char *name, int sndhwm,
+               zsock_t **monitor_p)
+{
+    *monitor_p = NULL;
+    zsock_t *sock = zsock_new (ZMQ_ROUTER);
+    if (!sock)
+        return NULL;
+    zcert_apply (cert, sock);
+    zsock_set_curve_server (sock, 1);
+    zsock_set_router_mandatory (sock, 1);
+    zsock_set_maxmsgsize (sock, WIRE_MAX_FRAME_BYTES);
+    zsock_set_linger (sock, 0);
+    if (sndhwm > 0)
+        zsock_set_sndhwm (sock, sndhwm);
+    if (endpoint_enforce_zap (sock)) {
+        zsys_error ("%s: cannot enforce ZAP: %s", name, zmq_strerror (zmq_errno ()));
+        endpoint_close (&sock, monitor_p);
+        return NULL;
+    }
+    *monitor_p = monitor_attach (sock, name);
+    if (!*monitor_p || zsock_bind (sock, "%s", address) < 0) {
+        zsys_error ("%s: cannot bind %s: %s (is another zvhd running, or the port "
+                    "taken?)", name, address, zmq_strerror (zmq_errno ()));
+        endpoint_close (&sock, monitor_p);
+    }
+    return sock;
+}
