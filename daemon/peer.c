@@ -35,7 +35,10 @@ struct _peer_t {
     int64_t last_send_ms;
     int64_t last_seen_ms;
     bool wake;                      //  outbox may have grown
+    int64_t redial_ms;              //  after a refused handshake: connect again then
 };
+
+#define PEER_REDIAL_MS  1000        //  wait before dialling again after a refusal
 
 static int
 s_configure (peer_t *self, const config_region_t *region, zcert_t *cert)
@@ -215,6 +218,11 @@ peer_pump (peer_t *self, int64_t now_ms)
                      ? self->config->retry_max_ms : self->rto_ms * 2;
         self->wake = true;
     }
+    if (self->redial_ms && now_ms >= self->redial_ms) {
+        self->redial_ms = 0;
+        zsock_disconnect (self->dealer, "%s", self->endpoint);
+        zsock_connect (self->dealer, "%s", self->endpoint);
+    }
     if (self->wake) {
         self->wake = false;
         pump_args_t args = { self, now_ms };
@@ -294,6 +302,12 @@ peer_recv_monitor (peer_t *self)
 {
     assert (self);
     int event = monitor_recv (self->monitor, self->name);
+    //  libzmq does not reconnect after a failed handshake (ZAP denial, wrong
+    //  key): dial again later, the peer may have fixed its directory
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+    ||  event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+    ||  event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        self->redial_ms = zclock_time () + PEER_REDIAL_MS;
     if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
         //  A new connection: what was in flight on the old one may be lost
         self->sent = self->acked;

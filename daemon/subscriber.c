@@ -18,6 +18,7 @@
 typedef struct {
     const config_partner_t *partner;
     char id [CONFIG_ID_MAX];        //  the partner's id, kept across reloads
+    char key [CONFIG_KEY_Z85_LEN + 1];  //  the key the stream was opened with
     zframe_t *routing_id;
     bool live;
     uint32_t credit;
@@ -596,6 +597,8 @@ s_recv (subscriber_t *self, int64_t now_ms)
         session->last_seen_ms = now_ms;
         if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_SUBSCRIBE) {
             snprintf (session->id, sizeof session->id, "%s", session->partner->id);
+            const char *key = zframe_meta (body, "User-Id");
+            snprintf (session->key, sizeof session->key, "%s", key ? key : "");
             zframe_destroy (&session->routing_id);
             session->routing_id = zframe_dup (routing_id);
             s_on_subscribe (self, session, frame, now_ms);
@@ -631,7 +634,9 @@ subscriber_reload (subscriber_t *self)
         const config_partner_t *partner = &self->config->partners [i];
         self->sessions [i].partner = partner;
         for (size_t j = 0; j < CONFIG_PARTNERS_MAX; j++)
-            if (old [j].partner && old [j].live && streq (old [j].id, partner->id)) {
+            //  A stream opened with a key now revoked ends here
+            if (old [j].partner && old [j].live && streq (old [j].id, partner->id)
+            &&  !config_is_revoked (self->config, old [j].key)) {
                 zlistx_destroy (&self->sessions [i].delivered);
                 self->sessions [i] = old [j];
                 self->sessions [i].partner = partner;
