@@ -469,6 +469,28 @@ s_store_cursor (MDB_txn *txn, void *arg)
                                   args->seq);
 }
 
+//  Move the stored cursor forward to seq (never back, never past the log).
+static int
+s_advance_cursor (MDB_txn *txn, void *arg)
+{
+    op_args_t *args = (op_args_t *) arg;
+    signal_log_t *log = args->self->log;
+    const char *id = args->session->partner->id;
+    if (args->seq <= signal_log_cursor (log, txn, id) || args->seq > signal_log_last (log, txn))
+        return 0;
+    return signal_log_set_cursor (log, txn, id, args->seq);
+}
+
+//  What a partner acknowledges or resumes after, it has processed: keep
+//  that even when its stream is paused, so --from-cursor never repeats it.
+static void
+s_remember_position (subscriber_t *self, session_t *session, uint64_t seq)
+{
+    op_args_t args = { self, session, seq, NULL, "", 0, 0 };
+    if (seq)
+        store_write (self->store, s_advance_cursor, &args);
+}
+
 static void
 s_on_ack (subscriber_t *self, session_t *session, uint64_t seq, int64_t now_ms)
 {
@@ -601,13 +623,18 @@ s_recv (subscriber_t *self, int64_t now_ms)
             snprintf (session->key, sizeof session->key, "%s", key ? key : "");
             zframe_destroy (&session->routing_id);
             session->routing_id = zframe_dup (routing_id);
+            if (!frame->from_cursor)
+                s_remember_position (self, session, frame->seq);
             s_on_subscribe (self, session, frame, now_ms);
         }
         else
         if (!session->live && (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_ACK
-                           ||  frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_PING))
+                           ||  frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_PING)) {
             //  E.g. this daemon restarted: the partner must subscribe again
+            if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_ACK)
+                s_remember_position (self, session, frame->seq);
             s_reply_error (self, routing_id, 0, "no stream: send SUBSCRIBE");
+        }
         else
         if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_ACK)
             s_on_ack (self, session, frame->seq, now_ms);
