@@ -338,6 +338,20 @@ zvh_client_reload (zvh_client_t *self)
 }
 
 int
+zvh_client_backup (zvh_client_t *self, const char *dir)
+{
+    assert (self);
+    Zvh__V1__ControlRequest request = ZVH__V1__CONTROL_REQUEST__INIT;
+    request.op = ZVH__V1__CONTROL_REQUEST__OP__OP_BACKUP;
+    request.path = (char *) (dir ? dir : "");
+    Zvh__V1__ControlReply *reply;
+    int rc = s_call (self, &request, &reply);
+    if (rc == 0)
+        wire_free (&reply->base);
+    return rc;
+}
+
+int
 zvh_client_audit_verify (zvh_client_t *self, bool *intact, uint64_t *count)
 {
     assert (self);

@@ -24,11 +24,13 @@
 #define ENDPOINT_MAX      (2 * PATH_MAX + 32)
 #define PLAN_FILE_MAX     (4 * 1024 * 1024)
 #define DATA_KEY_BYTES    32
+#define BACKUP_TIMEOUT_MS (60 * 60 * 1000)   //  backup waits this long without -t
 
 typedef struct {
     char endpoint [ENDPOINT_MAX];
     bool json;
     int timeout_ms;
+    bool timeout_given;             //  -t on the command line
     int argc;                       //  the command and its arguments
     char **argv;
 } ctl_t;
@@ -55,6 +57,8 @@ static const char *s_usage_text =
     "                                  write a CURVE certificate NAME.key + NAME.key_secret\n"
     "  datakey FILE                    write a new store encryption key (mode 0600)\n"
     "  reload                          re-read keys, directory, partners, revocations\n"
+    "  backup DIR                      copy the store (compacted) into DIR while the\n"
+    "                                  daemon serves; waits until it is on disk\n"
     "  audit verify                    check the audit trail's hash chain\n"
     "  audit export [--after SEQ]      the audit trail as JSON lines\n"
     "\n"
@@ -166,8 +170,10 @@ s_parse_globals (ctl_t *self, int argc, char *argv [])
                 return -3;
         }
         else
-        if (streq (opt, "-t"))
+        if (streq (opt, "-t")) {
             self->timeout_ms = atoi (argv [++arg]);
+            self->timeout_given = true;
+        }
         else
             return -1;
     }
@@ -704,12 +710,46 @@ s_print_line (const char *json, void *arg)
     puts (json);
 }
 
+//  The backup directory as an absolute path: the daemon has its own cwd.
+static int
+s_cmd_backup (ctl_t *self, zvh_client_t *client)
+{
+    if (self->argc < 2 || self->argv [1][0] == '-')
+        return s_usage ("backup needs a DIR");
+    const char *dir = self->argv [1];
+    char absolute [PATH_MAX + 2];
+    if (*dir == '/')
+        snprintf (absolute, sizeof absolute, "%s", dir);
+    else {
+        char cwd [PATH_MAX];
+        if (!getcwd (cwd, sizeof cwd)
+        ||  snprintf (absolute, sizeof absolute, "%s/%s", cwd, dir) >= (int) sizeof absolute)
+            return s_usage ("backup DIR: path too long");
+    }
+    if (!self->timeout_given)
+        zvh_client_set_timeout (client, BACKUP_TIMEOUT_MS);
+    int64_t started = zclock_mono ();
+    int rc = zvh_client_backup (client, absolute);
+    if (rc)
+        return s_failed (client, rc);
+    int64_t elapsed_ms = zclock_mono () - started;
+    if (self->json)
+        s_print_json (json_pack ("{s:s, s:I}", "backup", absolute, "elapsed_ms",
+                                 (json_int_t) elapsed_ms));
+    else
+        printf ("backup written to %s (%" PRId64 " ms); restore it with the daemon "
+                "stopped: see docs/OPERATIONS.md\n", absolute, elapsed_ms);
+    return 0;
+}
+
 static int
 s_cmd_admin (ctl_t *self, zvh_client_t *client)
 {
     const char *command = self->argv [0];
     const char *verb = self->argc > 1 ? self->argv [1] : "";
     int rc;
+    if (streq (command, "backup"))
+        return s_cmd_backup (self, client);
     if (streq (command, "reload")) {
         rc = zvh_client_reload (client);
         if (rc == 0)
@@ -770,7 +810,8 @@ main (int argc, char *argv [])
         return s_cmd_signal (&self);
     if (streq (command, "subscribe"))
         return s_cmd_subscribe (&self);
-    bool admin = streq (command, "reload") || streq (command, "audit");
+    bool admin = streq (command, "reload") || streq (command, "audit")
+              || streq (command, "backup");
     if (!admin && !streq (command, "status") && !streq (command, "case")
     &&  !streq (command, "plan"))
         return s_usage ("unknown command");

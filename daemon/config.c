@@ -30,7 +30,7 @@
 #define ERRORS_REPORTED_MAX  100            //  more would bury the first ones
 #define SHOWN_LINE_MAX       80             //  of a bad line, in a message
 #define KEY_PATH_MAX         (3 * ZPL_LINE_MAX)   //  section/id/key
-#define KEYS_PER_SECTION_MAX 24
+#define KEYS_PER_SECTION_MAX 32
 #define KNOWN_KEYS_TEXT_MAX  512
 #define CURVE_KEY_BYTES      32
 #define TCP_PORT_MAX         65535
@@ -107,13 +107,15 @@ static const number_key_t s_number_keys [] = {
       CONFIG_DEFAULT_REVIEW_CHECK_S, offsetof (config_t, review_check_s), AS_INT64 },
     { "credit_max", CONFIG_CREDIT_MAX_MIN, CONFIG_CREDIT_MAX_MAX,
       CONFIG_DEFAULT_CREDIT_MAX, offsetof (config_t, credit_max), AS_INT },
+    { "health_peer_s", CONFIG_HEALTH_PEER_S_MIN, CONFIG_HEALTH_PEER_S_MAX,
+      CONFIG_DEFAULT_HEALTH_PEER_S, offsetof (config_t, health_peer_s), AS_INT },
 };
 #define NUMBER_KEY_COUNT (sizeof (s_number_keys) / sizeof (s_number_keys [0]))
 
 //  The daemon section's other keys; each has its own reader below.
 static const char *const s_text_keys [] = {
     "region", "data_dir", "bind", "control", "secret_key", "directory",
-    "subscribe_bind", "partners", "data_key", "revoked"
+    "subscribe_bind", "partners", "data_key", "revoked", "metrics_bind"
 };
 #define TEXT_KEY_COUNT (sizeof (s_text_keys) / sizeof (s_text_keys [0]))
 
@@ -832,6 +834,58 @@ s_read_subscribe_bind (config_t *config, loader_t *self)
                   endpoint, CONFIG_ENDPOINT_MAX - 1);
 }
 
+//  The metrics endpoint: plain host:port with a numeric address (an HTTP
+//  server, not a ZeroMQ endpoint), on a port no other endpoint takes.
+static bool
+s_is_metrics_address (const char *address)
+{
+    const char *colon = strrchr (address, ':');
+    if (!colon || colon == address || !s_is_port (colon + 1))
+        return false;
+    char host [CONFIG_ENDPOINT_MAX];
+    size_t length = (size_t) (colon - address);
+    if (length >= sizeof (host))
+        return false;
+    memcpy (host, address, length);
+    host [length] = '\0';
+    uint8_t bytes [sizeof (struct in6_addr)];
+    if (length > 2 && host [0] == '[' && host [length - 1] == ']') {
+        host [length - 1] = '\0';
+        return inet_pton (AF_INET6, host + 1, bytes) == 1;
+    }
+    return inet_pton (AF_INET, host, bytes) == 1;
+}
+
+static void
+s_read_metrics_bind (config_t *config, loader_t *self)
+{
+    char where [KEY_PATH_MAX];
+    const char *address = s_daemon_value (self, "metrics_bind", where);
+    if (!address || !*address)
+        return;
+    char as_tcp [CONFIG_ENDPOINT_MAX + sizeof (TCP_SCHEME)];
+    snprintf (as_tcp, sizeof (as_tcp), TCP_SCHEME "%s", address);
+    const char *const others [][2] = {
+        { "zvhd/bind", config->bind }, { "zvhd/control", config->control },
+        { "zvhd/subscribe_bind", config->subscribe_bind } };
+    if (!s_is_metrics_address (address)) {
+        s_report (self, self->path, where, "'%s' must be address:port with a "
+                  "numeric address, e.g. 127.0.0.1:9101 or [::1]:9101 (no "
+                  "scheme, no host name)", address);
+        return;
+    }
+    for (size_t index = 0; index < sizeof (others) / sizeof (others [0]); index++)
+        if (s_endpoints_clash (as_tcp, others [index][1])) {
+            s_report (self, self->path, where, "'%s' takes the port of %s (%s); "
+                      "metrics need a port of their own", address, others [index][0],
+                      others [index][1]);
+            return;
+        }
+    if (s_copy (config->metrics_bind, sizeof (config->metrics_bind), address) != 0)
+        s_report (self, self->path, where, "'%s' is longer than %d bytes",
+                  address, CONFIG_ENDPOINT_MAX - 1);
+}
+
 static void
 s_read_partners_path (config_t *config, loader_t *self)
 {
@@ -1279,10 +1333,15 @@ s_read_partner_key (config_partner_t *partner, const config_t *config,
         s_copy (partner->public_key, sizeof (partner->public_key), key);
     const char *next = zconfig_get (entry, "public_key_next", "");
     s_key_path (key_where, where, "public_key_next");
+    const config_partner_t *twin = *next? config_partner_by_key (config, next): NULL;
     if (*next && (!s_is_public_key (next) || config_region_by_key (config, next)))
         s_report (self, file, key_where, "'%s' is not a CURVE public key of this "
                   "partner's own: use the new key from " KEYGEN_HINT " while "
                   "rotating, in double quotes", next);
+    else
+    if (twin)
+        s_report (self, file, key_where, "same key as partner '%s'; every partner "
+                  "needs its own key pair (" KEYGEN_HINT ")", twin->id);
     else
         s_copy (partner->public_key_next, sizeof (partner->public_key_next), next);
 }
@@ -1515,12 +1574,23 @@ static void
 s_check_secret_key (config_t *config, loader_t *self)
 {
     const char *where = DAEMON_SECTION "/secret_key";
-    //  zcert_load goes through zconfig too: vet the text first
-    zchunk_t *text = s_read_text (self, config->secret_key, self->path, where);
-    if (!text)
+    //  Parsed here, not by zcert_load: CZMQ's zconfig_load leaks when a file
+    //  does not parse, and zcert_load would first try an unvetted
+    //  "<path>_secret"
+    zconfig_t *root = s_zpl_load (self, config->secret_key, self->path, where);
+    if (!root)
         return;
-    zchunk_destroy (&text);
-    zcert_t *cert = zcert_load (config->secret_key);
+    const char *public_txt = zconfig_get (root, "curve/public-key", "");
+    const char *secret_txt = zconfig_get (root, "curve/secret-key", "");
+    byte public_key [CURVE_KEY_BYTES] = { 0 };
+    byte secret_key [CURVE_KEY_BYTES] = { 0 };
+    zcert_t *cert = NULL;
+    if (strlen (public_txt) == CONFIG_KEY_Z85_LEN && zmq_z85_decode (public_key, public_txt)) {
+        if (strlen (secret_txt) == CONFIG_KEY_Z85_LEN)
+            zmq_z85_decode (secret_key, secret_txt);
+        cert = zcert_new_from (public_key, secret_key);
+    }
+    zconfig_destroy (&root);
     if (!cert)
         s_report (self, self->path, where, "'%s' is not a CZMQ certificate; "
                   "generate one with " KEYGEN_HINT, config->secret_key);
@@ -1593,10 +1663,14 @@ s_check_data_key (config_t *config, loader_t *self, const char *where)
     zchunk_destroy (&chunk);
 }
 
-//  The revocation list: one Z85 key per line; '#' starts a comment.
+//  The revocation list: one Z85 key per line, optionally in double quotes;
+//  a line starting with '#' is a comment (a key may contain '#' itself).
 static void
 s_read_revoked (config_t *config, loader_t *self, const char *where)
 {
+    struct stat info;
+    if (stat (config->revoked_file, &info) == 0 && S_ISREG (info.st_mode) && info.st_size == 0)
+        return;                         //  an empty list revokes nothing
     zchunk_t *chunk = s_read_text (self, config->revoked_file, self->path, where);
     if (!chunk)
         return;
@@ -1605,9 +1679,17 @@ s_read_revoked (config_t *config, loader_t *self, const char *where)
     size_t line_number = 0;
     for (char *line = strtok (text, "\n"); line; line = strtok (NULL, "\n")) {
         line_number++;
-        line [strcspn (line, "#\r")] = 0;
-        while (*line == ' ' || *line == '\t' || *line == '"')
+        while (*line == ' ' || *line == '\t')
             line++;
+        if (*line == '"') {             //  quoted: Z85 has '#' in its alphabet
+            line++;
+            line [strcspn (line, "\"")] = 0;
+        }
+        else
+        if (*line == '#')
+            continue;                   //  a comment line
+        else
+            line [strcspn (line, " \t\r")] = 0;
         size_t length = strcspn (line, " \t\"");
         line [length] = 0;
         if (!*line)
@@ -1649,6 +1731,7 @@ s_load_daemon (config_t *config, loader_t *self)
     s_read_bind (config, self);
     s_read_control (config, self);
     s_read_subscribe_bind (config, self);
+    s_read_metrics_bind (config, self);
     s_read_partners_path (config, self);
     s_check_signal_halves (self);
     size_t errors_before = self->error_count;

@@ -101,6 +101,9 @@ typedef struct {
     char revoked_file [CONFIG_PATH_MAX];    //  revoked keys, one Z85 key per line
     size_t revoked_count;
     char revoked [CONFIG_REVOKED_MAX][CONFIG_KEY_Z85_LEN + 1];
+    //  Operations (optional: without metrics_bind no HTTP server)
+    char metrics_bind [CONFIG_ENDPOINT_MAX];    //  host:port of /metrics, /healthz
+    int health_peer_s;                      //  /healthz wants a peer seen this recently
 } config_t;
 
 //  Defaults: a key that is absent from the file takes these values.
@@ -115,6 +118,7 @@ typedef struct {
 #define CONFIG_DEFAULT_RETENTION_DAYS 30
 #define CONFIG_DEFAULT_REVIEW_CHECK_S 3600
 #define CONFIG_DEFAULT_CREDIT_MAX    256
+#define CONFIG_DEFAULT_HEALTH_PEER_S 60
 
 //  Sane ranges: a value outside these is a typo or a unit mistake, so
 //  config_load rejects it rather than run with it.
@@ -136,6 +140,8 @@ typedef struct {
 #define CONFIG_REVIEW_CHECK_S_MAX    (24 * 3600)                //  once a day
 #define CONFIG_CREDIT_MAX_MIN        1                          //  range of credit_max
 #define CONFIG_CREDIT_MAX_MAX        65536
+#define CONFIG_HEALTH_PEER_S_MIN     1
+#define CONFIG_HEALTH_PEER_S_MAX     (24 * 3600)                //  a day
 
 //  Load and validate the daemon file at path and the directory it names.
 //  Returns the config, or NULL when anything is wrong; every problem found is

@@ -11,6 +11,7 @@
 
 #define CONTROL_LIST_MAX       10000    //  cases in one list reply
 #define CONTROL_PRIVATE_UMASK  0077     //  the socket file: daemon's user only
+#define CONTROL_BACKUP_DIR_MAX 512      //  absolute path of a backup directory
 
 struct _control_t {
     const config_t *config;
@@ -23,6 +24,9 @@ struct _control_t {
     zsock_t *router;
     control_reload_fn *reload;
     void *reload_arg;
+    zframe_t *backup_caller;        //  who waits for the running backup, or NULL
+    uint64_t backup_request_id;
+    char backup_dir [CONTROL_BACKUP_DIR_MAX];
 };
 
 typedef struct {
@@ -35,6 +39,7 @@ typedef struct {
     char error [TRANSFER_ERROR_MAX];    //  a refusal found by a read
     char event_id [CRISIS_EVENT_ID_MAX];
     char actor [ZVH_ID_MAX + 16];
+    bool deferred;                  //  answered later (a backup)
 } op_t;
 
 #define CONTROL_OPERATOR_ROLE  "operator"   //  who raises through this socket
@@ -71,6 +76,7 @@ control_destroy (control_t **self_p)
 {
     assert (self_p);
     if (*self_p) {
+        zframe_destroy (&(*self_p)->backup_caller);
         zsock_destroy (&(*self_p)->router);
         free (*self_p);
         *self_p = NULL;
@@ -150,6 +156,9 @@ s_describe (const Zvh__V1__ControlRequest *request, const char **action,
             *action = "read"; *detail = "case and plan shown"; break;
         case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_LIST:
             *action = "read"; *detail = "case list"; break;
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_BACKUP:
+            *action = "read"; *detail = "store backup (every case, plan and signal, "
+                                        "sealed)"; break;
         default:
             *action = "read"; *detail = "status or audit"; break;
     }
@@ -355,6 +364,28 @@ s_raise (op_t *op)
     return rc;
 }
 
+//  Start a backup; the reply waits for control_pump to see it end.
+static int
+s_backup (op_t *op)
+{
+    control_t *self = op->self;
+    const char *dir = op->request->path ? op->request->path : "";
+    if (*dir != '/' || strlen (dir) >= sizeof self->backup_dir) {
+        snprintf (op->error, sizeof op->error, "backup needs an absolute directory "
+                  "path of at most %d bytes, not '%.200s'", CONTROL_BACKUP_DIR_MAX - 1,
+                  dir);
+        return ZVH_E_BAD_REQUEST;
+    }
+    int rc = store_backup_start (self->store, dir);
+    if (rc) {
+        snprintf (op->error, sizeof op->error, "%s", store_backup_error (self->store));
+        return rc;
+    }
+    snprintf (self->backup_dir, sizeof self->backup_dir, "%s", dir);
+    op->deferred = true;
+    return 0;
+}
+
 static int
 s_run (op_t *op)
 {
@@ -393,6 +424,8 @@ s_run (op_t *op)
                 return ZVH_E_BAD_REQUEST;
             }
             return 0;
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_BACKUP:
+            return s_backup (op);
         case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_SHOW:
             return store_read (self->store, s_read_case, op);
         case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_LIST:
@@ -507,7 +540,8 @@ control_handle (control_t *self, int64_t now_ms)
     zframe_destroy (&body);
     Zvh__V1__ControlReply reply = ZVH__V1__CONTROL_REPLY__INIT;
     Zvh__V1__ControlRequest empty = ZVH__V1__CONTROL_REQUEST__INIT;
-    op_t op = { self, request ? request : &empty, &reply, now_ms, "", zlist_new (), "", "", "" };
+    op_t op = { self, request ? request : &empty, &reply, now_ms, "", zlist_new (), "", "", "",
+                false };
     Zvh__V1__StateCount counts [ZVH_CASE_STATES + 1];
     Zvh__V1__StateCount *count_ptrs [ZVH_CASE_STATES + 1];
     s_prepare_reply (&op, counts, count_ptrs, ZVH_CASE_STATES + 1);
@@ -522,7 +556,42 @@ control_handle (control_t *self, int64_t now_ms)
     if (*op.error)
         reply.error = op.error;     //  e.g. where a broken audit chain breaks
     s_audit_outside_txn (&op, rc, reply.error);
-    s_send_reply (self, &routing_id, &reply);
+    if (op.deferred) {
+        self->backup_caller = routing_id;
+        self->backup_request_id = reply.request_id;
+    }
+    else
+        s_send_reply (self, &routing_id, &reply);
     s_free_reply (&op);
     wire_free (request ? &request->base : NULL);
+}
+
+void
+control_pump (control_t *self, int64_t now_ms)
+{
+    assert (self);
+    int rc;
+    if (!store_backup_done (self->store, &rc))
+        return;
+    char actor [ZVH_ID_MAX + 16];
+    snprintf (actor, sizeof actor, "operator@%s", self->config->region);
+    char detail [CONTROL_BACKUP_DIR_MAX + 96];
+    snprintf (detail, sizeof detail, "store backup (every case, plan and signal, "
+              "sealed) written to %s", self->backup_dir);
+    audit_entry_t entry = {
+        .action = "read", .outcome = rc ? "failed" : "ok", .actor = actor,
+        .actor_role = CONTROL_OPERATOR_ROLE, .on_behalf = self->config->region,
+        .purpose = "levensloopaanpak: continuity of the region's records",
+        .source = "local control socket (zvhctl, libzvh)",
+        .detail = rc ? store_backup_error (self->store) : detail };
+    audit_record_now (self->audit, &entry, now_ms);
+    if (!self->backup_caller)
+        return;
+    Zvh__V1__ControlReply reply = ZVH__V1__CONTROL_REPLY__INIT;
+    reply.status = s_status_of (rc);
+    reply.request_id = self->backup_request_id;
+    reply.region = (char *) self->config->region;
+    if (rc)
+        reply.error = (char *) store_backup_error (self->store);
+    s_send_reply (self, &self->backup_caller, &reply);
 }

@@ -3,7 +3,9 @@
  *  A ROUTER on a local endpoint (ipc://, never leaves the host; the socket
  *  file is private to the daemon's user). One ControlRequest in, one
  *  ControlReply out, and the reply to a change is sent only after its
- *  transaction committed: "OK" means durable.
+ *  transaction committed: "OK" means durable. A backup is the one request
+ *  answered later: the copy runs in its own thread while the daemon serves,
+ *  and the reply goes out when the copy is on disk.
  */
 #ifndef ZVH_CONTROL_H
 #define ZVH_CONTROL_H
@@ -43,5 +45,10 @@ zsock_t *
 //  Serve one request that is waiting on the socket.
 void
     control_handle (control_t *self, int64_t now_ms);
+
+//  Answer what waits on work outside the request (OP_BACKUP: the backup
+//  thread has finished). Call it on every tick.
+void
+    control_pump (control_t *self, int64_t now_ms);
 
 #endif

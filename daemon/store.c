@@ -3,13 +3,23 @@
  *  The daemon is single-threaded around the store, so growing the map (which
  *  LMDB allows only with no transaction open in the process) is safe between
  *  two writes. Commit errors are mapped to operator-readable causes.
+ *
+ *  The one exception is an online backup: mdb_env_copy2 runs in a thread of
+ *  its own, inside a read transaction, while the daemon writes. The map is
+ *  never grown under it: a write that needs a bigger map first waits for
+ *  the copy to end (s_backup_join).
  */
 #include "store.h"
 #include "zvh/zvh.h"
 #include <czmq.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #define STORE_MAX_DBS         16
 #define STORE_MAX_READERS     126
@@ -41,6 +51,25 @@ static const bool s_sealed_db [STORE_DB_COUNT] = {
 #define STORE_KEY_CHECK    "zvh-federation store key check"
 #define STORE_KEY_HEX_LEN  (STORE_KEY_BYTES * 2)
 
+#define STORE_BACKUP_PATH_MAX   512
+#define STORE_BACKUP_FILE       "data.mdb"      //  what mdb_env_copy2 writes
+#define STORE_META_BACKUP_TAKEN "backup_taken_ms"   //  only ever set in a copy
+
+//  An online backup runs in a thread of its own; the daemon's thread joins
+//  it, and never grows the map while it runs (the copy reads the map).
+typedef enum { BACKUP_IDLE, BACKUP_RUNNING, BACKUP_ENDED } backup_state_t;
+
+typedef struct {
+    backup_state_t state;
+    pthread_t thread;
+    atomic_bool finished;           //  set by the backup thread as it ends
+    int mdb_rc;                     //  the thread's result, read after the join
+    int rc;                         //  our code for it, once ENDED
+    char dir [STORE_BACKUP_PATH_MAX];
+    char error [2 * STORE_BACKUP_PATH_MAX];
+    int64_t started_ms;
+} backup_t;
+
 struct _store_t {
     MDB_env *env;
     MDB_dbi dbi [STORE_DB_COUNT];
@@ -52,7 +81,11 @@ struct _store_t {
     zlist_t *arena;                 //  opened values, freed when the txn ends
     uint8_t *scratch;               //  the last value opened by a cursor
     size_t scratch_size;
+    store_stats_t stats;            //  store_write and backup counters
+    backup_t backup;
 };
+
+static void s_backup_join (store_t *self);
 
 void
 store_be64_put (uint8_t *out, uint64_t n)
@@ -117,6 +150,7 @@ s_fail (store_t *self, const char *what, int rc)
 static int
 s_grow (store_t *self)
 {
+    s_backup_join (self);           //  the copy reads the map: never remap under it
     uint64_t bigger = self->map_bytes * STORE_GROWTH_FACTOR;
     if (bigger > self->max_bytes)
         bigger = self->max_bytes;
@@ -242,16 +276,16 @@ store_cursor_get (store_t *self, MDB_cursor *cursor, store_db_t db,
     return 0;
 }
 
-int
-store_write (store_t *self, store_fn *fn, void *arg)
+static int
+s_write (store_t *self, store_fn *fn, void *arg)
 {
-    assert (self);
     while (true) {
         s_arena_clear (self);
         MDB_txn *txn;
         int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
         if (rc == MDB_MAP_RESIZED) {
             //  Another process (mdb_copy, a backup) grew the map
+            s_backup_join (self);
             rc = mdb_env_set_mapsize (self->env, 0);
             if (rc == 0)
                 continue;
@@ -278,14 +312,58 @@ store_write (store_t *self, store_fn *fn, void *arg)
     }
 }
 
+static int64_t
+s_monotonic_us (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (int64_t) now.tv_sec * 1000000 + now.tv_nsec / 1000;
+}
+
+static const int64_t s_latency_bounds_us [STORE_LATENCY_BUCKETS - 1] = {
+    STORE_LATENCY_BOUNDS_US
+};
+
+static void
+s_count_write (store_t *self, int rc, int64_t elapsed_us)
+{
+    store_stats_t *stats = &self->stats;
+    if (rc == 0) {
+        size_t bucket = 0;
+        while (bucket < STORE_LATENCY_BUCKETS - 1 && elapsed_us > s_latency_bounds_us [bucket])
+            bucket++;
+        stats->latency_count [bucket]++;
+        stats->latency_sum_us += (uint64_t) (elapsed_us > 0 ? elapsed_us : 0);
+        stats->commits++;
+    }
+    else
+    if (rc == ZVH_E_FULL || rc == ZVH_E_STORE)
+        stats->failures++;
+    else
+        stats->refusals++;
+}
+
+int
+store_write (store_t *self, store_fn *fn, void *arg)
+{
+    assert (self);
+    int64_t started_us = s_monotonic_us ();
+    int rc = s_write (self, fn, arg);
+    s_count_write (self, rc, s_monotonic_us () - started_us);
+    return rc;
+}
+
 int
 store_read (store_t *self, store_fn *fn, void *arg)
 {
     assert (self);
     MDB_txn *txn;
     int rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn);
-    if (rc == MDB_MAP_RESIZED && mdb_env_set_mapsize (self->env, 0) == 0)
-        rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn);
+    if (rc == MDB_MAP_RESIZED) {
+        s_backup_join (self);
+        if (mdb_env_set_mapsize (self->env, 0) == 0)
+            rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn);
+    }
     if (rc)
         return s_fail (self, "begin read", rc);
     rc = fn (txn, arg);
@@ -383,6 +461,227 @@ store_path (store_t *self)
 {
     assert (self);
     return self->path;
+}
+
+uint64_t
+store_entries (store_t *self, MDB_txn *txn, store_db_t db)
+{
+    assert (self);
+    MDB_stat stat;
+    return mdb_stat (txn, store_dbi (self, db), &stat) == 0 ? stat.ms_entries : 0;
+}
+
+void
+store_stats (store_t *self, store_stats_t *stats)
+{
+    assert (self);
+    *stats = self->stats;
+    stats->backup_running = self->backup.state == BACKUP_RUNNING;
+}
+
+//  ---------------------------------------------------------------- backup
+
+//  Make the copy durable: its file, then the directory entry. The file is
+//  the store's own kind of secret, so only its owner may read it.
+static int
+s_sync_path (const char *path, int flags)
+{
+    int fd = open (path, flags | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    int rc = !(flags & O_DIRECTORY) && fchmod (fd, S_IRUSR | S_IWUSR) ? errno : 0;
+    if (rc == 0 && fsync (fd))
+        rc = errno;
+    close (fd);
+    return rc;
+}
+
+//  Stamp the copy (never the live store) with the time it was taken, so
+//  that a daemon started on a restored backup knows it.
+static int
+s_mark_copy (const char *dir, int64_t taken_ms)
+{
+    MDB_env *env = NULL;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    int rc = mdb_env_create (&env);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs (env, STORE_MAX_DBS);
+    if (rc == 0)
+        rc = mdb_env_open (env, dir, MDB_NOLOCK, 0600);
+    if (rc == 0)
+        rc = mdb_txn_begin (env, NULL, 0, &txn);
+    if (rc == 0) {
+        uint8_t stamp [8];
+        store_be64_put (stamp, (uint64_t) taken_ms);
+        MDB_val key = { strlen (STORE_META_BACKUP_TAKEN), (void *) STORE_META_BACKUP_TAKEN };
+        MDB_val value = { sizeof stamp, stamp };
+        rc = mdb_dbi_open (txn, s_db_names [STORE_DB_META], 0, &dbi);
+        if (rc == 0)
+            rc = mdb_put (txn, dbi, &key, &value, 0);
+        if (rc == 0)
+            rc = mdb_txn_commit (txn);
+        else
+            mdb_txn_abort (txn);
+    }
+    if (env)
+        mdb_env_close (env);
+    return rc;
+}
+
+static void *
+s_backup_thread (void *arg)
+{
+    store_t *self = (store_t *) arg;
+    backup_t *backup = &self->backup;
+    int rc = mdb_env_copy2 (self->env, backup->dir, MDB_CP_COMPACT);
+    if (rc == 0)
+        rc = s_mark_copy (backup->dir, backup->started_ms);
+    if (rc == 0) {
+        char file [STORE_BACKUP_PATH_MAX + sizeof STORE_BACKUP_FILE + 1];
+        snprintf (file, sizeof file, "%s/%s", backup->dir, STORE_BACKUP_FILE);
+        rc = s_sync_path (file, O_RDONLY);
+    }
+    if (rc == 0)
+        rc = s_sync_path (backup->dir, O_RDONLY | O_DIRECTORY);
+    backup->mdb_rc = rc;
+    atomic_store (&backup->finished, true);
+    return NULL;
+}
+
+//  Wait for a running backup and keep its result for store_backup_done.
+static void
+s_backup_join (store_t *self)
+{
+    backup_t *backup = &self->backup;
+    if (backup->state != BACKUP_RUNNING)
+        return;
+    if (!atomic_load (&backup->finished))
+        zsys_info ("store %s: waiting for the backup to %s to finish", self->path,
+                   backup->dir);
+    pthread_join (backup->thread, NULL);
+    backup->state = BACKUP_ENDED;
+    int64_t now_ms = zclock_time ();
+    if (backup->mdb_rc == 0) {
+        backup->rc = 0;
+        backup->error [0] = 0;
+        self->stats.backups++;
+        self->stats.last_backup_ms = now_ms;
+        self->stats.last_backup_duration_ms = now_ms - backup->started_ms;
+        zsys_info ("store %s: backup written to %s in %" PRId64 " ms", self->path,
+                   backup->dir, now_ms - backup->started_ms);
+    }
+    else {
+        char what [STORE_BACKUP_PATH_MAX + 16];
+        snprintf (what, sizeof what, "backup to %s", backup->dir);
+        backup->rc = s_fail (self, what, backup->mdb_rc);
+        snprintf (backup->error, sizeof backup->error, "backup to %s failed: %s; "
+                  "remove what it left there before trying again", backup->dir,
+                  mdb_strerror (backup->mdb_rc));
+        self->stats.backup_failures++;
+    }
+}
+
+static int
+s_backup_refused (store_t *self, int code, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (self->backup.error, sizeof self->backup.error, format, args);
+    va_end (args);
+    zsys_warning ("store %s: %s", self->path, self->backup.error);
+    return code;
+}
+
+int
+store_backup_start (store_t *self, const char *dir)
+{
+    assert (self);
+    assert (dir);
+    backup_t *backup = &self->backup;
+    if (backup->state == BACKUP_RUNNING)
+        return s_backup_refused (self, ZVH_E_CONFLICT, "a backup to %s is running; "
+                                 "wait for it", backup->dir);
+    backup->state = BACKUP_IDLE;            //  an unread result is dropped
+    if (!*dir || strlen (dir) >= sizeof backup->dir)
+        return s_backup_refused (self, ZVH_E_BAD_REQUEST, "backup directory '%s' is "
+                                 "empty or too long", dir);
+    struct stat info;
+    if (mkdir (dir, 0700) && errno != EEXIST)
+        return s_backup_refused (self, ZVH_E_BAD_REQUEST, "cannot create backup "
+                                 "directory %s: %s", dir, strerror (errno));
+    if (stat (dir, &info) || !S_ISDIR (info.st_mode))
+        return s_backup_refused (self, ZVH_E_BAD_REQUEST, "%s is not a directory", dir);
+    char file [STORE_BACKUP_PATH_MAX + sizeof STORE_BACKUP_FILE + 1];
+    snprintf (file, sizeof file, "%s/%s", dir, STORE_BACKUP_FILE);
+    if (access (file, F_OK) == 0)
+        return s_backup_refused (self, ZVH_E_BAD_REQUEST, "%s already holds a backup "
+                                 "(%s); name a new directory", dir, STORE_BACKUP_FILE);
+    snprintf (backup->dir, sizeof backup->dir, "%s", dir);
+    backup->error [0] = 0;
+    backup->started_ms = zclock_time ();
+    atomic_store (&backup->finished, false);
+    int rc = pthread_create (&backup->thread, NULL, s_backup_thread, self);
+    if (rc)
+        return s_backup_refused (self, ZVH_E_STORE, "cannot start the backup "
+                                 "thread: %s", strerror (rc));
+    backup->state = BACKUP_RUNNING;
+    zsys_info ("store %s: backup to %s started", self->path, dir);
+    return 0;
+}
+
+bool
+store_backup_done (store_t *self, int *rc_p)
+{
+    assert (self);
+    backup_t *backup = &self->backup;
+    if (backup->state == BACKUP_RUNNING && atomic_load (&backup->finished))
+        s_backup_join (self);
+    if (backup->state != BACKUP_ENDED)
+        return false;
+    backup->state = BACKUP_IDLE;
+    *rc_p = backup->rc;
+    return true;
+}
+
+int
+store_backup (store_t *self, const char *dir)
+{
+    assert (self);
+    int rc = store_backup_start (self, dir);
+    if (rc)
+        return rc;
+    s_backup_join (self);
+    store_backup_done (self, &rc);
+    return rc;
+}
+
+const char *
+store_backup_error (store_t *self)
+{
+    assert (self);
+    return self->backup.error;
+}
+
+typedef struct {
+    store_t *store;
+    int64_t taken_ms;
+} backup_mark_t;
+
+static int
+s_read_backup_mark (MDB_txn *txn, void *arg)
+{
+    backup_mark_t *mark = (backup_mark_t *) arg;
+    mark->taken_ms = (int64_t) store_meta_u64 (mark->store, txn, STORE_META_BACKUP_TAKEN);
+    return 0;
+}
+
+int64_t
+store_backup_taken_ms (store_t *self)
+{
+    assert (self);
+    backup_mark_t mark = { self, 0 };
+    return store_read (self, s_read_backup_mark, &mark) == 0 ? mark.taken_ms : 0;
 }
 
 //  Open the named databases and check (or stamp) format version and region.
@@ -495,6 +794,7 @@ store_destroy (store_t **self_p)
     store_t *self = *self_p;
     if (!self)
         return;
+    s_backup_join (self);           //  the copy must end before the env closes
     if (self->env)
         mdb_env_close (self->env);
     if (self->arena)

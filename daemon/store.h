@@ -131,6 +131,72 @@ int
 const char *
     store_path (store_t *self);
 
+//  Number of entries in a named database, as of txn.
+uint64_t
+    store_entries (store_t *self, MDB_txn *txn, store_db_t db);
+
+//  Upper bounds (microseconds) of the buckets of the write latency
+//  histogram; a last, unbounded bucket follows.
+#define STORE_LATENCY_BOUNDS_US \
+    250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, \
+    500000, 1000000, 2500000
+#define STORE_LATENCY_BUCKETS  14   //  the bounds above and +Inf
+
+//  What store_write and store_backup have done since store_new: counts,
+//  and how long committed writes took (from the start of the transaction
+//  to its synchronous commit, retries after map growth included).
+typedef struct {
+    uint64_t commits;                   //  store_write calls that committed
+    uint64_t refusals;                  //  fn refused with a ZVH_E_* code
+    uint64_t failures;                  //  store errors, full disk or map
+    uint64_t latency_count [STORE_LATENCY_BUCKETS];     //  per bucket, not cumulative
+    uint64_t latency_sum_us;
+    uint64_t backups;                   //  backups that completed
+    uint64_t backup_failures;
+    int64_t last_backup_ms;             //  end of the last good backup, 0 = none
+    int64_t last_backup_duration_ms;
+    bool backup_running;
+} store_stats_t;
+
+//  Fill stats (see store_stats_t).
+void
+    store_stats (store_t *self, store_stats_t *stats);
+
+//  Start an online backup: a compacted copy of the whole environment
+//  (mdb_env_copy2 with MDB_CP_COMPACT) into directory dir, made in a thread
+//  of its own while the daemon goes on writing. The copy is the state of one
+//  read transaction taken when the thread starts: everything committed
+//  before this call is in it. The copy's meta gets the time it was taken
+//  (store_backup_taken_ms), and its file is made mode 0600 and fsynced. dir is created (mode 0700) if missing and must
+//  not hold a data.mdb already. While a backup runs the map is not grown (a
+//  write that needs more room waits for the copy to end). Returns 0,
+//  ZVH_E_CONFLICT if a backup is running, or ZVH_E_BAD_REQUEST if dir cannot
+//  be used; store_backup_error says why.
+int
+    store_backup_start (store_t *self, const char *dir);
+
+//  True once the backup begun by store_backup_start has ended: *rc_p is 0
+//  (the copy is complete and fsynced) or ZVH_E_FULL / ZVH_E_STORE, with the
+//  reason in store_backup_error. False while it runs, or when none ran; a
+//  result is reported once.
+bool
+    store_backup_done (store_t *self, int *rc_p);
+
+//  Start a backup and wait for it: returns what store_backup_start or
+//  store_backup_done gave.
+int
+    store_backup (store_t *self, const char *dir);
+
+//  Why the last backup could not start or failed ("" if it did not).
+const char *
+    store_backup_error (store_t *self);
+
+//  When the backup this store was restored from was taken (epoch ms), or 0
+//  if it is no restored backup. Every copy store_backup makes is stamped;
+//  the live store never is.
+int64_t
+    store_backup_taken_ms (store_t *self);
+
 //  Build "prefix NUL be64(n)" keys: the sortable key shape of every
 //  sequence-ordered database. Returns the key length, 0 if it does not fit.
 size_t

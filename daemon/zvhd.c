@@ -3,7 +3,13 @@
  *  One process per ZVH region: an LMDB store, CURVE links to every other
  *  region, and a local control socket for zvhctl and libzvh. Everything
  *  runs in one thread around one poller, so no state is shared; zauth is
- *  the only other thread, and it speaks through its actor pipe.
+ *  the only other thread, and it speaks through its actor pipe. (A backup
+ *  copies the store in a thread of its own: see store_backup_start.) The
+ *  metrics endpoint is served from the same loop, without threads.
+ *
+ *  Under systemd (Type=notify) it says READY=1 once it serves, RELOADING=1
+ *  and READY=1 around a reload, STOPPING=1 when it stops: datagrams to
+ *  $NOTIFY_SOCKET, written here without libsystemd.
  *
  *  Exit codes: 0 clean stop, 1 bad usage or config, 2 start-up failure.
  */
@@ -12,6 +18,7 @@
 #include "control.h"
 #include "crisis.h"
 #include "federation.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "signal_log.h"
 #include "store.h"
@@ -19,8 +26,12 @@
 #include "transfer.h"
 #include <sodium.h>
 #include <signal.h>
+#include <stddef.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ZVHD_VERSION       "0.1.0"
@@ -44,17 +55,62 @@ typedef struct {
     federation_t *federation;
     subscriber_t *subscriber;           //  NULL without subscribe_bind
     control_t *control;
+    metrics_t *metrics;                 //  NULL without metrics_bind
     int64_t next_review_ms;
     int64_t next_purge_ms;
+    bool reloaded;                      //  rebuild the poller: links changed
 } daemon_t;
 
 #define ZVHD_PURGE_INTERVAL_MS  (3600 * 1000)   //  signal log retention check
+#define ZVHD_NOTIFY_MAX         512             //  one sd_notify datagram
+
+//  systemd's notify protocol without libsystemd: one datagram to the unix
+//  socket named by $NOTIFY_SOCKET ("@name" is an abstract socket). Does
+//  nothing outside systemd's Type=notify (the variable is unset).
+static void
+s_notify (const char *format, ...)
+{
+    const char *path = getenv ("NOTIFY_SOCKET");
+    if (!path || !*path)
+        return;
+    struct sockaddr_un address = { .sun_family = AF_UNIX };
+    size_t length = strlen (path);
+    if ((path [0] != '/' && path [0] != '@') || length >= sizeof address.sun_path) {
+        zsys_warning ("NOTIFY_SOCKET '%s' is not a unix socket path; systemd is "
+                      "not told of the daemon's state", path);
+        return;
+    }
+    memcpy (address.sun_path, path, length);
+    if (address.sun_path [0] == '@')
+        address.sun_path [0] = 0;
+    char state [ZVHD_NOTIFY_MAX];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (state, sizeof state, format, args);
+    va_end (args);
+    int fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    socklen_t size = (socklen_t) (offsetof (struct sockaddr_un, sun_path) + length);
+    if (fd < 0 || sendto (fd, state, strlen (state), MSG_NOSIGNAL,
+                          (struct sockaddr *) &address, size) < 0)
+        zsys_warning ("cannot notify systemd at %s: %s", path, strerror (errno));
+    if (fd >= 0)
+        close (fd);
+}
+
+static uint64_t
+s_monotonic_us (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (uint64_t) now.tv_sec * 1000000 + (uint64_t) now.tv_nsec / 1000;
+}
 
 static void
 s_usage (void)
 {
     fprintf (stderr,
-        "usage: zvhd -c CONFIG [-v]      run the daemon of one region\n"
+        "usage: zvhd -c CONFIG [-v]      run the daemon of one region (-v: log the\n"
+        "                                settings in force at start)\n"
         "       zvhd --check-config CONFIG   validate a config and explain every error\n"
         "       zvhd -c CONFIG --rekey NEW_KEY_FILE\n"
         "                                re-encrypt the store (daemon stopped), then\n"
@@ -226,6 +282,8 @@ s_fixed_setting_changed (const config_t *old, const config_t *fresh)
         return "control";
     if (!streq (old->subscribe_bind, fresh->subscribe_bind))
         return "subscribe_bind";
+    if (!streq (old->metrics_bind, fresh->metrics_bind))
+        return "metrics_bind";
     if (!streq (old->secret_key, fresh->secret_key) || !streq (old->data_key, fresh->data_key))
         return "secret_key or data_key";
     return NULL;
@@ -234,10 +292,23 @@ s_fixed_setting_changed (const config_t *old, const config_t *fresh)
 //  SIGHUP and zvhctl reload: take new keys, directory, partners and
 //  revocation list without a restart. Revoked keys are refused from the next
 //  message on; other links and streams go on.
+static int s_reload_files (daemon_t *self);
+
 static int
 s_reload (void *arg)
 {
     daemon_t *self = (daemon_t *) arg;
+    s_notify ("RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=reloading %s",
+              s_monotonic_us (), self->config_path);
+    int rc = s_reload_files (self);
+    s_notify ("READY=1\nSTATUS=region %s: serving (%s)", self->config->region,
+              rc ? "the last reload failed; see the log" : "reloaded");
+    return rc;
+}
+
+static int
+s_reload_files (daemon_t *self)
+{
     config_t *fresh = s_load_config (self->config_path);
     if (!fresh) {
         zsys_error ("reload: %s has errors (above); the daemon keeps its keys",
@@ -261,12 +332,52 @@ s_reload (void *arg)
     }
     crisis_reload (self->crisis);
     federation_reload (self->federation);
+    self->reloaded = true;
     if (self->subscriber)
         subscriber_reload (self->subscriber);
     zsys_info ("reload: %zu regions, %zu partners, %zu revoked key(s)",
                self->config->region_count, self->config->partner_count,
                self->config->revoked_count);
     return 0;
+}
+
+//  A store restored from a backup is older than what the peers know of
+//  this region: say so, every start, with what it means (docs/OPERATIONS.md).
+static void
+s_warn_if_restored (daemon_t *self)
+{
+    int64_t taken_ms = store_backup_taken_ms (self->store);
+    if (!taken_ms)
+        return;
+    time_t taken = (time_t) (taken_ms / 1000);
+    char when [32];
+    strftime (when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime (&taken));
+    zsys_warning ("store %s was restored from a backup taken %s: what this region "
+                  "did after that is not here, and a link on which events went "
+                  "either way after that may lose or hold events (see "
+                  "docs/OPERATIONS.md, 'Restore')", store_path (self->store), when);
+}
+
+//  -v: the settings in force, defaults included, so that what runs is known.
+static void
+s_log_settings (const config_t *config)
+{
+    zsys_info ("settings: region %s, data_dir %s, bind %s, control %s, "
+               "subscribe_bind %s, metrics_bind %s", config->region, config->data_dir,
+               config->bind, config->control,
+               *config->subscribe_bind ? config->subscribe_bind : "(none)",
+               *config->metrics_bind ? config->metrics_bind : "(none)");
+    zsys_info ("settings: map_size_mb %" PRIu64 ", map_max_mb %" PRIu64 ", "
+               "joint_phase_s %" PRId64 ", heartbeat_ms %d, peer_timeout_ms %d, "
+               "retry_min_ms %d, retry_max_ms %d, window %d", config->map_size_mb,
+               config->map_max_mb, config->joint_phase_s, config->heartbeat_ms,
+               config->peer_timeout_ms, config->retry_min_ms, config->retry_max_ms,
+               config->window);
+    zsys_info ("settings: retention_days %" PRId64 ", review_check_s %" PRId64 ", "
+               "credit_max %d, health_peer_s %d; %zu regions, %zu partners, %zu "
+               "revoked key(s)", config->retention_days, config->review_check_s,
+               config->credit_max, config->health_peer_s, config->region_count,
+               config->partner_count, config->revoked_count);
 }
 
 static int
@@ -289,6 +400,7 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
                              self->config->map_size_mb, self->config->map_max_mb);
     if (!self->store || s_unlock_store (self))
         return ZVHD_EXIT_STARTUP;
+    s_warn_if_restored (self);
     uint8_t sign_public [WIRE_SIGN_PUBLIC_BYTES], sign_secret [WIRE_SIGN_SECRET_BYTES];
     wire_sign_keypair (zcert_secret_key (self->cert), sign_public, sign_secret);
     self->outbox = outbox_new (self->store, self->config->region, sign_secret);
@@ -315,6 +427,14 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
     if (!self->control)
         return ZVHD_EXIT_STARTUP;
     control_set_reload (self->control, s_reload, self);
+    if (*self->config->metrics_bind) {
+        self->metrics = metrics_new (self->config, self->store, self->outbox, self->log,
+                                     self->audit, self->federation, self->subscriber);
+        if (!self->metrics)
+            return ZVHD_EXIT_STARTUP;
+    }
+    if (verbose)
+        s_log_settings (self->config);
     zsys_info ("zvhd %s: region %s serving on %s (control %s), %zu peer(s)",
                ZVHD_VERSION, self->config->region, self->config->bind,
                self->config->control, federation_peer_count (self->federation));
@@ -324,6 +444,7 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
 static void
 s_stop (daemon_t *self)
 {
+    metrics_destroy (&self->metrics);
     control_destroy (&self->control);
     subscriber_destroy (&self->subscriber);
     federation_destroy (&self->federation);
@@ -405,6 +526,7 @@ s_run (daemon_t *self)
         if (s_hangup) {
             s_hangup = 0;
             s_reload (self);
+            which = NULL;           //  it may be a socket the reload closed
         }
         if (which == control_socket (self->control))
             control_handle (self->control, now_ms);
@@ -412,12 +534,26 @@ s_run (daemon_t *self)
         if (which && !federation_handle (self->federation, which, now_ms)
         &&  self->subscriber && subscriber_handle (self->subscriber, which, now_ms))
             federation_wake (self->federation);     //  a raise may have queued events
+        if (self->reloaded) {
+            //  The reload closed and opened links: poll exactly the sockets
+            //  that exist now (a closed one in the poller ends this loop)
+            self->reloaded = false;
+            zpoller_destroy (&poller);
+            poller = zpoller_new (control_socket (self->control), NULL);
+            federation_poll_add (self->federation, poller);
+            if (self->subscriber)
+                subscriber_poll_add (self->subscriber, poller);
+        }
         s_run_timers (self, now_ms);
+        control_pump (self->control, now_ms);
+        if (self->metrics)
+            metrics_run (self->metrics);
         federation_pump (self->federation, now_ms);
         if (self->subscriber)
             subscriber_pump (self->subscriber, now_ms);
     }
     zpoller_destroy (&poller);
+    s_notify ("STOPPING=1\nSTATUS=region %s: stopping", self->config->region);
     zsys_info ("zvhd: region %s stopping", self->config->region);
 }
 
@@ -490,8 +626,10 @@ main (int argc, char *argv [])
         return s_rekey (config_path, rekey_file);
     daemon_t daemon = { 0 };
     int rc = s_start (&daemon, config_path, verbose);
-    if (rc == 0)
+    if (rc == 0) {
+        s_notify ("READY=1\nSTATUS=region %s: serving", daemon.config->region);
         s_run (&daemon);
+    }
     s_stop (&daemon);
     return rc;
 }

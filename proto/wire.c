@@ -6,6 +6,7 @@
  */
 #include "wire.h"
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,47 @@ s_free (void *data, void *pointer)
     free (header);
 }
 
+//  Field numbers run from 1 to 2^29 - 1 (protobuf's limit).
+#define WIRE_FIELD_NUMBER_MAX ((1u << 29) - 1)
+
+//  protobuf-c 1.4.1 accepts field number 0 when its tag is written in more
+//  bytes than it needs (0x82 0x00 for 0x02), keeps it as an unknown field
+//  and writes it back as the one-byte tag, which it refuses itself: such a
+//  message turns into bytes nobody decodes as soon as it is re-encoded
+//  (an event wrapping a partner's raise, a relayed envelope). Refuse it.
+static bool
+s_has_bad_field_numbers (const ProtobufCMessage *msg)
+{
+    for (unsigned index = 0; index < msg->n_unknown_fields; index++) {
+        uint32_t tag = msg->unknown_fields [index].tag;
+        if (tag == 0 || tag > WIRE_FIELD_NUMBER_MAX)
+            return true;
+    }
+    const ProtobufCMessageDescriptor *desc = msg->descriptor;
+    for (unsigned index = 0; index < desc->n_fields; index++) {
+        const ProtobufCFieldDescriptor *field = &desc->fields [index];
+        if (field->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if ((field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+        &&  *(const uint32_t *) ((const char *) msg + field->quantifier_offset) != field->id)
+            continue;                   //  another member of the oneof is set
+        const char *member = (const char *) msg + field->offset;
+        if (field->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t count = *(const size_t *) ((const char *) msg + field->quantifier_offset);
+            ProtobufCMessage *const *items = *(ProtobufCMessage *const *const *) member;
+            for (size_t item = 0; item < count; item++)
+                if (s_has_bad_field_numbers (items [item]))
+                    return true;
+        }
+        else {
+            const ProtobufCMessage *child = *(ProtobufCMessage *const *) member;
+            if (child && s_has_bad_field_numbers (child))
+                return true;
+        }
+    }
+    return false;
+}
+
 ProtobufCMessage *
 wire_decode (const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t size)
 {
@@ -54,6 +96,10 @@ wire_decode (const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t
     budget_t budget = { 0, WIRE_DECODE_BUDGET };
     ProtobufCAllocator allocator = { s_alloc, s_free, &budget };
     ProtobufCMessage *msg = protobuf_c_message_unpack (desc, &allocator, size, data);
+    if (msg && s_has_bad_field_numbers (msg)) {
+        protobuf_c_message_free_unpacked (msg, &allocator);
+        msg = NULL;
+    }
     return msg;
 }
 

@@ -4,13 +4,13 @@
 set -euo pipefail
 
 PACKAGES=(
-    build-essential cmake pkg-config ca-certificates
+    build-essential cmake pkg-config ca-certificates clang libclang-rt-14-dev
     libczmq-dev libzmq3-dev libsodium-dev
     libprotobuf-c-dev protobuf-c-compiler
     liblmdb-dev lmdb-utils
-    libjansson-dev libcmocka-dev
+    libjansson-dev libcmocka-dev libmicrohttpd-dev
     python3 procps
-    python3-zmq python3-protobuf protobuf-compiler
+    python3-zmq python3-protobuf protobuf-compiler python3-nacl
 )
 
 if [ "$(id -u)" -eq 0 ]; then

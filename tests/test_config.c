@@ -1316,6 +1316,91 @@ test_signal_numbers_out_of_range_are_reported (void **state)
     assert_true (s_some_error_says (fx, "zvhd/credit_max", "from 1 to 65536", NULL));
 }
 
+//  --------------------------------------------------------------------------
+//  Operations: the metrics endpoint and the health check
+
+static void
+test_metrics_settings_take_defaults_when_absent (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    assert_string_equal (config->metrics_bind, "");
+    assert_int_equal (config->health_peer_s, CONFIG_DEFAULT_HEALTH_PEER_S);
+}
+
+static void
+test_metrics_bind_and_health_peer_s_load (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    metrics_bind = \"127.0.0.1:9101\"\n"
+                    "    health_peer_s = 86400\n");
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    assert_string_equal (config->metrics_bind, "127.0.0.1:9101");
+    assert_int_equal (config->health_peer_s, 86400);
+}
+
+static void
+test_metrics_bind_may_be_ipv6 (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    metrics_bind = \"[::1]:9101\"\n");
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    assert_string_equal (config->metrics_bind, "[::1]:9101");
+}
+
+//  Each of these is refused on its own, naming the key and the right form.
+static void
+test_metrics_bind_that_is_not_address_and_port_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    const char *const wrong [] = {
+        "localhost:9101", "tcp://127.0.0.1:9101", "127.0.0.1", "127.0.0.1:0",
+        "127.0.0.1:65536", ":9101", "[::1:9101", "127.0.0.1:91o1"
+    };
+    for (size_t index = 0; index < sizeof (wrong) / sizeof (wrong [0]); index++) {
+        char extra [256];
+        snprintf (extra, sizeof (extra), "    metrics_bind = \"%s\"\n", wrong [index]);
+        s_write_daemon (fx, NULL, extra);
+        if (s_verbose ())
+            print_message ("  metrics_bind = %s\n", wrong [index]);
+        s_assert_rejected (fx, "zvhd/metrics_bind", "must be address:port");
+        while (zlist_size (fx->errors))
+            free (zlist_pop (fx->errors));
+    }
+}
+
+static void
+test_metrics_bind_on_the_federation_port_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    metrics_bind = \"0.0.0.0:7101\"\n");
+    s_assert_rejected (fx, "zvhd/metrics_bind", "takes the port of zvhd/bind");
+}
+
+static void
+test_metrics_bind_on_the_partner_port_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, NULL);
+    s_write_daemon (fx, NULL, SIGNAL_KEYS "    metrics_bind = \"127.0.0.1:7201\"\n");
+    s_assert_rejected (fx, "zvhd/metrics_bind", "takes the port of zvhd/subscribe_bind");
+}
+
+static void
+test_health_peer_s_out_of_range_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    health_peer_s = 0\n");
+    s_assert_rejected (fx, "zvhd/health_peer_s", "from 1 to 86400");
+    while (zlist_size (fx->errors))
+        free (zlist_pop (fx->errors));
+    s_write_daemon (fx, NULL, "    health_peer_s = 86401\n");
+    s_assert_rejected (fx, "zvhd/health_peer_s", "from 1 to 86400");
+}
+
 static void
 test_missing_partners_file_is_reported (void **state)
 {
@@ -1868,6 +1953,13 @@ main (void)
         TEST (test_subscribe_bind_that_is_not_tcp_is_reported),
         TEST (test_subscribe_bind_on_the_federation_port_is_reported),
         TEST (test_signal_numbers_out_of_range_are_reported),
+        TEST (test_metrics_settings_take_defaults_when_absent),
+        TEST (test_metrics_bind_and_health_peer_s_load),
+        TEST (test_metrics_bind_may_be_ipv6),
+        TEST (test_metrics_bind_that_is_not_address_and_port_is_reported),
+        TEST (test_metrics_bind_on_the_federation_port_is_reported),
+        TEST (test_metrics_bind_on_the_partner_port_is_reported),
+        TEST (test_health_peer_s_out_of_range_is_reported),
         TEST (test_missing_partners_file_is_reported),
         TEST (test_partners_file_without_views_is_reported),
         TEST (test_unknown_section_in_partners_file_is_reported),

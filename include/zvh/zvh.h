@@ -155,6 +155,14 @@ int
 int
     zvh_client_reload (zvh_client_t *self);
 
+//  Make the daemon write a compacted copy of its store into directory dir
+//  (an absolute path on the daemon's host; created if missing; it must not
+//  hold a backup already) while it goes on serving. ZVH_OK once the copy is
+//  complete and on disk; it holds everything committed before the call.
+//  Large stores take a while: raise the timeout (zvh_client_set_timeout).
+int
+    zvh_client_backup (zvh_client_t *self, const char *dir);
+
 //  Check the daemon's audit trail: ZVH_OK with *intact and *count filled;
 //  when broken, zvh_client_error says where.
 int

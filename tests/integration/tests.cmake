@@ -15,3 +15,7 @@ set_tests_properties (test_handover test_faults test_security test_signals
 #  The kill -9 loop measures nothing by wall clock, but it is the longest and
 #  busiest test: keep other tests' daemons off the cores while it runs.
 set_tests_properties (test_faults PROPERTIES RUN_SERIAL TRUE)
+#  Operations: the compose configs on loopback, metrics, health, backup and
+#  restore, sd_notify readiness.
+zvh_integration_test (test_operations)
+set_tests_properties (test_operations PROPERTIES LABELS "integration")
