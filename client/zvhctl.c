@@ -786,6 +786,37 @@ s_cmd_admin (ctl_t *self, zvh_client_t *client)
     return rc ? s_failed (client, rc) : 0;
 }
 
+//  The usage lines of one command (and their continuation lines), or the
+//  whole usage if the command is unknown.
+static int
+s_command_help (const char *command)
+{
+    char prefix [64];
+    snprintf (prefix, sizeof prefix, "  %s", command);
+    size_t prefix_len = strlen (prefix);
+    bool printed = false, inside = false;
+    const char *line = s_usage_text;
+    while (*line) {
+        size_t length = strcspn (line, "\n");
+        bool starts = length > prefix_len && strncmp (line, prefix, prefix_len) == 0
+                   && (line [prefix_len] == ' ' || line [prefix_len] == '\n');
+        //  Continuation lines are indented further than a command line
+        bool continues = inside && length > 4 && strncmp (line, "    ", 4) == 0;
+        inside = starts || continues;
+        if (inside) {
+            printf ("%.*s\n", (int) length, line);
+            printed = true;
+        }
+        line += length + (line [length] == '\n');
+    }
+    if (!printed)
+        return s_usage (NULL);
+    printf ("\nglobal options: [-c CONFIG | -d DATA_DIR | -e ENDPOINT] [--json] [-t MS]\n"
+            "exit codes: 0 ok, 1 usage, 2 daemon unreachable, 3 refused, 4 store error, "
+            "5 protocol\n");
+    return 0;
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -798,7 +829,7 @@ main (int argc, char *argv [])
     if (rc || self.argc == 0)
         return s_usage (rc ? "bad option" : "no command");
     if (s_flag (&self, "--help") || s_flag (&self, "-h"))
-        return s_usage (NULL);
+        return s_command_help (self.argv [0]);
     const char *command = self.argv [0];
     if (streq (command, "keygen"))
         return s_cmd_keygen (&self);

@@ -19,3 +19,5 @@ set_tests_properties (test_faults PROPERTIES RUN_SERIAL TRUE)
 #  restore, sd_notify readiness.
 zvh_integration_test (test_operations)
 set_tests_properties (test_operations PROPERTIES LABELS "integration")
+zvh_integration_test (test_cli)
+set_tests_properties (test_cli PROPERTIES LABELS "integration")
