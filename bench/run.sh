@@ -15,8 +15,9 @@ cd "$(dirname "$0")/.."
 BUILD=${ZVH_BENCH_BUILD:-build-bench}
 
 scripts/install-deps.sh
-# nats-server and libnats-dev, until scripts/install-deps.sh lists them
-if ! command -v nats-server >/dev/null 2>&1 || ! pkg-config --exists libnats; then
+# nats-server, libnats-dev and openssl, until scripts/install-deps.sh lists them
+if ! command -v nats-server >/dev/null 2>&1 || ! pkg-config --exists libnats \
+   || ! command -v openssl >/dev/null 2>&1; then
     SUDO=()
     [ "$(id -u)" -eq 0 ] || SUDO=(sudo)
     DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq \
