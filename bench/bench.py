@@ -11,7 +11,7 @@ figures and their ratio. See bench/README.md for what exactly is compared.
 
 --smoke: tiny sizes, a few seconds; exits 0 if everything ran (the numbers
 are not judged). Default: the full run (under ~10 minutes on 2 cores).
---long: also the 200,000-case run (adds roughly 15-30 minutes).
+--long: also the 200,000-case run (adds 8-16 minutes).
 """
 import argparse
 import atexit

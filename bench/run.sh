@@ -5,7 +5,7 @@
 #
 #   bench/run.sh              the full run (under ~10 minutes on 2 cores)
 #   bench/run.sh --smoke      tiny sizes, to check it all runs (CI)
-#   bench/run.sh --long       also the 200,000-case run
+#   bench/run.sh --long       also the 200,000-case run (8-16 minutes more)
 #   bench/run.sh --help       every option (sizes, NATS variants, --json, --markdown)
 #
 # Build directory: $ZVH_BENCH_BUILD (default build-bench). Exit 0 when every
