@@ -1211,6 +1211,11 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=0.75,
                    help="length of the chaos phase (default 0.75: the CI run)")
+    p.add_argument("--until-moves", type=int, default=0,
+                   help="end the chaos early once this many moves and --until-signals "
+                        "signals were accepted (--minutes stays the limit)")
+    p.add_argument("--until-signals", type=int, default=0,
+                   help="see --until-moves")
     p.add_argument("--seed", type=int, default=None,
                    help="default: $ZVH_SEED, else --default-seed, else random")
     p.add_argument("--default-seed", type=int, default=None,
@@ -1307,6 +1312,16 @@ def settle(fed, timeout, model=None):
     return None
 
 
+def targets_met(model, args):
+    """True once --until-moves and --until-signals are both set and reached."""
+    if not args.until_moves and not args.until_signals:
+        return False
+    with model.lock:
+        s = model.stats
+        signals = s.get("signals_accepted", 0) + s.get("national_accepted", 0)
+        return s.get("moves_accepted", 0) >= args.until_moves and signals >= args.until_signals
+
+
 def main():
     args = parse_args()
     seed = args.seed
@@ -1369,7 +1384,10 @@ def main():
         cut_count = 0
         while True:
             t = now()
-            in_chaos = t < chaos_end
+            in_chaos = t < chaos_end and not targets_met(model, args)
+            if not in_chaos and t < chaos_end and chaos_end - t > 1:
+                log("targets reached: chaos over")
+                chaos_end = t
             supervise(fed, model)
             # kills
             if in_chaos and not args.no_kill and t >= next_kill:
