@@ -90,6 +90,7 @@ typedef struct {
     char subscribe_bind [CONFIG_ENDPOINT_MAX];  //  partner endpoint (CURVE server)
     char partners_file [CONFIG_PATH_MAX];       //  partners and views file
     int64_t retention_days;                     //  signal log retention
+    int64_t link_retention_days;                //  acked events kept for a restored peer
     int64_t review_check_s;                     //  how often review dates are checked
     int credit_max;                             //  most deliveries in flight per subscriber
     size_t partner_count;
@@ -116,6 +117,7 @@ typedef struct {
 #define CONFIG_DEFAULT_RETRY_MAX_MS  30000
 #define CONFIG_DEFAULT_WINDOW        64
 #define CONFIG_DEFAULT_RETENTION_DAYS 30
+#define CONFIG_DEFAULT_LINK_RETENTION_DAYS 7     //  > the interval between backups
 #define CONFIG_DEFAULT_REVIEW_CHECK_S 3600
 #define CONFIG_DEFAULT_CREDIT_MAX    256
 #define CONFIG_DEFAULT_HEALTH_PEER_S 60
@@ -136,6 +138,8 @@ typedef struct {
 #define CONFIG_WINDOW_MAX            65536
 #define CONFIG_RETENTION_DAYS_MIN    1
 #define CONFIG_RETENTION_DAYS_MAX    (10 * 365)                 //  ten years
+#define CONFIG_LINK_RETENTION_DAYS_MIN  0                          //  0: delete on ack
+#define CONFIG_LINK_RETENTION_DAYS_MAX  365
 #define CONFIG_REVIEW_CHECK_S_MIN    1
 #define CONFIG_REVIEW_CHECK_S_MAX    (24 * 3600)                //  once a day
 #define CONFIG_CREDIT_MAX_MIN        1                          //  range of credit_max

@@ -6,6 +6,10 @@
  *  it is a resend (acknowledged again, not applied), anything above it is a
  *  gap (the sender will go back). Meta key "lin:<region>" is the last link
  *  seq applied from a region; STORE_DB_DEDUP holds (origin, seq) for ever.
+ *  "linc:<region>" is the sender incarnation whose numbering lin follows: a
+ *  sender restored from a backup comes back in a higher one and numbers its
+ *  link after `resume_after` (what we had acknowledged to its backup); what it sends
+ *  again then is recognised by (origin, seq). docs/PROTOCOL.md 4.9.
  */
 #include "federation.h"
 #include "endpoint.h"
@@ -16,6 +20,7 @@
 
 #define FEDERATION_BATCH_MAX           256
 #define FEDERATION_META_LAST_IN        "lin:"
+#define FEDERATION_META_LINK_INC       "linc:"
 #define FEDERATION_KEY_MAX             128
 #define FEDERATION_Z85_KEY_LEN         40
 #define FEDERATION_HELD                1    //  refused: the link waits at this event
@@ -25,8 +30,12 @@ typedef struct {
     zframe_t *routing_id;
     Zvh__V1__LinkFrame__Kind kind;
     uint64_t link_seq;
+    uint64_t incarnation;           //  the sender's
+    uint64_t resume_after;
+    uint64_t floor;
     zframe_t *envelope;
     uint64_t ack;                   //  last applied on this link after the batch
+    uint64_t ack_incarnation;       //  whose numbering ack is in
 } item_t;
 
 struct _federation_t {
@@ -181,9 +190,9 @@ federation_pump (federation_t *self, int64_t now_ms)
 //  ---------------------------------------------------------------- inbound
 
 static void
-s_meta_name (char *name, const char *region)
+s_meta_name (char *name, const char *kind, const char *region)
 {
-    snprintf (name, FEDERATION_KEY_MAX, "%s%s", FEDERATION_META_LAST_IN, region);
+    snprintf (name, FEDERATION_KEY_MAX, "%s%s", kind, region);
 }
 
 //  Read one message into the next batch item; false if it was not usable.
@@ -222,6 +231,9 @@ s_read_item (federation_t *self, item_t *item)
     if (frame) {
         item->kind = frame->kind;
         item->link_seq = frame->link_seq;
+        item->incarnation = frame->incarnation;
+        item->resume_after = frame->resume_after;
+        item->floor = frame->floor;
         wire_free (&frame->base);
     }
     zframe_destroy (&header);
@@ -348,26 +360,92 @@ s_apply_event (federation_t *self, MDB_txn *txn, item_t *item)
     return rc;
 }
 
+//  The sender is in a higher incarnation (restored from a backup): its link
+//  goes on after resume_after; never forward of what was applied here.
+static int
+s_follow_incarnation (federation_t *self, MDB_txn *txn, item_t *item, uint64_t *last_in)
+{
+    const char *from = item->region->id;
+    char name [FEDERATION_KEY_MAX];
+    uint64_t next = item->resume_after < *last_in ? item->resume_after : *last_in;
+    zsys_warning ("federation: %s was restored from a backup (incarnation %" PRIu64 "); "
+                  "its link continues after seq %" PRIu64 " (we had applied %" PRIu64
+                  "); what it sends again is recognised by event id", from,
+                  item->incarnation, next, *last_in);
+    s_meta_name (name, FEDERATION_META_LINK_INC, from);
+    int rc = store_set_meta_u64 (self->store, txn, name, item->incarnation);
+    s_meta_name (name, FEDERATION_META_LAST_IN, from);
+    if (rc == 0)
+        rc = store_set_meta_u64 (self->store, txn, name, next);
+    if (rc == 0)
+        *last_in = next;
+    return rc;
+}
+
+//  The sender no longer holds the events after last_in (older than its
+//  retention, after we were restored): loud, and the link goes on.
+static int
+s_skip_hole (federation_t *self, MDB_txn *txn, item_t *item, uint64_t *last_in)
+{
+    const char *from = item->region->id;
+    zsys_error ("federation: events at link seqs %" PRIu64 "-%" PRIu64 " from %s are "
+                "gone: %s no longer holds them (this store was restored from a backup "
+                "older than %s's link_retention_days); they are lost for this region",
+                *last_in + 1, item->floor, from, from, from);
+    audit_entry_t entry = { .action = "refuse", .outcome = "lost", .actor = from,
+                            .actor_role = "region", .source = "federation",
+                            .detail = "restored store: events older than the sender's "
+                                      "retention cannot be sent again" };
+    char name [FEDERATION_KEY_MAX];
+    s_meta_name (name, FEDERATION_META_LAST_IN, from);
+    int rc = store_set_meta_u64 (self->store, txn, name, item->floor);
+    if (rc == 0)
+        rc = audit_record (self->audit, txn, &entry, self->now_ms);
+    if (rc == 0)
+        *last_in = item->floor;
+    return rc;
+}
+
+//  One item in link order: follow a new incarnation, skip a hole, apply the
+//  next event. Sets the item's ack. Returns 0 or an LMDB code.
+static int
+s_apply_item (federation_t *self, MDB_txn *txn, item_t *item)
+{
+    char name [FEDERATION_KEY_MAX];
+    s_meta_name (name, FEDERATION_META_LAST_IN, item->region->id);
+    uint64_t last_in = store_meta_u64 (self->store, txn, name);
+    s_meta_name (name, FEDERATION_META_LINK_INC, item->region->id);
+    uint64_t link_inc = store_meta_u64 (self->store, txn, name);
+    int rc = 0;
+    if (item->incarnation > link_inc) {
+        rc = s_follow_incarnation (self, txn, item, &last_in);
+        link_inc = item->incarnation;
+    }
+    bool current = item->incarnation == link_inc;   //  else from before a restore
+    bool data = current && item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA;
+    if (rc == 0 && data && item->floor > last_in)
+        rc = s_skip_hole (self, txn, item, &last_in);
+    if (rc == 0 && data && item->link_seq == last_in + 1) {
+        rc = s_apply_event (self, txn, item);
+        s_meta_name (name, FEDERATION_META_LAST_IN, item->region->id);
+        if (rc == 0)
+            rc = store_set_meta_u64 (self->store, txn, name, item->link_seq);
+        if (rc == 0)
+            last_in = item->link_seq;
+    }
+    item->ack = last_in;
+    item->ack_incarnation = link_inc;
+    return rc == FEDERATION_HELD ? 0 : rc;
+}
+
 static int
 s_apply_batch (MDB_txn *txn, void *arg)
 {
     federation_t *self = (federation_t *) arg;
-    char name [FEDERATION_KEY_MAX];
     for (size_t i = 0; i < self->batch_size; i++) {
-        item_t *item = &self->batch [i];
-        s_meta_name (name, item->region->id);
-        uint64_t last_in = store_meta_u64 (self->store, txn, name);
-        if (item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA
-        &&  item->link_seq == last_in + 1) {
-            int rc = s_apply_event (self, txn, item);
-            if (rc == 0)
-                rc = store_set_meta_u64 (self->store, txn, name, item->link_seq);
-            if (rc && rc != FEDERATION_HELD)
-                return rc;
-            if (rc == 0)
-                last_in = item->link_seq;
-        }
-        item->ack = last_in;
+        int rc = s_apply_item (self, txn, &self->batch [i]);
+        if (rc)
+            return rc;
     }
     return 0;
 }
@@ -386,7 +464,9 @@ s_send_acks (federation_t *self)
         Zvh__V1__LinkFrame ack = ZVH__V1__LINK_FRAME__INIT;
         ack.kind = ZVH__V1__LINK_FRAME__KIND__KIND_ACK;
         ack.link_seq = item->ack;
-        uint8_t bytes [32];
+        ack.link_incarnation = item->ack_incarnation;
+        ack.incarnation = outbox_incarnation (self->outbox);
+        uint8_t bytes [64];
         size_t size = protobuf_c_message_pack (&ack.base, bytes);
         zframe_t *routing_id = zframe_dup (item->routing_id);
         //  A sender gone since is no error: it will ping and hear again

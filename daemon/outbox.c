@@ -2,7 +2,9 @@
  *
  *  Meta keys: "seq" the last origin seq; "lout:<peer>" the last link seq
  *  queued for a peer; "lack:<peer>" the last link seq it acknowledged. Depth
- *  is their difference, so status never scans the queue.
+ *  is their difference, so status never scans the queue. "inc" is this
+ *  region's incarnation, "inc_from" the backup stamp it was begun for.
+ *  Entries at or below "lack:<peer>" are kept only for the retention.
  */
 #include "outbox.h"
 #include <czmq.h>
@@ -11,14 +13,19 @@
 #define OUTBOX_META_SEQ      "seq"
 #define OUTBOX_META_LAST_OUT "lout:"
 #define OUTBOX_META_LAST_ACK "lack:"
+#define OUTBOX_META_INC      "inc"
+#define OUTBOX_META_INC_FROM "inc_from"
 #define OUTBOX_META_KEY_MAX  128
 #define OUTBOX_KEY_MAX       128
+#define OUTBOX_US_PER_MS     1000
 
 struct _outbox_t {
     store_t *store;
     char *region;
     bool signs;
     uint8_t sign_key [WIRE_SIGN_SECRET_BYTES];
+    uint64_t incarnation;
+    int64_t retain_ms;
 };
 
 outbox_t *
@@ -33,6 +40,68 @@ outbox_new (store_t *store, const char *region, const uint8_t sign_key [WIRE_SIG
         self->signs = true;
     }
     return self;
+}
+
+typedef struct {
+    outbox_t *outbox;
+    int64_t taken_ms;
+    int64_t now_ms;
+} start_args_t;
+
+//  A new incarnation is above the last one, above every origin seq made so
+//  far, and above the clock in microseconds: a later restore from an older
+//  backup still starts above every seq the lost store can have made (a
+//  region makes far fewer than a million events a second).
+static int
+s_start (MDB_txn *txn, void *arg)
+{
+    start_args_t *args = (start_args_t *) arg;
+    outbox_t *self = args->outbox;
+    store_t *store = self->store;
+    self->incarnation = store_meta_u64 (store, txn, OUTBOX_META_INC);
+    if (!args->taken_ms
+    ||  store_meta_u64 (store, txn, OUTBOX_META_INC_FROM) == (uint64_t) args->taken_ms)
+        return 0;
+    uint64_t seq = store_meta_u64 (store, txn, OUTBOX_META_SEQ);
+    uint64_t next = (uint64_t) args->now_ms * OUTBOX_US_PER_MS;
+    if (next <= self->incarnation)
+        next = self->incarnation + 1;
+    if (next <= seq)
+        next = seq + 1;
+    int rc = store_set_meta_u64 (store, txn, OUTBOX_META_INC, next);
+    if (rc == 0)
+        rc = store_set_meta_u64 (store, txn, OUTBOX_META_INC_FROM, (uint64_t) args->taken_ms);
+    if (rc == 0)
+        rc = store_set_meta_u64 (store, txn, OUTBOX_META_SEQ, next);
+    if (rc == 0) {
+        zsys_warning ("outbox: restored store: new incarnation %" PRIu64 "; origin seqs "
+                      "continue after it (they were at %" PRIu64 "), and every link "
+                      "resynchronises with its peer", next, seq);
+        self->incarnation = next;
+    }
+    return rc;
+}
+
+int
+outbox_start (outbox_t *self, int64_t backup_taken_ms, int64_t now_ms)
+{
+    assert (self);
+    start_args_t args = { self, backup_taken_ms, now_ms };
+    return store_write (self->store, s_start, &args);
+}
+
+uint64_t
+outbox_incarnation (outbox_t *self)
+{
+    assert (self);
+    return self->incarnation;
+}
+
+void
+outbox_set_retention (outbox_t *self, int64_t retain_ms)
+{
+    assert (self);
+    self->retain_ms = retain_ms > 0 ? retain_ms : 0;
 }
 
 void
@@ -136,6 +205,12 @@ outbox_acked (outbox_t *self, MDB_txn *txn, const char *peer)
     return store_meta_u64 (self->store, txn, name);
 }
 
+//  Delete peer's entries from the oldest held up to link_seq, stopping at
+//  the first one made at or after before_ms (0: no time limit).
+static int
+s_delete_upto (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq,
+               int64_t before_ms);
+
 int
 outbox_ack (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq)
 {
@@ -144,19 +219,68 @@ outbox_ack (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq)
     s_meta_name (name, OUTBOX_META_LAST_OUT, peer);
     uint64_t last_out = store_meta_u64 (self->store, txn, name);
     if (link_seq > last_out)
-        link_seq = last_out;    //  a confused or restored peer: never skip ahead
+        link_seq = last_out;    //  a confused peer: never skip ahead
     uint64_t acked = outbox_acked (self, txn, peer);
-    for (uint64_t n = acked + 1; n <= link_seq; n++) {
-        uint8_t key [OUTBOX_KEY_MAX];
-        size_t key_size = store_seq_key (key, sizeof key, peer, n);
-        int rc = store_del (self->store, txn, STORE_DB_OUTBOX, key, key_size);
-        if (rc)
-            return rc;
-    }
     if (link_seq <= acked)
         return 0;
+    int rc = self->retain_ms ? 0 : s_delete_upto (self, txn, peer, link_seq, 0);
+    if (rc)
+        return rc;
     s_meta_name (name, OUTBOX_META_LAST_ACK, peer);
     return store_set_meta_u64 (self->store, txn, name, link_seq);
+}
+
+int
+outbox_prune (outbox_t *self, MDB_txn *txn, const char *peer, int64_t now_ms)
+{
+    assert (self);
+    uint64_t acked = outbox_acked (self, txn, peer);
+    int64_t before_ms = self->retain_ms ? now_ms - self->retain_ms : 0;
+    return acked ? s_delete_upto (self, txn, peer, acked, before_ms) : 0;
+}
+
+uint64_t
+outbox_floor (outbox_t *self, MDB_txn *txn, const char *peer)
+{
+    assert (self);
+    uint8_t key_bytes [OUTBOX_KEY_MAX];
+    size_t key_size = store_seq_key (key_bytes, sizeof key_bytes, peer, 1);
+    MDB_cursor *cursor;
+    if (!key_size || mdb_cursor_open (txn, store_dbi (self->store, STORE_DB_OUTBOX), &cursor))
+        return outbox_acked (self, txn, peer);
+    MDB_val key = { key_size, key_bytes }, value;
+    int rc = store_cursor_get (self->store, cursor, STORE_DB_OUTBOX, &key, &value,
+                               MDB_SET_RANGE);
+    uint64_t floor;
+    if (rc == 0 && key.mv_size == key_size && !memcmp (key.mv_data, key_bytes, key_size - 8))
+        floor = store_seq_key_n (&key) - 1;
+    else {                      //  nothing held: everything queued is gone
+        char name [OUTBOX_META_KEY_MAX];
+        s_meta_name (name, OUTBOX_META_LAST_OUT, peer);
+        floor = store_meta_u64 (self->store, txn, name);
+    }
+    mdb_cursor_close (cursor);
+    return floor;
+}
+
+int
+outbox_rewind (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq,
+               uint64_t *acked_p)
+{
+    assert (self);
+    uint64_t acked = outbox_acked (self, txn, peer);
+    uint64_t floor = outbox_floor (self, txn, peer);
+    *acked_p = acked;
+    if (link_seq >= acked)
+        return 0;
+    *acked_p = link_seq > floor ? link_seq : floor;
+    if (*acked_p >= acked) {
+        *acked_p = acked;
+        return 0;
+    }
+    char name [OUTBOX_META_KEY_MAX];
+    s_meta_name (name, OUTBOX_META_LAST_ACK, peer);
+    return store_set_meta_u64 (self->store, txn, name, *acked_p);
 }
 
 int
@@ -212,6 +336,47 @@ outbox_depth (outbox_t *self, MDB_txn *txn, const char *peer,
     if (*depth_p)
         return outbox_scan (self, txn, peer, acked, 1, s_oldest_time, oldest_ms_p);
     return 0;
+}
+
+typedef struct {
+    int64_t before_ms;
+    uint64_t upto;
+    uint64_t last;              //  the last entry that may go
+} prune_args_t;
+
+static int
+s_prunable (uint64_t link_seq, const uint8_t *bytes, size_t size, void *arg)
+{
+    prune_args_t *args = (prune_args_t *) arg;
+    if (link_seq > args->upto)
+        return 1;
+    if (args->before_ms) {
+        int64_t made_ms = INT64_MAX;
+        s_oldest_time (link_seq, bytes, size, &made_ms);
+        if (made_ms >= args->before_ms)
+            return 1;
+    }
+    args->last = link_seq;
+    return 0;
+}
+
+static int
+s_delete_upto (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq,
+               int64_t before_ms)
+{
+    uint64_t floor = outbox_floor (self, txn, peer);
+    prune_args_t args = { before_ms, link_seq, floor };
+    int rc = before_ms
+           ? outbox_scan (self, txn, peer, floor, SIZE_MAX, s_prunable, &args)
+           : 0;
+    if (!before_ms)
+        args.last = link_seq;
+    for (uint64_t n = floor + 1; rc == 0 && n <= args.last; n++) {
+        uint8_t key [OUTBOX_KEY_MAX];
+        size_t key_size = store_seq_key (key, sizeof key, peer, n);
+        rc = store_del (self->store, txn, STORE_DB_OUTBOX, key, key_size);
+    }
+    return rc;
 }
 
 uint64_t

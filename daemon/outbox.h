@@ -5,6 +5,11 @@
  *  records the peer's acknowledgement. Link sequence numbers per peer are
  *  contiguous (1, 2, 3, ...), so the receiver can apply strictly in order and
  *  recognise a resend; the envelope's (origin, seq) is its permanent id.
+ *
+ *  Acknowledged entries stay for the retention period (outbox_prune), so a
+ *  peer restored from a backup can be brought up to date (outbox_rewind).
+ *  A store restored from a backup starts a new incarnation (outbox_start):
+ *  its origin seqs jump past any it made before, its links renumber.
  */
 #ifndef ZVH_OUTBOX_H
 #define ZVH_OUTBOX_H
@@ -24,6 +29,17 @@ typedef int (outbox_visit_fn) (uint64_t link_seq, const uint8_t *envelope,
 outbox_t *
     outbox_new (store_t *store, const char *region,
                 const uint8_t sign_key [WIRE_SIGN_SECRET_BYTES]);
+
+//  Read this region's incarnation; if the store is a restored backup that
+//  has not started before (backup_taken_ms, 0 if not restored), begin a new
+//  incarnation: higher than any before, and origin seqs jump past it.
+//  Returns 0 or an LMDB code.
+int
+    outbox_start (outbox_t *self, int64_t backup_taken_ms, int64_t now_ms);
+
+//  This region's incarnation: 0 until its store is first restored.
+uint64_t
+    outbox_incarnation (outbox_t *self);
 
 //  Destroy the outbox and null the pointer.
 void
@@ -55,10 +71,31 @@ int
     outbox_forward (outbox_t *self, MDB_txn *txn, const char *peer,
                     const uint8_t *envelope, size_t size);
 
-//  Delete peer's entries up to and including link_seq; ignores an ack for
-//  more than was ever queued. Returns 0 or an LMDB code.
+//  Record that peer has everything up to link_seq; ignores an ack for more
+//  than was ever queued. With a retention of 0 the entries are deleted at
+//  once, else outbox_prune deletes them later. Returns 0 or an LMDB code.
 int
     outbox_ack (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq);
+
+//  Keep acknowledged entries for retain_ms (default 0: delete on ack).
+void
+    outbox_set_retention (outbox_t *self, int64_t retain_ms);
+
+//  Delete peer's acknowledged entries made before now_ms minus the retention.
+int
+    outbox_prune (outbox_t *self, MDB_txn *txn, const char *peer, int64_t now_ms);
+
+//  peer was restored and has only up to link_seq: send again from there, or
+//  from the oldest entry still held. Returns 0 or an LMDB code; the new
+//  acknowledged link seq goes to *acked_p.
+int
+    outbox_rewind (outbox_t *self, MDB_txn *txn, const char *peer,
+                   uint64_t link_seq, uint64_t *acked_p);
+
+//  The link seq before peer's oldest entry still held: everything after it
+//  can be sent again, nothing at or before it.
+uint64_t
+    outbox_floor (outbox_t *self, MDB_txn *txn, const char *peer);
 
 //  Visit peer's entries after link seq `after`, at most max of them.
 int

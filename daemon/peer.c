@@ -4,6 +4,12 @@
  *  outbox) and `sent` (the last link seq handed to ZeroMQ). Sends use
  *  ZMQ_IMMEDIATE, so while the link is down nothing queues inside ZeroMQ:
  *  the outbox on disk is the only queue, and it survives kill -9.
+ *
+ *  Restore resync (docs/PROTOCOL.md 4.9): every frame carries this region's
+ *  incarnation; an ACK counts only if it is in this incarnation's numbering.
+ *  An ACK from a peer in a higher incarnation than seen before, for less
+ *  than it had acknowledged, means the peer was restored: go back and send
+ *  again what is still held. Meta "rinc:<peer>" is the peer's incarnation.
  */
 #include "peer.h"
 #include "endpoint.h"
@@ -12,6 +18,9 @@
 #include "zvh/zvh.h"
 
 #define PEER_NAME_MAX          (CONFIG_ID_MAX + 8)
+#define PEER_META_INC          "rinc:"
+#define PEER_META_KEY_MAX      (CONFIG_ID_MAX + 8)
+#define PEER_PRUNE_IVL_MS      (60 * 1000)  //  acked entries past retention go this often
 #define PEER_RECONNECT_IVL_MS  100
 #define PEER_RECONNECT_MAX_MS  2000
 
@@ -27,7 +36,11 @@ struct _peer_t {
     zsock_t *monitor;
     uint64_t acked;
     uint64_t sent;
+    uint64_t floor;                 //  entries after this are still held
+    uint64_t incarnation;           //  this region's
+    uint64_t peer_incarnation;      //  the peer's, as last heard
     bool acked_known;               //  acked read from the store yet
+    int64_t next_prune_ms;
     int rto_ms;                     //  current retransmit timeout
     int64_t last_progress_ms;       //  last ack that moved, or last resend
     int64_t last_send_ms;
@@ -156,7 +169,10 @@ s_send (peer_t *self, Zvh__V1__LinkFrame__Kind kind, uint64_t link_seq,
     Zvh__V1__LinkFrame header = ZVH__V1__LINK_FRAME__INIT;
     header.kind = kind;
     header.link_seq = link_seq;
-    uint8_t bytes [32];             //  two varint fields: well under 32 bytes
+    header.incarnation = self->incarnation;
+    header.resume_after = self->acked;  //  fixed until the peer acks this incarnation
+    header.floor = envelope ? self->floor : 0;
+    uint8_t bytes [64];             //  five varint fields: well under 64 bytes
     size_t size = protobuf_c_message_pack (&header.base, bytes);
     void *handle = zsock_resolve (self->dealer);
     int more = envelope ? ZMQ_SNDMORE : 0;
@@ -194,13 +210,25 @@ s_send_window (MDB_txn *txn, void *arg)
     peer_t *self = args->peer;
     if (!self->acked_known) {
         self->acked = self->sent = outbox_acked (self->outbox, txn, self->region);
+        self->incarnation = outbox_incarnation (self->outbox);
+        char name [PEER_META_KEY_MAX];
+        snprintf (name, sizeof name, "%s%s", PEER_META_INC, self->region);
+        self->peer_incarnation = store_meta_u64 (self->store, txn, name);
         self->acked_known = true;
     }
+    self->floor = outbox_floor (self->outbox, txn, self->region);
     uint64_t in_flight = self->sent - self->acked;
     if (in_flight >= (uint64_t) self->config->window)
         return 0;
     return outbox_scan (self->outbox, txn, self->region, self->sent,
                         self->config->window - in_flight, s_send_entry, args);
+}
+
+static int
+s_prune (MDB_txn *txn, void *arg)
+{
+    pump_args_t *args = (pump_args_t *) arg;
+    return outbox_prune (args->peer->outbox, txn, args->peer->region, args->now_ms);
 }
 
 int
@@ -222,6 +250,13 @@ peer_pump (peer_t *self, int64_t now_ms)
         zsock_disconnect (self->dealer, "%s", self->endpoint);
         zsock_connect (self->dealer, "%s", self->endpoint);
     }
+    if (self->acked_known && now_ms >= self->next_prune_ms) {
+        self->next_prune_ms = now_ms + PEER_PRUNE_IVL_MS;
+        pump_args_t args = { self, now_ms };
+        int rc = store_write (self->store, s_prune, &args);
+        if (rc)
+            return rc;
+    }
     if (self->wake) {
         self->wake = false;
         pump_args_t args = { self, now_ms };
@@ -239,6 +274,8 @@ peer_pump (peer_t *self, int64_t now_ms)
 typedef struct {
     peer_t *peer;
     uint64_t link_seq;
+    uint64_t peer_incarnation;
+    uint64_t acked;                 //  after a rewind
 } ack_args_t;
 
 static int
@@ -248,16 +285,68 @@ s_apply_ack (MDB_txn *txn, void *arg)
     return outbox_ack (args->peer->outbox, txn, args->peer->region, args->link_seq);
 }
 
+//  The peer is in a new incarnation: remember it and, if it has less than
+//  it had acknowledged, go back to what it has (or the oldest entry held).
 static int
-s_on_ack (peer_t *self, uint64_t link_seq, int64_t now_ms)
+s_apply_peer_restore (MDB_txn *txn, void *arg)
 {
-    if (!self->acked_known || link_seq <= self->acked)
+    ack_args_t *args = (ack_args_t *) arg;
+    peer_t *self = args->peer;
+    char name [PEER_META_KEY_MAX];
+    snprintf (name, sizeof name, "%s%s", PEER_META_INC, self->region);
+    int rc = store_set_meta_u64 (self->store, txn, name, args->peer_incarnation);
+    if (rc == 0)
+        rc = outbox_rewind (self->outbox, txn, self->region, args->link_seq, &args->acked);
+    return rc;
+}
+
+static int
+s_on_peer_restore (peer_t *self, uint64_t peer_incarnation, uint64_t link_seq,
+                   int64_t now_ms)
+{
+    ack_args_t args = { self, link_seq, peer_incarnation, self->acked };
+    int rc = store_write (self->store, s_apply_peer_restore, &args);
+    if (rc)
+        return rc;
+    self->peer_incarnation = peer_incarnation;
+    if (link_seq >= self->acked) {
+        zsys_info ("%s: the peer runs a restored store (incarnation %" PRIu64 "); "
+                   "it has all this link sent", self->name, peer_incarnation);
+        return 0;
+    }
+    zsys_warning ("%s: the peer was restored from a backup (incarnation %" PRIu64 "): "
+                  "it has this link up to %" PRIu64 ", we had %" PRIu64 " acknowledged",
+                  self->name, peer_incarnation, link_seq, self->acked);
+    if (args.acked > link_seq)
+        zsys_error ("%s: link seqs %" PRIu64 "-%" PRIu64 " are no longer held (older "
+                    "than link_retention_days): the restored peer will not get them",
+                    self->name, link_seq + 1, args.acked);
+    if (args.acked < self->acked) {
+        zsys_warning ("%s: sending again from link seq %" PRIu64, self->name,
+                      args.acked + 1);
+        self->acked = self->sent = args.acked;
+        self->last_progress_ms = now_ms;
+        self->wake = true;
+    }
+    return 0;
+}
+
+static int
+s_on_ack (peer_t *self, const Zvh__V1__LinkFrame *frame, int64_t now_ms)
+{
+    uint64_t link_seq = frame->link_seq;
+    //  An ack in an older incarnation's numbering says nothing about ours
+    if (!self->acked_known || frame->link_incarnation != self->incarnation)
+        return 0;
+    if (frame->incarnation > self->peer_incarnation)
+        return s_on_peer_restore (self, frame->incarnation, link_seq, now_ms);
+    if (link_seq <= self->acked)
         return 0;
     if (link_seq > self->sent)
         link_seq = self->sent;      //  acks for more than we sent are not ours to trust
     if (link_seq <= self->acked)
         return 0;
-    ack_args_t args = { self, link_seq };
+    ack_args_t args = { self, link_seq, 0, 0 };
     int rc = store_write (self->store, s_apply_ack, &args);
     if (rc)
         return rc;
@@ -291,7 +380,7 @@ peer_recv (peer_t *self, int64_t now_ms)
     self->last_seen_ms = now_ms;
     int rc = 0;
     if (header->kind == ZVH__V1__LINK_FRAME__KIND__KIND_ACK)
-        rc = s_on_ack (self, header->link_seq, now_ms);
+        rc = s_on_ack (self, header, now_ms);
     wire_free (&header->base);
     return rc;
 }

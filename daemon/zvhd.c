@@ -63,6 +63,7 @@ typedef struct {
 
 #define ZVHD_PURGE_INTERVAL_MS  (3600 * 1000)   //  signal log retention check
 #define ZVHD_NOTIFY_MAX         512             //  one sd_notify datagram
+#define ZVHD_MS_PER_DAY         (24LL * 3600 * 1000)
 
 //  systemd's notify protocol without libsystemd: one datagram to the unix
 //  socket named by $NOTIFY_SOCKET ("@name" is an abstract socket). Does
@@ -323,6 +324,7 @@ s_reload_files (daemon_t *self)
     }
     *self->config = *fresh;
     config_destroy (&fresh);
+    outbox_set_retention (self->outbox, self->config->link_retention_days * ZVHD_MS_PER_DAY);
     char dir [ZVHD_PATH_MAX];
     snprintf (dir, sizeof dir, "%s/peers", self->config->data_dir);
     if (s_write_peer_certs (self, dir) == 0) {
@@ -352,9 +354,9 @@ s_warn_if_restored (daemon_t *self)
     time_t taken = (time_t) (taken_ms / 1000);
     char when [32];
     strftime (when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime (&taken));
-    zsys_warning ("store %s was restored from a backup taken %s: what this region "
-                  "did after that is not here, and a link on which events went "
-                  "either way after that may lose or hold events (see "
+    zsys_warning ("store %s was restored from a backup taken %s: its peers send "
+                  "again what they sent it since (within link_retention_days); what "
+                  "this region itself did after that is not here (see "
                   "docs/OPERATIONS.md, 'Restore')", store_path (self->store), when);
 }
 
@@ -373,9 +375,10 @@ s_log_settings (const config_t *config)
                config->map_max_mb, config->joint_phase_s, config->heartbeat_ms,
                config->peer_timeout_ms, config->retry_min_ms, config->retry_max_ms,
                config->window);
-    zsys_info ("settings: retention_days %" PRId64 ", review_check_s %" PRId64 ", "
-               "credit_max %d, health_peer_s %d; %zu regions, %zu partners, %zu "
-               "revoked key(s)", config->retention_days, config->review_check_s,
+    zsys_info ("settings: retention_days %" PRId64 ", link_retention_days %" PRId64
+               ", review_check_s %" PRId64 ", credit_max %d, health_peer_s %d; %zu "
+               "regions, %zu partners, %zu revoked key(s)", config->retention_days,
+               config->link_retention_days, config->review_check_s,
                config->credit_max, config->health_peer_s, config->region_count,
                config->partner_count, config->revoked_count);
 }
@@ -405,6 +408,13 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
     wire_sign_keypair (zcert_secret_key (self->cert), sign_public, sign_secret);
     self->outbox = outbox_new (self->store, self->config->region, sign_secret);
     sodium_memzero (sign_secret, sizeof sign_secret);
+    outbox_set_retention (self->outbox, self->config->link_retention_days * ZVHD_MS_PER_DAY);
+    int rc = outbox_start (self->outbox, store_backup_taken_ms (self->store), zclock_time ());
+    if (rc) {
+        zsys_error ("store %s: cannot begin the restored store's incarnation: %s",
+                    store_path (self->store), mdb_strerror (rc));
+        return ZVHD_EXIT_STARTUP;
+    }
     self->transfer = transfer_new (self->store, self->outbox, self->config);
     self->log = signal_log_new (self->store);
     self->audit = audit_new (self->store);

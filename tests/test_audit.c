@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "test_dir.h"
 
 #define TEST_MAP_MB   8
 #define TEST_MAX_MB   64
@@ -23,8 +24,7 @@ static int
 s_setup (void **state)
 {
     fixture_t *fixture = (fixture_t *) calloc (1, sizeof (fixture_t));
-    snprintf (fixture->dir, sizeof fixture->dir, "/tmp/zvh-test-audit-XXXXXX");
-    assert_non_null (mkdtemp (fixture->dir));
+    assert_true (test_dir_make (fixture->dir, sizeof fixture->dir, "audit"));
     fixture->store = store_new (fixture->dir, "groningen", TEST_MAP_MB, TEST_MAX_MB);
     uint8_t key [STORE_KEY_BYTES];
     memset (key, 7, sizeof key);
@@ -46,10 +46,7 @@ s_teardown (void **state)
     fixture_t *fixture = (fixture_t *) *state;
     audit_destroy (&fixture->audit);
     store_destroy (&fixture->store);
-    zdir_t *dir = zdir_new (fixture->dir, NULL);
-    if (dir)
-        zdir_remove (dir, true);
-    zdir_destroy (&dir);
+    test_dir_remove (fixture->dir);
     free (fixture);
     return 0;
 }

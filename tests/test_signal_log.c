@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "test_dir.h"
 
 #define TEST_MAP_MB  8
 #define TEST_MAX_MB  64
@@ -24,8 +25,7 @@ static int
 s_setup (void **state)
 {
     fixture_t *fixture = (fixture_t *) calloc (1, sizeof (fixture_t));
-    snprintf (fixture->dir, sizeof fixture->dir, "/tmp/zvh-test-slog-XXXXXX");
-    assert_non_null (mkdtemp (fixture->dir));
+    assert_true (test_dir_make (fixture->dir, sizeof fixture->dir, "slog"));
     fixture->store = store_new (fixture->dir, "groningen", TEST_MAP_MB, TEST_MAX_MB);
     assert_non_null (fixture->store);
     fixture->log = signal_log_new (fixture->store);
@@ -39,10 +39,7 @@ s_teardown (void **state)
     fixture_t *fixture = (fixture_t *) *state;
     signal_log_destroy (&fixture->log);
     store_destroy (&fixture->store);
-    zdir_t *dir = zdir_new (fixture->dir, NULL);
-    if (dir)
-        zdir_remove (dir, true);
-    zdir_destroy (&dir);
+    test_dir_remove (fixture->dir);
     free (fixture);
     return 0;
 }

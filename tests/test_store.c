@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "test_dir.h"
 #include <sys/resource.h>
 
 #define TEST_VALUE_BYTES   (64 * 1024)
@@ -27,8 +28,7 @@ static int
 s_setup (void **state)
 {
     fixture_t *fixture = (fixture_t *) calloc (1, sizeof (fixture_t));
-    snprintf (fixture->dir, sizeof fixture->dir, "/tmp/zvh-test-store-XXXXXX");
-    assert_non_null (mkdtemp (fixture->dir));
+    assert_true (test_dir_make (fixture->dir, sizeof fixture->dir, "store"));
     *state = fixture;
     return 0;
 }
@@ -38,10 +38,7 @@ s_teardown (void **state)
 {
     fixture_t *fixture = (fixture_t *) *state;
     //  Empties and removes the whole directory tree
-    zdir_t *dir = zdir_new (fixture->dir, NULL);
-    if (dir)
-        zdir_remove (dir, true);
-    zdir_destroy (&dir);
+    test_dir_remove (fixture->dir);
     free (fixture);
     return 0;
 }

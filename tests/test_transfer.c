@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "test_dir.h"
 
 #define NODES        3
 #define NOW_MS       1700000000000LL
@@ -49,8 +50,7 @@ static int
 s_setup (void **state)
 {
     world_t *world = (world_t *) calloc (1, sizeof (world_t));
-    snprintf (world->dir, sizeof world->dir, "/tmp/zvh-test-transfer-XXXXXX");
-    assert_non_null (mkdtemp (world->dir));
+    assert_true (test_dir_make (world->dir, sizeof world->dir, "transfer"));
     for (size_t i = 0; i < NODES; i++) {
         node_t *node = &world->nodes [i];
         node->config = (config_t *) calloc (1, sizeof (config_t));
@@ -79,10 +79,7 @@ s_teardown (void **state)
         store_destroy (&node->store);
         free (node->config);
     }
-    zdir_t *dir = zdir_new (world->dir, NULL);
-    if (dir)
-        zdir_remove (dir, true);
-    zdir_destroy (&dir);
+    test_dir_remove (world->dir);
     free (world);
     return 0;
 }

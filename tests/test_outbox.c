@@ -1,0 +1,210 @@
+/*  test_outbox: per-peer queues with a real LMDB store: acknowledgement,
+ *  retention of acknowledged entries, rewind for a restored peer, and the
+ *  new incarnation of a restored store (docs/PROTOCOL.md 4.9).
+ */
+#include "outbox.h"
+#include "zvh/zvh.h"
+#include <czmq.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include "test_dir.h"
+
+#define NOW_MS        1700000000000LL
+#define DAY_MS        (24LL * 3600 * 1000)
+#define TEST_MAP_MB   8
+#define TEST_MAX_MB   64
+#define PEER          "drenthe"
+#define EVENTS        5
+
+typedef struct {
+    char dir [64];
+    store_t *store;
+    outbox_t *outbox;
+    int64_t now_ms;
+} fixture_t;
+
+static int
+s_setup (void **state)
+{
+    fixture_t *fixture = (fixture_t *) calloc (1, sizeof (fixture_t));
+    assert_true (test_dir_make (fixture->dir, sizeof fixture->dir, "outbox"));
+    char path [128];
+    snprintf (path, sizeof path, "%s/store", fixture->dir);
+    fixture->store = store_new (path, "groningen", TEST_MAP_MB, TEST_MAX_MB);
+    assert_non_null (fixture->store);
+    fixture->outbox = outbox_new (fixture->store, "groningen", NULL);
+    assert_int_equal (outbox_start (fixture->outbox, 0, NOW_MS), 0);
+    fixture->now_ms = NOW_MS;
+    *state = fixture;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    outbox_destroy (&fixture->outbox);
+    store_destroy (&fixture->store);
+    test_dir_remove (fixture->dir);
+    free (fixture);
+    return 0;
+}
+
+static int
+s_push (MDB_txn *txn, void *arg)
+{
+    fixture_t *fixture = (fixture_t *) arg;
+    Zvh__V1__TransferReject reject = ZVH__V1__TRANSFER_REJECT__INIT;
+    reject.reason = "test";
+    return outbox_push (fixture->outbox, txn, PEER,
+                        ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_REJECT, "C-1",
+                        &reject.base, fixture->now_ms);
+}
+
+typedef struct {
+    fixture_t *fixture;
+    uint64_t link_seq;
+    uint64_t result;
+} op_t;
+
+static int
+s_ack (MDB_txn *txn, void *arg)
+{
+    op_t *op = (op_t *) arg;
+    return outbox_ack (op->fixture->outbox, txn, PEER, op->link_seq);
+}
+
+static int
+s_rewind (MDB_txn *txn, void *arg)
+{
+    op_t *op = (op_t *) arg;
+    return outbox_rewind (op->fixture->outbox, txn, PEER, op->link_seq, &op->result);
+}
+
+static int
+s_prune (MDB_txn *txn, void *arg)
+{
+    op_t *op = (op_t *) arg;
+    return outbox_prune (op->fixture->outbox, txn, PEER, op->fixture->now_ms);
+}
+
+static int
+s_read_floor (MDB_txn *txn, void *arg)
+{
+    op_t *op = (op_t *) arg;
+    op->result = outbox_floor (op->fixture->outbox, txn, PEER);
+    return 0;
+}
+
+static int
+s_read_seq (MDB_txn *txn, void *arg)
+{
+    op_t *op = (op_t *) arg;
+    op->result = outbox_last_seq (op->fixture->outbox, txn);
+    return 0;
+}
+
+static uint64_t
+s_floor (fixture_t *fixture)
+{
+    op_t op = { fixture, 0, 0 };
+    assert_int_equal (store_read (fixture->store, s_read_floor, &op), 0);
+    return op.result;
+}
+
+static void
+s_push_events (fixture_t *fixture, int count)
+{
+    for (int i = 0; i < count; i++)
+        assert_int_equal (store_write (fixture->store, s_push, fixture), 0);
+}
+
+static void
+s_do (fixture_t *fixture, store_fn *fn, uint64_t link_seq, uint64_t *result)
+{
+    op_t op = { fixture, link_seq, 0 };
+    assert_int_equal (store_write (fixture->store, fn, &op), 0);
+    if (result)
+        *result = op.result;
+}
+
+//  Without retention an ack deletes at once: nothing to send again.
+static void
+test_ack_without_retention_deletes (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    s_push_events (fixture, EVENTS);
+    assert_int_equal (s_floor (fixture), 0);
+    s_do (fixture, s_ack, 3, NULL);
+    assert_int_equal (s_floor (fixture), 3);
+    uint64_t acked;
+    s_do (fixture, s_rewind, 1, &acked);
+    assert_int_equal (acked, 3);            //  1-3 are gone: cannot go back
+    s_do (fixture, s_ack, EVENTS, NULL);
+    assert_int_equal (s_floor (fixture), EVENTS);
+}
+
+//  With retention, acked entries stay until they are older than it, and a
+//  restored peer gets them again.
+static void
+test_retention_keeps_acked_entries_for_a_rewind (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    outbox_set_retention (fixture->outbox, DAY_MS);
+    s_push_events (fixture, EVENTS);
+    s_do (fixture, s_ack, 4, NULL);
+    assert_int_equal (s_floor (fixture), 0);
+    s_do (fixture, s_prune, 0, NULL);       //  younger than a day: kept
+    assert_int_equal (s_floor (fixture), 0);
+    uint64_t acked;
+    s_do (fixture, s_rewind, 1, &acked);
+    assert_int_equal (acked, 1);            //  send again from 2
+    s_do (fixture, s_rewind, 3, &acked);
+    assert_int_equal (acked, 1);            //  a rewind never moves forward
+    s_do (fixture, s_ack, 4, NULL);
+    fixture->now_ms += 2 * DAY_MS;
+    s_do (fixture, s_prune, 0, NULL);       //  older than a day: gone up to the ack
+    assert_int_equal (s_floor (fixture), 4);
+    s_do (fixture, s_rewind, 0, &acked);
+    assert_int_equal (acked, 4);
+}
+
+//  A restored store starts a new incarnation once per backup: higher than
+//  the last, and its origin seqs jump past it.
+static void
+test_restored_store_begins_a_new_incarnation (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    assert_int_equal (outbox_incarnation (fixture->outbox), 0);
+    s_push_events (fixture, EVENTS);
+    const int64_t taken_ms = NOW_MS - DAY_MS;
+    assert_int_equal (outbox_start (fixture->outbox, taken_ms, NOW_MS), 0);
+    uint64_t first = outbox_incarnation (fixture->outbox);
+    assert_true (first >= (uint64_t) NOW_MS * 1000);
+    op_t op = { fixture, 0, 0 };
+    assert_int_equal (store_read (fixture->store, s_read_seq, &op), 0);
+    assert_int_equal (op.result, first);
+    //  The same backup started again (a restart): the same incarnation
+    assert_int_equal (outbox_start (fixture->outbox, taken_ms, NOW_MS + 1), 0);
+    assert_int_equal (outbox_incarnation (fixture->outbox), first);
+    //  Another restore, with a clock that went back: still higher
+    assert_int_equal (outbox_start (fixture->outbox, taken_ms + 1, NOW_MS - DAY_MS), 0);
+    assert_true (outbox_incarnation (fixture->outbox) > first);
+}
+
+int
+main (void)
+{
+    zsys_init ();
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_setup_teardown (test_ack_without_retention_deletes,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_retention_keeps_acked_entries_for_a_rewind,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_restored_store_begins_a_new_incarnation,
+                                         s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
