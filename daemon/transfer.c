@@ -691,14 +691,49 @@ s_answer_case (transfer_t *self, MDB_txn *txn, const char *from,
     return 0;
 }
 
+//  A store restored from a backup has lost the offers it made after it. A
+//  peer's accept of one, sent again after the restore (docs/PROTOCOL.md
+//  4.9), is the proof: the peer owns the case, so follow it rather than
+//  keep a second owner. Sets *taken if it applied. Returns 0 or an LMDB code.
+static int
+s_accept_of_lost_offer (transfer_t *self, MDB_txn *txn, const char *from,
+                        const Zvh__V1__TransferAccept *msg, int64_t now_ms, bool *taken)
+{
+    *taken = false;
+    case_rec_t rec;
+    if (!outbox_incarnation (self->outbox) || !msg->case_id || !s_valid_id (msg->transfer_id))
+        return 0;
+    int rc = s_case_load (self, txn, msg->case_id, &rec);
+    if (rc)
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    if (rec.state != ZVH__V1__CASE_STATE__CASE_ACTIVE || !streq (rec.owner, s_region (self)))
+        return 0;
+    zsys_warning ("case %s: %s accepted transfer %s, an offer this region made after "
+                  "the backup it was restored from; %s owns the case: joint phase "
+                  "(the plan here may be older until %s sends an update)", rec.id,
+                  from, msg->transfer_id, from, from);
+    rec.state = ZVH__V1__CASE_STATE__CASE_JOINT_SOURCE;
+    s_copy (rec.owner, from);
+    s_copy (rec.partner, from);
+    s_copy (rec.transfer_id, msg->transfer_id);
+    rec.joint_until_ms = self->config->joint_phase_s
+                       ? now_ms + self->config->joint_phase_s * MS_PER_S : 0;
+    *taken = true;
+    return s_case_save (self, txn, &rec, now_ms);
+}
+
 static int
 s_on_accept (transfer_t *self, MDB_txn *txn, const char *from,
              const Zvh__V1__Envelope *envelope, const Zvh__V1__TransferAccept *msg,
              int64_t now_ms)
 {
+    bool taken;
+    int rc = s_accept_of_lost_offer (self, txn, from, msg, now_ms, &taken);
+    if (rc || taken)
+        return rc;
     case_rec_t rec;
-    int rc = s_answer_case (self, txn, from, envelope, msg->case_id, msg->transfer_id,
-                            ZVH__V1__CASE_STATE__CASE_OFFERED, &rec);
+    rc = s_answer_case (self, txn, from, envelope, msg->case_id, msg->transfer_id,
+                        ZVH__V1__CASE_STATE__CASE_OFFERED, &rec);
     if (rc)
         return rc == 1 ? 0 : rc;
     rec.state = ZVH__V1__CASE_STATE__CASE_JOINT_SOURCE;
