@@ -37,6 +37,17 @@ signal_log_last (signal_log_t *self, MDB_txn *txn)
 }
 
 int
+signal_log_skip_to (signal_log_t *self, MDB_txn *txn, uint64_t seq)
+{
+    assert (self);
+    if (signal_log_last (self, txn) >= seq)
+        return 0;
+    zsys_warning ("signal log: restored store: new entries continue after seq %" PRIu64
+                  ", past every seq its partners can have seen", seq);
+    return store_set_meta_u64 (self->store, txn, SIGNAL_LOG_META_LAST, seq);
+}
+
+int
 signal_log_append (signal_log_t *self, MDB_txn *txn,
                    const Zvh__V1__SignalEvent *event, uint64_t *seq_p)
 {

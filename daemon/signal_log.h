@@ -37,6 +37,12 @@ int
 //  The newest seq (0 if empty) and the oldest retained (last + 1 if empty).
 uint64_t
     signal_log_last (signal_log_t *self, MDB_txn *txn);
+
+//  Give the next entries seqs after seq, if the log is not past it already:
+//  a restored store's log must not hand out again seqs its partners have
+//  seen. Returns 0 or an LMDB code.
+int
+    signal_log_skip_to (signal_log_t *self, MDB_txn *txn, uint64_t seq);
 uint64_t
     signal_log_first (signal_log_t *self, MDB_txn *txn);
 

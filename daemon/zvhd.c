@@ -360,6 +360,16 @@ s_warn_if_restored (daemon_t *self)
                   "docs/OPERATIONS.md, 'Restore')", store_path (self->store), when);
 }
 
+//  A restored store's log goes on past its incarnation (docs/PROTOCOL.md
+//  7.7): partners that saw the lost store's later seqs miss nothing new.
+static int
+s_skip_log (MDB_txn *txn, void *arg)
+{
+    daemon_t *self = (daemon_t *) arg;
+    uint64_t incarnation = outbox_incarnation (self->outbox);
+    return incarnation ? signal_log_skip_to (self->log, txn, incarnation) : 0;
+}
+
 //  -v: the settings in force, defaults included, so that what runs is known.
 static void
 s_log_settings (const config_t *config)
@@ -417,6 +427,12 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
     }
     self->transfer = transfer_new (self->store, self->outbox, self->config);
     self->log = signal_log_new (self->store);
+    rc = store_write (self->store, s_skip_log, self);
+    if (rc) {
+        zsys_error ("store %s: cannot move the restored signal log on: %s",
+                    store_path (self->store), mdb_strerror (rc));
+        return ZVHD_EXIT_STARTUP;
+    }
     self->audit = audit_new (self->store);
     self->crisis = crisis_new (self->store, self->outbox, self->log, self->transfer,
                                self->config);

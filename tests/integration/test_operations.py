@@ -708,6 +708,7 @@ def test_restored_region_resynchronises_with_its_peers(fed):
     try:
         wait_until(lambda: len(loader.moved) >= 3, 60, what="three cases moved")
         backup_dir = os.path.join(fed.root, "backup-resync")
+        signals_before = len(loader.signals)
         fed.ctl_ok(A, "backup", backup_dir)
         count = len(loader.moved)
         wait_until(lambda: len(loader.moved) >= count + 3, 60,
@@ -721,6 +722,11 @@ def test_restored_region_resynchronises_with_its_peers(fed):
     fed.wait_quiescent(timeout=60)
     for case_id in loader.moved:
         eq(fed.state(A, case_id), "joint_target", f"{case_id} at {A} before the restore")
+    #  The police stay connected across the restore: their stream is past
+    #  the restored log's end, and the new entries must still reach them
+    police = fed.subscribe_as(POLICE)
+    police.wait_events(loader.signals, timeout=30)
+    seen = police.last_seq()
 
     _restore(fed, A, backup_dir)
     log = fed.log(A)
@@ -736,8 +742,6 @@ def test_restored_region_resynchronises_with_its_peers(fed):
     for case_id in loader.moved:
         eq(_owners(fed, case_id), [A], f"owners of {case_id}, moved to {A}")
         eq(fed.state(B, case_id), "joint_source", f"{case_id} at {B}")
-    police = fed.subscribe_as(POLICE, name=f"{POLICE}-after-restore")
-    police.wait_events(loader.signals, timeout=30)
 
     #  Its own new events are new to the peers: a handover and a signal
     include(fed, A, "RS-A3")
@@ -751,6 +755,17 @@ def test_restored_region_resynchronises_with_its_peers(fed):
     police.wait_event(own_signal, timeout=30)
     expect(int(own_signal.split("/")[1]) > 10 ** 12,
            f"event id {own_signal} after the restore is past the old ones")
+    expect(police.running(), "the police subscriber ran through the restore")
+    expect("the stream resumes at seq" not in police.stderr(),
+           f"no gap for the police across the restore: {police.stderr().strip()}")
+    #  Signals raised after the backup are in the restored log again, under
+    #  new log seqs: the police get those entries too (at least once)
+    again = {e["event_id"] for e in police.events() if e["seq"] > seen}
+    for event_id in loader.signals[signals_before:]:
+        expect(event_id in again, f"{event_id}, in the restored log again, reached "
+                                  "the police after the restore")
+    expect(all(e["seq"] > seen for e in police.events()[-2:]),
+           "log seqs after the restore are past those the police saw before it")
 
     #  Every link drains both ways, one owner per case
     fed.wait_quiescent(timeout=60)
