@@ -1,8 +1,11 @@
 /*  control: request dispatch for the local control socket.
  *
- *  Each request is decoded under the wire budget, run as one store
- *  transaction (writes) or one read transaction (queries), and answered
- *  with the status and the operator-readable reason the state machine gave.
+ *  Requests are decoded under the wire budget and read in batches (all that
+ *  is waiting, up to CONTROL_BATCH_MAX). The changes of a batch are written
+ *  in one store transaction, each in a nested one so that a refusal undoes
+ *  only its own request: one fsync for many callers (group commit). Queries
+ *  run in read transactions. Every answer goes out after the commit, with
+ *  the status and the operator-readable reason the state machine gave.
  */
 #include "control.h"
 #include "wire.h"
@@ -12,6 +15,7 @@
 #define CONTROL_LIST_MAX       10000    //  cases in one list reply
 #define CONTROL_PRIVATE_UMASK  0077     //  the socket file: daemon's user only
 #define CONTROL_BACKUP_DIR_MAX 512      //  absolute path of a backup directory
+#define CONTROL_BATCH_MAX      64       //  requests read and committed together
 
 struct _control_t {
     const config_t *config;
@@ -27,6 +31,8 @@ struct _control_t {
     zframe_t *backup_caller;        //  who waits for the running backup, or NULL
     uint64_t backup_request_id;
     char backup_dir [CONTROL_BACKUP_DIR_MAX];
+    struct _slot_t *slots;          //  the batch being handled
+    size_t slot_count;
 };
 
 typedef struct {
@@ -41,6 +47,21 @@ typedef struct {
     char actor [ZVH_ID_MAX + 16];
     bool deferred;                  //  answered later (a backup)
 } op_t;
+
+//  One request of a batch, with its reply.
+typedef struct _slot_t {
+    op_t op;
+    Zvh__V1__ControlRequest *request;   //  decoded, or NULL if it did not decode
+    Zvh__V1__ControlRequest empty;
+    Zvh__V1__ControlReply reply;
+    zframe_t *routing_id;
+    Zvh__V1__StateCount counts [ZVH_CASE_STATES + 1];
+    Zvh__V1__StateCount *count_ptrs [ZVH_CASE_STATES + 1];
+    bool write;                     //  a change, done in the batch's transaction
+    int rc;                         //  of the change
+    char *claimed_by;               //  a raise's own claims, put back after
+    char *claimed_role;
+} slot_t;
 
 #define CONTROL_OPERATOR_ROLE  "operator"   //  who raises through this socket
 
@@ -57,6 +78,7 @@ control_new (const config_t *config, store_t *store, outbox_t *outbox,
     self->crisis = crisis;
     self->audit = audit;
     self->federation = federation;
+    self->slots = (slot_t *) zmalloc (sizeof (slot_t) * CONTROL_BATCH_MAX);
     self->router = zsock_new (ZMQ_ROUTER);
     zsock_set_maxmsgsize (self->router, WIRE_MAX_FRAME_BYTES);
     zsock_set_linger (self->router, 0);
@@ -78,6 +100,7 @@ control_destroy (control_t **self_p)
     if (*self_p) {
         zframe_destroy (&(*self_p)->backup_caller);
         zsock_destroy (&(*self_p)->router);
+        free ((*self_p)->slots);
         free (*self_p);
         *self_p = NULL;
     }
@@ -336,32 +359,32 @@ control_set_reload (control_t *self, control_reload_fn *reload, void *arg)
 
 //  ---------------------------------------------------------------- dispatch
 
-//  A signal raised by a local operator: the control socket is local and
-//  private to the daemon's user, so its caller is this region's operator.
-static int
-s_raise (op_t *op)
+//  A raise through the control socket is raised by this region's operator,
+//  whatever the request claims: the socket is private to the daemon's user.
+static void
+s_raise_claims (slot_t *slot, char *raised_by)
 {
-    Zvh__V1__SignalRaise *raise = op->request->raise;
-    if (!raise) {
-        snprintf (op->error, sizeof op->error, "signal raise without a signal");
-        return ZVH_E_BAD_REQUEST;
-    }
-    char raised_by [ZVH_ID_MAX + 16];
-    snprintf (raised_by, sizeof raised_by, "operator@%s", op->self->config->region);
-    char *claimed_by = raise->raised_by, *claimed_role = raise->raised_role;
+    Zvh__V1__SignalRaise *raise = slot->request->raise;
+    slot->claimed_by = raise->raised_by;
+    slot->claimed_role = raise->raised_role;
+    snprintf (raised_by, ZVH_ID_MAX + 16, "operator@%s", slot->op.self->config->region);
     raise->raised_by = raised_by;
     raise->raised_role = (char *) CONTROL_OPERATOR_ROLE;
-    raise->raised_ms = op->now_ms;
-    int rc = store_write (op->self->store, s_write_op, op);
-    raise->raised_by = claimed_by;
-    raise->raised_role = claimed_role;
-    if (rc && STORE_IS_APP_CODE (rc) && rc != ZVH_E_FULL && rc != ZVH_E_STORE)
+    raise->raised_ms = slot->op.now_ms;
+}
+
+static void
+s_raise_done (slot_t *slot)
+{
+    Zvh__V1__SignalRaise *raise = slot->request->raise;
+    raise->raised_by = slot->claimed_by;
+    raise->raised_role = slot->claimed_role;
+    op_t *op = &slot->op;
+    if (slot->rc && STORE_IS_APP_CODE (slot->rc) && slot->rc != ZVH_E_FULL
+    &&  slot->rc != ZVH_E_STORE && !*op->error)
         snprintf (op->error, sizeof op->error, "%s", crisis_error (op->self->crisis));
-    if (rc == 0) {
+    if (slot->rc == 0)
         op->reply->event_id = op->event_id;
-        federation_wake (op->self->federation);
-    }
-    return rc;
 }
 
 //  Start a backup; the reply waits for control_pump to see it end.
@@ -386,33 +409,16 @@ s_backup (op_t *op)
     return 0;
 }
 
+//  A query or an operation that is not a change of cases or signals.
 static int
 s_run (op_t *op)
 {
     control_t *self = op->self;
     const Zvh__V1__ControlRequest *request = op->request;
-    snprintf (op->case_id, sizeof op->case_id, "%s",
-              request->case_id ? request->case_id : "");
     switch (request->op) {
-        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_INCLUDE:
-        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_MOVE:
-        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_COMPLETE:
-        case ZVH__V1__CONTROL_REQUEST__OP__OP_PLAN_UPDATE: {
-            int rc = store_write (self->store, s_write_op, op);
-            if (rc)
-                return rc;
-            federation_wake (self->federation);
-            return store_read (self->store, s_read_case, op);
-        }
-        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_CLOSE: {
-            int rc = store_write (self->store, s_write_op, op);
-            if (rc)
-                return rc;
-            federation_wake (self->federation);
-            return store_read (self->store, s_read_case, op);
-        }
         case ZVH__V1__CONTROL_REQUEST__OP__OP_SIGNAL_RAISE:
-            return s_raise (op);
+            snprintf (op->error, sizeof op->error, "signal raise without a signal");
+            return ZVH_E_BAD_REQUEST;
         case ZVH__V1__CONTROL_REQUEST__OP__OP_AUDIT_VERIFY:
             return store_read (self->store, s_audit_verify, op);
         case ZVH__V1__CONTROL_REQUEST__OP__OP_AUDIT_EXPORT:
@@ -523,47 +529,166 @@ s_audit_outside_txn (op_t *op, int rc, const char *error)
     audit_record_now (op->self->audit, &entry, op->now_ms);
 }
 
-void
-control_handle (control_t *self, int64_t now_ms)
+//  The changes: written in the batch's transaction.
+static bool
+s_is_write (const Zvh__V1__ControlRequest *request)
 {
-    assert (self);
+    switch (request->op) {
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_INCLUDE:
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_MOVE:
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_COMPLETE:
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_PLAN_UPDATE:
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_CLOSE:
+            return true;
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_SIGNAL_RAISE:
+            return request->raise != NULL;
+        default:
+            return false;
+    }
+}
+
+//  Read one waiting request into slot; false if nothing was there.
+static bool
+s_read_slot (control_t *self, slot_t *slot, int64_t now_ms)
+{
     zmsg_t *msg = zmsg_recv (self->router);
     if (!msg)
-        return;
-    zframe_t *routing_id = zmsg_pop (msg);
+        return false;
+    memset (slot, 0, sizeof *slot);
+    slot->routing_id = zmsg_pop (msg);
     zframe_t *body = zmsg_pop (msg);
     zmsg_destroy (&msg);
-    Zvh__V1__ControlRequest *request = body
+    slot->request = body
         ? WIRE_DECODE (Zvh__V1__ControlRequest, zvh__v1__control_request,
                        zframe_data (body), zframe_size (body))
         : NULL;
     zframe_destroy (&body);
-    Zvh__V1__ControlReply reply = ZVH__V1__CONTROL_REPLY__INIT;
-    Zvh__V1__ControlRequest empty = ZVH__V1__CONTROL_REQUEST__INIT;
-    op_t op = { self, request ? request : &empty, &reply, now_ms, "", zlist_new (), "", "", "",
-                false };
-    Zvh__V1__StateCount counts [ZVH_CASE_STATES + 1];
-    Zvh__V1__StateCount *count_ptrs [ZVH_CASE_STATES + 1];
-    s_prepare_reply (&op, counts, count_ptrs, ZVH_CASE_STATES + 1);
-    snprintf (op.actor, sizeof op.actor, "operator@%s", self->config->region);
-    int rc = request ? s_run (&op) : ZVH_E_BAD_REQUEST;
-    reply.status = s_status_of (rc);
-    reply.request_id = op.request->request_id;
-    if (rc)
-        reply.error = (char *) (request ? s_error_text (&op, rc)
-                                        : "the request is not a ControlRequest");
+    zvh__v1__control_request__init (&slot->empty);
+    zvh__v1__control_reply__init (&slot->reply);
+    op_t *op = &slot->op;
+    op->self = self;
+    op->request = slot->request ? slot->request : &slot->empty;
+    op->reply = &slot->reply;
+    op->now_ms = now_ms;
+    op->garbage = zlist_new ();
+    snprintf (op->actor, sizeof op->actor, "operator@%s", self->config->region);
+    snprintf (op->case_id, sizeof op->case_id, "%s",
+              op->request->case_id ? op->request->case_id : "");
+    s_prepare_reply (op, slot->counts, slot->count_ptrs, ZVH_CASE_STATES + 1);
+    slot->write = slot->request && s_is_write (slot->request);
+    return true;
+}
+
+static int
+s_write_slot (MDB_txn *txn, void *arg)
+{
+    return s_write_op (txn, &((slot_t *) arg)->op);
+}
+
+//  Every change of the batch, each in its own nested transaction. A store
+//  error (or a full map, which store_write grows and retries) ends the
+//  whole batch; a refusal only its own request.
+static int
+s_write_batch (MDB_txn *txn, void *arg)
+{
+    control_t *self = (control_t *) arg;
+    for (size_t i = 0; i < self->slot_count; i++) {
+        slot_t *slot = &self->slots [i];
+        if (!slot->write)
+            continue;
+        slot->op.error [0] = 0;
+        slot->rc = store_nested (self->store, txn, s_write_slot, slot);
+        if (slot->rc && !STORE_IS_APP_CODE (slot->rc))
+            return slot->rc;
+        if (slot->rc && !*slot->op.error)   //  the state machine's reason, now
+            snprintf (slot->op.error, sizeof slot->op.error, "%s",
+                      slot->request->op == ZVH__V1__CONTROL_REQUEST__OP__OP_SIGNAL_RAISE
+                      ? crisis_error (self->crisis) : transfer_error (self->transfer));
+    }
+    return 0;
+}
+
+//  Commit the batch's changes; every change gets the batch's outcome if the
+//  commit failed.
+static void
+s_commit_writes (control_t *self)
+{
+    char raised_by [CONTROL_BATCH_MAX][ZVH_ID_MAX + 16];
+    bool any = false;
+    for (size_t i = 0; i < self->slot_count; i++) {
+        slot_t *slot = &self->slots [i];
+        if (slot->write && slot->request->op == ZVH__V1__CONTROL_REQUEST__OP__OP_SIGNAL_RAISE)
+            s_raise_claims (slot, raised_by [i]);
+        any = any || slot->write;
+    }
+    if (!any)
+        return;
+    int rc = store_write (self->store, s_write_batch, self);
+    for (size_t i = 0; i < self->slot_count; i++) {
+        slot_t *slot = &self->slots [i];
+        if (!slot->write)
+            continue;
+        if (rc) {
+            slot->rc = rc;
+            slot->op.error [0] = 0;
+        }
+        if (slot->request->op == ZVH__V1__CONTROL_REQUEST__OP__OP_SIGNAL_RAISE)
+            s_raise_done (slot);
+    }
+    if (rc == 0)
+        federation_wake (self->federation);
+}
+
+//  Run what is not a change, fill the reply of a change, answer, free.
+static void
+s_finish_slot (control_t *self, slot_t *slot)
+{
+    op_t *op = &slot->op;
+    Zvh__V1__ControlReply *reply = &slot->reply;
+    int rc;
+    if (!slot->request)
+        rc = ZVH_E_BAD_REQUEST;
     else
-    if (*op.error)
-        reply.error = op.error;     //  e.g. where a broken audit chain breaks
-    s_audit_outside_txn (&op, rc, reply.error);
-    if (op.deferred) {
-        self->backup_caller = routing_id;
-        self->backup_request_id = reply.request_id;
+    if (!slot->write)
+        rc = s_run (op);
+    else {
+        rc = slot->rc;
+        if (rc == 0 && op->request->op != ZVH__V1__CONTROL_REQUEST__OP__OP_SIGNAL_RAISE)
+            rc = store_read (self->store, s_read_case, op);
+    }
+    reply->status = s_status_of (rc);
+    reply->request_id = op->request->request_id;
+    if (rc)
+        reply->error = (char *) (slot->request ? s_error_text (op, rc)
+                                               : "the request is not a ControlRequest");
+    else
+    if (*op->error)
+        reply->error = op->error;   //  e.g. where a broken audit chain breaks
+    s_audit_outside_txn (op, rc, reply->error);
+    if (op->deferred) {
+        self->backup_caller = slot->routing_id;
+        slot->routing_id = NULL;
+        self->backup_request_id = reply->request_id;
     }
     else
-        s_send_reply (self, &routing_id, &reply);
-    s_free_reply (&op);
-    wire_free (request ? &request->base : NULL);
+        s_send_reply (self, &slot->routing_id, reply);
+    s_free_reply (op);
+    wire_free (slot->request ? &slot->request->base : NULL);
+}
+
+void
+control_handle (control_t *self, int64_t now_ms)
+{
+    assert (self);
+    self->slot_count = 0;
+    while (self->slot_count < CONTROL_BATCH_MAX
+       &&  (self->slot_count == 0 || (zsock_events (self->router) & ZMQ_POLLIN))
+       &&  s_read_slot (self, &self->slots [self->slot_count], now_ms))
+        self->slot_count++;
+    s_commit_writes (self);
+    for (size_t i = 0; i < self->slot_count; i++)
+        s_finish_slot (self, &self->slots [i]);
+    self->slot_count = 0;
 }
 
 void

@@ -21,6 +21,7 @@
 #define PEER_META_INC          "rinc:"
 #define PEER_META_KEY_MAX      (CONFIG_ID_MAX + 8)
 #define PEER_PRUNE_IVL_MS      (60 * 1000)  //  acked entries past retention go this often
+#define PEER_RECV_BATCH        256          //  frames read per call
 #define PEER_RECONNECT_IVL_MS  100
 #define PEER_RECONNECT_MAX_MS  2000
 
@@ -357,13 +358,15 @@ s_on_ack (peer_t *self, const Zvh__V1__LinkFrame *frame, int64_t now_ms)
     return 0;
 }
 
-int
-peer_recv (peer_t *self, int64_t now_ms)
+//  Receive one frame's header; NULL if nothing came or it did not decode
+//  (*got says whether a frame came at all).
+static Zvh__V1__LinkFrame *
+s_recv_header (peer_t *self, bool *got)
 {
-    assert (self);
     zframe_t *frame = zframe_recv (self->dealer);
+    *got = frame != NULL;
     if (!frame)
-        return 0;
+        return NULL;
     Zvh__V1__LinkFrame *header = WIRE_DECODE (Zvh__V1__LinkFrame, zvh__v1__link_frame,
                                               zframe_data (frame), zframe_size (frame));
     bool more = zframe_more (frame);
@@ -373,15 +376,45 @@ peer_recv (peer_t *self, int64_t now_ms)
         more = frame && zframe_more (frame);
         zframe_destroy (&frame);
     }
-    if (!header) {
+    if (!header)
         zsys_warning ("%s: malformed frame on the link, ignored", self->name);
-        return 0;
-    }
-    self->last_seen_ms = now_ms;
+    return header;
+}
+
+//  Read every frame waiting (up to a bound) and record only the highest
+//  plain ACK among them: one commit for many acks. An ACK that says the
+//  peer was restored is handled on its own, and drops what came before it.
+int
+peer_recv (peer_t *self, int64_t now_ms)
+{
+    assert (self);
+    Zvh__V1__LinkFrame best = ZVH__V1__LINK_FRAME__INIT;
+    bool have_best = false, got = true;
     int rc = 0;
-    if (header->kind == ZVH__V1__LINK_FRAME__KIND__KIND_ACK)
-        rc = s_on_ack (self, header, now_ms);
-    wire_free (&header->base);
+    for (int n = 0; rc == 0 && got && n < PEER_RECV_BATCH
+                 && (n == 0 || (zsock_events (self->dealer) & ZMQ_POLLIN)); n++) {
+        Zvh__V1__LinkFrame *header = s_recv_header (self, &got);
+        if (!header)
+            continue;
+        self->last_seen_ms = now_ms;
+        if (header->kind == ZVH__V1__LINK_FRAME__KIND__KIND_ACK) {
+            if (header->incarnation > self->peer_incarnation) {
+                have_best = false;
+                rc = s_on_ack (self, header, now_ms);
+            }
+            else
+            if (!have_best || header->link_seq > best.link_seq) {
+                best.kind = header->kind;
+                best.link_seq = header->link_seq;
+                best.incarnation = header->incarnation;
+                best.link_incarnation = header->link_incarnation;
+                have_best = true;
+            }
+        }
+        wire_free (&header->base);
+    }
+    if (rc == 0 && have_best)
+        rc = s_on_ack (self, &best, now_ms);
     return rc;
 }
 

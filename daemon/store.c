@@ -354,6 +354,24 @@ store_write (store_t *self, store_fn *fn, void *arg)
 }
 
 int
+store_nested (store_t *self, MDB_txn *txn, store_fn *fn, void *arg)
+{
+    assert (self);
+    MDB_txn *child;
+    int rc = mdb_txn_begin (self->env, txn, 0, &child);
+    if (rc)
+        return rc;
+    rc = fn (child, arg);
+    if (rc == 0)
+        rc = mdb_txn_commit (child);
+    else
+        mdb_txn_abort (child);
+    if (rc && STORE_IS_APP_CODE (rc) && rc != ZVH_E_FULL && rc != ZVH_E_STORE)
+        self->stats.refusals++;     //  as a refused store_write counts
+    return rc;
+}
+
+int
 store_read (store_t *self, store_fn *fn, void *arg)
 {
     assert (self);

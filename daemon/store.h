@@ -89,6 +89,12 @@ int
 int
     store_write (store_t *self, store_fn *fn, void *arg);
 
+//  Inside a store_write: run fn in a nested transaction of txn, kept if fn
+//  returns 0 and undone if not, so one refused step of a batch leaves the
+//  others. Returns fn's code, or an LMDB code if the nesting failed.
+int
+    store_nested (store_t *self, MDB_txn *txn, store_fn *fn, void *arg);
+
 //  Run fn in a read-only transaction. Returns fn's result or ZVH_E_STORE.
 int
     store_read (store_t *self, store_fn *fn, void *arg);

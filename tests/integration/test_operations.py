@@ -673,7 +673,7 @@ class Mover(Load):
     def __init__(self, fed, region, target):
         super().__init__(fed, region)
         self.target = target
-        self.moved, self.signals = [], []
+        self.moved, self.signals, self.asked = [], [], []   # signal ids, when asked
 
     def run(self):
         n = 0
@@ -686,7 +686,9 @@ class Mover(Load):
                 if rc == 0:
                     self.moved.append(case_id)
                 if n % 3 == 0:
+                    asked = time.monotonic()
                     self.signals.append(self.fed.raise_signal(self.region, case_id))
+                    self.asked.append(asked)
         except Exception as error:          # noqa: BLE001 - checked by the test
             self.error = error
 
@@ -708,8 +710,8 @@ def test_restored_region_resynchronises_with_its_peers(fed):
     try:
         wait_until(lambda: len(loader.moved) >= 3, 60, what="three cases moved")
         backup_dir = os.path.join(fed.root, "backup-resync")
-        signals_before = len(loader.signals)
         fed.ctl_ok(A, "backup", backup_dir)
+        answered = time.monotonic()
         count = len(loader.moved)
         wait_until(lambda: len(loader.moved) >= count + 3, 60,
                    what="three cases moved after the backup")
@@ -761,7 +763,9 @@ def test_restored_region_resynchronises_with_its_peers(fed):
     #  Signals raised after the backup are in the restored log again, under
     #  new log seqs: the police get those entries too (at least once)
     again = {e["event_id"] for e in police.events() if e["seq"] > seen}
-    for event_id in loader.signals[signals_before:]:
+    after_backup = [e for e, asked in zip(loader.signals, loader.asked) if asked > answered]
+    expect(after_backup, "signals raised after the backup")
+    for event_id in after_backup:
         expect(event_id in again, f"{event_id}, in the restored log again, reached "
                                   "the police after the restore")
     expect(all(e["seq"] > seen for e in police.events()[-2:]),
