@@ -19,6 +19,8 @@ Invariants checked after every disturbance, once the federation is quiescent
 """
 import os
 import random
+import shutil
+import subprocess
 import sys
 import time
 
@@ -422,6 +424,92 @@ def test_queueing_while_peer_stopped(fed):
         eq(fed.log(B).count(f"case {case_id}: accepted from groningen"), 1,
            f"times drenthe accepted {case_id}")
     check_logs_clean(fed)
+
+
+# --------------------------------------------------------------- rekey, backup
+
+KILL_ROUNDS = 6             # SIGKILLs into a running --rekey and a running backup
+
+
+def _data_key_path(fed, region):
+    """The data_key file region's config names (relative to the config)."""
+    config = fed.config(region)
+    with open(config, encoding="utf-8") as f:
+        for line in f:
+            key, _, value = line.strip().partition("=")
+            if key.strip() == "data_key":
+                return os.path.join(os.path.dirname(config), value.strip())
+    raise zvhtest.TestFailure(f"{config} names no data_key")
+
+
+def _starts(fed, region):
+    """Start region; True if it serves, False if it exits at start-up (a
+    store it cannot open with the key it was given)."""
+    proc = fed.start(region, wait=False)
+    try:
+        wait_until(lambda: proc.poll() is not None
+                   or fed.ctl(region, "status", timeout_ms=300)[0] == 0, 30,
+                   what=f"{region} to answer or exit")
+    except zvhtest.TestFailure:
+        fed.kill(region)
+        raise
+    return proc.poll() is None
+
+
+def _check_cases(fed, region, book, when):
+    cases = fed.cases(region)
+    for case_id, plan_hash in book.items():
+        expect(case_id in cases, f"{case_id} missing at {region} {when}")
+        eq(fed.show(region, case_id)["plan_hash"], plan_hash,
+           f"plan hash of {case_id} at {region} {when}")
+
+
+@federation([A, B], dict(FAST))
+def test_kill9_during_backup_and_rekey(fed):
+    """A backup only reads the store and --rekey re-encrypts it in one
+    transaction: SIGKILLed in the middle of either, the daemon starts again
+    with every case whole, under exactly one of the two keys."""
+    rng = rng_for("rekey_backup")
+    fed.start_all()
+    book = {}
+    for n in range(40):
+        case_id = f"rekey-{n:02d}"
+        book[case_id] = fed.include(A, fed.plan_file(), case_id)["plan_hash"]
+    for n in range(KILL_ROUNDS):
+        proc = fed.ctl_async(A, "backup", os.path.join(fed.root, f"cut-backup-{n}"),
+                             timeout_ms=CALL_MS)
+        time.sleep(rng.uniform(0.0, 0.03))
+        fed.kill(A)
+        fed.ctl_finish(proc)
+        expect(_starts(fed, A), f"{A} starts after a SIGKILL during a backup")
+        _check_cases(fed, A, book, f"after a SIGKILL during backup {n}")
+    fed.ctl_ok(A, "backup", os.path.join(fed.root, "whole-backup"))
+    fed.stop(A)
+
+    key_path = _data_key_path(fed, A)
+    for n in range(KILL_ROUNDS):
+        fresh = os.path.join(fed.root, f"new-{n}.data_key")
+        subprocess.run([zvhtest.ZVHCTL, "datakey", fresh], check=True, capture_output=True)
+        proc = fed.spawn(["-c", fed.config(A), "--rekey", fresh], fed.log_path(A))
+        time.sleep(rng.uniform(0.0, 0.12))     # before, during or after its transaction
+        proc.kill()
+        proc.wait()
+        with open(key_path, encoding="utf-8") as f:
+            old_key = f.read()
+        opens_old = _starts(fed, A)
+        if opens_old:
+            fed.stop(A)
+        shutil.copyfile(fresh, key_path)
+        opens_new = _starts(fed, A)
+        if opens_new:
+            fed.stop(A)
+        expect(opens_old != opens_new, f"round {n}: the store opens under exactly one "
+                                       f"key (old: {opens_old}, new: {opens_new})")
+        if opens_old:
+            with open(key_path, "w", encoding="utf-8") as f:
+                f.write(old_key)
+    expect(_starts(fed, A), f"{A} starts under its key after the rekey rounds")
+    _check_cases(fed, A, book, "after the rekey rounds")
 
 
 # --------------------------------------------------------------------- restart
