@@ -33,6 +33,7 @@ struct _control_t {
     char backup_dir [CONTROL_BACKUP_DIR_MAX];
     struct _slot_t *slots;          //  the batch being handled
     size_t slot_count;
+    store_hook_t hook;
 };
 
 typedef struct {
@@ -359,6 +360,15 @@ control_set_reload (control_t *self, control_reload_fn *reload, void *arg)
 
 //  ---------------------------------------------------------------- dispatch
 
+void
+control_set_hook (control_t *self, const store_hook_t *hook)
+{
+    assert (self);
+    memset (&self->hook, 0, sizeof self->hook);
+    if (hook)
+        self->hook = *hook;
+}
+
 //  A raise through the control socket is raised by this region's operator,
 //  whatever the request claims: the socket is private to the daemon's user.
 static void
@@ -605,7 +615,8 @@ s_write_batch (MDB_txn *txn, void *arg)
                       slot->request->op == ZVH__V1__CONTROL_REQUEST__OP__OP_SIGNAL_RAISE
                       ? crisis_error (self->crisis) : transfer_error (self->transfer));
     }
-    return 0;
+    int64_t now_ms = self->slot_count ? self->slots [0].op.now_ms : 0;
+    return self->hook.collect ? self->hook.collect (self->hook.arg, txn, now_ms) : 0;
 }
 
 //  Commit the batch's changes; every change gets the batch's outcome if the
@@ -624,6 +635,8 @@ s_commit_writes (control_t *self)
     if (!any)
         return;
     int rc = store_write (self->store, s_write_batch, self);
+    if (self->hook.flush)
+        self->hook.flush (self->hook.arg, rc == 0, self->slots [0].op.now_ms);
     for (size_t i = 0; i < self->slot_count; i++) {
         slot_t *slot = &self->slots [i];
         if (!slot->write)

@@ -34,6 +34,11 @@ typedef int (control_reload_fn) (void *arg);
 void
     control_set_reload (control_t *self, control_reload_fn *reload, void *arg);
 
+//  Run hook's collect at the end of every batch of changes' transaction and
+//  its flush after it (NULL: none).
+void
+    control_set_hook (control_t *self, const store_hook_t *hook);
+
 //  Close and null the pointer.
 void
     control_destroy (control_t **self_p);

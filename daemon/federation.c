@@ -53,6 +53,7 @@ struct _federation_t {
     item_t batch [FEDERATION_BATCH_MAX];
     size_t batch_size;
     int64_t now_ms;
+    store_hook_t hook;
 };
 
 static int
@@ -177,6 +178,15 @@ federation_wake (federation_t *self)
     assert (self);
     for (size_t i = 0; i < self->peer_count; i++)
         peer_wake (self->peers [i]);
+}
+
+void
+federation_set_hook (federation_t *self, const store_hook_t *hook)
+{
+    assert (self);
+    memset (&self->hook, 0, sizeof self->hook);
+    if (hook)
+        self->hook = *hook;
 }
 
 void
@@ -447,7 +457,7 @@ s_apply_batch (MDB_txn *txn, void *arg)
         if (rc)
             return rc;
     }
-    return 0;
+    return self->hook.collect ? self->hook.collect (self->hook.arg, txn, self->now_ms) : 0;
 }
 
 //  One ACK per sender connection, for the last item from it.
@@ -497,6 +507,8 @@ s_recv_batch (federation_t *self, int64_t now_ms)
     if (self->batch_size == 0)
         return;
     int rc = store_write (self->store, s_apply_batch, self);
+    if (self->hook.flush)
+        self->hook.flush (self->hook.arg, rc == 0, now_ms);
     if (rc == 0) {
         s_send_acks (self);
         federation_wake (self);     //  applied events may have queued answers

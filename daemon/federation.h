@@ -54,6 +54,11 @@ void
 void
     federation_wake (federation_t *self);
 
+//  Run hook's collect at the end of every inbound batch's transaction and
+//  its flush after it (NULL: none).
+void
+    federation_set_hook (federation_t *self, const store_hook_t *hook);
+
 //  Number of peers and the peer at index i.
 size_t
     federation_peer_count (federation_t *self);

@@ -44,6 +44,16 @@ typedef struct _store_t store_t;
 //  an LMDB error code. Must have no effect outside txn: it may run again.
 typedef int (store_fn) (MDB_txn *txn, void *arg);
 
+//  Work another module adds to a write transaction (collect, inside it) and
+//  does once the transaction has ended (flush: committed or not). The
+//  partner endpoint uses it to audit views in the transaction that made
+//  them visible and send them right after: one fsync on the way.
+typedef struct {
+    int (*collect) (void *arg, MDB_txn *txn, int64_t now_ms);
+    void (*flush) (void *arg, bool committed, int64_t now_ms);
+    void *arg;
+} store_hook_t;
+
 typedef struct {
     uint64_t map_bytes;     //  current map size
     uint64_t used_bytes;    //  pages in use

@@ -41,7 +41,16 @@ struct _subscriber_t {
     zsock_t *monitor;
     session_t *sessions;        //  one per partner, by index in config->partners
     uint64_t log_last;          //  as of the last pump
+    struct _pump_args_t *hooked;    //  collected in a caller's transaction
 };
+
+//  Views collected (and audited) in one transaction, sent after it.
+typedef struct _pump_args_t {
+    subscriber_t *self;
+    int64_t now_ms;
+    zlist_t *pending;
+    uint64_t scanned [CONFIG_PARTNERS_MAX];
+} pump_args_t;
 
 static int
 s_bind (subscriber_t *self, zcert_t *cert)
@@ -83,6 +92,11 @@ subscriber_destroy (subscriber_t **self_p)
         zlistx_destroy (&self->sessions [i].delivered);
     }
     free (self->sessions);
+    if (self->hooked) {
+        subscriber_flush (self, false, 0);
+        zlist_destroy (&self->hooked->pending);
+        free (self->hooked);
+    }
     endpoint_close (&self->router, &self->monitor);
     free (self);
     *self_p = NULL;
@@ -251,13 +265,6 @@ s_collect_one (uint64_t seq, const uint8_t *bytes, size_t size, void *arg)
     return args->rc;
 }
 
-typedef struct {
-    subscriber_t *self;
-    int64_t now_ms;
-    zlist_t *pending;
-    uint64_t scanned [CONFIG_PARTNERS_MAX];
-} pump_args_t;
-
 static void
 s_pending_clear (zlist_t *pending)
 {
@@ -374,6 +381,32 @@ s_anything_due (subscriber_t *self)
             return true;
     }
     return false;
+}
+
+int
+subscriber_collect (subscriber_t *self, MDB_txn *txn, int64_t now_ms)
+{
+    assert (self);
+    if (!self->hooked) {
+        self->hooked = (pump_args_t *) zmalloc (sizeof (pump_args_t));
+        self->hooked->self = self;
+        self->hooked->pending = zlist_new ();
+    }
+    self->hooked->now_ms = now_ms;
+    return s_collect_sessions (txn, self->hooked);
+}
+
+void
+subscriber_flush (subscriber_t *self, bool committed, int64_t now_ms)
+{
+    assert (self);
+    pump_args_t *args = self->hooked;
+    if (!args)
+        return;
+    args->now_ms = now_ms;
+    if (committed)
+        s_send_pending (self, args);
+    s_pending_clear (args->pending);
 }
 
 void

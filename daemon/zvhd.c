@@ -370,6 +370,19 @@ s_skip_log (MDB_txn *txn, void *arg)
     return incarnation ? signal_log_skip_to (self->log, txn, incarnation) : 0;
 }
 
+//  The partner endpoint's part in other modules' write transactions.
+static int
+s_collect_views (void *arg, MDB_txn *txn, int64_t now_ms)
+{
+    return subscriber_collect ((subscriber_t *) arg, txn, now_ms);
+}
+
+static void
+s_flush_views (void *arg, bool committed, int64_t now_ms)
+{
+    subscriber_flush ((subscriber_t *) arg, committed, now_ms);
+}
+
 //  -v: the settings in force, defaults included, so that what runs is known.
 static void
 s_log_settings (const config_t *config)
@@ -453,6 +466,13 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
     if (!self->control)
         return ZVHD_EXIT_STARTUP;
     control_set_reload (self->control, s_reload, self);
+    if (self->subscriber) {
+        //  Views are audited in the transaction that made them visible and
+        //  sent right after it, not one commit later
+        store_hook_t hook = { s_collect_views, s_flush_views, self->subscriber };
+        federation_set_hook (self->federation, &hook);
+        control_set_hook (self->control, &hook);
+    }
     if (*self->config->metrics_bind) {
         self->metrics = metrics_new (self->config, self->store, self->outbox, self->log,
                                      self->audit, self->federation, self->subscriber);
