@@ -24,6 +24,7 @@
 #define FEDERATION_KEY_MAX             128
 #define FEDERATION_Z85_KEY_LEN         40
 #define FEDERATION_HELD                1    //  refused: the link waits at this event
+#define FEDERATION_ACK_STORE_MS        100  //  ACKs held in memory at most this long
 
 typedef struct {
     const config_region_t *region;
@@ -54,7 +55,10 @@ struct _federation_t {
     size_t batch_size;
     int64_t now_ms;
     store_hook_t hook;
+    int64_t acks_stored_ms;         //  when peers' ACKs were last stored
 };
+
+static void s_store_acks_due (federation_t *self, int64_t now_ms, bool always);
 
 static int
 s_bind (federation_t *self, zcert_t *cert)
@@ -138,6 +142,7 @@ federation_destroy (federation_t **self_p)
     federation_t *self = *self_p;
     if (!self)
         return;
+    s_store_acks_due (self, zclock_time (), true);
     for (size_t i = 0; i < self->peer_count; i++)
         peer_destroy (&self->peers [i]);
     free (self->peers);
@@ -189,12 +194,45 @@ federation_set_hook (federation_t *self, const store_hook_t *hook)
         self->hook = *hook;
 }
 
+//  Record every peer's newest ACK in txn.
+static int
+s_store_acks (MDB_txn *txn, void *arg)
+{
+    federation_t *self = (federation_t *) arg;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < self->peer_count; i++)
+        rc = peer_store_ack (self->peers [i], txn);
+    return rc;
+}
+
+static void
+s_acks_stored (federation_t *self, int64_t now_ms)
+{
+    for (size_t i = 0; i < self->peer_count; i++)
+        peer_ack_stored (self->peers [i]);
+    self->acks_stored_ms = now_ms;
+}
+
+//  ACKs ride along with inbound batches; held longer than this, they get
+//  a transaction of their own (one for all peers).
+static void
+s_store_acks_due (federation_t *self, int64_t now_ms, bool always)
+{
+    bool pending = false;
+    for (size_t i = 0; i < self->peer_count && !pending; i++)
+        pending = peer_ack_pending (self->peers [i]);
+    if (pending && (always || now_ms - self->acks_stored_ms >= FEDERATION_ACK_STORE_MS)
+    &&  store_write (self->store, s_store_acks, self) == 0)
+        s_acks_stored (self, now_ms);
+}
+
 void
 federation_pump (federation_t *self, int64_t now_ms)
 {
     assert (self);
     for (size_t i = 0; i < self->peer_count; i++)
         peer_pump (self->peers [i], now_ms);
+    s_store_acks_due (self, now_ms, false);
 }
 
 //  ---------------------------------------------------------------- inbound
@@ -457,6 +495,9 @@ s_apply_batch (MDB_txn *txn, void *arg)
         if (rc)
             return rc;
     }
+    int rc = s_store_acks (txn, self);
+    if (rc)
+        return rc;
     return self->hook.collect ? self->hook.collect (self->hook.arg, txn, self->now_ms) : 0;
 }
 
@@ -510,6 +551,7 @@ s_recv_batch (federation_t *self, int64_t now_ms)
     if (self->hook.flush)
         self->hook.flush (self->hook.arg, rc == 0, now_ms);
     if (rc == 0) {
+        s_acks_stored (self, now_ms);
         s_send_acks (self);
         federation_wake (self);     //  applied events may have queued answers
     }

@@ -41,6 +41,7 @@ struct _peer_t {
     uint64_t incarnation;           //  this region's
     uint64_t peer_incarnation;      //  the peer's, as last heard
     bool acked_known;               //  acked read from the store yet
+    bool ack_pending;               //  acked is ahead of the store
     int64_t next_prune_ms;
     int rto_ms;                     //  current retransmit timeout
     int64_t last_progress_ms;       //  last ack that moved, or last resend
@@ -279,11 +280,25 @@ typedef struct {
     uint64_t acked;                 //  after a rewind
 } ack_args_t;
 
-static int
-s_apply_ack (MDB_txn *txn, void *arg)
+int
+peer_store_ack (peer_t *self, MDB_txn *txn)
 {
-    ack_args_t *args = (ack_args_t *) arg;
-    return outbox_ack (args->peer->outbox, txn, args->peer->region, args->link_seq);
+    assert (self);
+    return self->ack_pending ? outbox_ack (self->outbox, txn, self->region, self->acked) : 0;
+}
+
+void
+peer_ack_stored (peer_t *self)
+{
+    assert (self);
+    self->ack_pending = false;
+}
+
+bool
+peer_ack_pending (peer_t *self)
+{
+    assert (self);
+    return self->ack_pending;
 }
 
 //  The peer is in a new incarnation: remember it and, if it has less than
@@ -295,7 +310,9 @@ s_apply_peer_restore (MDB_txn *txn, void *arg)
     peer_t *self = args->peer;
     char name [PEER_META_KEY_MAX];
     snprintf (name, sizeof name, "%s%s", PEER_META_INC, self->region);
-    int rc = store_set_meta_u64 (self->store, txn, name, args->peer_incarnation);
+    int rc = peer_store_ack (self, txn);
+    if (rc == 0)
+        rc = store_set_meta_u64 (self->store, txn, name, args->peer_incarnation);
     if (rc == 0)
         rc = outbox_rewind (self->outbox, txn, self->region, args->link_seq, &args->acked);
     return rc;
@@ -309,6 +326,7 @@ s_on_peer_restore (peer_t *self, uint64_t peer_incarnation, uint64_t link_seq,
     int rc = store_write (self->store, s_apply_peer_restore, &args);
     if (rc)
         return rc;
+    self->ack_pending = false;
     self->peer_incarnation = peer_incarnation;
     if (link_seq >= self->acked) {
         zsys_info ("%s: the peer runs a restored store (incarnation %" PRIu64 "); "
@@ -347,11 +365,8 @@ s_on_ack (peer_t *self, const Zvh__V1__LinkFrame *frame, int64_t now_ms)
         link_seq = self->sent;      //  acks for more than we sent are not ours to trust
     if (link_seq <= self->acked)
         return 0;
-    ack_args_t args = { self, link_seq, 0, 0 };
-    int rc = store_write (self->store, s_apply_ack, &args);
-    if (rc)
-        return rc;
     self->acked = link_seq;
+    self->ack_pending = true;
     self->rto_ms = self->config->retry_min_ms;
     self->last_progress_ms = now_ms;
     self->wake = true;              //  the window has room again

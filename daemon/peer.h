@@ -65,6 +65,21 @@ bool
 int64_t
     peer_last_seen (peer_t *self);
 
+//  Inside a write transaction: record the peer's last ACK if it is newer
+//  than the stored one. ACKs are taken in memory at once and stored lazily
+//  (a lost one only means resends the peer recognises). Returns 0 or an
+//  LMDB code; peer_ack_stored after the commit.
+int
+    peer_store_ack (peer_t *self, MDB_txn *txn);
+
+//  The transaction that ran peer_store_ack committed.
+void
+    peer_ack_stored (peer_t *self);
+
+//  True if an ACK is held in memory only.
+bool
+    peer_ack_pending (peer_t *self);
+
 //  Ask for a pump at the next chance: the outbox for this peer changed.
 void
     peer_wake (peer_t *self);
