@@ -811,6 +811,50 @@ def test_restore_older_than_the_retention_is_loud_and_links_go_on(fed):
     expect("cannot be sent again" in trail, "the loss is in the audit trail")
 
 
+def _python_with_zmq():
+    """An interpreter with pyzmq and protobuf: this one, or Debian's."""
+    probe = "import zmq, google.protobuf"
+    for python in dict.fromkeys([sys.executable, "/usr/bin/python3"]):
+        if os.access(python, os.X_OK) and subprocess.run(
+                [python, "-c", probe], capture_output=True).returncode == 0:
+            return python
+    raise TestFailure("no python3 with zmq and google.protobuf: apt-get install "
+                      "python3-zmq python3-protobuf (scripts/install-deps.sh does)")
+
+
+@compose()
+def test_changes_sent_together_are_answered_one_by_one(fed):
+    """Control requests waiting together are committed in one transaction
+    (group commit), each in a nested one: a refused move in the middle of a
+    burst gets its own error and undoes nothing of the others."""
+    fed.start_all(timeout=60)
+    count = 24
+    for n in range(count):
+        include(fed, A, f"GC-{n:02d}")
+    moves = [f"GC-{n:02d}:{B}:{n + 1}" for n in range(count)]
+    #  Refused in the middle: an unknown case, and a case already offered
+    moves.insert(count // 2, f"GC-NONE:{B}:1000")
+    moves.append(f"GC-00:{C}:1001")
+    out = subprocess.run([_python_with_zmq(),
+                          os.path.join(SOURCE_DIR, "tests", "integration", "control_burst.py"),
+                          "ipc://" + os.path.join(fed.data_dir(A), "control.sock"),
+                          os.path.join(SOURCE_DIR, "proto", "zvh.proto")] + moves,
+                         capture_output=True, text=True, timeout=120)
+    eq(out.returncode, 0, f"control_burst.py: {out.stderr.strip()}")
+    replies = {r["request_id"]: r for r in map(json.loads, out.stdout.splitlines())}
+    eq(sorted(replies), sorted(int(m.split(":")[2]) for m in moves), "a reply to every request")
+    for n in range(count):
+        reply = replies[n + 1]
+        eq((reply["status"], reply["state"]), (0, "CASE_OFFERED"),
+           f"move GC-{n:02d} ({reply['error']})")
+    eq(replies[1000]["status"], 2, f"move of an unknown case ({replies[1000]['error']})")
+    expect("GC-NONE" in replies[1000]["error"], f"its own error: {replies[1000]['error']}")
+    eq(replies[1001]["status"], 3, f"second move of GC-00 ({replies[1001]['error']})")
+    for n in range(count):
+        fed.wait_state(B, f"GC-{n:02d}", "joint_target", timeout=30)
+    eq(fed.state(C, "GC-00"), None, "GC-00 at the region of the refused move")
+
+
 @compose()
 def test_sd_notify_ready_reloading_and_stopping(fed):
     """Started with NOTIFY_SOCKET (as systemd's Type=notify does), zvhd sends
