@@ -1310,10 +1310,11 @@ test_signal_numbers_out_of_range_are_reported (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
     s_write_daemon (fx, NULL, "    retention_days = 0\n    review_check_s = 86401\n"
-                    "    credit_max = 65537\n");
+                    "    credit_max = 65537\n    link_retention_days = 366\n");
     s_assert_rejected (fx, "zvhd/retention_days", "from 1 to 3650");
     assert_true (s_some_error_says (fx, "zvhd/review_check_s", "from 1 to 86400", NULL));
     assert_true (s_some_error_says (fx, "zvhd/credit_max", "from 1 to 65536", NULL));
+    assert_true (s_some_error_says (fx, "zvhd/link_retention_days", "from 0 to 365", NULL));
 }
 
 //  --------------------------------------------------------------------------
