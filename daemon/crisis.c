@@ -304,9 +304,13 @@ crisis_raise (crisis_t *self, MDB_txn *txn, const Zvh__V1__SignalRaise *raise,
     return rc;
 }
 
+//  The holder publishes; a region that passed the case on relays the raise
+//  to the owner it knows; a region that never had it leaves it to the copy
+//  that reaches the holder (unplaced: not recorded, so if the case arrives
+//  here later, a copy relayed back here is still published).
 static int
 s_on_raise (crisis_t *self, MDB_txn *txn, const char *from,
-            const Zvh__V1__Envelope *envelope, int64_t now_ms)
+            const Zvh__V1__Envelope *envelope, outbox_relay_t *relay, int64_t now_ms)
 {
     Zvh__V1__SignalRaise *raise = WIRE_DECODE (Zvh__V1__SignalRaise, zvh__v1__signal_raise,
                                                envelope->payload.data, envelope->payload.len);
@@ -322,14 +326,14 @@ s_on_raise (crisis_t *self, MDB_txn *txn, const char *from,
     if (s_holds (self, txn, raise->case_id, owner, &state))
         rc = s_publish_signal (self, txn, raise, event_id, now_ms);
     else
-    if (*owner && !streq (owner, self->config->region)
-    &&  state != ZVH__V1__CASE_STATE__CASE_CLOSED) {
-        //  Pass it on unchanged: the origin and its id stay the raiser's
-        size_t size;
-        uint8_t *bytes = wire_encode (&envelope->base, &size);
-        rc = bytes ? outbox_forward (self->outbox, txn, owner, bytes, size) : ENOMEM;
-        free (bytes);
-    }
+    if (state == ZVH__V1__CASE_STATE__CASE_CLOSED)
+        zsys_warning ("signal %s for case %s from %s dropped: the case is closed here",
+                      event_id, raise->case_id, from);
+    else
+    if (*owner && !streq (owner, self->config->region))
+        rc = outbox_relay (self->outbox, txn, relay, owner, envelope);
+    else
+        relay->unplaced = true;
     wire_free (&raise->base);
     return rc;
 }
@@ -353,11 +357,11 @@ s_on_event (crisis_t *self, MDB_txn *txn, const char *from,
 
 int
 crisis_apply (crisis_t *self, MDB_txn *txn, const char *from,
-              const Zvh__V1__Envelope *envelope, int64_t now_ms)
+              const Zvh__V1__Envelope *envelope, outbox_relay_t *relay, int64_t now_ms)
 {
     assert (self);
     if (envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_RAISE)
-        return s_on_raise (self, txn, from, envelope, now_ms);
+        return s_on_raise (self, txn, from, envelope, relay, now_ms);
     return s_on_event (self, txn, from, envelope, now_ms);
 }
 

@@ -53,10 +53,12 @@ int
                   int64_t now_ms, char *event_id_out);
 
 //  Apply a TYPE_SIGNAL_RAISE or TYPE_SIGNAL_EVENT envelope from peer
-//  `from`. Returns non-zero only for store errors.
+//  `from`; relay says where a raise went (outbox_relay_t). Returns non-zero
+//  only for store errors.
 int
     crisis_apply (crisis_t *self, MDB_txn *txn, const char *from,
-                  const Zvh__V1__Envelope *envelope, int64_t now_ms);
+                  const Zvh__V1__Envelope *envelope, outbox_relay_t *relay,
+                  int64_t now_ms);
 
 //  Append review-due events for owned cases whose review date has passed
 //  (once per plan version).

@@ -5,7 +5,10 @@
  *  link, only the event at last_applied + 1 is applied; anything at or below
  *  it is a resend (acknowledged again, not applied), anything above it is a
  *  gap (the sender will go back). Meta key "lin:<region>" is the last link
- *  seq applied from a region; STORE_DB_DEDUP holds (origin, seq) for ever.
+ *  seq applied from a region; STORE_DB_DEDUP holds (origin, seq) for ever:
+ *  its value is the time taken, then, for a relayable event only passed on
+ *  from here, the region it went to (a copy that comes back once the case
+ *  is here is applied; one that would go the same way again is not).
  *  "linc:<region>" is the sender incarnation whose numbering lin follows: a
  *  sender restored from a backup comes back in a higher one and numbers its
  *  link after `resume_after` (what we had acknowledged to its backup); what it sends
@@ -25,6 +28,9 @@
 #define FEDERATION_Z85_KEY_LEN         40
 #define FEDERATION_HELD                1    //  refused: the link waits at this event
 #define FEDERATION_ACK_STORE_MS        100  //  ACKs held in memory at most this long
+#define FEDERATION_WHEN_SIZE           8    //  dedup value: big-endian ms, then relay
+
+_Static_assert (OUTBOX_PEER_MAX >= CONFIG_ID_MAX, "a relay target holds a region id");
 
 typedef struct {
     const config_region_t *region;
@@ -334,6 +340,65 @@ s_signed_by_origin (federation_t *self, const Zvh__V1__Envelope *envelope,
     return true;
 }
 
+//  A dedup record that says the event was only passed on (to relay->before)
+//  lets a copy that arrives again be looked at again.
+static bool
+s_relayed_before (const MDB_val *seen, outbox_relay_t *relay)
+{
+    size_t size = seen->mv_size;
+    if (size <= FEDERATION_WHEN_SIZE || size - FEDERATION_WHEN_SIZE >= sizeof relay->before)
+        return false;
+    memcpy (relay->before, (const uint8_t *) seen->mv_data + FEDERATION_WHEN_SIZE,
+            size - FEDERATION_WHEN_SIZE);
+    relay->before [size - FEDERATION_WHEN_SIZE] = 0;
+    return true;
+}
+
+//  Record (origin, seq) as taken: applied here, or passed on to relay->to.
+static int
+s_record_taken (federation_t *self, MDB_txn *txn, const uint8_t *key, size_t key_size,
+                const outbox_relay_t *relay)
+{
+    uint8_t value [FEDERATION_WHEN_SIZE + OUTBOX_PEER_MAX];
+    store_be64_put (value, (uint64_t) self->now_ms);
+    size_t to_size = strlen (relay->to);
+    memcpy (value + FEDERATION_WHEN_SIZE, relay->to, to_size);
+    return store_put (self->store, txn, STORE_DB_DEDUP, key, key_size, value,
+                      FEDERATION_WHEN_SIZE + to_size, 0);
+}
+
+//  Apply an authenticated event unless (origin, seq) was applied here
+//  before; a relayable event only passed on from here is looked at again.
+static int
+s_take (federation_t *self, MDB_txn *txn, const char *from,
+        const Zvh__V1__Envelope *envelope, const audit_entry_t *entry)
+{
+    uint8_t key [FEDERATION_KEY_MAX];
+    size_t key_size = store_seq_key (key, sizeof key, envelope->origin, envelope->seq);
+    MDB_val seen;
+    outbox_relay_t relay;
+    memset (&relay, 0, sizeof relay);
+    int rc = key_size ? store_get (self->store, txn, STORE_DB_DEDUP, key, key_size, &seen)
+                      : EINVAL;
+    if (rc == 0 && !s_relayed_before (&seen, &relay)) {
+        zsys_info ("federation: event %s/%" PRIu64 " was applied before; not again",
+                   envelope->origin, envelope->seq);
+        return 0;
+    }
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    bool signal = envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_RAISE
+               || envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_EVENT;
+    rc = signal ? crisis_apply (self->crisis, txn, from, envelope, &relay, self->now_ms)
+                : transfer_apply (self->transfer, txn, from, envelope, &relay,
+                                  self->now_ms);
+    if (rc == 0 && !relay.unplaced)
+        rc = s_record_taken (self, txn, key, key_size, &relay);
+    if (rc == 0)
+        rc = audit_record (self->audit, txn, entry, self->now_ms);
+    return rc;
+}
+
 //  Apply one event that is next in its link's order.
 static int
 s_apply_event (federation_t *self, MDB_txn *txn, item_t *item)
@@ -380,30 +445,8 @@ s_apply_event (federation_t *self, MDB_txn *txn, item_t *item)
         if (rc == 0)
             rc = FEDERATION_HELD;
     }
-    else {
-        uint8_t key [FEDERATION_KEY_MAX];
-        size_t key_size = store_seq_key (key, sizeof key, envelope->origin, envelope->seq);
-        MDB_val seen;
-        rc = key_size ? store_get (self->store, txn, STORE_DB_DEDUP, key, key_size, &seen)
-                      : EINVAL;
-        if (rc == 0)
-            zsys_info ("federation: event %s/%" PRIu64 " was applied before; not again",
-                       envelope->origin, envelope->seq);
-        else
-        if (rc == MDB_NOTFOUND) {
-            bool signal = envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_RAISE
-                       || envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_EVENT;
-            rc = signal ? crisis_apply (self->crisis, txn, from, envelope, self->now_ms)
-                        : transfer_apply (self->transfer, txn, from, envelope, self->now_ms);
-            uint8_t when [8];
-            store_be64_put (when, (uint64_t) self->now_ms);
-            if (rc == 0)
-                rc = store_put (self->store, txn, STORE_DB_DEDUP, key, key_size,
-                                when, sizeof when, 0);
-            if (rc == 0)
-                rc = audit_record (self->audit, txn, &entry, self->now_ms);
-        }
-    }
+    else
+        rc = s_take (self, txn, from, envelope, &entry);
     wire_free (&envelope->base);
     return rc;
 }

@@ -142,6 +142,27 @@ outbox_forward (outbox_t *self, MDB_txn *txn, const char *peer,
     return rc;
 }
 
+int
+outbox_relay (outbox_t *self, MDB_txn *txn, outbox_relay_t *relay,
+              const char *peer, const Zvh__V1__Envelope *envelope)
+{
+    assert (self);
+    assert (relay);
+    if (strlen (peer) >= sizeof relay->to)
+        return EINVAL;
+    snprintf (relay->to, sizeof relay->to, "%s", peer);
+    if (streq (relay->before, peer)) {
+        zsys_info ("event %s/%" PRIu64 " (case %s) was passed on to %s before; not again",
+                   envelope->origin, envelope->seq, envelope->case_id, peer);
+        return 0;
+    }
+    size_t size;
+    uint8_t *bytes = wire_encode (&envelope->base, &size);
+    int rc = bytes ? outbox_forward (self, txn, peer, bytes, size) : ENOMEM;
+    free (bytes);
+    return rc;
+}
+
 uint64_t
 outbox_next_seq (outbox_t *self, MDB_txn *txn, int *rc_p)
 {

@@ -71,6 +71,28 @@ int
     outbox_forward (outbox_t *self, MDB_txn *txn, const char *peer,
                     const uint8_t *envelope, size_t size);
 
+#define OUTBOX_PEER_MAX 64      //  region id, incl. NUL (CONFIG_ID_MAX)
+
+//  What became here of a relayable event (a signal raise, a plan proposal),
+//  which may reach a region more than once by different paths while its
+//  case moves. The federation sets `before` (where an earlier copy was
+//  passed on, "" if none); applying sets `to` when it passes the event on,
+//  or `unplaced` when this region can neither apply nor pass it on (the
+//  case is unknown here): then nothing is recorded and a later copy, when
+//  the case has arrived, is applied.
+typedef struct {
+    char before [OUTBOX_PEER_MAX];
+    char to [OUTBOX_PEER_MAX];
+    bool unplaced;
+} outbox_relay_t;
+
+//  Pass a relayable envelope on to peer, unchanged and still signed by its
+//  origin; a copy already passed on to that peer is not sent again (no
+//  multiplying copies, no ping-pong). Returns 0 or an LMDB code.
+int
+    outbox_relay (outbox_t *self, MDB_txn *txn, outbox_relay_t *relay,
+                  const char *peer, const Zvh__V1__Envelope *envelope);
+
 //  Record that peer has everything up to link_seq; ignores an ack for more
 //  than was ever queued. With a retention of 0 the entries are deleted at
 //  once, else outbox_prune deletes them later. Returns 0 or an LMDB code.

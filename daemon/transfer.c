@@ -812,40 +812,45 @@ s_on_plan_update (transfer_t *self, MDB_txn *txn, const char *from,
 //  the region that made the edit.
 static int
 s_forward_proposal (transfer_t *self, MDB_txn *txn, const char *from,
-                    const Zvh__V1__Envelope *envelope, const case_rec_t *rec)
+                    const Zvh__V1__Envelope *envelope, const case_rec_t *rec,
+                    outbox_relay_t *relay)
 {
     const char *to = rec->state == ZVH__V1__CASE_STATE__CASE_OFFERED ? rec->partner
                                                                        : rec->owner;
-    if (rec->state == ZVH__V1__CASE_STATE__CASE_CLOSED || !*to
-    ||  streq (to, s_region (self))) {
-        s_drop (from, envelope, "the case is closed or its owner is unknown here");
+    if (rec->state == ZVH__V1__CASE_STATE__CASE_CLOSED) {
+        s_drop (from, envelope, "the case is closed here");
         return 0;
     }
-    size_t size;
-    uint8_t *bytes = wire_encode (&envelope->base, &size);
-    int rc = bytes ? outbox_forward (self->outbox, txn, to, bytes, size) : ENOMEM;
-    free (bytes);
-    zsys_info ("case %s: proposal %s/%" PRIu64 " passed on to %s, which holds the case",
-               rec->id, envelope->origin, envelope->seq, to);
-    return rc;
+    if (!*to || streq (to, s_region (self))) {
+        relay->unplaced = true;
+        s_drop (from, envelope, "the case's owner is unknown here");
+        return 0;
+    }
+    if (!streq (relay->before, to))
+        zsys_info ("case %s: proposal %s/%" PRIu64 " passed on to %s, which holds the case",
+                   rec->id, envelope->origin, envelope->seq, to);
+    return outbox_relay (self->outbox, txn, relay, to, envelope);
 }
 
+//  Applied where the case is owned; passed on where it was; unplaced (not
+//  recorded: a later copy is applied once the case is here) where unknown.
 static int
 s_on_plan_proposal (transfer_t *self, MDB_txn *txn, const char *from,
                     const Zvh__V1__Envelope *envelope, const Zvh__V1__PlanProposal *msg,
-                    int64_t now_ms)
+                    outbox_relay_t *relay, int64_t now_ms)
 {
     case_rec_t rec;
     int rc = s_case_load (self, txn, msg->case_id ? msg->case_id : "", &rec);
     if (rc && rc != MDB_NOTFOUND)
         return rc;
     if (rc) {
+        relay->unplaced = true;
         s_drop (from, envelope, "the case is not known here");
         return 0;
     }
     if (rec.state != ZVH__V1__CASE_STATE__CASE_JOINT_TARGET
     &&  rec.state != ZVH__V1__CASE_STATE__CASE_ACTIVE)
-        return s_forward_proposal (self, txn, from, envelope, &rec);
+        return s_forward_proposal (self, txn, from, envelope, &rec, relay);
     if (msg->base_version < rec.plan_version)
         zsys_info ("case %s: proposal from %s based on v%" PRIu64 " applied over "
                    "v%" PRIu64 " (last write wins)", rec.id, from,
@@ -872,7 +877,7 @@ s_payload (const char *from, const Zvh__V1__Envelope *envelope,
 
 int
 transfer_apply (transfer_t *self, MDB_txn *txn, const char *from,
-                const Zvh__V1__Envelope *envelope, int64_t now_ms)
+                const Zvh__V1__Envelope *envelope, outbox_relay_t *relay, int64_t now_ms)
 {
     assert (self);
     const ProtobufCMessageDescriptor *desc;
@@ -919,7 +924,7 @@ transfer_apply (transfer_t *self, MDB_txn *txn, const char *from,
             break;
         default:
             rc = s_on_plan_proposal (self, txn, from, envelope,
-                                     (Zvh__V1__PlanProposal *) msg, now_ms);
+                                     (Zvh__V1__PlanProposal *) msg, relay, now_ms);
             break;
     }
     wire_free (msg);

@@ -88,10 +88,12 @@ int
 
 //  Apply one event from peer region `from` (already authenticated and
 //  deduplicated). Events that make no sense in the case's state are logged
-//  and dropped; returns non-zero only for store errors.
+//  and dropped; relay says where a plan proposal went (outbox_relay_t).
+//  Returns non-zero only for store errors.
 int
     transfer_apply (transfer_t *self, MDB_txn *txn, const char *from,
-                    const Zvh__V1__Envelope *envelope, int64_t now_ms);
+                    const Zvh__V1__Envelope *envelope, outbox_relay_t *relay,
+                    int64_t now_ms);
 
 //  Complete the joint phases owned here whose end has passed.
 int

@@ -207,8 +207,10 @@ s_apply_fn (MDB_txn *txn, void *arg)
         Zvh__V1__Envelope *envelope = WIRE_DECODE (Zvh__V1__Envelope, zvh__v1__envelope,
                                                    zframe_data (frame), zframe_size (frame));
         assert_non_null (envelope);
+        outbox_relay_t relay;
+        memset (&relay, 0, sizeof relay);
         int rc = transfer_apply (carry->to->transfer, txn, carry->from->config->region,
-                                 envelope, NOW_MS);
+                                 envelope, &relay, NOW_MS);
         wire_free (&envelope->base);
         if (rc)
             return rc;

@@ -6,7 +6,8 @@ phase on both sides, inclusion kept (never redone), plan updates at the owner
 and proposals from the joint source, completion from either side, a chained
 move A->B->C during the joint phase, moving back to a region that holds a
 tombstone or is still the joint source, the joint phase ending by itself,
-and every refusal the operator can meet (exit 3 with a useful message; a bad
+a proposal relayed along moves back to a region that holds the case by then
+(applied there, once), and every refusal the operator can meet (exit 3 with a useful message; a bad
 plan file exits 1 before any daemon is asked).
 """
 import json
@@ -587,11 +588,10 @@ def test_proposal_racing_completion_is_applied(fed):
 
 @federation(REGIONS, SETTINGS)
 def test_proposal_racing_onward_move_is_not_lost(fed):
-    """KNOWN DAEMON BUG (fails for now): a proposal that zvhctl accepted (exit
-    0) at the joint source is silently dropped when the owner has moved the
-    case on (to C, or back to the source) before the proposal arrives:
-    'event groningen/N (type 6, case ...) dropped: the case is no longer owned
-    here'. The edit is lost and the region that made it is never told."""
+    """A proposal that zvhctl accepted (exit 0) at the joint source, arriving
+    after the owner moved the case on (to C, or back to the source), follows
+    the case to its new owner and is applied there (it used to be dropped:
+    'the case is no longer owned here')."""
     fed.start_all()
     problems = []
     for case_id, onward in (("zvh-race-m", C), ("zvh-race-b", A)):
@@ -614,6 +614,39 @@ def test_proposal_racing_onward_move_is_not_lost(fed):
                             f"v{at_owner['plan_version']} without it; drenthe logged "
                             f"{dropped}")
     expect(not problems, "; ".join(problems))
+
+
+@federation(REGIONS + ["zeeland"], SETTINGS)
+def test_proposal_relayed_back_to_a_region_that_now_holds_the_case(fed):
+    """A proposes as B's joint source; the proposal reaches B after B moved
+    the case on to C (and C to D): B passes it to C, frozen. D moves the case
+    back to B. C, resumed, passes it to D and D to B, which passed it on
+    before but holds the case now: B applies it (v2), once. Before the fix B
+    took the copy for a duplicate ("applied before") and the edit was lost."""
+    D = "zeeland"
+    fed.start_all()
+    case = "zvh-relay-back"
+    fed.include(A, fed.plan_file(), case)
+    handover(fed, case, A, B)
+    summary = "Voorstel dat de verhuizingen volgt."
+    _queue_proposal_then_freeze(fed, case, summary)
+    handover(fed, case, B, C)
+    handover(fed, case, C, D)
+    wait_until(lambda: fed.peer(B, C)["outbox_depth"] == 0, 10, what=f"{B}'s link to {C} drained")
+    fed.pause(C)
+    fed.resume(A)
+    wait_until(lambda: fed.peer(B, C)["outbox_depth"] > 0, 10,
+               what=f"{B} to pass the proposal on to the frozen {C}")
+    handover(fed, case, D, B)
+    fed.resume(C)
+    fed.wait_quiescent()
+    eq(fed.owners(case), [B], f"owners of {case}")
+    at_b = plan_of(fed, B, case)
+    eq((at_b["plan_version"], at_b["plan"]["summary"]), (2, summary),
+       "the proposal at the owner it came back to")
+    fed.ctl_ok(B, "case", "complete", case)
+    fed.wait_quiescent()
+    eq(plan_of(fed, B, case)["plan_version"], 2, "plan version once things settled")
 
 
 if __name__ == "__main__":

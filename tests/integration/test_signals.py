@@ -12,7 +12,9 @@ owner's partners, enriched; label_set / label_moved / label_removed across a
 handover; a partner's raise is attributed to its key, whatever it claims; an
 unknown key (or a region's key) gets nothing; review_due reaches the owner's
 operators, and only them; a resume --after a seq the log never reached does
-not lose the next signals silently.
+not lose the next signals silently; a raise relayed along a chain of moves
+that comes back to a region it passed through, which holds the case by
+then, is published (once), and the same for a plan proposal.
 
 Run: python3 tests/integration/test_signals.py [name-filter]
 """
@@ -568,6 +570,50 @@ def test_resume_after_seq_beyond_log_is_not_silent(fed):
            f"{printed} of {ids}, exit {rc}, stderr {sub.stderr().strip()!r}: the signals "
            f"were skipped silently (the daemon starts at its last seq; the library drops "
            f"every seq <= 1000)")
+
+
+# --------------------------------------------------------------------- 13
+
+D = "zeeland"
+
+
+def _move(fed, case, source, target):
+    rc, _, err = fed.move(source, case, target)
+    eq(rc, 0, f"exit code of case move {source}->{target} ({err.strip()})")
+    fed.wait_state(target, case, "joint_target")
+    fed.wait_state(source, case, "joint_source")
+
+
+@signal_federation([A, B, C, D], dict(TIMERS, joint_phase_s=3600),
+                   partners=[("ops", "operator", "*")])
+def test_raise_relayed_back_to_a_region_that_now_holds_the_case(fed):
+    """The case went A -> B -> C -> D. With C frozen, A raises: A sends it to
+    B (where A moved it), B passes it on to C (where B moved it), C holds it.
+    Meanwhile D moves the case back to B. C, resumed, passes it to D, D to
+    B, which B already saw (as a relay) but now holds: B must publish it,
+    once. (The long chaos run lost 12 signals this way: B had recorded the
+    raise as applied when it only passed it on.) Then the same path for a
+    plan proposal: a joint source's edit relayed back to where it passed."""
+    fed.start_all()
+    case = "ZVH-T13-RELAY"
+    fed.include(A, fed.plan_file(), case)
+    for source, target in ((A, B), (B, C), (C, D)):
+        _move(fed, case, source, target)
+    fed.wait_quiescent()
+    ops = fed.subscribe(A, "ops", "ops-at-A")
+    fed.pause(C)
+    event_id = fed.raise_signal(A, case, kind="incident", text="T13 onderweg")
+    wait_until(lambda: fed.peer(B, C)["outbox_depth"] > 0, 10,
+               what=f"{B} to pass the raise on to the frozen {C}")
+    _move(fed, case, D, B)
+    fed.resume(C)
+    fed.wait_quiescent()
+    signal = only(ops.wait_events([event_id]), event_id, "ops at A")
+    eq(signal["region"], B, "region that published the relayed raise (the holder)")
+    time.sleep(1.0)
+    eq(len([e for e in ops.event_ids("signal") if e == event_id]), 1,
+       f"copies of {event_id} at A")
+    eq(fed.owners(case), [B], f"owners of {case}")
 
 
 if __name__ == "__main__":
