@@ -14,6 +14,7 @@
 
 #define SUBSCRIBER_Z85_KEY_LEN  40
 #define SUBSCRIBER_SCAN_MAX     256     //  log entries looked at per pump per session
+#define SUBSCRIBER_RECV_BATCH   256     //  frames read per wake-up; their ACKs commit once
 
 typedef struct {
     const config_partner_t *partner;
@@ -24,6 +25,7 @@ typedef struct {
     uint32_t credit;
     uint64_t sent;
     uint64_t acked;
+    uint64_t ack_pending;       //  highest ack read, not yet stored (0: none)
     zlistx_t *delivered;        //  seqs (as pointers) awaiting an ack
     int rto_ms;
     int64_t last_seen_ms;
@@ -494,14 +496,6 @@ s_on_subscribe (subscriber_t *self, session_t *session, const Zvh__V1__SubFrame 
                session->partner->id, session->partner->role, start, session->credit);
 }
 
-static int
-s_store_cursor (MDB_txn *txn, void *arg)
-{
-    op_args_t *args = (op_args_t *) arg;
-    return signal_log_set_cursor (args->self->log, txn, args->session->partner->id,
-                                  args->seq);
-}
-
 //  Move the stored cursor forward to seq (never back, never past the log).
 static int
 s_advance_cursor (MDB_txn *txn, void *arg)
@@ -524,20 +518,53 @@ s_remember_position (subscriber_t *self, session_t *session, uint64_t seq)
         store_write (self->store, s_advance_cursor, &args);
 }
 
+//  Note an ack; s_store_acks makes every noted ack durable in one commit
+//  (a partner acks each view: one commit each would bound the stream).
 static void
-s_on_ack (subscriber_t *self, session_t *session, uint64_t seq, int64_t now_ms)
+s_on_ack (session_t *session, uint64_t seq)
 {
-    if (!session->live || seq <= session->acked || seq > session->sent)
-        return;
-    op_args_t args = { self, session, seq, NULL, "", 0, 0 };
-    if (store_write (self->store, s_store_cursor, &args))
-        return;                 //  not durable: the partner will ack again
-    session->acked = seq;
-    while (zlistx_size (session->delivered)
-       &&  (uint64_t) (uintptr_t) zlistx_first (session->delivered) <= seq)
-        zlistx_detach (session->delivered, NULL);
-    session->rto_ms = self->config->retry_min_ms;
-    session->last_progress_ms = now_ms;
+    if (session->live && seq > session->acked && seq <= session->sent
+    &&  seq > session->ack_pending)
+        session->ack_pending = seq;
+}
+
+static int
+s_store_cursors (MDB_txn *txn, void *arg)
+{
+    subscriber_t *self = (subscriber_t *) arg;
+    for (size_t i = 0; i < self->config->partner_count; i++) {
+        session_t *session = &self->sessions [i];
+        int rc = session->ack_pending
+               ? signal_log_set_cursor (self->log, txn, session->partner->id,
+                                        session->ack_pending)
+               : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static void
+s_store_acks (subscriber_t *self, int64_t now_ms)
+{
+    bool any = false;
+    for (size_t i = 0; i < self->config->partner_count; i++)
+        any |= self->sessions [i].ack_pending != 0;
+    //  Not durable: forget them, the partners will ack again
+    bool stored = any && store_write (self->store, s_store_cursors, self) == 0;
+    for (size_t i = 0; any && i < self->config->partner_count; i++) {
+        session_t *session = &self->sessions [i];
+        uint64_t seq = session->ack_pending;
+        session->ack_pending = 0;
+        if (!stored || !seq || seq <= session->acked)
+            continue;
+        session->acked = seq;
+        while (zlistx_size (session->delivered)
+           &&  (uint64_t) (uintptr_t) zlistx_first (session->delivered) <= seq)
+            zlistx_detach (session->delivered, NULL);
+        session->rto_ms = self->config->retry_min_ms;
+        session->last_progress_ms = now_ms;
+    }
 }
 
 static int
@@ -650,6 +677,10 @@ s_recv (subscriber_t *self, int64_t now_ms)
         s_reply_error (self, routing_id, frame->request_id, "key has no role");
     if (frame) {
         session->last_seen_ms = now_ms;
+        //  Acks read before any other frame are stored before it is handled
+        if (frame->kind != ZVH__V1__SUB_FRAME__KIND__KIND_ACK
+        ||  !session->live)
+            s_store_acks (self, now_ms);
         if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_SUBSCRIBE) {
             snprintf (session->id, sizeof session->id, "%s", session->partner->id);
             const char *key = zframe_meta (body, "User-Id");
@@ -670,7 +701,7 @@ s_recv (subscriber_t *self, int64_t now_ms)
         }
         else
         if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_ACK)
-            s_on_ack (self, session, frame->seq, now_ms);
+            s_on_ack (session, frame->seq);
         else
         if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_RAISE)
             s_on_raise (self, session, routing_id, frame);
@@ -719,7 +750,13 @@ subscriber_handle (subscriber_t *self, void *socket, int64_t now_ms)
 {
     assert (self);
     if (socket == self->router) {
-        s_recv (self, now_ms);
+        //  All that is waiting (bounded), so that its acks commit together
+        for (int i = 0; i < SUBSCRIBER_RECV_BATCH; i++) {
+            if (i && !(zsock_events (self->router) & ZMQ_POLLIN))
+                break;
+            s_recv (self, now_ms);
+        }
+        s_store_acks (self, now_ms);
         return true;
     }
     if (socket == self->monitor) {
