@@ -250,6 +250,23 @@ s_meta_name (char *name, const char *kind, const char *region)
 }
 
 //  Read one message into the next batch item; false if it was not usable.
+//  A data frame carries an envelope at a link seq after the sender's floor
+//  (what it still holds starts after the floor): a floor at or past the
+//  frame's own seq would make the receiver skip events that were never lost.
+static bool
+s_data_frame_sane (const item_t *item)
+{
+    const char *why = !item->envelope ? "no envelope"
+                    : item->link_seq == 0 ? "link seq 0"
+                    : item->floor >= item->link_seq ? "floor at or past its own link seq"
+                    : NULL;
+    if (why)
+        zsys_warning ("federation: event frame from %s refused: %s (link seq %" PRIu64
+                      ", floor %" PRIu64 ")", item->region->id, why, item->link_seq,
+                      item->floor);
+    return why == NULL;
+}
+
 static bool
 s_read_item (federation_t *self, item_t *item)
 {
@@ -291,11 +308,8 @@ s_read_item (federation_t *self, item_t *item)
         wire_free (&frame->base);
     }
     zframe_destroy (&header);
-    if (usable && item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA && !item->envelope) {
-        zsys_warning ("federation: event without envelope from %s refused",
-                      item->region->id);
-        usable = false;
-    }
+    if (usable && item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA)
+        usable = s_data_frame_sane (item);
     if (!usable) {
         zframe_destroy (&item->routing_id);
         zframe_destroy (&item->envelope);

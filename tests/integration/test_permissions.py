@@ -8,7 +8,9 @@ its held handover complete; a partner key rotates with an overlap and keeps
 its cursor; a partner key cannot act as a region on the federation endpoint
 and gets no plan on the partner endpoint; a region cannot send for another
 region; a tampered signature or a replayed frame is not applied; the store
-holds no plaintext; every disclosure to a partner is in the audit trail.
+holds no plaintext; every disclosure to a partner is in the audit trail;
+hostile values in a region's link frame fields (floor, incarnation,
+resume_after) are refused or move only that region's own link.
 And the revocation list itself: a key holding '#' (a Z85 character) can be
 revoked, an empty list is a list, and a region refused at the handshake
 while revoked comes back once un-revoked.
@@ -196,9 +198,10 @@ class RawLink:
         self.sock.setsockopt(zmq.MAXMSGSIZE, 4 * 1024 * 1024)
         self.sock.connect(endpoint)
 
-    def send_data(self, link_seq, envelope):
+    def send_data(self, link_seq, envelope, **fields):
+        """An event frame; fields sets other LinkFrame fields (incarnation, floor...)."""
         body = envelope if isinstance(envelope, bytes) else envelope.SerializeToString()
-        header = pb().LinkFrame(kind=pb().LinkFrame.KIND_DATA, link_seq=link_seq)
+        header = pb().LinkFrame(kind=pb().LinkFrame.KIND_DATA, link_seq=link_seq, **fields)
         self.sock.send_multipart([header.SerializeToString(), body])
 
     def send_ping(self):
@@ -771,6 +774,71 @@ def test_tampered_signature_and_replayed_frame_are_refused(fed):
 
 
 test_tampered_signature_and_replayed_frame_are_refused.setup = dict(regions=[A, B])
+
+
+# --------------------------------------------------------------------- 6b
+
+U64_MAX = 2 ** 64 - 1
+
+
+def test_hostile_link_frame_fields_touch_only_the_senders_link(fed):
+    """Speaking as drenthe (its daemon stopped) to groningen: event frames
+    whose floor is at or past their own link seq (2^64-1 among them), or at
+    link seq 0, are refused: logged, not acknowledged, nothing applied, no
+    event of drenthe's skipped. A claimed restore with extreme values
+    (incarnation and resume_after 2^64-1) moves only drenthe's link: the
+    envelope it carries is applied once. groningen goes on with utrecht (a
+    handover) and restarts on an intact store. (drenthe's real daemon, in a
+    lower incarnation than the claim, is not heard by groningen after this:
+    whoever holds a region's key can only harm that region's own link.)"""
+    need_modules()
+    fed.start_all()
+    case = "ZVH-PERM-HOSTILE"
+    fed.include(A, fed.plan_file(), case)
+    wait_until(lambda: fed.peer(B, A)["outbox_depth"] == 0, 10,
+               what="drenthe's outbox to groningen to drain")
+    fed.stop(B)
+    p = pb()
+    seq = 10 ** 9
+    envelope = make_envelope(B, seq, p.Envelope.TYPE_SIGNAL_RAISE,
+                             raise_payload(case, "vijandige velden"), case,
+                             region_signer(fed, B))
+    event_id = f"{B}/{seq}"
+    link = RawLink(fed.info[A]["endpoint"], fed.info[A]["public_key"],
+                   os.path.join(fed.root, "keys", B + ".key_secret"))
+    try:
+        last = link.ping()
+        for what, link_seq, fields, why in (
+                ("floor 2^64-1", last + 1, dict(floor=U64_MAX), "floor at or past"),
+                ("floor at its own seq", last + 1, dict(floor=last + 1), "floor at or past"),
+                ("link seq 0", 0, {}, "link seq 0")):
+            link.send_data(link_seq, envelope, **fields)
+            eq(link.acks(1.0), [], f"ACKs for the frame with {what}")
+            expect_log(fed, A, rf"event frame from drenthe refused: {why}", what)
+        eq(link.ping(), last, "groningen's position on drenthe's link after the refused frames")
+        expect(f"signal {event_id}" not in fed.log(A), "a refused frame's raise was published")
+        expect("are gone" not in fed.log(A), "groningen skipped drenthe's events")
+        link.send_data(last + 1, envelope, incarnation=U64_MAX, resume_after=U64_MAX)
+        eq(link.ack(), last + 1, "ACK of the event behind the claimed restore")
+        expect_log(fed, A, rf"signal {event_id} \(case {case}\) published", "the raise published")
+        link.send_data(last + 2, envelope, incarnation=U64_MAX, resume_after=U64_MAX)
+        eq(link.ack(), last + 2, "ACK of the same envelope again")
+        expect_log(fed, A, rf"event {event_id} was applied before; not again", "no second apply")
+        eq(fed.log(A).count(f"signal {event_id} "), 1, f"times {event_id} was published")
+    finally:
+        link.close()
+    fed.include(A, fed.plan_file(), "ZVH-PERM-HOSTILE-2")
+    eq(fed.move(A, "ZVH-PERM-HOSTILE-2", C)[0], 0, "exit code of the move to utrecht")
+    fed.wait_state(C, "ZVH-PERM-HOSTILE-2", "joint_target")
+    fed.wait_state(A, "ZVH-PERM-HOSTILE-2", "joint_source")
+    fed.stop(A)
+    fed.start(A)
+    eq(fed.state(A, case), "active", f"{case} at groningen after a restart")
+    eq(fed.state(A, "ZVH-PERM-HOSTILE-2"), "joint_source", "the moved case after a restart")
+    eq(fed.peer(A, C)["up"], True, "groningen's link to utrecht after a restart")
+
+
+test_hostile_link_frame_fields_touch_only_the_senders_link.setup = dict(regions=[A, B, C])
 
 
 # --------------------------------------------------------------------- 7
