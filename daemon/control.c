@@ -257,11 +257,25 @@ s_read_case (MDB_txn *txn, void *arg)
     return 0;
 }
 
+//  Status: the kept per-state counters, without unsealing every record.
+static int
+s_read_counts (MDB_txn *txn, op_t *op)
+{
+    uint64_t counts [ZVH_CASE_STATES + 1];
+    int rc = transfer_count_states (op->self->transfer, txn, counts);
+    for (size_t state = 1; rc == 0 && state < op->reply->n_counts
+                                   && state <= ZVH_CASE_STATES; state++)
+        op->reply->counts [state]->count = counts [state];
+    return rc;
+}
+
 static int
 s_read_cases (MDB_txn *txn, void *arg)
 {
     op_t *op = (op_t *) arg;
     bool counts_only = op->request->op == ZVH__V1__CONTROL_REQUEST__OP__OP_STATUS;
+    if (counts_only)
+        return s_read_counts (txn, op);
     MDB_cursor *cursor;
     int rc = mdb_cursor_open (txn, store_dbi (op->self->store, STORE_DB_CASES), &cursor);
     if (rc)

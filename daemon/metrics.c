@@ -40,6 +40,7 @@ struct _metrics_t {
     const config_t *config;
     store_t *store;
     outbox_t *outbox;
+    transfer_t *transfer;
     signal_log_t *log;
     audit_t *audit;
     federation_t *federation;
@@ -67,33 +68,11 @@ typedef struct {
 } snapshot_t;
 
 static int
-s_count_cases (snapshot_t *snap, MDB_txn *txn)
-{
-    store_t *store = snap->self->store;
-    MDB_cursor *cursor;
-    int rc = mdb_cursor_open (txn, store_dbi (store, STORE_DB_CASES), &cursor);
-    if (rc)
-        return rc;
-    MDB_val key, value;
-    for (rc = store_cursor_get (store, cursor, STORE_DB_CASES, &key, &value, MDB_FIRST);
-         rc == 0;
-         rc = store_cursor_get (store, cursor, STORE_DB_CASES, &key, &value, MDB_NEXT)) {
-        Zvh__V1__Case *found = WIRE_DECODE (Zvh__V1__Case, zvh__v1__case,
-                                            value.mv_data, value.mv_size);
-        if (found && found->state > 0 && found->state <= ZVH_CASE_STATES)
-            snap->cases [found->state]++;
-        wire_free (found ? &found->base : NULL);
-    }
-    mdb_cursor_close (cursor);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-static int
 s_read_snapshot (MDB_txn *txn, void *arg)
 {
     snapshot_t *snap = (snapshot_t *) arg;
     metrics_t *self = snap->self;
-    int rc = s_count_cases (snap, txn);
+    int rc = transfer_count_states (self->transfer, txn, snap->cases);
     snap->applied = store_entries (self->store, txn, STORE_DB_DEDUP);
     snap->log_entries = store_entries (self->store, txn, STORE_DB_SIGNALS);
     snap->log_last = signal_log_last (self->log, txn);
@@ -524,10 +503,10 @@ s_parse_bind (const char *bind, struct sockaddr_storage *addr, bool *ipv6)
 
 metrics_t *
 metrics_new (const config_t *config, store_t *store, outbox_t *outbox,
-             signal_log_t *log, audit_t *audit, federation_t *federation,
-             subscriber_t *subscriber)
+             transfer_t *transfer, signal_log_t *log, audit_t *audit,
+             federation_t *federation, subscriber_t *subscriber)
 {
-    assert (config && store && outbox && log && audit && federation);
+    assert (config && store && outbox && transfer && log && audit && federation);
     struct sockaddr_storage addr;
     bool ipv6;
     if (s_parse_bind (config->metrics_bind, &addr, &ipv6)) {
@@ -539,6 +518,7 @@ metrics_new (const config_t *config, store_t *store, outbox_t *outbox,
     self->config = config;
     self->store = store;
     self->outbox = outbox;
+    self->transfer = transfer;
     self->log = log;
     self->audit = audit;
     self->federation = federation;

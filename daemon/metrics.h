@@ -34,8 +34,8 @@ typedef struct _metrics_t metrics_t;
 //  partner endpoint). Returns NULL (logged) if the address cannot be used.
 metrics_t *
     metrics_new (const config_t *config, store_t *store, outbox_t *outbox,
-                 signal_log_t *log, audit_t *audit, federation_t *federation,
-                 subscriber_t *subscriber);
+                 transfer_t *transfer, signal_log_t *log, audit_t *audit,
+                 federation_t *federation, subscriber_t *subscriber);
 
 //  Stop listening and null the pointer.
 void

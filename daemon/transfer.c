@@ -17,6 +17,9 @@
 #define TRANSFER_ID_RANDOM   8           //  random bytes in a transfer id
 #define CASE_ID_RANDOM       6           //  random bytes in a generated case id
 #define MS_PER_S             1000
+#define COUNT_META_COUNTED   "cases_counted"   //  set once the counters below are kept
+#define COUNT_META_PREFIX    "cases:"          //  + state number: cases in that state
+#define COUNT_META_NAME_MAX  32
 
 typedef struct {
     char id [CASE_ID_MAX];
@@ -134,9 +137,105 @@ s_case_load (transfer_t *self, MDB_txn *txn, const char *id, case_rec_t *rec)
     return 0;
 }
 
+//  ---------------------------------------------------------------- state counts
+
+//  Cases per state are counted as records change, so that status and
+//  /metrics need not unseal every case record (200,000 cases: 0.3 s).
+static int
+s_count_add (store_t *store, MDB_txn *txn, int state, int delta)
+{
+    if (state <= 0 || state > ZVH_CASE_STATES || delta == 0)
+        return 0;
+    char name [COUNT_META_NAME_MAX];
+    snprintf (name, sizeof name, "%s%d", COUNT_META_PREFIX, state);
+    uint64_t count = store_meta_u64 (store, txn, name);
+    if (delta < 0 && count == 0)
+        return 0;
+    return store_set_meta_u64 (store, txn, name, delta < 0 ? count - 1 : count + 1);
+}
+
+//  The state a case record has now in the store (0: none).
+static int
+s_stored_state (store_t *store, MDB_txn *txn, const char *id)
+{
+    MDB_val value;
+    if (store_get (store, txn, STORE_DB_CASES, id, strlen (id), &value))
+        return 0;
+    Zvh__V1__Case *found = WIRE_DECODE (Zvh__V1__Case, zvh__v1__case,
+                                        value.mv_data, value.mv_size);
+    int state = found ? (int) found->state : 0;
+    wire_free (found ? &found->base : NULL);
+    return state;
+}
+
+//  Count by walking every record (a store from before the counters).
+static int
+s_count_walk (store_t *store, MDB_txn *txn, uint64_t counts [ZVH_CASE_STATES + 1])
+{
+    memset (counts, 0, sizeof (uint64_t) * (ZVH_CASE_STATES + 1));
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, store_dbi (store, STORE_DB_CASES), &cursor);
+    if (rc)
+        return rc;
+    MDB_val key, value;
+    for (rc = store_cursor_get (store, cursor, STORE_DB_CASES, &key, &value, MDB_FIRST);
+         rc == 0;
+         rc = store_cursor_get (store, cursor, STORE_DB_CASES, &key, &value, MDB_NEXT)) {
+        Zvh__V1__Case *found = WIRE_DECODE (Zvh__V1__Case, zvh__v1__case,
+                                            value.mv_data, value.mv_size);
+        if (found && found->state > 0 && found->state <= ZVH_CASE_STATES)
+            counts [found->state]++;
+        wire_free (found ? &found->base : NULL);
+    }
+    mdb_cursor_close (cursor);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+s_count_start (MDB_txn *txn, void *arg)
+{
+    store_t *store = (store_t *) arg;
+    if (store_meta_u64 (store, txn, COUNT_META_COUNTED))
+        return 0;
+    uint64_t counts [ZVH_CASE_STATES + 1];
+    int rc = s_count_walk (store, txn, counts);
+    for (int state = 1; rc == 0 && state <= ZVH_CASE_STATES; state++) {
+        char name [COUNT_META_NAME_MAX];
+        snprintf (name, sizeof name, "%s%d", COUNT_META_PREFIX, state);
+        rc = store_set_meta_u64 (store, txn, name, counts [state]);
+    }
+    return rc ? rc : store_set_meta_u64 (store, txn, COUNT_META_COUNTED, 1);
+}
+
+int
+transfer_start (transfer_t *self)
+{
+    assert (self);
+    return store_write (self->store, s_count_start, self->store);
+}
+
+int
+transfer_count_states (transfer_t *self, MDB_txn *txn,
+                       uint64_t counts [ZVH_CASE_STATES + 1])
+{
+    assert (self);
+    if (!store_meta_u64 (self->store, txn, COUNT_META_COUNTED))
+        return s_count_walk (self->store, txn, counts);
+    counts [0] = 0;
+    for (int state = 1; state <= ZVH_CASE_STATES; state++) {
+        char name [COUNT_META_NAME_MAX];
+        snprintf (name, sizeof name, "%s%d", COUNT_META_PREFIX, state);
+        counts [state] = store_meta_u64 (self->store, txn, name);
+    }
+    return 0;
+}
+
+//  ---------------------------------------------------------------- saving
+
 static int
 s_case_save (transfer_t *self, MDB_txn *txn, case_rec_t *rec, int64_t now_ms)
 {
+    int was = s_stored_state (self->store, txn, rec->id);
     rec->updated_ms = now_ms;
     Zvh__V1__Case msg = ZVH__V1__CASE__INIT;
     msg.id = rec->id;
@@ -162,6 +261,10 @@ s_case_save (transfer_t *self, MDB_txn *txn, case_rec_t *rec, int64_t now_ms)
     int rc = store_put (self->store, txn, STORE_DB_CASES, rec->id,
                         strlen (rec->id), bytes, size, 0);
     free (bytes);
+    if (rc == 0 && was != rec->state)
+        rc = s_count_add (self->store, txn, was, -1);
+    if (rc == 0 && was != rec->state)
+        rc = s_count_add (self->store, txn, rec->state, +1);
     if (rc == 0 && rec->state == ZVH__V1__CASE_STATE__CASE_JOINT_TARGET
     &&  rec->joint_until_ms && rec->joint_until_ms < self->next_expiry_ms)
         self->next_expiry_ms = rec->joint_until_ms;

@@ -23,6 +23,7 @@
 #include "outbox.h"
 #include "store.h"
 #include "wire.h"
+#include "zvh/zvh.h"
 
 typedef struct _transfer_t transfer_t;
 
@@ -48,6 +49,17 @@ transfer_t *
 //  Destroy and null the pointer.
 void
     transfer_destroy (transfer_t **self_p);
+
+//  At start: count the cases per state once if the store predates the
+//  counters (they are kept as records change). Returns 0 or an LMDB code.
+int
+    transfer_start (transfer_t *self);
+
+//  Cases per state (counts [1..ZVH_CASE_STATES], by Zvh__V1__CaseState),
+//  from the counters, or by walking every record if they are not kept yet.
+int
+    transfer_count_states (transfer_t *self, MDB_txn *txn,
+                           uint64_t counts [ZVH_CASE_STATES + 1]);
 
 //  Set the function told of label events (one; NULL for none).
 void

@@ -439,6 +439,12 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
         return ZVHD_EXIT_STARTUP;
     }
     self->transfer = transfer_new (self->store, self->outbox, self->config);
+    rc = transfer_start (self->transfer);
+    if (rc) {
+        zsys_error ("store %s: cannot count the cases per state: %s",
+                    store_path (self->store), mdb_strerror (rc));
+        return ZVHD_EXIT_STARTUP;
+    }
     self->log = signal_log_new (self->store);
     rc = store_write (self->store, s_skip_log, self);
     if (rc) {
@@ -474,8 +480,9 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
         control_set_hook (self->control, &hook);
     }
     if (*self->config->metrics_bind) {
-        self->metrics = metrics_new (self->config, self->store, self->outbox, self->log,
-                                     self->audit, self->federation, self->subscriber);
+        self->metrics = metrics_new (self->config, self->store, self->outbox,
+                                     self->transfer, self->log, self->audit,
+                                     self->federation, self->subscriber);
         if (!self->metrics)
             return ZVHD_EXIT_STARTUP;
     }

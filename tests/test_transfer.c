@@ -116,7 +116,7 @@ typedef struct {
     int which;
 } op_t;
 
-enum { OP_INCLUDE, OP_MOVE, OP_COMPLETE, OP_UPDATE, OP_EXPIRE };
+enum { OP_INCLUDE, OP_MOVE, OP_COMPLETE, OP_UPDATE, OP_CLOSE, OP_EXPIRE };
 
 static int
 s_op_fn (MDB_txn *txn, void *arg)
@@ -134,6 +134,8 @@ s_op_fn (MDB_txn *txn, void *arg)
         case OP_UPDATE:
             return transfer_plan_update (transfer, txn, op->case_id, op->plan,
                                          op->plan_size, op->now_ms);
+        case OP_CLOSE:
+            return transfer_close (transfer, txn, op->case_id, op->now_ms);
         default:
             return transfer_expire (transfer, txn, op->now_ms);
     }
@@ -564,6 +566,83 @@ test_stale_answers_are_dropped (void **state)
     free (envelope.payload.data);
 }
 
+//  The kept counters against the states of the given cases, at every node.
+typedef struct {
+    node_t *node;
+    uint64_t counts [ZVH_CASE_STATES + 1];
+} counts_t;
+
+static int
+s_counts_fn (MDB_txn *txn, void *arg)
+{
+    counts_t *counts = (counts_t *) arg;
+    return transfer_count_states (counts->node->transfer, txn, counts->counts);
+}
+
+static void
+s_assert_counts (world_t *world, const char **case_ids)
+{
+    for (size_t i = 0; i < NODES; i++) {
+        uint64_t want [ZVH_CASE_STATES + 1] = { 0 };
+        for (const char **id = case_ids; *id; id++) {
+            int state = s_look (&world->nodes [i], *id).state;
+            if (state)
+                want [state]++;
+        }
+        counts_t got = { &world->nodes [i], { 0 } };
+        assert_int_equal (store_read (world->nodes [i].store, s_counts_fn, &got), 0);
+        for (int state = 1; state <= ZVH_CASE_STATES; state++)
+            assert_int_equal (got.counts [state], want [state]);
+    }
+}
+
+//  A store from before the counters: no "cases_counted", stale numbers.
+static int
+s_forget_counts_fn (MDB_txn *txn, void *arg)
+{
+    node_t *node = (node_t *) arg;
+    int rc = store_set_meta_u64 (node->store, txn, "cases_counted", 0);
+    return rc ? rc : store_set_meta_u64 (node->store, txn, "cases:1", 999);
+}
+
+static void
+test_state_counts_follow_every_change (void **state)
+{
+    world_t *world = (world_t *) *state;
+    node_t *groningen = &world->nodes [0], *drenthe = &world->nodes [1];
+    node_t *utrecht = &world->nodes [2];
+    const char *ids [] = { "c-1", "c-2", "c-3", NULL };
+    for (size_t i = 0; i < NODES; i++)
+        assert_int_equal (transfer_start (world->nodes [i].transfer), 0);
+    assert_int_equal (s_include (groningen, "c-1", "v1"), 0);
+    assert_int_equal (s_include (drenthe, "c-2", "v1"), 0);
+    assert_int_equal (s_include (groningen, "c-3", "v1"), 0);
+    s_assert_counts (world, ids);
+    assert_int_equal (s_run (groningen, OP_MOVE, "c-1", "drenthe", NULL, 0), 0);
+    s_assert_counts (world, ids);           //  offered, before the target hears
+    s_settle (world);
+    s_assert_counts (world, ids);
+    assert_int_equal (s_run (drenthe, OP_MOVE, "c-1", "utrecht", NULL, 0), 0);
+    s_settle (world);
+    assert_int_equal (s_run (utrecht, OP_MOVE, "c-1", "groningen", NULL, 0), 0);
+    s_settle (world);
+    s_assert_counts (world, ids);
+    assert_int_equal (s_run (groningen, OP_COMPLETE, "c-1", NULL, NULL, 0), 0);
+    assert_int_equal (s_run (drenthe, OP_CLOSE, "c-2", NULL, NULL, 0), 0);
+    s_settle (world);
+    s_assert_counts (world, ids);
+    assert_int_equal (s_look (drenthe, "c-2").state, STATE (CLOSED));
+    //  Without the counters the states are counted by walking, and the
+    //  start counts them once and keeps them from then on
+    assert_int_equal (store_write (groningen->store, s_forget_counts_fn, groningen), 0);
+    s_assert_counts (world, ids);
+    assert_int_equal (transfer_start (groningen->transfer), 0);
+    s_assert_counts (world, ids);
+    assert_int_equal (s_run (groningen, OP_MOVE, "c-3", "utrecht", NULL, 0), 0);
+    s_settle (world);
+    s_assert_counts (world, ids);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown (name, s_setup, s_teardown)
 
 int
@@ -585,6 +664,7 @@ main (void)
         T (test_joint_phase_ends_by_itself_when_due),
         T (test_edits_are_refused_where_the_case_is_not_owned),
         T (test_stale_answers_are_dropped),
+        T (test_state_counts_follow_every_change),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
