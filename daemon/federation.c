@@ -249,7 +249,6 @@ s_meta_name (char *name, const char *kind, const char *region)
     snprintf (name, FEDERATION_KEY_MAX, "%s%s", kind, region);
 }
 
-//  Read one message into the next batch item; false if it was not usable.
 //  A data frame carries an envelope at a link seq after the sender's floor
 //  (what it still holds starts after the floor): a floor at or past the
 //  frame's own seq would make the receiver skip events that were never lost.
@@ -267,6 +266,7 @@ s_data_frame_sane (const item_t *item)
     return why == NULL;
 }
 
+//  Read one message into the next batch item; false if it was not usable.
 static bool
 s_read_item (federation_t *self, item_t *item)
 {
