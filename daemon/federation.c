@@ -12,7 +12,9 @@
  *  "linc:<region>" is the sender incarnation whose numbering lin follows: a
  *  sender restored from a backup comes back in a higher one and numbers its
  *  link after `resume_after` (what we had acknowledged to its backup); what it sends
- *  again then is recognised by (origin, seq). docs/PROTOCOL.md 4.9.
+ *  again then is recognised by (origin, seq); "lres:<region>" is how far
+ *  its old numbering had come (what it sends up to there is sent again, so
+ *  a relayable event's "passed on" record counts as applied). PROTOCOL 4.9.
  */
 #include "federation.h"
 #include "endpoint.h"
@@ -24,6 +26,7 @@
 #define FEDERATION_BATCH_MAX           256
 #define FEDERATION_META_LAST_IN        "lin:"
 #define FEDERATION_META_LINK_INC       "linc:"
+#define FEDERATION_META_RESENT         "lres:"  //  link seqs up to here: sent again
 #define FEDERATION_KEY_MAX             128
 #define FEDERATION_Z85_KEY_LEN         40
 #define FEDERATION_HELD                1    //  refused: the link waits at this event
@@ -43,6 +46,7 @@ typedef struct {
     zframe_t *envelope;
     uint64_t ack;                   //  last applied on this link after the batch
     uint64_t ack_incarnation;       //  whose numbering ack is in
+    bool resent;                    //  sent again by a restored sender
 } item_t;
 
 struct _federation_t {
@@ -385,7 +389,7 @@ s_record_taken (federation_t *self, MDB_txn *txn, const uint8_t *key, size_t key
 //  before; a relayable event only passed on from here is looked at again.
 static int
 s_take (federation_t *self, MDB_txn *txn, const char *from,
-        const Zvh__V1__Envelope *envelope, const audit_entry_t *entry)
+        const Zvh__V1__Envelope *envelope, const audit_entry_t *entry, bool resent)
 {
     uint8_t key [FEDERATION_KEY_MAX];
     size_t key_size = store_seq_key (key, sizeof key, envelope->origin, envelope->seq);
@@ -394,7 +398,9 @@ s_take (federation_t *self, MDB_txn *txn, const char *from,
     memset (&relay, 0, sizeof relay);
     int rc = key_size ? store_get (self->store, txn, STORE_DB_DEDUP, key, key_size, &seen)
                       : EINVAL;
-    if (rc == 0 && !s_relayed_before (&seen, &relay)) {
+    //  A copy sent again by a restored sender is never looked at again:
+    //  only one that came back by another path may be (4.6)
+    if (rc == 0 && (resent || !s_relayed_before (&seen, &relay))) {
         zsys_info ("federation: event %s/%" PRIu64 " was applied before; not again",
                    envelope->origin, envelope->seq);
         return 0;
@@ -460,7 +466,7 @@ s_apply_event (federation_t *self, MDB_txn *txn, item_t *item)
             rc = FEDERATION_HELD;
     }
     else
-        rc = s_take (self, txn, from, envelope, &entry);
+        rc = s_take (self, txn, from, envelope, &entry, item->resent);
     wire_free (&envelope->base);
     return rc;
 }
@@ -482,6 +488,10 @@ s_follow_incarnation (federation_t *self, MDB_txn *txn, item_t *item, uint64_t *
     s_meta_name (name, FEDERATION_META_LAST_IN, from);
     if (rc == 0)
         rc = store_set_meta_u64 (self->store, txn, name, next);
+    //  Up to where we had been, its link now carries what it sends again
+    s_meta_name (name, FEDERATION_META_RESENT, from);
+    if (rc == 0)
+        rc = store_set_meta_u64 (self->store, txn, name, *last_in);
     if (rc == 0)
         *last_in = next;
     return rc;
@@ -531,6 +541,8 @@ s_apply_item (federation_t *self, MDB_txn *txn, item_t *item)
     if (rc == 0 && data && item->floor > last_in)
         rc = s_skip_hole (self, txn, item, &last_in);
     if (rc == 0 && data && item->link_seq == last_in + 1) {
+        s_meta_name (name, FEDERATION_META_RESENT, item->region->id);
+        item->resent = item->link_seq <= store_meta_u64 (self->store, txn, name);
         rc = s_apply_event (self, txn, item);
         s_meta_name (name, FEDERATION_META_LAST_IN, item->region->id);
         if (rc == 0)

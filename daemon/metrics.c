@@ -207,7 +207,8 @@ s_render_cases_and_events (metrics_t *self, FILE *out, const snapshot_t *snap)
         fprintf (out, "zvh_cases{state=\"%s\"} %" PRIu64 "\n", s_state_names [state],
                  snap->cases [state]);
     s_header (out, "zvh_events_applied_total", "counter", "Events from other regions "
-              "applied here, exactly once each (the permanent dedup records)");
+              "taken here, exactly once each: applied, or relayed towards the region "
+              "holding the case (the permanent dedup records)");
     fprintf (out, "zvh_events_applied_total %" PRIu64 "\n", snap->applied);
     s_header (out, "zvh_events_originated_total", "counter", "Events this region made "
               "(its origin sequence)");

@@ -50,8 +50,8 @@ transfer_t *
 void
     transfer_destroy (transfer_t **self_p);
 
-//  At start: count the cases per state once if the store predates the
-//  counters (they are kept as records change). Returns 0 or an LMDB code.
+//  At start: count the cases per state (kept from then on as records
+//  change). Returns 0 or an LMDB code.
 int
     transfer_start (transfer_t *self);
 

@@ -811,6 +811,53 @@ def test_restore_older_than_the_retention_is_loud_and_links_go_on(fed):
     expect("cannot be sent again" in trail, "the loss is in the audit trail")
 
 
+@compose(dict(TIMERS, joint_phase_s=3600))
+def test_restored_sender_does_not_get_a_relayed_proposal_applied_twice(fed):
+    """Groningen proposes an edit as drenthe's joint source; drenthe, down,
+    comes back after groningen's backup and has moved the case on to
+    utrecht, so it passes the proposal on there, where it becomes v2.
+    Utrecht moves the case back to drenthe. Groningen is restored from the
+    backup and sends the proposal again: drenthe, which holds the case now
+    and had only passed the proposal on, must recognise it as sent again
+    and not make it v3 (a relayed event's record lets a copy that comes
+    back by another path be applied, but never a copy sent again)."""
+    fed.start_all(timeout=60)
+    case_id = "RS-PROP"
+    include(fed, A, case_id)
+    rc, _, err = fed.move(A, case_id, B)
+    eq(rc, 0, f"move {case_id} to {B} ({err.strip()})")
+    fed.wait_state(A, case_id, "joint_source", timeout=30)
+    fed.wait_quiescent(timeout=30)
+    fed.stop(B)
+    summary = "Voorstel van groningen, onderweg."
+    eq(fed.ctl_ok(A, "plan", "update", case_id, fed.plan_file(summary))["state"],
+       "joint_source", "state returned for the proposal")
+    backup_dir = os.path.join(fed.root, "backup-proposal")
+    fed.ctl_ok(A, "backup", backup_dir)
+    fed.pause(A)
+    fed.start(B, timeout=60)
+    rc, _, err = fed.move(B, case_id, C)
+    eq(rc, 0, f"move {case_id} to {C} ({err.strip()})")
+    fed.wait_state(C, case_id, "joint_target", timeout=30)
+    fed.resume(A)
+    wait_until(lambda: (fed.show(C, case_id) or {}).get("plan_version") == 2, 30,
+               what=f"the proposal passed on by {B} to be v2 at {C}")
+    rc, _, err = fed.move(C, case_id, B)
+    eq(rc, 0, f"move {case_id} back to {B} ({err.strip()})")
+    fed.wait_state(B, case_id, "joint_target", timeout=30)
+    fed.wait_quiescent(timeout=60)
+    _restore(fed, A, backup_dir)
+    wait_until(lambda: "the peer was restored from a backup" in fed.log(B)
+               or f"{A} was restored from a backup" in fed.log(B), 30,
+               what=f"{B} to follow {A}'s restore")
+    fed.wait_quiescent(timeout=60)
+    at_b = fed.show(B, case_id, plan=True)
+    eq((at_b["state"], at_b["plan_version"], at_b["plan"]["summary"]),
+       ("joint_target", 2, summary), f"{case_id} at {B} after {A}'s resend")
+    eq(fed.show(C, case_id)["plan_version"], 2, f"plan version at {C}")
+    eq(_owners(fed, case_id), [B], f"owners of {case_id}")
+
+
 def _python_with_zmq():
     """An interpreter with pyzmq and protobuf: this one, or Debian's."""
     probe = "import zmq, google.protobuf"
