@@ -835,7 +835,8 @@ def test_hostile_link_frame_fields_touch_only_the_senders_link(fed):
     fed.start(A)
     eq(fed.state(A, case), "active", f"{case} at groningen after a restart")
     eq(fed.state(A, "ZVH-PERM-HOSTILE-2"), "joint_source", "the moved case after a restart")
-    eq(fed.peer(A, C)["up"], True, "groningen's link to utrecht after a restart")
+    wait_until(lambda: fed.peer(A, C)["up"], 15,
+               what="groningen's link to utrecht to come up after a restart")
 
 
 test_hostile_link_frame_fields_touch_only_the_senders_link.setup = dict(regions=[A, B, C])
