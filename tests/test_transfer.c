@@ -654,6 +654,62 @@ test_state_counts_follow_every_change (void **state)
     s_assert_counts (world, ids);
 }
 
+//  A change refused after it saved a case (as a control batch undoes one
+//  request in its nested transaction) leaves the counters as they were,
+//  while the batch's other changes count.
+typedef struct {
+    op_t first;         //  undone: its nested transaction is aborted
+    op_t second;        //  kept
+} nested_pair_t;
+
+static int
+s_then_refuse_fn (MDB_txn *txn, void *arg)
+{
+    int rc = s_op_fn (txn, arg);
+    return rc ? rc : ZVH_E_CONFLICT;
+}
+
+static int
+s_nested_pair_fn (MDB_txn *txn, void *arg)
+{
+    nested_pair_t *pair = (nested_pair_t *) arg;
+    store_t *store = pair->first.node->store;
+    int rc = store_nested (store, txn, s_then_refuse_fn, &pair->first);
+    if (rc != ZVH_E_CONFLICT)
+        return rc ? rc : ZVH_E_STORE;
+    return store_nested (store, txn, s_op_fn, &pair->second);
+}
+
+static void
+test_state_counts_undone_with_a_refused_nested_change (void **state)
+{
+    world_t *world = (world_t *) *state;
+    node_t *groningen = &world->nodes [0];
+    const char *ids [] = { "c-1", "c-2", "c-3", NULL };
+    for (size_t i = 0; i < NODES; i++)
+        assert_int_equal (transfer_start (world->nodes [i].transfer), 0);
+    assert_int_equal (s_include (groningen, "c-1", "v1"), 0);
+    size_t size;
+    uint8_t *plan = s_plan ("v1", ZVH__V1__LEGAL_BASIS__ROUTE__ROUTE_CONSENT, &size);
+    nested_pair_t pair = {
+        { groningen, "c-2", NULL, plan, size, NOW_MS, "", OP_INCLUDE },
+        { groningen, "c-3", NULL, plan, size, NOW_MS, "", OP_INCLUDE } };
+    assert_int_equal (store_write (groningen->store, s_nested_pair_fn, &pair), 0);
+    free (plan);
+    assert_int_equal (s_look (groningen, "c-2").state, 0);
+    assert_int_equal (s_look (groningen, "c-3").state, STATE (ACTIVE));
+    s_assert_counts (world, ids);
+    //  A move undone the same way leaves c-1 counted as active
+    nested_pair_t moves = {
+        { groningen, "c-1", "drenthe", NULL, 0, NOW_MS, "", OP_MOVE },
+        { groningen, "c-3", "utrecht", NULL, 0, NOW_MS, "", OP_MOVE } };
+    assert_int_equal (store_write (groningen->store, s_nested_pair_fn, &moves), 0);
+    assert_int_equal (s_look (groningen, "c-1").state, STATE (ACTIVE));
+    s_assert_counts (world, ids);
+    s_settle (world);
+    s_assert_counts (world, ids);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown (name, s_setup, s_teardown)
 
 int
@@ -676,6 +732,7 @@ main (void)
         T (test_edits_are_refused_where_the_case_is_not_owned),
         T (test_stale_answers_are_dropped),
         T (test_state_counts_follow_every_change),
+        T (test_state_counts_undone_with_a_refused_nested_change),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
