@@ -15,6 +15,8 @@
 #define CRISIS_ERROR_MAX     256
 #define CRISIS_META_KEY_MAX  (CONFIG_ID_MAX + 16)
 #define CRISIS_META_REVIEW   "rev:"
+#define CRISIS_META_REVIEW_AT "review_pass_at"  //  case id the review pass goes on after
+#define CRISIS_REVIEW_SLICE  128             //  case records per review step
 #define CRISIS_COORDINATOR   "coordinator"   //  team role that partners call
 #define CRISIS_DATE_LEN      10              //  YYYY-MM-DD
 #define MS_PER_DAY           (24LL * 3600 * 1000)
@@ -444,18 +446,51 @@ s_review_due (crisis_t *self, MDB_txn *txn, const Zvh__V1__Case *found, int64_t 
     return rc;
 }
 
+//  Where the review pass goes on: after the case id kept in meta, or from
+//  the first case. Kept in the store, not in memory: a write may run again.
+static int
+s_review_resume (crisis_t *self, MDB_txn *txn, MDB_cursor *cursor,
+                 MDB_val *key, MDB_val *value)
+{
+    MDB_val at;
+    int rc = store_get (self->store, txn, STORE_DB_META, CRISIS_META_REVIEW_AT,
+                        strlen (CRISIS_META_REVIEW_AT), &at);
+    if (rc == MDB_NOTFOUND || (rc == 0 && at.mv_size == 0))
+        return store_cursor_get (self->store, cursor, STORE_DB_CASES, key, value, MDB_FIRST);
+    if (rc)
+        return rc;
+    char after [ZVH_ID_MAX];
+    if (at.mv_size >= sizeof after)
+        return store_cursor_get (self->store, cursor, STORE_DB_CASES, key, value, MDB_FIRST);
+    memcpy (after, at.mv_data, at.mv_size);
+    *key = (MDB_val) { at.mv_size, after };
+    rc = store_cursor_get (self->store, cursor, STORE_DB_CASES, key, value, MDB_SET_RANGE);
+    if (rc == 0 && key->mv_size == at.mv_size && memcmp (key->mv_data, after, at.mv_size) == 0)
+        rc = store_cursor_get (self->store, cursor, STORE_DB_CASES, key, value, MDB_NEXT);
+    return rc;
+}
+
 int
-crisis_check_reviews (crisis_t *self, MDB_txn *txn, int64_t now_ms)
+crisis_check_reviews (crisis_t *self, MDB_txn *txn, int64_t now_ms, bool *done_p)
 {
     assert (self);
+    assert (done_p);
     MDB_cursor *cursor;
     int rc = mdb_cursor_open (txn, store_dbi (self->store, STORE_DB_CASES), &cursor);
     if (rc)
         return rc;
     zlist_t *owned = zlist_new ();
+    char last [ZVH_ID_MAX] = "";
     MDB_val key, value;
-    rc = store_cursor_get (self->store, cursor, STORE_DB_CASES, &key, &value, MDB_FIRST);
-    for (; rc == 0; rc = store_cursor_get (self->store, cursor, STORE_DB_CASES, &key, &value, MDB_NEXT)) {
+    size_t seen = 0;
+    for (rc = s_review_resume (self, txn, cursor, &key, &value);
+         rc == 0 && seen < CRISIS_REVIEW_SLICE;
+         rc = store_cursor_get (self->store, cursor, STORE_DB_CASES, &key, &value, MDB_NEXT)) {
+        seen++;
+        if (key.mv_size < sizeof last) {
+            memcpy (last, key.mv_data, key.mv_size);
+            last [key.mv_size] = 0;
+        }
         Zvh__V1__Case *found = WIRE_DECODE (Zvh__V1__Case, zvh__v1__case,
                                             value.mv_data, value.mv_size);
         if (found && (found->state == ZVH__V1__CASE_STATE__CASE_ACTIVE
@@ -465,6 +500,7 @@ crisis_check_reviews (crisis_t *self, MDB_txn *txn, int64_t now_ms)
             wire_free (found ? &found->base : NULL);
     }
     mdb_cursor_close (cursor);
+    *done_p = rc == MDB_NOTFOUND;
     rc = rc == MDB_NOTFOUND ? 0 : rc;
     //  Writes after the cursor is closed: puts would disturb its position
     Zvh__V1__Case *found;
@@ -474,7 +510,9 @@ crisis_check_reviews (crisis_t *self, MDB_txn *txn, int64_t now_ms)
         wire_free (&found->base);
     }
     zlist_destroy (&owned);
-    return rc;
+    const char *at = *done_p ? "" : last;
+    return rc ? rc : store_put (self->store, txn, STORE_DB_META, CRISIS_META_REVIEW_AT,
+                                strlen (CRISIS_META_REVIEW_AT), at, strlen (at), 0);
 }
 
 int

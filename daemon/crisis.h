@@ -60,10 +60,12 @@ int
                   const Zvh__V1__Envelope *envelope, outbox_relay_t *relay,
                   int64_t now_ms);
 
-//  Append review-due events for owned cases whose review date has passed
-//  (once per plan version).
+//  One step of the review pass: of the next few case records, append a
+//  review-due event for each owned case whose review date has passed (once
+//  per plan version). *done_p is true when the pass reached the last case
+//  (the next step begins a new pass). Steps keep the event loop free.
 int
-    crisis_check_reviews (crisis_t *self, MDB_txn *txn, int64_t now_ms);
+    crisis_check_reviews (crisis_t *self, MDB_txn *txn, int64_t now_ms, bool *done_p);
 
 //  Purge log entries older than the retention period.
 int

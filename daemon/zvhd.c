@@ -57,6 +57,7 @@ typedef struct {
     control_t *control;
     metrics_t *metrics;                 //  NULL without metrics_bind
     int64_t next_review_ms;
+    bool review_done;                   //  the last review step ended a pass
     int64_t next_purge_ms;
     bool reloaded;                      //  rebuild the poller: links changed
 } daemon_t;
@@ -528,7 +529,7 @@ s_review_and_purge (MDB_txn *txn, void *arg)
     int64_t now_ms = zclock_time ();
     int rc = 0;
     if (now_ms >= self->next_review_ms)
-        rc = crisis_check_reviews (self->crisis, txn, now_ms);
+        rc = crisis_check_reviews (self->crisis, txn, now_ms, &self->review_done);
     if (rc == 0 && now_ms >= self->next_purge_ms)
         rc = crisis_purge (self->crisis, txn, now_ms);
     return rc;
@@ -542,8 +543,10 @@ s_run_timers (daemon_t *self, int64_t now_ms)
     &&  store_write (self->store, s_expire_joint_phases, self) == 0)
         federation_wake (self->federation);
     if (now_ms >= self->next_review_ms || now_ms >= self->next_purge_ms) {
-        store_write (self->store, s_review_and_purge, self);
-        if (now_ms >= self->next_review_ms)
+        self->review_done = false;
+        bool reviewed = store_write (self->store, s_review_and_purge, self) == 0;
+        //  A pass is done in steps, one a tick, so that signals keep flowing
+        if (now_ms >= self->next_review_ms && (!reviewed || self->review_done))
             self->next_review_ms = now_ms + self->config->review_check_s * 1000;
         if (now_ms >= self->next_purge_ms)
             self->next_purge_ms = now_ms + ZVHD_PURGE_INTERVAL_MS;
