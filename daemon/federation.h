@@ -46,7 +46,8 @@ void
 bool
     federation_handle (federation_t *self, void *socket, int64_t now_ms);
 
-//  Pump every peer link (new events, resends, heartbeats).
+//  Pump every peer link (new events, resends, heartbeats); read the links'
+//  monitor events (refused handshakes, new connections) every 100 ms.
 void
     federation_pump (federation_t *self, int64_t now_ms);
 

@@ -118,12 +118,6 @@ peer_socket (peer_t *self)
     return self->dealer;
 }
 
-zsock_t *
-peer_monitor (peer_t *self)
-{
-    assert (self);
-    return self->monitor;
-}
 
 bool
 peer_matches (peer_t *self, const config_region_t *region)
@@ -433,11 +427,9 @@ peer_recv (peer_t *self, int64_t now_ms)
     return rc;
 }
 
-void
-peer_recv_monitor (peer_t *self)
+static void
+s_on_monitor_event (peer_t *self, int event)
 {
-    assert (self);
-    int event = monitor_recv (self->monitor, self->name);
     //  libzmq does not reconnect after a failed handshake (ZAP denial, wrong
     //  key): dial again later, the peer may have fixed its directory
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
@@ -449,4 +441,12 @@ peer_recv_monitor (peer_t *self)
         self->sent = self->acked;
         self->wake = true;
     }
+}
+
+void
+peer_recv_monitor (peer_t *self)
+{
+    assert (self);
+    while (zsock_events (self->monitor) & ZMQ_POLLIN)
+        s_on_monitor_event (self, monitor_recv (self->monitor, self->name));
 }

@@ -32,10 +32,6 @@ void
 zsock_t *
     peer_socket (peer_t *self);
 
-//  The socket that carries this link's monitor events, for polling.
-zsock_t *
-    peer_monitor (peer_t *self);
-
 //  True if this link is to region with its current endpoint and key.
 bool
     peer_matches (peer_t *self, const config_region_t *region);
@@ -53,7 +49,8 @@ int
 int
     peer_recv (peer_t *self, int64_t now_ms);
 
-//  Handle one monitor event: logs refused handshakes.
+//  Handle the monitor events waiting (none blocks): logs refused
+//  handshakes, dials again after one, resends after a new connection.
 void
     peer_recv_monitor (peer_t *self);
 
