@@ -25,6 +25,7 @@
 #include "subscriber.h"
 #include "transfer.h"
 #include <sodium.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/file.h>
@@ -553,34 +554,34 @@ s_run_timers (daemon_t *self, int64_t now_ms)
     }
 }
 
-//  The one piece of global state: a signal handler can only set a flag.
-static volatile sig_atomic_t s_hangup = 0;
-
-static void
-s_on_hangup (int signal_number)
+//  SIGHUP is blocked in every thread (main blocks it before any thread
+//  starts) and taken here, by the event loop. A handler could run on any
+//  thread that has it unblocked: on zauth's actor thread it ends the actor
+//  (its poll returns EINTR), and the reload then waits for ever on the dead
+//  actor (seen when a SIGHUP came while the daemon was stopped).
+static bool
+s_hangup_taken (void)
 {
-    (void) signal_number;
-    s_hangup = 1;
+    sigset_t hangup;
+    sigemptyset (&hangup);
+    sigaddset (&hangup, SIGHUP);
+    const struct timespec now = { 0, 0 };
+    return sigtimedwait (&hangup, NULL, &now) == SIGHUP;
 }
 
 static void
 s_run (daemon_t *self)
 {
-    struct sigaction action = { .sa_handler = s_on_hangup };
-    sigemptyset (&action.sa_mask);
-    sigaction (SIGHUP, &action, NULL);
     zpoller_t *poller = zpoller_new (control_socket (self->control), NULL);
     federation_poll_add (self->federation, poller);
     if (self->subscriber)
         subscriber_poll_add (self->subscriber, poller);
     while (!zsys_interrupted) {
         void *which = zpoller_wait (poller, ZVHD_TICK_MS);
-        //  SIGHUP interrupts the poll too; only SIGINT/SIGTERM stop the daemon
-        if (zpoller_terminated (poller) && (zsys_interrupted || !s_hangup))
-            break;
+        if (zpoller_terminated (poller))
+            break;                  //  SIGINT or SIGTERM
         int64_t now_ms = zclock_time ();
-        if (s_hangup) {
-            s_hangup = 0;
+        if (s_hangup_taken ()) {
             s_reload (self);
             which = NULL;           //  it may be a socket the reload closed
         }
@@ -676,6 +677,13 @@ main (int argc, char *argv [])
         s_usage ();
         return ZVHD_EXIT_USAGE;
     }
+    //  Before any thread starts, so that every thread inherits it: the event
+    //  loop takes SIGHUP (a reload) with sigtimedwait, and one that comes
+    //  while the daemon starts waits for the loop instead of ending it
+    sigset_t hangup;
+    sigemptyset (&hangup);
+    sigaddset (&hangup, SIGHUP);
+    pthread_sigmask (SIG_BLOCK, &hangup, NULL);
     zsys_init ();
     zsys_set_logstream (stderr);
     if (rekey_file)

@@ -945,5 +945,23 @@ def test_sd_notify_ready_reloading_and_stopping(fed):
                 os.unlink(address)
 
 
+@compose()
+def test_sighup_while_stopped_never_wedges_the_daemon(fed):
+    """A reload signal that comes while the daemon is stopped (SIGSTOP, or
+    job control sending SIGHUP and SIGCONT to an orphaned process group) is
+    taken by the event loop after SIGCONT. It used to land on zauth's actor
+    thread about half the time, end that actor, and leave the reload waiting
+    on it for ever: a daemon that answered nothing until it was killed."""
+    proc = fed.start(A)
+    for n in range(1, 21):
+        fed.pause(A)
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.05)
+        fed.resume(A)
+        wait_until(lambda: fed.log(A).count("reload:") >= n, 10, what=f"reload {n}")
+        rc, _, err = fed.ctl(A, "status", timeout_ms=5000)
+        eq(rc, 0, f"status after reload {n} ({err.strip()})")
+
+
 if __name__ == "__main__":
     main(globals())
