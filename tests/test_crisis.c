@@ -9,8 +9,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include "test_dir.h"
+#include "test_plan.h"
 
-#define NOW_MS        1700000000000LL   //  2023-11-14: the plans' review date is later
+#define NOW_MS        1720000000000LL   //  2024-07-03: the plans' review date is later
 #define LATER_MS      1800000000000LL   //  2027-01-15: past the review date
 #define TEST_MAP_MB   8
 #define TEST_MAX_MB   64
@@ -83,19 +84,8 @@ s_include_fn (MDB_txn *txn, void *arg)
 static void
 s_include_many (fixture_t *fx, size_t count)
 {
-    Zvh__V1__Plan plan = ZVH__V1__PLAN__INIT;
-    Zvh__V1__LegalBasis legal = ZVH__V1__LEGAL_BASIS__INIT;
-    Zvh__V1__Inclusion inclusion = ZVH__V1__INCLUSION__INIT;
-    legal.route = ZVH__V1__LEGAL_BASIS__ROUTE__ROUTE_CONSENT;
-    inclusion.region = "groningen";
-    inclusion.date = "2023-11-01";
-    inclusion.decision = "included at the table";
-    plan.legal_basis = &legal;
-    plan.inclusion = &inclusion;
-    plan.summary = "review test";
-    plan.review_date = "2024-02-01";
     size_t size;
-    uint8_t *bytes = wire_encode (&plan.base, &size);
+    uint8_t *bytes = test_plan ("review test", ZVH__V1__LEGAL_BASIS__ROUTE__ROUTE_CONSENT, &size);
     for (size_t i = 0; i < count; i++) {
         char id [ZVH_ID_MAX];
         snprintf (id, sizeof id, "c-%04zu", i);

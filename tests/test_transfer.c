@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include "test_dir.h"
+#include "test_plan.h"
 
 #define NODES        3
 #define NOW_MS       1700000000000LL
@@ -86,22 +87,6 @@ s_teardown (void **state)
 
 //  ---------------------------------------------------------------- plans
 
-static uint8_t *
-s_plan (const char *summary, Zvh__V1__LegalBasis__Route route, size_t *size_p)
-{
-    Zvh__V1__Plan plan = ZVH__V1__PLAN__INIT;
-    Zvh__V1__LegalBasis legal = ZVH__V1__LEGAL_BASIS__INIT;
-    Zvh__V1__Inclusion inclusion = ZVH__V1__INCLUSION__INIT;
-    legal.route = route;
-    inclusion.region = "groningen";
-    inclusion.date = "2024-06-03";
-    inclusion.decision = "included at the table";
-    plan.legal_basis = &legal;
-    plan.inclusion = &inclusion;
-    plan.summary = (char *) summary;
-    plan.review_date = "2024-09-01";
-    return wire_encode (&plan.base, size_p);
-}
 
 //  ---------------------------------------------------------------- operations
 
@@ -153,7 +138,7 @@ static int
 s_include (node_t *node, const char *case_id, const char *summary)
 {
     size_t size;
-    uint8_t *plan = s_plan (summary, ZVH__V1__LEGAL_BASIS__ROUTE__ROUTE_CONSENT, &size);
+    uint8_t *plan = test_plan (summary, ZVH__V1__LEGAL_BASIS__ROUTE__ROUTE_CONSENT, &size);
     int rc = s_run (node, OP_INCLUDE, case_id, NULL, plan, size);
     free (plan);
     return rc;
@@ -163,7 +148,7 @@ static int
 s_update (node_t *node, const char *case_id, const char *summary)
 {
     size_t size;
-    uint8_t *plan = s_plan (summary, ZVH__V1__LEGAL_BASIS__ROUTE__ROUTE_CONSENT, &size);
+    uint8_t *plan = test_plan (summary, ZVH__V1__LEGAL_BASIS__ROUTE__ROUTE_CONSENT, &size);
     int rc = s_run (node, OP_UPDATE, case_id, NULL, plan, size);
     free (plan);
     return rc;
@@ -324,7 +309,7 @@ test_include_refuses_bad_input (void **state)
     assert_int_equal (s_include (groningen, "c-1", "p"), 0);
     assert_int_equal (s_include (groningen, "c-1", "p"), ZVH_E_CONFLICT);
     size_t size;
-    uint8_t *plan = s_plan ("no route", ZVH__V1__LEGAL_BASIS__ROUTE__ROUTE_UNSPECIFIED, &size);
+    uint8_t *plan = test_plan ("no route", ZVH__V1__LEGAL_BASIS__ROUTE__ROUTE_UNSPECIFIED, &size);
     assert_int_equal (s_run (groningen, OP_INCLUDE, "c-2", NULL, plan, size),
                       ZVH_E_BAD_REQUEST);
     free (plan);
@@ -339,7 +324,7 @@ test_generated_case_id_is_pseudonymous_and_unique (void **state)
     world_t *world = (world_t *) *state;
     node_t *groningen = &world->nodes [0];
     size_t size;
-    uint8_t *plan = s_plan ("p", ZVH__V1__LEGAL_BASIS__ROUTE__ROUTE_CONSENT, &size);
+    uint8_t *plan = test_plan ("p", ZVH__V1__LEGAL_BASIS__ROUTE__ROUTE_CONSENT, &size);
     op_t first = { groningen, "", NULL, plan, size, NOW_MS, "", OP_INCLUDE };
     op_t second = first;
     assert_int_equal (store_write (groningen->store, s_op_fn, &first), 0);
@@ -690,7 +675,7 @@ test_state_counts_undone_with_a_refused_nested_change (void **state)
         assert_int_equal (transfer_start (world->nodes [i].transfer), 0);
     assert_int_equal (s_include (groningen, "c-1", "v1"), 0);
     size_t size;
-    uint8_t *plan = s_plan ("v1", ZVH__V1__LEGAL_BASIS__ROUTE__ROUTE_CONSENT, &size);
+    uint8_t *plan = test_plan ("v1", ZVH__V1__LEGAL_BASIS__ROUTE__ROUTE_CONSENT, &size);
     nested_pair_t pair = {
         { groningen, "c-2", NULL, plan, size, NOW_MS, "", OP_INCLUDE },
         { groningen, "c-3", NULL, plan, size, NOW_MS, "", OP_INCLUDE } };
