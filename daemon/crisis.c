@@ -452,15 +452,13 @@ static int
 s_review_resume (crisis_t *self, MDB_txn *txn, MDB_cursor *cursor,
                  MDB_val *key, MDB_val *value)
 {
-    MDB_val at;
+    MDB_val at = { 0, NULL };
     int rc = store_get (self->store, txn, STORE_DB_META, CRISIS_META_REVIEW_AT,
                         strlen (CRISIS_META_REVIEW_AT), &at);
-    if (rc == MDB_NOTFOUND || (rc == 0 && at.mv_size == 0))
-        return store_cursor_get (self->store, cursor, STORE_DB_CASES, key, value, MDB_FIRST);
-    if (rc)
+    if (rc && rc != MDB_NOTFOUND)
         return rc;
     char after [ZVH_ID_MAX];
-    if (at.mv_size >= sizeof after)
+    if (rc == MDB_NOTFOUND || at.mv_size == 0 || at.mv_size >= sizeof after)
         return store_cursor_get (self->store, cursor, STORE_DB_CASES, key, value, MDB_FIRST);
     memcpy (after, at.mv_data, at.mv_size);
     *key = (MDB_val) { at.mv_size, after };

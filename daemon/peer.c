@@ -118,7 +118,6 @@ peer_socket (peer_t *self)
     return self->dealer;
 }
 
-
 bool
 peer_matches (peer_t *self, const config_region_t *region)
 {

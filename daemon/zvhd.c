@@ -546,7 +546,7 @@ s_run_timers (daemon_t *self, int64_t now_ms)
     if (now_ms >= self->next_review_ms || now_ms >= self->next_purge_ms) {
         self->review_done = false;
         bool reviewed = store_write (self->store, s_review_and_purge, self) == 0;
-        //  A pass is done in steps, one a tick, so that signals keep flowing
+        //  A pass is done in steps, one a loop turn, so that signals keep flowing
         if (now_ms >= self->next_review_ms && (!reviewed || self->review_done))
             self->next_review_ms = now_ms + self->config->review_check_s * 1000;
         if (now_ms >= self->next_purge_ms)
@@ -559,12 +559,19 @@ s_run_timers (daemon_t *self, int64_t now_ms)
 //  thread that has it unblocked: on zauth's actor thread it ends the actor
 //  (its poll returns EINTR), and the reload then waits for ever on the dead
 //  actor (seen when a SIGHUP came while the daemon was stopped).
-static bool
-s_hangup_taken (void)
+static sigset_t
+s_hangup_set (void)
 {
     sigset_t hangup;
     sigemptyset (&hangup);
     sigaddset (&hangup, SIGHUP);
+    return hangup;
+}
+
+static bool
+s_hangup_taken (void)
+{
+    sigset_t hangup = s_hangup_set ();
     const struct timespec now = { 0, 0 };
     return sigtimedwait (&hangup, NULL, &now) == SIGHUP;
 }
@@ -680,9 +687,7 @@ main (int argc, char *argv [])
     //  Before any thread starts, so that every thread inherits it: the event
     //  loop takes SIGHUP (a reload) with sigtimedwait, and one that comes
     //  while the daemon starts waits for the loop instead of ending it
-    sigset_t hangup;
-    sigemptyset (&hangup);
-    sigaddset (&hangup, SIGHUP);
+    sigset_t hangup = s_hangup_set ();
     pthread_sigmask (SIG_BLOCK, &hangup, NULL);
     zsys_init ();
     zsys_set_logstream (stderr);
