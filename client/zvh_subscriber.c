@@ -23,6 +23,7 @@ struct _zvh_subscriber_t {
     bool from_cursor;               //  the stream was started from the cursor
     bool have_seq;                  //  last_seq is known (from a start or a view)
     uint64_t last_seq;              //  highest seq handed out
+    uint64_t last_acked;            //  highest seq the application acknowledged
     uint32_t credit;
     uint64_t next_request_id;
     int64_t last_heard_ms;
@@ -135,6 +136,7 @@ zvh_subscriber_start (zvh_subscriber_t *self, uint64_t after_seq, bool from_curs
     self->from_cursor = from_cursor;
     self->have_seq = !from_cursor;
     self->last_seq = from_cursor ? 0 : after_seq;
+    self->last_acked = 0;
     self->credit = credit;
     return s_subscribe (self);
 }
@@ -146,6 +148,8 @@ zvh_subscriber_ack (zvh_subscriber_t *self, uint64_t seq)
     Zvh__V1__SubFrame frame = ZVH__V1__SUB_FRAME__INIT;
     frame.kind = ZVH__V1__SUB_FRAME__KIND__KIND_ACK;
     frame.seq = seq;
+    if (seq > self->last_acked)
+        self->last_acked = seq;
     return s_send (self, &frame);
 }
 
@@ -203,6 +207,12 @@ s_take (zvh_subscriber_t *self, zframe_t *raw, zvh_signal_t *signal)
         signal->raw_size = zframe_size (raw);
         return 1;
     }
+    else
+    if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_DELIVERY && frame->view
+    &&  frame->view->seq <= self->last_acked)
+        //  A resend of what was acknowledged: say so again, or a daemon that
+        //  missed the ack keeps our credit for ever (PROTOCOL 7.4 rule 2)
+        zvh_subscriber_ack (self, self->last_acked);
     else
     if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_GAP && frame->seq) {
         //  The stream goes on from here: older entries were purged, or the

@@ -462,6 +462,8 @@ s_on_subscribe (subscriber_t *self, session_t *session, const Zvh__V1__SubFrame 
     op_args_t args = { self, session, frame->seq, frame, "", 0, 0 };
     if (store_read (self->store, s_read_positions, &args))
         return;
+    if (args.last > self->log_last)
+        self->log_last = args.last;
     uint64_t start = args.seq > args.last ? args.last : args.seq;
     if (args.seq > args.last) {
         //  A seq this log never gave (another region's, or a restored store):
@@ -520,10 +522,14 @@ s_remember_position (subscriber_t *self, session_t *session, uint64_t seq)
 
 //  Note an ack; s_store_acks makes every noted ack durable in one commit
 //  (a partner acks each view: one commit each would bound the stream).
+//  An ack beyond `sent` is taken up to the log's end: it acknowledges views
+//  of an earlier stream that the partner read after it subscribed again.
+//  Ignoring it stalled a resumed partner for good: it drops the resends of
+//  what it already has, so its credit never came back.
 static void
-s_on_ack (session_t *session, uint64_t seq)
+s_on_ack (subscriber_t *self, session_t *session, uint64_t seq)
 {
-    if (session->live && seq > session->acked && seq <= session->sent
+    if (session->live && seq > session->acked && seq <= self->log_last
     &&  seq > session->ack_pending)
         session->ack_pending = seq;
 }
@@ -559,6 +565,8 @@ s_store_acks (subscriber_t *self, int64_t now_ms)
         if (!stored || !seq || seq <= session->acked)
             continue;
         session->acked = seq;
+        if (seq > session->sent)
+            session->sent = seq;
         while (zlistx_size (session->delivered)
            &&  (uint64_t) (uintptr_t) zlistx_first (session->delivered) <= seq)
             zlistx_detach (session->delivered, NULL);
@@ -701,7 +709,7 @@ s_recv (subscriber_t *self, int64_t now_ms)
         }
         else
         if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_ACK)
-            s_on_ack (session, frame->seq);
+            s_on_ack (self, session, frame->seq);
         else
         if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_RAISE)
             s_on_raise (self, session, routing_id, frame);

@@ -229,6 +229,57 @@ def test_stalled_subscriber_does_not_delay_others(fed):
     print(f"    (live got all {count} {lag:.2f} s after the last raise)", flush=True)
 
 
+def _deliveries(link, wanted, what, timeout=120.0):
+    """Read the raw partner's link until a DELIVERY at each seq in wanted has
+    come (others are noted, not acknowledged); fails naming what was missing."""
+    got, deadline = [], time.monotonic() + timeout
+    while not set(wanted) <= set(got):
+        expect(time.monotonic() < deadline,
+               f"{what}: deliveries {sorted(set(wanted) - set(got))} never came in "
+               f"{timeout:.0f} s (got {got})")
+        frame = link.recv(500)
+        fields = pb_decode(frame) if frame else {}
+        if fields.get(1, [0])[0] == 4:
+            got.append(fields.get(2, [0])[0])
+    return got
+
+
+@signal_federation([A, B], partners=[("pol", "police", A)])
+def test_partner_that_acks_after_resubscribing_gets_the_rest(fed):
+    """A partner resumes (SUBSCRIBE after an older seq, credit 1), then
+    acknowledges views it read from its earlier stream, before the daemon
+    sends them again: the ACK is beyond what the new stream sent. The daemon
+    must take it (up to its log's end) and go on after it; ignoring it left
+    the partner dropping resends it already had while its credit never came
+    back (issue 18: a SIGSTOPped partner stalled for good after SIGCONT)."""
+    fed.start_all()
+    case = "ZVH-T3-ACKAHEAD"
+    fed.include(A, fed.plan_file(), case)       # log seq 1: the label
+    for _ in range(5):
+        fed.raise_signal(A, case, kind="scale_up")  # log seqs 2..6
+    link = RawPartner(fed.info[A]["subscribe"], fed.info[A]["public_key"],
+                      fed.partners["pol"]["key"])
+    subscribe = pb_field(1, 1) + pb_field(2, 0)
+    try:
+        link.send(subscribe + pb_field(3, 4))
+        _deliveries(link, [1, 2, 3, 4], "first stream, credit 4")
+        #  Resume with credit 1 and acknowledge 4 at once: whatever the
+        #  daemon has sent of the new stream by then, 4 is beyond it
+        link.send(subscribe + pb_field(3, 1))
+        link.send(pb_field(1, 2) + pb_field(2, 4))
+        got = _deliveries(link, [5], "after the resume and ACK 4")
+        link.send(pb_field(1, 2) + pb_field(2, 5))
+        got += _deliveries(link, [6], "after ACK 5")
+        expect(max(got) == 6 and 6 not in got[:-1],
+               f"deliveries after the resume: {got}")
+    finally:
+        link.close()
+    #  The ACKs were stored: a partner resuming from the cursor starts at 6
+    again = fed.subscribe(A, "pol", "from-cursor", from_cursor=True)
+    first = again.wait_count(1, type_=None)[0]
+    eq(first["seq"], 6, "first seq resumed from the stored cursor")
+
+
 # --------------------------------------------------------------------- 4
 
 @signal_federation(ALL_REGIONS, TIMERS,
