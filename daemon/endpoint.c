@@ -30,8 +30,10 @@ endpoint_bind (zcert_t *cert, const char *address, const char *name, int sndhwm,
 {
     *monitor_p = NULL;
     zsock_t *sock = zsock_new (ZMQ_ROUTER);
-    if (!sock)
+    if (!sock) {
+        zsys_error ("%s: cannot create a socket: %s", name, zmq_strerror (zmq_errno ()));
         return NULL;
+    }
     zcert_apply (cert, sock);
     zsock_set_curve_server (sock, 1);
     zsock_set_router_mandatory (sock, 1);

@@ -26,7 +26,11 @@ monitor_attach (zsock_t *sock, const char *name)
     }
     char connect [MONITOR_ENDPOINT_MAX + 1];
     snprintf (connect, sizeof connect, ">%s", endpoint);
-    return zsock_new_pair (connect);
+    zsock_t *monitor = zsock_new_pair (connect);
+    if (!monitor)
+        zsys_error ("%s: cannot open the monitor pair %s: %s", name, endpoint,
+                    zmq_strerror (zmq_errno ()));
+    return monitor;
 }
 
 int

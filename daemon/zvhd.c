@@ -242,8 +242,10 @@ s_start_auth (daemon_t *self, bool verbose)
         return -1;
     }
     self->auth = zactor_new (zauth, NULL);
-    if (!self->auth)
+    if (!self->auth) {
+        zsys_error ("cannot start the ZAP handler (zauth): %s", zmq_strerror (zmq_errno ()));
         return -1;
+    }
     //  zauth logs every admitted and refused key when verbose: refusals must be seen
     zstr_sendx (self->auth, "VERBOSE", NULL);
     zsock_wait (self->auth);
@@ -420,7 +422,13 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
     if (s_lock_data_dir (self))
         return ZVHD_EXIT_STARTUP;
     self->cert = zcert_load (self->config->secret_key);
-    if (!self->cert || s_start_auth (self, verbose))
+    if (!self->cert) {
+        zsys_error ("cannot load secret_key %s: missing, unreadable, or not a zcert "
+                    "secret certificate (make one with zvhctl keygen)",
+                    self->config->secret_key);
+        return ZVHD_EXIT_STARTUP;
+    }
+    if (s_start_auth (self, verbose))
         return ZVHD_EXIT_STARTUP;
     char store_dir [ZVHD_PATH_MAX];
     snprintf (store_dir, sizeof store_dir, "%s/store", self->config->data_dir);
@@ -695,6 +703,10 @@ main (int argc, char *argv [])
         return s_rekey (config_path, rekey_file);
     daemon_t daemon = { 0 };
     int rc = s_start (&daemon, config_path, verbose);
+    if (rc == ZVHD_EXIT_STARTUP)
+        //  Each failure logs its cause above; this line says it was fatal
+        fprintf (stderr, "zvhd: did not start (exit %d): see the error above\n", rc);
+    else
     if (rc == 0) {
         s_notify ("READY=1\nSTATUS=region %s: serving", daemon.config->region);
         s_run (&daemon);

@@ -10,6 +10,7 @@ quickly (exit 2) on a daemon that is not there.
 """
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -355,6 +356,60 @@ def test_second_daemon_on_same_data_dir_refused(fed):
         text = f.read()
     expect("cannot bind" in text, f"no 'cannot bind' message: {text.strip()!r}")
     fed.stop(A)
+
+
+def _start_fails(fed, config, name):
+    """Start zvhd with config, expect exit 2; its whole output."""
+    log_path = os.path.join(fed.root, A, name + ".log")
+    proc = fed.spawn(["-c", config], log_path)
+    try:
+        rc = proc.wait(timeout=300)         # a hang, not a slow start, fails this
+    finally:
+        zvhtest._LIVE.discard(proc)
+    with open(log_path, encoding="utf-8") as f:
+        text = f.read()
+    eq(rc, 2, f"exit code of zvhd with {name}: {text.strip()!r}")
+    expect("did not start (exit 2)" in text,
+           f"zvhd with {name} does not say it did not start: {text.strip()!r}")
+    return text
+
+
+@federation([A, B], FAST)
+def test_every_startup_failure_says_why(fed):
+    """A config that passes --check-config can still fail at start (the store,
+    the key that seals it, a port): zvhd exits 2 and says why on stderr
+    (issue 18: an exit 2 at start-up printed nothing a test could show)."""
+    fed.start(A)
+    fed.include(A, fed.plan_file(), "why-1")
+    fed.stop(A)
+    data_key = os.path.join(fed.root, "other-data.key")
+    subprocess.run([ZVHCTL, "datakey", data_key], check=True, capture_output=True)
+    config = derive_config(fed, os.path.join(fed.root, A, "other-key.cfg"),
+                           data_key=data_key)
+    text = _start_fails(fed, config, "another data_key")
+    expect("data_key does not open this store" in text, f"wrong data_key: {text!r}")
+    os.makedirs(os.path.join(fed.root, A, "filestore"))
+    with open(os.path.join(fed.root, A, "filestore", "store"), "w") as f:
+        f.write("not a directory\n")
+    config = derive_config(fed, os.path.join(fed.root, A, "file-store.cfg"),
+                           data_dir="filestore")
+    text = _start_fails(fed, config, "a store that is a file")
+    expect("filestore/store" in text, f"store that is a file: {text!r}")
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        port = taken.getsockname()[1]
+        config = derive_config(fed, os.path.join(fed.root, A, "taken-port.cfg"),
+                               data_dir="data3", metrics_bind=f"127.0.0.1:{port}")
+        text = _start_fails(fed, config, "a metrics port in use")
+        expect("metrics: cannot listen" in text and str(port) in text,
+               f"metrics port in use: {text!r}")
+    finally:
+        taken.close()
+    # The real config still starts
+    fed.start(A)
+    eq(fed.show(A, "why-1")["state"], "active", "the case after the failed starts")
 
 
 @federation([A, B], FAST)
