@@ -197,12 +197,22 @@ s_publish (crisis_t *self, MDB_txn *txn, const Zvh__V1__SignalEvent *event,
                              event->case_id, &event->base, now_ms, &envelope_seq);
 }
 
-//  The holder of the plan turns a raise into the event partners see.
+//  The holder of the plan turns a raise into the event partners see. A raise
+//  from another region (raised, its envelope) travels with the event as that
+//  region signed it: only it may mint ids in its namespace (PROTOCOL 2.8).
 static int
 s_publish_signal (crisis_t *self, MDB_txn *txn, const Zvh__V1__SignalRaise *raise,
-                  const char *event_id, int64_t now_ms)
+                  const Zvh__V1__Envelope *raised, const char *event_id, int64_t now_ms)
 {
     Zvh__V1__SignalEvent event = ZVH__V1__SIGNAL_EVENT__INIT;
+    uint8_t *raised_bytes = raised
+        ? (uint8_t *) malloc (protobuf_c_message_get_packed_size (&raised->base)) : NULL;
+    if (raised && !raised_bytes)
+        return ENOMEM;
+    if (raised) {
+        event.raise_envelope.len = protobuf_c_message_pack (&raised->base, raised_bytes);
+        event.raise_envelope.data = raised_bytes;
+    }
     event.type = ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_SIGNAL;
     event.event_id = (char *) event_id;
     event.case_id = raise->case_id;
@@ -219,6 +229,7 @@ s_publish_signal (crisis_t *self, MDB_txn *txn, const Zvh__V1__SignalRaise *rais
                   : ZVH__V1__SCENARIO__DIRECTION__DIRECTION_UP, &enrich, &event);
     int rc = s_publish (self, txn, &event, true, now_ms);
     s_enrich_free (&enrich);
+    free (raised_bytes);
     if (rc == 0)
         zsys_info ("signal %s (case %s) published to every region",
                    event_id, raise->national ? "national" : raise->case_id);
@@ -286,7 +297,7 @@ crisis_raise (crisis_t *self, MDB_txn *txn, const Zvh__V1__SignalRaise *raise,
     if (raise->national || holds) {
         uint64_t seq = outbox_next_seq (self->outbox, txn, &rc);
         s_event_id (event_id_out, self->config->region, seq);
-        return rc ? rc : s_publish_signal (self, txn, raise, event_id_out, now_ms);
+        return rc ? rc : s_publish_signal (self, txn, raise, NULL, event_id_out, now_ms);
     }
     if (state == ZVH__V1__CASE_STATE__CASE_CLOSED)
         return s_refuse (self, ZVH_E_CONFLICT, "case %s is closed here", raise->case_id);
@@ -326,7 +337,7 @@ s_on_raise (crisis_t *self, MDB_txn *txn, const char *from,
     s_event_id (event_id, envelope->origin, envelope->seq);
     int state, rc = 0;
     if (s_holds (self, txn, raise->case_id, owner, &state))
-        rc = s_publish_signal (self, txn, raise, event_id, now_ms);
+        rc = s_publish_signal (self, txn, raise, envelope, event_id, now_ms);
     else
     if (state == ZVH__V1__CASE_STATE__CASE_CLOSED)
         zsys_warning ("signal %s for case %s from %s dropped: the case is closed here",

@@ -17,6 +17,7 @@
  *  a relayable event's "passed on" record counts as applied). PROTOCOL 4.9.
  */
 #include "federation.h"
+#include "authority.h"
 #include "endpoint.h"
 #include "monitor.h"
 #include "wire.h"
@@ -27,6 +28,7 @@
 #define FEDERATION_META_LAST_IN        "lin:"
 #define FEDERATION_META_LINK_INC       "linc:"
 #define FEDERATION_META_RESENT         "lres:"  //  link seqs up to here: sent again
+#define FEDERATION_META_HELD           "lheld:" //  link seq held and already recorded
 #define FEDERATION_KEY_MAX             128
 #define FEDERATION_Z85_KEY_LEN         40
 #define FEDERATION_HELD                1    //  refused: the link waits at this event
@@ -51,6 +53,8 @@ typedef struct {
     uint64_t ack;                   //  last applied on this link after the batch
     uint64_t ack_incarnation;       //  whose numbering ack is in
     bool resent;                    //  sent again by a restored sender
+    const char *held;               //  why the link waits at this event, or NULL
+    char held_event [CRISIS_EVENT_ID_MAX];  //  the held event's id ("" if unreadable)
 } item_t;
 
 struct _federation_t {
@@ -341,32 +345,6 @@ s_type_name (int type)
                                                                       : names [0];
 }
 
-//  The origin's signature must hold, on every hop: a relayed event is
-//  checked against its origin, not against the region that passed it on.
-static bool
-s_signed_by_origin (federation_t *self, const Zvh__V1__Envelope *envelope,
-                    const char *from)
-{
-    const config_region_t *origin = config_region (self->config, envelope->origin);
-    uint8_t key [WIRE_SIGN_PUBLIC_BYTES];
-    size_t length = 0;
-    if (!origin || !*origin->sign_key
-    ||  sodium_hex2bin (key, sizeof key, origin->sign_key, strlen (origin->sign_key),
-                        NULL, &length, NULL) || length != sizeof key) {
-        zsys_warning ("federation: event %s/%" PRIu64 " from %s refused: region '%s' "
-                      "has no sign_key in the directory, so its events cannot be "
-                      "verified", envelope->origin, envelope->seq, from, envelope->origin);
-        return false;
-    }
-    if (wire_envelope_verify (envelope, key)) {
-        zsys_warning ("federation: event %s/%" PRIu64 " from %s refused: its signature "
-                      "does not verify (forged or altered)", envelope->origin,
-                      envelope->seq, from);
-        return false;
-    }
-    return true;
-}
-
 //  A dedup record that says the event was only passed on (to relay->before)
 //  lets a copy that arrives again be looked at again.
 static bool
@@ -428,56 +406,177 @@ s_take (federation_t *self, MDB_txn *txn, const char *from,
     return rc;
 }
 
-//  Apply one event that is next in its link's order.
-static int
-s_apply_event (federation_t *self, MDB_txn *txn, item_t *item)
+//  What this region knows of the event's case, for the authority table.
+typedef struct {
+    authority_case_t view;
+    Zvh__V1__Case *found;
+} case_here_t;
+
+static void
+s_case_here (federation_t *self, MDB_txn *txn, const char *case_id, case_here_t *here)
 {
+    memset (here, 0, sizeof *here);
+    here->found = *case_id ? transfer_case (self->transfer, txn, case_id) : NULL;
+    if (here->found) {
+        here->view.known = true;
+        here->view.state = here->found->state;
+        here->view.owner = here->found->owner;
+        here->view.partner = here->found->partner;
+        here->view.transfer_id = here->found->transfer_id;
+    }
+}
+
+//  Why the table refuses the event, or NULL: facts read, case looked up.
+static const char *
+s_refusal (federation_t *self, MDB_txn *txn, const char *from,
+           const Zvh__V1__Envelope *envelope)
+{
+    authority_event_t event;
+    const char *why = authority_read (self->config, envelope, from,
+                                      outbox_incarnation (self->outbox) > 0, &event);
+    if (why)
+        return why;
+    case_here_t here;
+    s_case_here (self, txn, event.case_id, &here);
+    why = authority_decide (&event, &here.view);
+    wire_free (here.found ? &here.found->base : NULL);
+    return why;
+}
+
+static void
+s_audit_entry (audit_entry_t *entry, const char *from, const Zvh__V1__Envelope *envelope,
+               const char *event_id, const char *refusal)
+{
+    audit_entry_t made = { .action = refusal ? "refuse" : "receive",
+                           .outcome = refusal ? "refused" : "ok", .actor = from,
+                           .actor_role = "region", .on_behalf = envelope->origin,
+                           .purpose = "levensloopaanpak: federation between regions",
+                           .case_id = envelope->case_id, .source = "federation",
+                           .detail = refusal ? refusal : s_type_name (envelope->type),
+                           .event_id = event_id };
+    *entry = made;
+}
+
+//  Apply one event that is next in its link's order, in its own nested
+//  transaction. A refused event is recorded and its link goes on (only its
+//  sender's traffic is at stake); one whose signature does not verify holds
+//  its link (item->held) until the directory or the peer is fixed.
+typedef struct {
+    federation_t *self;
+    item_t *item;
+} apply_args_t;
+
+static int
+s_apply_event (MDB_txn *txn, void *arg)
+{
+    federation_t *self = ((apply_args_t *) arg)->self;
+    item_t *item = ((apply_args_t *) arg)->item;
     const char *from = item->region->id;
     Zvh__V1__Envelope *envelope = WIRE_DECODE (
         Zvh__V1__Envelope, zvh__v1__envelope,
         zframe_data (item->envelope), zframe_size (item->envelope));
     if (!envelope) {
-        zsys_error ("federation: malformed event at link seq %" PRIu64 " from %s: "
-                    "refused, and the link from %s waits until %s sends a valid one",
-                    item->link_seq, from, from, from);
+        item->held = "malformed event (not an Envelope)";
         return FEDERATION_HELD;
     }
-    int rc = 0;
-    //  Only a raise and a plan proposal may be relayed (towards the region
-    //  holding the plan); any other event must come from its origin itself
+    char *event_id = item->held_event;
+    snprintf (event_id, sizeof item->held_event, "%.*s/%" PRIu64, CONFIG_ID_MAX - 1,
+              envelope->origin, envelope->seq);
+    //  What no honest daemon sends holds the sender's link (4.5): another
+    //  region's name on an event that is never passed on, a bad signature
     bool relayable = envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_RAISE
                   || envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_PROPOSAL;
-    const char *refusal = NULL;
     if (!streq (envelope->origin, from) && !relayable) {
-        zsys_warning ("federation: %s sent an event as region '%s': refused (a "
+        zsys_warning ("federation: %s sent an event as region '%.64s': refused (a "
                       "region speaks only for itself)", from, envelope->origin);
-        refusal = "a region sent an event in another region's name";
+        item->held = "a region sent an event in another region's name";
     }
-    else
-    if (!s_signed_by_origin (self, envelope, from))
-        refusal = "signature missing, unverifiable or wrong (forged or altered)";
-    char event_id [CRISIS_EVENT_ID_MAX];
-    snprintf (event_id, sizeof event_id, "%s/%" PRIu64, envelope->origin, envelope->seq);
-    audit_entry_t entry = { .action = refusal ? "refuse" : "receive",
-                            .outcome = refusal ? "refused" : "ok", .actor = from,
-                            .actor_role = "region", .on_behalf = envelope->origin,
-                            .purpose = "levensloopaanpak: federation between regions",
-                            .case_id = envelope->case_id, .source = "federation",
-                            .detail = refusal ? refusal : s_type_name (envelope->type),
-                            .event_id = event_id };
+    const char *unsigned_why = item->held ? NULL
+                             : authority_signature_error (self->config, envelope);
+    if (unsigned_why) {
+        zsys_warning ("federation: event %s from %s refused: %s", event_id, from,
+                      unsigned_why);
+        item->held = unsigned_why;
+    }
+    if (item->held) {
+        wire_free (&envelope->base);
+        return FEDERATION_HELD;
+    }
+    //  What the table refuses may be an honest race (a stale answer): the
+    //  link goes on, and the refusal is recorded once, with the event
+    const char *refusal = s_refusal (self, txn, from, envelope);
+    audit_entry_t entry;
+    s_audit_entry (&entry, from, envelope, event_id, refusal);
+    int rc;
     if (refusal) {
-        //  Never drop what a peer sent: hold the link (no ack, the peer
-        //  resends) until the directory or the peer is fixed; loud meanwhile
-        zsys_error ("federation: link from %s held at seq %" PRIu64 ": %s",
-                    from, item->link_seq, refusal);
+        zsys_warning ("federation: event %s (%s, case %.64s) from %s refused: %s",
+                      event_id, s_type_name (envelope->type), envelope->case_id, from,
+                      refusal);
         rc = audit_record (self->audit, txn, &entry, self->now_ms);
-        if (rc == 0)
-            rc = FEDERATION_HELD;
     }
     else
         rc = s_take (self, txn, from, envelope, &entry, item->resent);
     wire_free (&envelope->base);
     return rc;
+}
+
+//  Store errors that are the store's, not the event's: the whole batch
+//  fails and is tried again (a full map grows first).
+static bool
+s_store_fault (int rc)
+{
+    return rc == MDB_MAP_FULL || rc == MDB_TXN_FULL || rc == ENOSPC || rc == EIO
+        || rc == ENOMEM || rc == ZVH_E_FULL || rc == ZVH_E_STORE;
+}
+
+//  The link waits at this event: logged and audited once per event, not on
+//  every resend (a refusal that cost a commit each time would let one
+//  region stall this daemon).
+static int
+s_hold (federation_t *self, MDB_txn *txn, item_t *item, const char *why)
+{
+    char name [FEDERATION_KEY_MAX], held [FEDERATION_KEY_MAX + CRISIS_EVENT_ID_MAX];
+    s_meta_name (name, FEDERATION_META_HELD, item->region->id);
+    int size = snprintf (held, sizeof held, "%" PRIu64 " %s", item->link_seq,
+                         item->held_event);
+    MDB_val seen;
+    int rc = store_get (self->store, txn, STORE_DB_META, name, strlen (name), &seen);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    if (rc == 0 && seen.mv_size == (size_t) size && memcmp (seen.mv_data, held, seen.mv_size) == 0)
+        return 0;
+    zsys_error ("federation: link from %s held at seq %" PRIu64 ": %s; it waits until "
+                "%s sends a valid event there or the directory is fixed",
+                item->region->id, item->link_seq, why, item->region->id);
+    audit_entry_t entry = { .action = "refuse", .outcome = "refused",
+                            .actor = item->region->id, .actor_role = "region",
+                            .source = "federation", .detail = why,
+                            .event_id = item->held_event };
+    rc = audit_record (self->audit, txn, &entry, self->now_ms);
+    return rc ? rc : store_put (self->store, txn, STORE_DB_META, name, strlen (name),
+                                held, (size_t) size, 0);
+}
+
+//  One event in its nested transaction: 0 (applied or refused), HELD, or a
+//  store fault for the whole batch.
+static int
+s_apply_isolated (federation_t *self, MDB_txn *txn, item_t *item)
+{
+    apply_args_t args = { self, item };
+    item->held = NULL;
+    item->held_event [0] = 0;
+    int rc = store_nested (self->store, txn, s_apply_event, &args);
+    if (rc == 0 || s_store_fault (rc))
+        return rc;
+    if (rc != FEDERATION_HELD) {
+        //  The event broke the store's rules (a bad key...): its link only
+        item->held = "the event could not be stored";
+        zsys_error ("federation: event at link seq %" PRIu64 " from %s could not be "
+                    "applied: %s", item->link_seq, item->region->id,
+                    STORE_IS_APP_CODE (rc) ? zvh_strerror (rc) : mdb_strerror (rc));
+    }
+    rc = s_hold (self, txn, item, item->held);
+    return rc ? rc : FEDERATION_HELD;
 }
 
 //  The sender is in a higher incarnation (restored from a backup): its link
@@ -552,7 +651,7 @@ s_apply_item (federation_t *self, MDB_txn *txn, item_t *item)
     if (rc == 0 && data && item->link_seq == last_in + 1) {
         s_meta_name (name, FEDERATION_META_RESENT, item->region->id);
         item->resent = item->link_seq <= store_meta_u64 (self->store, txn, name);
-        rc = s_apply_event (self, txn, item);
+        rc = s_apply_isolated (self, txn, item);
         s_meta_name (name, FEDERATION_META_LAST_IN, item->region->id);
         if (rc == 0)
             rc = store_set_meta_u64 (self->store, txn, name, item->link_seq);

@@ -6,6 +6,7 @@
  *  one key per version, which keeps them byte-identical end to end.
  */
 #include "transfer.h"
+#include "authority.h"
 #include "zvh/zvh.h"
 #include "zvh/zvh_plan.h"
 #include <czmq.h>
@@ -69,18 +70,6 @@ transfer_state_name (int state)
         case ZVH__V1__CASE_STATE__CASE_CLOSED:       return "closed";
         default:                                      return "unknown";
     }
-}
-
-static bool
-s_valid_id (const char *id)
-{
-    size_t len = strlen (id);
-    if (len == 0 || len >= CASE_ID_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!isalnum ((unsigned char) id [i]) && !strchr ("._-", id [i]))
-            return false;
-    return true;
 }
 
 static void
@@ -461,7 +450,7 @@ transfer_include (transfer_t *self, MDB_txn *txn, const char *case_id,
         s_copy (rec.id, case_id);
     else
         s_random_id (rec.id, s_region (self), CASE_ID_RANDOM);
-    if (!s_valid_id (rec.id))
+    if (!authority_id_valid (rec.id))
         return s_refuse (self, ZVH_E_BAD_REQUEST, "case id '%s' is not valid: use "
                          "1-63 letters, digits, '.', '_' or '-' (pseudonymous, "
                          "never a BSN or a name)", rec.id);
@@ -494,7 +483,7 @@ transfer_include (transfer_t *self, MDB_txn *txn, const char *case_id,
 static int
 s_load_for (transfer_t *self, MDB_txn *txn, const char *case_id, case_rec_t *rec)
 {
-    if (!case_id || !s_valid_id (case_id))
+    if (!case_id || !authority_id_valid (case_id))
         return s_refuse (self, ZVH_E_BAD_REQUEST, "'%s' is not a valid case id",
                          case_id ? case_id : "");
     int rc = s_case_load (self, txn, case_id, rec);
@@ -731,7 +720,7 @@ s_on_offer (transfer_t *self, MDB_txn *txn, const char *from,
             const Zvh__V1__TransferOffer *offer, int64_t now_ms)
 {
     char why [ZVH_PLAN_ERR_MAX];
-    if (!s_valid_id (offer->case_id) || !s_valid_id (offer->transfer_id))
+    if (!authority_id_valid (offer->case_id) || !authority_id_valid (offer->transfer_id))
         return s_reject (self, txn, from, offer, "invalid case or transfer id", now_ms);
     if (!streq (offer->source, from) || !streq (offer->target, s_region (self)))
         return s_reject (self, txn, from, offer, "offer names other regions", now_ms);
@@ -805,7 +794,7 @@ s_accept_of_lost_offer (transfer_t *self, MDB_txn *txn, const char *from,
 {
     *taken = false;
     case_rec_t rec;
-    if (!outbox_incarnation (self->outbox) || !msg->case_id || !s_valid_id (msg->transfer_id))
+    if (!outbox_incarnation (self->outbox) || !msg->case_id || !authority_id_valid (msg->transfer_id))
         return 0;
     int rc = s_case_load (self, txn, msg->case_id, &rec);
     if (rc)

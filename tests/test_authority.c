@@ -1,0 +1,363 @@
+/*  test_authority: every row of the authority table (docs/PROTOCOL.md 2.8),
+ *  and the reading of facts from real signed envelopes: ids validated before
+ *  they can become keys, a published raise attested by its raiser.
+ */
+#include "authority.h"
+#include <sodium.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#define A   "groningen"
+#define B   "drenthe"
+#define C   "utrecht"
+#define T1  "t-0000000000000001"
+#define T2  "t-0000000000000002"
+
+#define ENVELOPE(name) ZVH__V1__ENVELOPE__TYPE__TYPE_##name
+#define STATE(name)    ZVH__V1__CASE_STATE__CASE_##name
+
+//  An event from `from`, made by `origin`, received by A.
+static authority_event_t
+s_event (int type, const char *from, const char *origin)
+{
+    authority_event_t event;
+    memset (&event, 0, sizeof event);
+    event.type = type;
+    snprintf (event.self, sizeof event.self, "%s", A);
+    snprintf (event.from, sizeof event.from, "%s", from);
+    snprintf (event.origin, sizeof event.origin, "%s", origin);
+    snprintf (event.case_id, sizeof event.case_id, "c1");
+    return event;
+}
+
+static authority_case_t
+s_case (int state, const char *owner, const char *partner, const char *transfer_id)
+{
+    authority_case_t here = { true, state, owner, partner, transfer_id };
+    return here;
+}
+
+static const authority_case_t unknown = { false, 0, NULL, NULL, NULL };
+
+#define APPLIES(event, here)  assert_null (authority_decide (&(event), &(here)))
+#define REFUSED(event, here)  assert_non_null (authority_decide (&(event), &(here)))
+
+static void
+test_only_raise_and_proposal_travel_in_another_name (void **state)
+{
+    (void) state;
+    for (int type = ENVELOPE (TRANSFER_OFFER); type <= ENVELOPE (SIGNAL_EVENT); type++) {
+        authority_event_t event = s_event (type, B, C);
+        const char *why = authority_decide (&event, &unknown);
+        bool relayable = type == ENVELOPE (SIGNAL_RAISE) || type == ENVELOPE (PLAN_PROPOSAL);
+        if (relayable)
+            assert_null (why);
+        else
+            assert_non_null (why);
+    }
+}
+
+static void
+test_offer_rows (void **state)
+{
+    (void) state;
+    authority_event_t offer = s_event (ENVELOPE (TRANSFER_OFFER), B, B);
+    snprintf (offer.offer_source, CONFIG_ID_MAX, B);
+    snprintf (offer.offer_target, CONFIG_ID_MAX, A);
+    snprintf (offer.transfer_id, ZVH_ID_MAX, T1);
+    APPLIES (offer, unknown);
+    authority_case_t tombstone = s_case (STATE (TOMBSTONE), C, C, T2);
+    APPLIES (offer, tombstone);     //  no chain of custody yet (PROTOCOL 2.8)
+    authority_case_t joint_of_b = s_case (STATE (JOINT_SOURCE), B, B, T2);
+    APPLIES (offer, joint_of_b);
+    authority_case_t joint_of_c = s_case (STATE (JOINT_SOURCE), C, C, T2);
+    REFUSED (offer, joint_of_c);    //  only the owner moves it on
+    authority_event_t other = offer;
+    snprintf (other.offer_source, CONFIG_ID_MAX, C);
+    REFUSED (other, unknown);
+    other = offer;
+    snprintf (other.offer_target, CONFIG_ID_MAX, C);
+    REFUSED (other, unknown);
+}
+
+static void
+test_answer_rows (void **state)
+{
+    (void) state;
+    int types [] = { ENVELOPE (TRANSFER_ACCEPT), ENVELOPE (TRANSFER_REJECT) };
+    for (size_t i = 0; i < 2; i++) {
+        authority_event_t answer = s_event (types [i], B, B);
+        snprintf (answer.transfer_id, ZVH_ID_MAX, T1);
+        authority_case_t offered_to_b = s_case (STATE (OFFERED), A, B, T1);
+        APPLIES (answer, offered_to_b);
+        authority_case_t offered_to_c = s_case (STATE (OFFERED), A, C, T1);
+        REFUSED (answer, offered_to_c);
+        authority_case_t other_transfer = s_case (STATE (OFFERED), A, B, T2);
+        REFUSED (answer, other_transfer);
+        authority_case_t active = s_case (STATE (ACTIVE), A, B, T1);
+        REFUSED (answer, active);
+        REFUSED (answer, unknown);
+    }
+}
+
+static void
+test_accept_after_restore_only_for_an_active_case_owned_here (void **state)
+{
+    (void) state;
+    authority_event_t accept = s_event (ENVELOPE (TRANSFER_ACCEPT), B, B);
+    snprintf (accept.transfer_id, ZVH_ID_MAX, T1);
+    accept.restored = true;
+    authority_case_t active = s_case (STATE (ACTIVE), A, "", "");
+    APPLIES (accept, active);
+    authority_case_t elsewhere = s_case (STATE (TOMBSTONE), C, C, T2);
+    REFUSED (accept, elsewhere);
+    accept.restored = false;
+    REFUSED (accept, active);
+}
+
+static void
+test_complete_rows (void **state)
+{
+    (void) state;
+    authority_event_t complete = s_event (ENVELOPE (TRANSFER_COMPLETE), B, B);
+    snprintf (complete.transfer_id, ZVH_ID_MAX, T1);
+    int applies [] = { STATE (JOINT_SOURCE), STATE (JOINT_TARGET), STATE (ACTIVE),
+                       STATE (TOMBSTONE) };
+    for (size_t i = 0; i < 4; i++) {
+        authority_case_t here = s_case (applies [i], A, B, T1);
+        APPLIES (complete, here);
+    }
+    authority_case_t offered = s_case (STATE (OFFERED), A, B, T1);
+    REFUSED (complete, offered);
+    authority_case_t other_partner = s_case (STATE (JOINT_TARGET), A, C, T1);
+    REFUSED (complete, other_partner);
+    authority_case_t other_transfer = s_case (STATE (JOINT_TARGET), A, B, T2);
+    REFUSED (complete, other_transfer);
+    REFUSED (complete, unknown);
+}
+
+static void
+test_plan_update_only_from_the_owner_to_its_joint_source (void **state)
+{
+    (void) state;
+    authority_event_t update = s_event (ENVELOPE (PLAN_UPDATE), B, B);
+    authority_case_t joint_source = s_case (STATE (JOINT_SOURCE), B, B, T1);
+    APPLIES (update, joint_source);
+    authority_case_t other_owner = s_case (STATE (JOINT_SOURCE), C, C, T1);
+    REFUSED (update, other_owner);
+    authority_case_t owned_here = s_case (STATE (JOINT_TARGET), A, B, T1);
+    REFUSED (update, owned_here);
+    REFUSED (update, unknown);
+}
+
+static void
+test_proposal_rows (void **state)
+{
+    (void) state;
+    authority_case_t joint_with_b = s_case (STATE (JOINT_TARGET), A, B, T1);
+    authority_case_t ended_with_b = s_case (STATE (ACTIVE), A, B, T1);
+    authority_event_t from_partner = s_event (ENVELOPE (PLAN_PROPOSAL), B, B);
+    APPLIES (from_partner, joint_with_b);
+    APPLIES (from_partner, ended_with_b);       //  racing the end of the phase
+    authority_event_t relayed_by_partner = s_event (ENVELOPE (PLAN_PROPOSAL), B, C);
+    APPLIES (relayed_by_partner, joint_with_b); //  passed on after the case
+    authority_event_t own = s_event (ENVELOPE (PLAN_PROPOSAL), C, A);
+    APPLIES (own, joint_with_b);                //  came back with the case
+    authority_event_t stranger = s_event (ENVELOPE (PLAN_PROPOSAL), C, C);
+    REFUSED (stranger, joint_with_b);
+    REFUSED (stranger, ended_with_b);
+    authority_case_t passed_on = s_case (STATE (TOMBSTONE), B, B, T1);
+    APPLIES (stranger, passed_on);              //  passed on: the owner decides
+    APPLIES (stranger, unknown);
+}
+
+static void
+test_raise_rows (void **state)
+{
+    (void) state;
+    authority_event_t raise = s_event (ENVELOPE (SIGNAL_RAISE), B, C);
+    APPLIES (raise, unknown);
+    raise.national = true;
+    REFUSED (raise, unknown);
+}
+
+static void
+test_signal_event_rows (void **state)
+{
+    (void) state;
+    authority_event_t event = s_event (ENVELOPE (SIGNAL_EVENT), B, B);
+    event.signal_type = ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_SIGNAL;
+    snprintf (event.event_region, CONFIG_ID_MAX, B);
+    snprintf (event.event_id, sizeof event.event_id, B "/7");
+    APPLIES (event, unknown);
+    snprintf (event.event_region, CONFIG_ID_MAX, A);
+    REFUSED (event, unknown);                   //  in another region's name
+    snprintf (event.event_region, CONFIG_ID_MAX, B);
+    snprintf (event.event_id, sizeof event.event_id, A "/8");
+    REFUSED (event, unknown);                   //  squatting A's namespace
+    event.raise_attested = true;
+    APPLIES (event, unknown);                   //  A's raise, published by B
+    event.signal_type = ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_LABEL_REMOVED;
+    REFUSED (event, unknown);                   //  labels are their publisher's own
+    snprintf (event.event_id, sizeof event.event_id, "not-an-id");
+    REFUSED (event, unknown);
+}
+
+//  ---------------------------------------------------------------- reading
+
+static uint8_t s_sign_public [WIRE_SIGN_PUBLIC_BYTES];
+static uint8_t s_sign_secret [WIRE_SIGN_SECRET_BYTES];
+
+static config_t *
+s_config (void)
+{
+    config_t *config = (config_t *) calloc (1, sizeof (config_t));
+    snprintf (config->region, sizeof config->region, A);
+    const char *ids [] = { A, B, C };
+    crypto_sign_keypair (s_sign_public, s_sign_secret);
+    for (size_t i = 0; i < 3; i++) {
+        config_region_t *region = &config->regions [config->region_count++];
+        snprintf (region->id, sizeof region->id, "%s", ids [i]);
+        sodium_bin2hex (region->sign_key, sizeof region->sign_key, s_sign_public,
+                        sizeof s_sign_public);
+    }
+    return config;
+}
+
+//  A signed envelope of msg as origin (seq), packed by the caller's buffer.
+static size_t
+s_envelope (const char *origin, uint64_t seq, int type, const ProtobufCMessage *msg,
+            uint8_t *out)
+{
+    uint8_t payload [4096];
+    Zvh__V1__Envelope envelope = ZVH__V1__ENVELOPE__INIT;
+    envelope.origin = (char *) origin;
+    envelope.seq = seq;
+    envelope.type = type;
+    envelope.payload.data = payload;
+    envelope.payload.len = protobuf_c_message_pack (msg, payload);
+    assert_int_equal (wire_envelope_sign (&envelope, s_sign_secret), 0);
+    size_t size = protobuf_c_message_pack (&envelope.base, out);
+    free (envelope.signature.data);
+    return size;
+}
+
+static const char *
+s_read (const config_t *config, const uint8_t *bytes, size_t size, const char *from,
+        authority_event_t *event)
+{
+    Zvh__V1__Envelope *envelope = WIRE_DECODE (Zvh__V1__Envelope, zvh__v1__envelope,
+                                               bytes, size);
+    assert_non_null (envelope);
+    const char *why = authority_read (config, envelope, from, false, event);
+    wire_free (&envelope->base);
+    return why;
+}
+
+static void
+test_ids_that_cannot_be_keys_are_malformed (void **state)
+{
+    (void) state;
+    config_t *config = s_config ();
+    char long_id [600];
+    memset (long_id, 'x', sizeof long_id - 1);
+    long_id [sizeof long_id - 1] = 0;
+    const char *bad [] = { "", long_id, "a/b", "spatie erin" };
+    uint8_t bytes [8192];
+    authority_event_t event;
+    for (size_t i = 0; i < 4; i++) {
+        Zvh__V1__PlanProposal proposal = ZVH__V1__PLAN_PROPOSAL__INIT;
+        proposal.case_id = (char *) bad [i];
+        size_t size = s_envelope (B, 1, ENVELOPE (PLAN_PROPOSAL), &proposal.base, bytes);
+        assert_non_null (s_read (config, bytes, size, B, &event));
+        Zvh__V1__SignalEvent signal = ZVH__V1__SIGNAL_EVENT__INIT;
+        signal.type = ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_LABEL_SET;
+        signal.case_id = "c1";
+        signal.region = B;
+        signal.event_id = (char *) bad [i];
+        size = s_envelope (B, 2, ENVELOPE (SIGNAL_EVENT), &signal.base, bytes);
+        assert_non_null (s_read (config, bytes, size, B, &event));
+    }
+    Zvh__V1__PlanProposal good = ZVH__V1__PLAN_PROPOSAL__INIT;
+    good.case_id = "ZVH-2024.001_a";
+    size_t size = s_envelope (B, 3, ENVELOPE (PLAN_PROPOSAL), &good.base, bytes);
+    assert_null (s_read (config, bytes, size, B, &event));
+    assert_string_equal (event.case_id, "ZVH-2024.001_a");
+    free (config);
+}
+
+//  A signal event of A's raise (seq 5), published by B, carrying raise_bytes.
+static size_t
+s_published (const Zvh__V1__SignalRaise *said, const uint8_t *raise_bytes,
+             size_t raise_size, uint8_t *out)
+{
+    Zvh__V1__SignalEvent signal = ZVH__V1__SIGNAL_EVENT__INIT;
+    signal.type = ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_SIGNAL;
+    signal.event_id = A "/5";
+    signal.case_id = "c1";
+    signal.region = B;
+    signal.signal = (Zvh__V1__SignalRaise *) said;
+    signal.raise_envelope.data = (uint8_t *) raise_bytes;
+    signal.raise_envelope.len = raise_size;
+    return s_envelope (B, 9, ENVELOPE (SIGNAL_EVENT), &signal.base, out);
+}
+
+static void
+test_published_raise_is_attested_only_as_signed (void **state)
+{
+    (void) state;
+    config_t *config = s_config ();
+    Zvh__V1__SignalRaise raise = ZVH__V1__SIGNAL_RAISE__INIT;
+    raise.case_id = "c1";
+    raise.kind = ZVH__V1__SIGNAL_KIND__SIGNAL_INCIDENT;
+    raise.text = "gezien bij het station";
+    uint8_t raised [4096], bytes [8192];
+    size_t raised_size = s_envelope (A, 5, ENVELOPE (SIGNAL_RAISE), &raise.base, raised);
+    authority_event_t event;
+    size_t size = s_published (&raise, raised, raised_size, bytes);
+    assert_null (s_read (config, bytes, size, B, &event));
+    assert_true (event.raise_attested);
+    //  The text changed on the way: not what A raised
+    Zvh__V1__SignalRaise changed = raise;
+    changed.text = "aanhouden";
+    size = s_published (&changed, raised, raised_size, bytes);
+    assert_null (s_read (config, bytes, size, B, &event));
+    assert_false (event.raise_attested);
+    //  No raise, or a raise of another seq: not attested
+    size = s_published (&raise, NULL, 0, bytes);
+    assert_null (s_read (config, bytes, size, B, &event));
+    assert_false (event.raise_attested);
+    raised_size = s_envelope (A, 6, ENVELOPE (SIGNAL_RAISE), &raise.base, raised);
+    size = s_published (&raise, raised, raised_size, bytes);
+    assert_null (s_read (config, bytes, size, B, &event));
+    assert_false (event.raise_attested);
+    //  Signed by another key than A's
+    uint8_t other_public [WIRE_SIGN_PUBLIC_BYTES];
+    crypto_sign_keypair (other_public, s_sign_secret);
+    raised_size = s_envelope (A, 5, ENVELOPE (SIGNAL_RAISE), &raise.base, raised);
+    size = s_published (&raise, raised, raised_size, bytes);
+    assert_null (s_read (config, bytes, size, B, &event));
+    assert_false (event.raise_attested);
+    free (config);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_only_raise_and_proposal_travel_in_another_name),
+        cmocka_unit_test (test_offer_rows),
+        cmocka_unit_test (test_answer_rows),
+        cmocka_unit_test (test_accept_after_restore_only_for_an_active_case_owned_here),
+        cmocka_unit_test (test_complete_rows),
+        cmocka_unit_test (test_plan_update_only_from_the_owner_to_its_joint_source),
+        cmocka_unit_test (test_proposal_rows),
+        cmocka_unit_test (test_raise_rows),
+        cmocka_unit_test (test_signal_event_rows),
+        cmocka_unit_test (test_ids_that_cannot_be_keys_are_malformed),
+        cmocka_unit_test (test_published_raise_is_attested_only_as_signed),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
