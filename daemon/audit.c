@@ -11,8 +11,22 @@
 #define AUDIT_META_HEAD    "audit_head"
 #define AUDIT_CONTEXT      "zvh.v1.audit"
 
+#define AUDIT_REFUSAL_KEYS_MAX  1024   //  distinct keys counted per interval
+#define AUDIT_DETAIL_MAX        256
+
+//  Refused frames of one key on one endpoint since the last flush.
+typedef struct {
+    char key [64];
+    char source [32];
+    char detail [AUDIT_DETAIL_MAX];
+    uint64_t count;
+} refusal_t;
+
 struct _audit_t {
     store_t *store;
+    zhashx_t *refusals;         //  "source key" -> refusal_t
+    uint64_t refusals_dropped;  //  beyond AUDIT_REFUSAL_KEYS_MAX keys
+    int64_t flushed_ms;
 };
 
 audit_t *
@@ -21,6 +35,8 @@ audit_new (store_t *store)
     assert (store);
     audit_t *self = (audit_t *) zmalloc (sizeof (audit_t));
     self->store = store;
+    self->refusals = zhashx_new ();
+    zhashx_set_destructor (self->refusals, (zhashx_destructor_fn *) zstr_free);
     return self;
 }
 
@@ -28,7 +44,12 @@ void
 audit_destroy (audit_t **self_p)
 {
     assert (self_p);
-    free (*self_p);
+    audit_t *self = *self_p;
+    if (!self)
+        return;
+    audit_flush_refusals (self, 0, true);
+    zhashx_destroy (&self->refusals);
+    free (self);
     *self_p = NULL;
 }
 
@@ -136,6 +157,87 @@ audit_record_now (audit_t *self, const audit_entry_t *entry, int64_t now_ms)
     if (store_write (self->store, s_record_fn, &args))
         zsys_error ("audit: could not record '%s' (%s) for %s: see the store error above",
                     entry->action, entry->detail ? entry->detail : "", entry->actor);
+}
+
+bool
+audit_note_refusal (audit_t *self, const char *key, const char *source, const char *detail,
+                    int64_t now_ms)
+{
+    assert (self);
+    char name [sizeof ((refusal_t *) 0)->key + sizeof ((refusal_t *) 0)->source + 2];
+    snprintf (name, sizeof name, "%.31s %.63s", source, key ? key : "unknown");
+    refusal_t *refusal = (refusal_t *) zhashx_lookup (self->refusals, name);
+    if (refusal) {
+        refusal->count++;
+        return false;
+    }
+    if (zhashx_size (self->refusals) >= AUDIT_REFUSAL_KEYS_MAX) {
+        self->refusals_dropped++;
+        return false;
+    }
+    refusal = (refusal_t *) zmalloc (sizeof (refusal_t));
+    snprintf (refusal->key, sizeof refusal->key, "%s", key ? key : "unknown");
+    snprintf (refusal->source, sizeof refusal->source, "%s", source);
+    snprintf (refusal->detail, sizeof refusal->detail, "%s", detail);
+    zhashx_insert (self->refusals, name, refusal);
+    //  The first of an interval at once; the rest as a count at the flush
+    audit_entry_t entry = { .action = "refuse", .outcome = "refused", .actor = refusal->key,
+                            .source = source, .detail = detail };
+    audit_record_now (self, &entry, now_ms);
+    return true;
+}
+
+typedef struct {
+    audit_t *self;
+    int64_t now_ms;
+} flush_args_t;
+
+static int
+s_flush_fn (MDB_txn *txn, void *arg)
+{
+    flush_args_t *args = (flush_args_t *) arg;
+    audit_t *self = args->self;
+    int rc = 0;
+    for (refusal_t *refusal = (refusal_t *) zhashx_first (self->refusals);
+         refusal && rc == 0; refusal = (refusal_t *) zhashx_next (self->refusals)) {
+        if (refusal->count == 0)
+            continue;
+        char detail [AUDIT_DETAIL_MAX + 64];
+        snprintf (detail, sizeof detail, "%s (%" PRIu64 " more frame(s) after the entry "
+                  "before)", refusal->detail, refusal->count);
+        audit_entry_t entry = { .action = "refuse", .outcome = "refused",
+                                .actor = refusal->key, .source = refusal->source,
+                                .detail = detail };
+        rc = audit_record (self, txn, &entry, args->now_ms);
+    }
+    return rc;
+}
+
+void
+audit_flush_refusals (audit_t *self, int64_t now_ms, bool always)
+{
+    assert (self);
+    if (!always && now_ms - self->flushed_ms < AUDIT_REFUSAL_INTERVAL_MS)
+        return;
+    self->flushed_ms = now_ms;
+    uint64_t counted = 0;
+    for (refusal_t *refusal = (refusal_t *) zhashx_first (self->refusals); refusal;
+         refusal = (refusal_t *) zhashx_next (self->refusals))
+        counted += refusal->count;
+    if (counted == 0 && !self->refusals_dropped) {
+        zhashx_purge (self->refusals);
+        return;
+    }
+    if (self->refusals_dropped)
+        zsys_warning ("audit: refused frames of %" PRIu64 " more key(s) were counted in "
+                      "no entry (more than %d keys in one interval)",
+                      self->refusals_dropped, AUDIT_REFUSAL_KEYS_MAX);
+    flush_args_t args = { self, now_ms ? now_ms : zclock_time () };
+    if (store_write (self->store, s_flush_fn, &args))
+        zsys_error ("audit: could not record %zu refusal count(s): see the store error above",
+                    zhashx_size (self->refusals));
+    zhashx_purge (self->refusals);
+    self->refusals_dropped = 0;
 }
 
 int

@@ -32,6 +32,7 @@ typedef struct {
 } audit_entry_t;
 
 #define AUDIT_WHY_MAX  256
+#define AUDIT_REFUSAL_INTERVAL_MS  10000    //  noted refusals are recorded this often
 
 //  Called per entry by audit_scan; return non-zero to stop.
 typedef int (audit_visit_fn) (const Zvh__V1__AuditRecord *record, void *arg);
@@ -52,6 +53,20 @@ int
 //  Append one entry in its own transaction (refusals, reads). Logs on error.
 void
     audit_record_now (audit_t *self, const audit_entry_t *entry, int64_t now_ms);
+
+//  Note a refused frame from a key that may not speak on this endpoint
+//  (source): the first of an interval is recorded at once, the rest are
+//  counted in memory and recorded by audit_flush_refusals as one entry per
+//  key and source, so that a key sending garbage costs no commit per
+//  frame. Returns true for the first (the caller logs that one).
+bool
+    audit_note_refusal (audit_t *self, const char *key, const char *source,
+                        const char *detail, int64_t now_ms);
+
+//  Record the noted refusals if AUDIT_REFUSAL_INTERVAL_MS has passed since
+//  the last flush (or always, at shutdown), in one transaction.
+void
+    audit_flush_refusals (audit_t *self, int64_t now_ms, bool always);
 
 //  Check the whole chain: *count_p entries; returns 0 if intact, else 1 with
 //  the first problem in why (AUDIT_WHY_MAX). LMDB errors are returned as is.

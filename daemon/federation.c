@@ -305,13 +305,15 @@ s_read_item (federation_t *self, item_t *item)
                        zframe_data (header), zframe_size (header))
         : NULL;
     bool usable = item->region && frame && extra == 0;
+    //  Counted, not committed, per frame: any admitted key could otherwise
+    //  make the daemon fsync once per frame it sends
     if (!item->region) {
-        zsys_warning ("federation: message from key %s refused: not a region in the "
-                      "directory (a partner key, or revoked)", key ? key : "none");
-        audit_entry_t entry = { .action = "refuse", .outcome = "refused",
-                                .actor = key ? key : "unknown", .source = "federation",
-                                .detail = "not a region key (partner key, unknown or revoked)" };
-        audit_record_now (self->audit, &entry, zclock_time ());
+        if (audit_note_refusal (self->audit, key, "federation",
+                                "not a region key (partner key, unknown or revoked)",
+                                zclock_time ()))
+            zsys_warning ("federation: message from key %s refused: not a region in "
+                          "the directory (a partner key, or revoked); its refused frames "
+                          "are counted in the audit trail", key ? key : "none");
     }
     else
     if (!usable)

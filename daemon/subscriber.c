@@ -603,12 +603,8 @@ s_on_raise (subscriber_t *self, session_t *session, zframe_t *routing_id,
     if (frame->raise->national && !streq (session->partner->role, "operator")) {
         s_reply_error (self, routing_id, frame->request_id, "only operators raise "
                        "national signals; raise it about a case");
-        audit_entry_t entry = { .action = "refuse", .outcome = "refused",
-                                .actor = session->partner->id,
-                                .actor_role = session->partner->role,
-                                .source = "partner endpoint",
-                                .detail = "national signal from a non-operator" };
-        audit_record_now (self->audit, &entry, zclock_time ());
+        audit_note_refusal (self->audit, session->partner->id, "partner endpoint",
+                            "national signal from a non-operator", zclock_time ());
         return;
     }
     //  Who raised it is the key's partner, whatever the frame claims
@@ -639,13 +635,12 @@ s_session_of (subscriber_t *self, zframe_t *body)
     const config_partner_t *partner = key && strlen (key) == SUBSCRIBER_Z85_KEY_LEN
                                     ? config_partner_by_key (self->config, key) : NULL;
     if (!partner) {
-        zsys_warning ("partners: refused a frame from key %s: not a partner of this "
-                      "region (unknown or revoked; see the partners file)",
-                      key ? key : "(none)");
-        audit_entry_t entry = { .action = "refuse", .outcome = "refused",
-                                .actor = key ? key : "unknown", .source = "partner endpoint",
-                                .detail = "key is not a partner of this region (unknown or revoked)" };
-        audit_record_now (self->audit, &entry, zclock_time ());
+        if (audit_note_refusal (self->audit, key, "partner endpoint",
+                                "key is not a partner of this region (unknown or revoked)",
+                                zclock_time ()))
+            zsys_warning ("partners: refused a frame from key %s: not a partner of this "
+                          "region (unknown or revoked; see the partners file); its refused "
+                          "frames are counted in the audit trail", key ? key : "(none)");
         return NULL;
     }
     return &self->sessions [partner - self->config->partners];

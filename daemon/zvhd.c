@@ -617,6 +617,7 @@ s_run (daemon_t *self)
                 subscriber_poll_add (self->subscriber, poller);
         }
         s_run_timers (self, now_ms);
+        audit_flush_refusals (self->audit, now_ms, false);
         control_pump (self->control, now_ms);
         if (self->metrics)
             metrics_run (self->metrics);
