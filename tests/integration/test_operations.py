@@ -13,7 +13,6 @@ checks that nothing else differs).
 The last line is "N passed, M failed"; the exit code is 1 if any failed.
 """
 import http.client
-import importlib.util
 import json
 import os
 import re
@@ -26,24 +25,16 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sigtest                                              # noqa: E402
 import zvhtest                                              # noqa: E402
-from zvhtest import (ZVHCTL, ZVHD, SOURCE_DIR, TestFailure, eq,  # noqa: E402
-                     expect, wait_until)
+from zvhtest import (ZVHD, SOURCE_DIR, TestFailure, eq, expect,  # noqa: E402
+                     wait_until)
 
 
-def _load_generator():
-    path = os.path.join(SOURCE_DIR, "docker", "make-compose-configs.py")
-    spec = importlib.util.spec_from_file_location("make_compose_configs", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-GEN = _load_generator()
+GEN = zvhtest.load_module(os.path.join(SOURCE_DIR, "docker", "make-compose-configs.py"),
+                         "make_compose_configs")
 REGIONS = list(GEN.REGIONS)                     # groningen, drenthe, utrecht
 A, B, C = REGIONS
 PARTNERS = {pid: (role, region) for pid, role, region, _ in GEN.PARTNERS}
@@ -141,12 +132,8 @@ class ComposeFederation(sigtest.SignalFederation):
     helpers (start, stop, ctl, subscribe, raise_signal, ...)."""
 
     def __init__(self, settings=None):
-        original = zvhtest.write_federation
-        zvhtest.write_federation = write_compose_on_loopback
-        try:
-            super().__init__(REGIONS, settings, (), tempfile.mkdtemp(prefix="zvh-ops-"))
-        finally:
-            zvhtest.write_federation = original
+        super().__init__(REGIONS, settings, (), tempfile.mkdtemp(prefix="zvh-ops-"),
+                         writer=write_compose_on_loopback)
 
     def subscribe_as(self, pid, name=None, **options):
         """`zvhctl subscribe` exactly as the partner's container runs it: the
@@ -216,7 +203,7 @@ def parse_metrics(text):
     return samples
 
 
-# --------------------------------------------------------------------- runner
+# --------------------------------------------------------------------- runner: zvhtest's
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
@@ -230,77 +217,13 @@ def check_sanitizers(fed):
         for mark in SANITIZER_MARKS:
             expect(mark not in text, f"{name}'s log has a sanitizer report ({mark})")
 
+
 def compose(settings=None):
     """Decorator: the test gets a fresh ComposeFederation(settings)."""
     def mark(fn):
-        fn.ops_settings = dict(settings or {})
+        fn.zvh_federation = lambda: ComposeFederation(settings)
         return fn
     return mark
-
-
-def run_test(fn):
-    name = fn.__name__
-    started = time.monotonic()
-    fed, ok, failure, details = None, False, None, ""
-    try:
-        fed = ComposeFederation(getattr(fn, "ops_settings", {}))
-        fn(fed)
-        check_sanitizers(fed)
-        ok = True
-    except KeyboardInterrupt:
-        raise
-    except BaseException as error:          # noqa: BLE001 - reported below
-        failure = error
-        details = traceback.format_exc()
-        if fed is not None:
-            details += "\n".join(["daemons at the failure:"] + fed.daemon_report())
-    finally:
-        if fed:
-            fed.close()
-    elapsed = time.monotonic() - started
-    if ok:
-        print(f"PASS {name} ({elapsed:.1f} s)", flush=True)
-        shutil.rmtree(fed.root, ignore_errors=True)
-        return True
-    reason = (str(failure).strip() or type(failure).__name__).splitlines()[0]
-    if not isinstance(failure, AssertionError):
-        reason = f"{type(failure).__name__}: {reason}"
-    print(f"FAIL {name}: {reason}", flush=True)
-    sys.stdout.write("  " + details.replace("\n", "\n  ") + "\n")
-    if fed:
-        for region in fed.regions:
-            if os.path.exists(fed.log_path(region)):
-                print(f"  --- last lines of {region}'s log:")
-                print(fed.log_tail(region, 30))
-        print(f"  kept {fed.root} ({elapsed:.1f} s)", flush=True)
-    return False
-
-
-def main(namespace):
-    for tool in (ZVHD, ZVHCTL):
-        if not os.access(tool, os.X_OK):
-            print(f"FAIL setup: {tool} is missing; build it or set ZVH_BUILD_DIR")
-            print("0 passed, 1 failed")
-            sys.exit(1)
-    wanted = sys.argv[1:]
-    tests = sorted((fn for n, fn in namespace.items()
-                    if n.startswith("test_") and callable(fn)),
-                   key=lambda fn: fn.__code__.co_firstlineno)
-    tests = [fn for fn in tests if not wanted or any(w in fn.__name__ for w in wanted)]
-    passed = failed = 0
-    started = time.monotonic()
-    try:
-        for fn in tests:
-            if run_test(fn):
-                passed += 1
-            else:
-                failed += 1
-    finally:
-        sigtest._kill_subscribers()
-        zvhtest._kill_everything()
-    print(f"({time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
-    print(f"{passed} passed, {failed} failed", flush=True)
-    sys.exit(1 if failed else 0)
 
 
 # --------------------------------------------------------------------- helpers
@@ -860,13 +783,12 @@ def test_restored_sender_does_not_get_a_relayed_proposal_applied_twice(fed):
 
 def _python_with_zmq():
     """An interpreter with pyzmq and protobuf: this one, or Debian's."""
-    probe = "import zmq, google.protobuf"
-    for python in dict.fromkeys([sys.executable, "/usr/bin/python3"]):
-        if os.access(python, os.X_OK) and subprocess.run(
-                [python, "-c", probe], capture_output=True).returncode == 0:
-            return python
-    raise TestFailure("no python3 with zmq and google.protobuf: apt-get install "
-                      "python3-zmq python3-protobuf (scripts/install-deps.sh does)")
+    python, tried = zvhtest.python_with("import zmq, google.protobuf")
+    if not python:
+        raise TestFailure(f"no python3 with zmq and google.protobuf ({'; '.join(tried)}): "
+                          "apt-get install python3-zmq python3-protobuf "
+                          "(scripts/install-deps.sh does)")
+    return python
 
 
 @compose()
@@ -964,4 +886,4 @@ def test_sighup_while_stopped_never_wedges_the_daemon(fed):
 
 
 if __name__ == "__main__":
-    main(globals())
+    zvhtest.main(globals(), check=check_sanitizers)

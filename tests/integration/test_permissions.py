@@ -56,7 +56,6 @@ import re                                           # noqa: E402
 import struct                                       # noqa: E402
 import tempfile                                     # noqa: E402
 import time                                         # noqa: E402
-import traceback                                    # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sigtest                                      # noqa: E402
@@ -1001,7 +1000,7 @@ test_unrevoked_region_refused_at_handshake_comes_back.setup = dict(
     regions=[A, C], revoked={A: ["@" + C]}, revocable=[C])
 
 
-# --------------------------------------------------------------------- runner
+# --------------------------------------------------------------------- runner: zvhtest's
 
 def _make_federation(setup):
     """A fresh federation for setup; keys to be revoked (setup["revocable"])
@@ -1025,71 +1024,5 @@ def _make_federation(setup):
     return fed
 
 
-def run_test(fn):
-    name = fn.__name__
-    started = time.monotonic()
-    fed = None
-    ok = False
-    try:
-        fed = _make_federation(fn.setup)
-        fn(fed)
-        ok = True
-    except KeyboardInterrupt:
-        raise
-    except BaseException as error:          # noqa: BLE001 - reported below
-        failure = error
-        details = traceback.format_exc()
-        if fed is not None:
-            details += "\n".join(["daemons at the failure:"] + fed.daemon_report())
-    finally:
-        if fed:
-            fed.close()
-    elapsed = time.monotonic() - started
-    if ok:
-        print(f"PASS {name} ({elapsed:.1f} s)", flush=True)
-        shutil.rmtree(fed.root, ignore_errors=True)
-        return True
-    text = str(failure).strip() or type(failure).__name__
-    reason = text.splitlines()[0]
-    if not isinstance(failure, AssertionError):
-        reason = f"{type(failure).__name__}: {reason}"
-    print(f"FAIL {name}: {reason} ({elapsed:.1f} s)", flush=True)
-    sys.stdout.write("  " + details.replace("\n", "\n  ") + "\n")
-    if fed:
-        for region in fed.regions:
-            if os.path.exists(fed.log_path(region)):
-                print(f"  --- last lines of {region}'s log:")
-                print(fed.log_tail(region, 20))
-        print(f"  kept {fed.root}", flush=True)
-    return False
-
-
-def main():
-    for tool in (ZVHD, ZVHCTL):
-        if not os.access(tool, os.X_OK):
-            print(f"FAIL setup: {tool} is missing; build it or set ZVH_BUILD_DIR")
-            print("0 passed, 1 failed")
-            sys.exit(1)
-    wanted = sys.argv[1:]
-    tests = sorted((fn for n, fn in globals().items()
-                    if n.startswith("test_") and callable(fn)),
-                   key=lambda fn: fn.__code__.co_firstlineno)
-    tests = [fn for fn in tests if not wanted or any(w in fn.__name__ for w in wanted)]
-    passed = failed = 0
-    started = time.monotonic()
-    try:
-        for fn in tests:
-            if run_test(fn):
-                passed += 1
-            else:
-                failed += 1
-    finally:
-        sigtest._kill_subscribers()
-        zvhtest._kill_everything()
-    print(f"({time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
-    print(f"{passed} passed, {failed} failed", flush=True)
-    sys.exit(1 if failed or not tests else 0)
-
-
 if __name__ == "__main__":
-    main()
+    zvhtest.main(globals(), federation_of=lambda fn: _make_federation(fn.setup))
