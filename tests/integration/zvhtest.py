@@ -121,7 +121,7 @@ except ValueError:
     pass                        # not the main thread: leave it
 
 
-def _die_with_parent():
+def die_with_parent():
     """preexec_fn: SIGKILL the child if the runner dies (Linux only)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -133,7 +133,7 @@ def _die_with_parent():
 def start_process(cmd, **popen_args):
     """Popen(cmd) that dies with the runner and is killed when main() ends
     (forget() it once reaped). Main thread only (see the module comment)."""
-    proc = subprocess.Popen(cmd, preexec_fn=_die_with_parent, **popen_args)
+    proc = subprocess.Popen(cmd, preexec_fn=die_with_parent, **popen_args)
     _LIVE.add(proc)
     return proc
 
