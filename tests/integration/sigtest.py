@@ -142,11 +142,7 @@ class Subscriber:
         return self.proc.poll() is None
 
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        zvhtest.forget(self.proc)
-        return self.proc.returncode
+        return zvhtest.end_process(self.proc)
 
     def pause(self):
         self.proc.send_signal(signal.SIGSTOP)

@@ -75,13 +75,7 @@ class Federation(sigtest.SignalFederation):
 
     def close(self):
         for proc in self.python_subscribers:
-            if proc.poll() is None:
-                proc.kill()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-            zvhtest.forget(proc)
+            zvhtest.end_process(proc)
         super().close()
 
     def include(self, region=REGIONS[0], plan_path=zvhtest.EXAMPLE_PLAN, case_id=CASE):

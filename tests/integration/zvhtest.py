@@ -100,12 +100,9 @@ _LIVE = set()                   # every child Popen (daemon, subscriber) not yet
 def _kill_everything():
     for proc in list(_LIVE):
         try:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=10)
+            end_process(proc)
         except Exception:
-            pass
-        _LIVE.discard(proc)
+            _LIVE.discard(proc)
 
 
 atexit.register(_kill_everything)
@@ -141,6 +138,18 @@ def start_process(cmd, **popen_args):
 def forget(proc):
     """proc is reaped: main() need not kill it."""
     _LIVE.discard(proc)
+
+
+def end_process(proc):
+    """SIGKILL proc if it still runs, reap it and forget it; its exit code."""
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    forget(proc)
+    return proc.returncode
 
 
 def python_with(probe):
@@ -548,14 +557,8 @@ class Federation:
         return self.start(region, wait=wait)
 
     def close(self):
-        for region, proc in self.procs.items():
-            if proc.poll() is None:
-                proc.kill()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-            forget(proc)
+        for proc in self.procs.values():
+            end_process(proc)
 
     # ------------------------------------------------------------- zvhctl
 
