@@ -52,6 +52,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -188,6 +189,18 @@ def eq(actual, expected, what):
         raise TestFailure(f"{what}: expected {expected!r}, got {actual!r}")
 
 
+_WAITING = {}                   # the main thread's wait in progress: what, since
+
+
+def _waiting_for():
+    """What the main thread is waiting for, if it is waiting, and how long."""
+    if not _WAITING:
+        return "nothing (it was not in a wait)"
+    what = _WAITING["what"]
+    return (f"{what() if callable(what) else what} "
+            f"(for {time.monotonic() - _WAITING['since']:.0f} s)")
+
+
 def wait_until(predicate, timeout=None, interval=0.02, *, what):
     """Poll predicate() until it returns something true; return that value.
     Exceptions from the predicate count as 'not yet' (Abort fails at once);
@@ -196,6 +209,26 @@ def wait_until(predicate, timeout=None, interval=0.02, *, what):
     the last exception."""
     timeout = PATIENCE_S if timeout is None else timeout
     deadline = time.monotonic() + timeout
+    main = threading.current_thread() is threading.main_thread()
+    outer = dict(_WAITING)              # a wait inside a wait's predicate
+    if main:
+        _WAITING.update(what=what, since=time.monotonic())
+    try:
+        value = _poll(predicate, deadline, timeout, interval, what)
+    except KeyboardInterrupt:
+        raise                           # _WAITING stays: the runner reports it
+    except BaseException:
+        if main:
+            _WAITING.clear()
+            _WAITING.update(outer)
+        raise
+    if main:
+        _WAITING.clear()
+        _WAITING.update(outer)
+    return value
+
+
+def _poll(predicate, deadline, timeout, interval, what):
     last_error = None
     while True:
         try:
@@ -807,7 +840,14 @@ def run_test(fn, federation_of=_federation_of, check=None):
         if check:
             check(fed)
         ok = True
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as error:
+        #  A SIGTERM (CTest's timeout) or ^C: say where the test was
+        print(f"INTERRUPTED {name} ({error or 'interrupt'}) after "
+              f"{time.monotonic() - started:.1f} s, waiting for {_waiting_for()}", flush=True)
+        if fed is not None:
+            print("\n  ".join(["  daemons at the interruption:"] + fed.daemon_report()))
+            _report_logs(fed)
+            print(f"  kept {fed.root}", flush=True)
         raise
     except BaseException as error:          # noqa: BLE001 - reported below
         failure = error
