@@ -25,6 +25,7 @@ what to install.
 
     python3 tests/integration/test_permissions.py [name-filter]
 """
+import atexit
 import hashlib
 import json
 import os
@@ -84,6 +85,7 @@ def pb():
         protoc = shutil.which("protoc")
         expect(protoc, f"protoc is not on PATH: install {DEBIAN_PACKAGES}")
         out = tempfile.mkdtemp(prefix="zvh-perm-pb2-")
+        atexit.register(shutil.rmtree, out, True)
         subprocess.run([protoc, f"--proto_path={os.path.dirname(PROTO)}",
                         f"--python_out={out}", PROTO], check=True, capture_output=True)
         sys.path.insert(0, out)
