@@ -22,7 +22,7 @@ add_test (NAME chaos_short
     COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/chaos.py
             ${ZVH_CHAOS_CI_ARGS} --default-seed 20240603)
 set_tests_properties (chaos_short PROPERTIES
-    TIMEOUT 600
+    TIMEOUT 1800
     RUN_SERIAL TRUE
     LABELS "chaos"
     ENVIRONMENT "ZVH_BUILD_DIR=${CMAKE_BINARY_DIR};ZVH_SOURCE_DIR=${CMAKE_SOURCE_DIR}")

@@ -45,8 +45,6 @@ $ZVH_SOURCE_DIR (default: this repository). Exit 0 only if every check held.
 import argparse
 import collections
 import concurrent.futures
-import ctypes
-import importlib.util
 import json
 import os
 import random
@@ -60,13 +58,10 @@ import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE_DIR = os.path.abspath(os.environ.get("ZVH_SOURCE_DIR")
-                             or os.path.join(HERE, "..", ".."))
-BUILD_DIR = os.path.abspath(os.environ.get("ZVH_BUILD_DIR")
-                            or os.path.join(SOURCE_DIR, "build"))
-ZVHD = os.path.join(BUILD_DIR, "zvhd")
-ZVHCTL = os.path.join(BUILD_DIR, "zvhctl")
-EXAMPLE_PLAN = os.path.join(SOURCE_DIR, "config", "example-plan.json")
+#  The integration tests' harness: paths, make-federation, waits
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import zvhtest                                      # noqa: E402
+from zvhtest import ZVHCTL, ZVHD, EXAMPLE_PLAN, die_with_parent  # noqa: E402
 
 # Heartbeats at the daemon's default (1 s): at 200 ms, 31 daemons on one
 # machine spent most of 2 cores pinging each other (2 x 30 frames, each a
@@ -82,22 +77,6 @@ LATE_APPLY_S = 5.0              # a call that timed out without a kill may still
 KINDS = ("incident", "scale_up", "scale_down", "out_of_view", "other")
 SUB_PARTNER = "probation-nl"    # the live subscribers: probation, regions "*"
 AUDITOR = "auditor"             # reads every log at the end: operator, "*"
-
-
-def load_make_federation():
-    path = os.path.join(SOURCE_DIR, "scripts", "make-federation.py")
-    spec = importlib.util.spec_from_file_location("make_federation", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def die_with_parent():
-    """preexec_fn: SIGKILL the child when this runner dies (Linux)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
-    except Exception:
-        pass
 
 
 def now():
@@ -130,8 +109,7 @@ class Region:
 class Federation:
     def __init__(self, root, names, settings, partners):
         self.root = root
-        mf = load_make_federation()
-        info = mf.write_federation(root, ZVHCTL, names, settings, partners)
+        info = zvhtest.write_federation(root, ZVHCTL, names, settings, partners)
         self.partners = info.pop("_partners")
         self.regions = {n: Region(n, info[n]) for n in names}
         self.names = list(names)
@@ -200,16 +178,29 @@ class Federation:
         with self.lock:
             region.state = "starting"
 
-    def check_started(self, name):
+    def check_started(self, name, probe_ms=300):
         """A starting daemon that answers becomes up. False if it died."""
         region = self.regions[name]
         if region.proc.poll() is not None:
             return False
-        if self.ctl(name, "status", timeout_ms=300)[0] == 0:
+        if self.ctl(name, "status", timeout_ms=probe_ms)[0] == 0:
             with self.lock:
                 region.state = "up"
                 region.back_at = now()
         return True
+
+    def wait_started(self, name):
+        """At start-up: wait for this daemon alone (zvhtest's patience) until
+        it answers; fail at once if it exits. The probe waits long for an
+        answer: one of 300 ms may never succeed on a loaded machine."""
+        region = self.regions[name]
+
+        def answering():
+            if not self.check_started(name, probe_ms=zvhtest.PROBE_MS):
+                raise zvhtest.Abort(f"zvhd {name} exited at start-up "
+                                    f"({region.proc.returncode}); see {region.log_path}")
+            return region.state == "up"
+        zvhtest.wait_until(answering, interval=0.1, what=f"zvhd {name} to answer status")
 
     def crashed(self):
         """Daemons that exited without being killed here: [(name, code, log tail)].
@@ -1347,8 +1338,7 @@ def main():
             print(f"chaos: {tool} is missing; build it or set ZVH_BUILD_DIR")
             return 1
     rng = random.Random(f"{seed}/main")
-    mf = load_make_federation()
-    names = [r for r, _ in mf.all_regions()]
+    names = [r for r, _ in zvhtest.make_federation.all_regions()]
     if args.regions:
         names = names[:args.regions]
     root = args.root or tempfile.mkdtemp(prefix=f"zvh-chaos-{seed}-", dir=scratch_dir(args))
@@ -1369,17 +1359,11 @@ def main():
     started = now()
     try:
         # ---------------------------------------------------------------- start
+        #  Each daemon gets its own wait (minutes), not a budget for all 31
         for name in names:
             fed.spawn(name)
-        deadline = now() + 60
-        while any(fed.regions[n].state != "up" for n in names):
-            for n in names:
-                if fed.regions[n].state == "starting" and not fed.check_started(n):
-                    raise RuntimeError(f"zvhd {n} exited at start-up; see "
-                                       f"{fed.regions[n].log_path}")
-            if now() > deadline:
-                raise RuntimeError("the daemons did not all answer within 60 s")
-            time.sleep(0.1)
+        for name in names:
+            fed.wait_started(name)
         log(f"31 daemons answering after {now() - started:.1f} s" if len(names) == 31
             else f"{len(names)} daemons answering after {now() - started:.1f} s")
         for region in sub_regions:
@@ -1521,13 +1505,20 @@ def main():
         sets, by_id = checker.check_logs(logs)
         log(f"{len(logs)} signal logs read and checked in {now() - t0:.1f} s")
         t0 = now()
-        # Let every live subscriber catch up with its region's log, then stop it
-        deadline = now() + 60
+        # Let every live subscriber catch up with its region's log (each its
+        # own wait; one still behind is reported by check_subscribers), then
+        # stop it
         for region in sub_regions:
             want = logs.get(region, [(0,)])[-1][0] if logs.get(region) else 0
-            while now() < deadline and subs.last_seq(region) < want:
+
+            def caught_up(region=region, want=want):
                 subs.tick()
-                time.sleep(0.2)
+                return subs.last_seq(region) >= want
+            try:
+                zvhtest.wait_until(caught_up, interval=0.2,
+                                   what=f"the subscriber at {region} to reach seq {want}")
+            except zvhtest.TestFailure as error:
+                log(str(error))
         subs.stop_all()
         sub_report = checker.check_subscribers(logs)
         log(f"subscribers caught up and checked in {now() - t0:.1f} s")

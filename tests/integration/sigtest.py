@@ -1,12 +1,13 @@
 """sigtest: crisis-signal helpers on top of zvhtest (Python 3 stdlib only).
 
-zvhtest.Federation writes a federation without partners; SignalFederation
-writes one with partners (scripts/make-federation.py, partners=...) and adds
-what signal tests need: raising signals (as operator over the control socket
-or as a partner over CURVE), real `zvhctl subscribe` processes whose JSON
-lines go to a file (so a SIGKILLed subscriber's printed lines stay readable),
-and a tiny CURVE client (ctypes over the system libzmq) that sends a SubFrame
-built by hand, for claims zvhctl cannot make.
+SignalFederation is a zvhtest.Federation with partners
+(scripts/make-federation.py, partners=...) and what signal tests need:
+raising signals (as operator over the control socket or as a partner over
+CURVE) and real `zvhctl subscribe` processes whose JSON lines go to a file
+(so a SIGKILLed subscriber's printed lines stay readable). For claims zvhctl
+cannot make, RawPartner (zvhtest.CurveDealer) sends a SubFrame built by hand
+(zvhtest.pb_field). Tests run with zvhtest's runner (sigtest.main is
+zvhtest.main).
 
     @signal_federation(["groningen", "drenthe"], TIMERS,
                        partners=[("pol", "police", "groningen")])
@@ -23,25 +24,21 @@ built by hand, for claims zvhctl cannot make.
 Every subscriber is killed when its test ends and when the runner exits (and,
 through PR_SET_PDEATHSIG, when the runner is killed).
 """
-import atexit
-import ctypes
-import ctypes.util
 import json
 import os
-import re
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zvhtest                                      # noqa: E402
-from zvhtest import (ZVHCTL, ZVHD, TestFailure, eq, expect,  # noqa: E402,F401
-                     wait_until)
+#  What signal tests import from here, though zvhtest holds it
+from zvhtest import (ZVHCTL, PATIENCE_S, TestFailure, eq, expect,  # noqa: E402,F401
+                     main, pb_decode, pb_field, read_cert, wait_until)
+from zvhtest import CurveDealer as RawPartner      # noqa: E402,F401 - a partner's key
 
 VIEWS = zvhtest.make_federation.VIEWS
 ALL_REGIONS = [r for r, _ in zvhtest.make_federation.all_regions()]
@@ -51,32 +48,7 @@ ALL_REGIONS = [r for r, _ in zvhtest.make_federation.all_regions()]
 TIMERS = {"heartbeat_ms": 200, "peer_timeout_ms": 1500, "retry_min_ms": 50,
           "retry_max_ms": 1000, "review_check_s": 1}
 
-# --------------------------------------------------------------------- processes
-
-_SUBS = set()                   # every subscriber Popen not yet reaped
-
-
-def _kill_subscribers():
-    for proc in list(_SUBS):
-        try:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=10)
-        except Exception:
-            pass
-        _SUBS.discard(proc)
-
-
-atexit.register(_kill_subscribers)
-
-
-def _die_with_parent():
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
+# --------------------------------------------------------------------- subscribers
 
 class Subscriber:
     """One real `zvhctl subscribe` process; its stdout (one JSON line per
@@ -104,9 +76,8 @@ class Subscriber:
             cmd += ["--idle-exit", str(idle_exit_ms)]
         self.cmd = cmd
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=err, preexec_fn=_die_with_parent)
-        _SUBS.add(self.proc)
+            self.proc = zvhtest.start_process(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                              stderr=err)
         self.started = time.monotonic()
         self.stopped = False
 
@@ -138,8 +109,9 @@ class Subscriber:
         except FileNotFoundError:
             return ""
 
-    def wait_events(self, event_ids, timeout=15.0, type_=None):
+    def wait_events(self, event_ids, timeout=None, type_=None):
         """Wait until every id in event_ids has been printed; the lines."""
+        timeout = PATIENCE_S if timeout is None else timeout
         wanted = set(event_ids)
 
         def have_all():
@@ -155,11 +127,11 @@ class Subscriber:
                               f"{missing[:5]}; stderr: {self.stderr().strip()[-300:]!r}")
         return self.lines()
 
-    def wait_event(self, event_id, timeout=15.0):
+    def wait_event(self, event_id, timeout=None):
         self.wait_events([event_id], timeout)
         return [e for e in self.lines() if e["event_id"] == event_id][0]
 
-    def wait_count(self, count, timeout=15.0, type_=None):
+    def wait_count(self, count, timeout=None, type_=None):
         return wait_until(lambda: len(self.events(type_)) >= count and self.events(type_),
                           timeout, interval=0.02,
                           what=f"subscriber {self.name} to print {count} line(s)")
@@ -170,11 +142,7 @@ class Subscriber:
         return self.proc.poll() is None
 
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        _SUBS.discard(self.proc)
-        return self.proc.returncode
+        return zvhtest.end_process(self.proc)
 
     def pause(self):
         self.proc.send_signal(signal.SIGSTOP)
@@ -184,12 +152,13 @@ class Subscriber:
         self.proc.send_signal(signal.SIGCONT)
         self.stopped = False
 
-    def wait_exit(self, timeout=30.0):
+    def wait_exit(self, timeout=None):
+        timeout = PATIENCE_S if timeout is None else timeout
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             raise TestFailure(f"subscriber {self.name} did not exit within {timeout:g} s")
-        _SUBS.discard(self.proc)
+        zvhtest.forget(self.proc)
         return rc
 
 
@@ -210,20 +179,9 @@ class SignalFederation(zvhtest.Federation):
     """zvhtest.Federation with partners: info[region]["subscribe"] is each
     region's partner endpoint, self.partners[id] the partner's key file."""
 
-    def __init__(self, regions, settings=None, partners=(), root=None):
-        # Federation.__init__ writes a federation without partners: let it
-        # do everything else, with write_federation given the partners.
-        original = zvhtest.write_federation
-
-        def with_partners(root_, zvhctl, chosen, settings_=None, *args, **kwargs):
-            kwargs["partners"] = list(partners)
-            return original(root_, zvhctl, chosen, settings_, *args, **kwargs)
-        zvhtest.write_federation = with_partners
-        try:
-            super().__init__(regions, settings,
-                             root or tempfile.mkdtemp(prefix="zvh-sig-"))
-        finally:
-            zvhtest.write_federation = original
+    def __init__(self, regions, settings=None, partners=(), root=None, writer=None):
+        super().__init__(regions, settings, root or tempfile.mkdtemp(prefix="zvh-sig-"),
+                         partners, writer)
         self.partners = self.info.get("_partners", {})
         self.subscribers = []
 
@@ -274,213 +232,16 @@ class SignalFederation(zvhtest.Federation):
         super().close()
 
 
-# --------------------------------------------------------------------- raw CURVE client
-
-def _varint(value):
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def pb_field(number, value):
-    """One protobuf field: int -> varint, str/bytes -> length-delimited."""
-    if isinstance(value, bool):
-        value = int(value)
-    if isinstance(value, int):
-        return _varint(number << 3) + _varint(value)
-    if isinstance(value, str):
-        value = value.encode("utf-8")
-    return _varint((number << 3) | 2) + _varint(len(value)) + value
-
-
-def pb_decode(data):
-    """{field number: [values]} of one message level (ints or bytes)."""
-    fields, i = {}, 0
-
-    def varint():
-        nonlocal i
-        result = shift = 0
-        while True:
-            byte = data[i]
-            i += 1
-            result |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                return result
-    while i < len(data):
-        key = varint()
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value = varint()
-        elif wire == 2:
-            size = varint()
-            value = bytes(data[i:i + size])
-            i += size
-        elif wire == 1:
-            value = bytes(data[i:i + 8])
-            i += 8
-        elif wire == 5:
-            value = bytes(data[i:i + 4])
-            i += 4
-        else:
-            raise ValueError(f"wire type {wire}")
-        fields.setdefault(number, []).append(value)
-    return fields
-
-
-def read_cert(path):
-    """(public, secret) Z85 keys of a CZMQ secret certificate file."""
-    text = open(path, encoding="utf-8").read()
-    public = re.search(r'public-key = "([^"]{40})"', text).group(1)
-    secret = re.search(r'secret-key = "([^"]{40})"', text).group(1)
-    return public, secret
-
-
-class RawPartner:
-    """A DEALER with a partner's CURVE key, speaking SubFrame bytes built
-    here: for frames zvhctl would never send. Uses the system libzmq."""
-
-    ZMQ_DEALER, ZMQ_LINGER, ZMQ_RCVTIMEO = 5, 17, 27
-    ZMQ_CURVE_PUBLICKEY, ZMQ_CURVE_SECRETKEY, ZMQ_CURVE_SERVERKEY = 48, 49, 50
-
-    def __init__(self, endpoint, server_key, cert_file):
-        name = ctypes.util.find_library("zmq") or "libzmq.so.5"
-        self.zmq = zmq = ctypes.CDLL(name, use_errno=True)
-        zmq.zmq_ctx_new.restype = ctypes.c_void_p
-        zmq.zmq_socket.restype = ctypes.c_void_p
-        zmq.zmq_socket.argtypes = [ctypes.c_void_p, ctypes.c_int]
-        zmq.zmq_setsockopt.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
-                                       ctypes.c_size_t]
-        zmq.zmq_connect.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-        zmq.zmq_send.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
-                                 ctypes.c_int]
-        zmq.zmq_recv.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
-                                 ctypes.c_int]
-        zmq.zmq_close.argtypes = [ctypes.c_void_p]
-        zmq.zmq_ctx_term.argtypes = [ctypes.c_void_p]
-        self.ctx = zmq.zmq_ctx_new()
-        self.sock = zmq.zmq_socket(self.ctx, self.ZMQ_DEALER)
-        public, secret = read_cert(cert_file)
-        for option, value in ((self.ZMQ_CURVE_SERVERKEY, server_key),
-                              (self.ZMQ_CURVE_PUBLICKEY, public),
-                              (self.ZMQ_CURVE_SECRETKEY, secret)):
-            raw = value.encode("ascii")
-            self._check(zmq.zmq_setsockopt(self.sock, option, raw, 40), "setsockopt")
-        self._setint(self.ZMQ_LINGER, 0)
-        self._check(zmq.zmq_connect(self.sock, endpoint.encode()), "connect")
-
-    def _check(self, rc, what):
-        if rc != 0:
-            raise TestFailure(f"libzmq {what} failed: errno {ctypes.get_errno()}")
-
-    def _setint(self, option, value):
-        v = ctypes.c_int(value)
-        self._check(self.zmq.zmq_setsockopt(self.sock, option, ctypes.byref(v), 4),
-                    "setsockopt")
-
-    def send(self, frame):
-        rc = self.zmq.zmq_send(self.sock, frame, len(frame), 0)
-        expect(rc == len(frame), f"zmq_send returned {rc}")
-
-    def recv(self, timeout_ms):
-        """One frame (bytes) or None after timeout_ms."""
-        self._setint(self.ZMQ_RCVTIMEO, int(timeout_ms))
-        buf = ctypes.create_string_buffer(1 << 20)
-        size = self.zmq.zmq_recv(self.sock, buf, len(buf), 0)
-        return None if size < 0 else buf.raw[:size]
-
-    def close(self):
-        if self.sock:
-            self.zmq.zmq_close(self.sock)
-            self.sock = None
-        if self.ctx:
-            self.zmq.zmq_ctx_term(self.ctx)
-            self.ctx = None
-
-
 # --------------------------------------------------------------------- runner
 
 def signal_federation(regions, settings=None, partners=()):
-    """Decorator: the test gets a fresh SignalFederation."""
+    """Decorator: the test gets a fresh SignalFederation (settings: TIMERS
+    unless given)."""
     def mark(fn):
-        fn.sig_regions = list(regions)
-        fn.sig_settings = dict(TIMERS if settings is None else settings)
-        fn.sig_partners = list(partners)
+        fn.zvh_federation = lambda: SignalFederation(
+            regions, TIMERS if settings is None else settings, partners)
         return fn
     return mark
-
-
-def run_test(fn):
-    name = fn.__name__
-    started = time.monotonic()
-    fed = None
-    ok = False
-    try:
-        fed = SignalFederation(fn.sig_regions, fn.sig_settings, fn.sig_partners)
-        fn(fed)
-        ok = True
-    except KeyboardInterrupt:
-        raise
-    except BaseException as error:          # noqa: BLE001 - reported below
-        failure = error
-        details = traceback.format_exc()
-    finally:
-        if fed:
-            fed.close()
-    elapsed = time.monotonic() - started
-    if ok:
-        print(f"PASS {name} ({elapsed:.1f} s)", flush=True)
-        shutil.rmtree(fed.root, ignore_errors=True)
-        return True
-    text = str(failure).strip() or type(failure).__name__
-    reason = text.splitlines()[0]
-    if not isinstance(failure, AssertionError):
-        reason = f"{type(failure).__name__}: {reason}"
-    print(f"FAIL {name}: {reason}", flush=True)
-    sys.stdout.write("  " + details.replace("\n", "\n  ") + "\n")
-    if fed:
-        for region in fed.regions:
-            if os.path.exists(fed.log_path(region)) and len(fed.regions) <= 4:
-                print(f"  --- last lines of {region}'s log:")
-                print(fed.log_tail(region, 25))
-        print(f"  kept {fed.root} ({elapsed:.1f} s)", flush=True)
-    return False
-
-
-def main(namespace):
-    """Run the test_* functions of a module in file order; the last line is
-    "N passed, M failed"; exit 1 if any failed. Arguments select tests by
-    (part of) name."""
-    for tool in (ZVHD, ZVHCTL):
-        if not os.access(tool, os.X_OK):
-            print(f"FAIL setup: {tool} is missing; build it or set ZVH_BUILD_DIR")
-            print("0 passed, 1 failed")
-            sys.exit(1)
-    wanted = sys.argv[1:]
-    tests = sorted((fn for n, fn in namespace.items()
-                    if n.startswith("test_") and callable(fn)),
-                   key=lambda fn: fn.__code__.co_firstlineno)
-    tests = [fn for fn in tests if not wanted or any(w in fn.__name__ for w in wanted)]
-    passed = failed = 0
-    started = time.monotonic()
-    try:
-        for fn in tests:
-            if run_test(fn):
-                passed += 1
-            else:
-                failed += 1
-    finally:
-        _kill_subscribers()
-        zvhtest._kill_everything()
-    print(f"({time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
-    print(f"{passed} passed, {failed} failed", flush=True)
-    sys.exit(1 if failed else 0)
 
 
 class Raiser(threading.Thread):
@@ -505,7 +266,7 @@ class Raiser(threading.Thread):
         try:
             for i in range(self.count):
                 if self.gate_at is not None and i == self.gate_at:
-                    self.gate.wait(120)
+                    self.gate.wait(PATIENCE_S)
                 text = f"{self.text_prefix} {i}" if self.text_prefix else None
                 rc, out, err = self.fed.ctl(self.region,
                                             *self.fed.raise_args(self.case_id,
@@ -522,7 +283,8 @@ class Raiser(threading.Thread):
         except Exception as error:          # noqa: BLE001 - checked by the test
             self.error = error
 
-    def finish(self, timeout=120):
+    def finish(self, timeout=None):
+        timeout = PATIENCE_S if timeout is None else timeout
         self.gate.set()
         self.join(timeout)
         expect(not self.is_alive(), f"raising {self.count} signals took over {timeout} s")

@@ -13,7 +13,6 @@ checks that nothing else differs).
 The last line is "N passed, M failed"; the exit code is 1 if any failed.
 """
 import http.client
-import importlib.util
 import json
 import os
 import re
@@ -26,24 +25,16 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sigtest                                              # noqa: E402
 import zvhtest                                              # noqa: E402
-from zvhtest import (ZVHCTL, ZVHD, SOURCE_DIR, TestFailure, eq,  # noqa: E402
-                     expect, wait_until)
+from zvhtest import (ZVHD, SOURCE_DIR, TestFailure, eq, expect,  # noqa: E402
+                     wait_until)
 
 
-def _load_generator():
-    path = os.path.join(SOURCE_DIR, "docker", "make-compose-configs.py")
-    spec = importlib.util.spec_from_file_location("make_compose_configs", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-GEN = _load_generator()
+GEN = zvhtest.load_module(os.path.join(SOURCE_DIR, "docker", "make-compose-configs.py"),
+                         "make_compose_configs")
 REGIONS = list(GEN.REGIONS)                     # groningen, drenthe, utrecht
 A, B, C = REGIONS
 PARTNERS = {pid: (role, region) for pid, role, region, _ in GEN.PARTNERS}
@@ -141,12 +132,8 @@ class ComposeFederation(sigtest.SignalFederation):
     helpers (start, stop, ctl, subscribe, raise_signal, ...)."""
 
     def __init__(self, settings=None):
-        original = zvhtest.write_federation
-        zvhtest.write_federation = write_compose_on_loopback
-        try:
-            super().__init__(REGIONS, settings, (), tempfile.mkdtemp(prefix="zvh-ops-"))
-        finally:
-            zvhtest.write_federation = original
+        super().__init__(REGIONS, settings, (), tempfile.mkdtemp(prefix="zvh-ops-"),
+                         writer=write_compose_on_loopback)
 
     def subscribe_as(self, pid, name=None, **options):
         """`zvhctl subscribe` exactly as the partner's container runs it: the
@@ -179,7 +166,7 @@ class ComposeFederation(sigtest.SignalFederation):
     def metric(self, region, name, **labels):
         return self.metrics(region).get(sample_key(name, labels))
 
-    def wait_metric(self, region, name, predicate, timeout=20.0, **labels):
+    def wait_metric(self, region, name, predicate, timeout=None, **labels):
         """Poll until predicate(value) holds; the value."""
         key = sample_key(name, labels)
 
@@ -216,7 +203,7 @@ def parse_metrics(text):
     return samples
 
 
-# --------------------------------------------------------------------- runner
+# --------------------------------------------------------------------- runner: zvhtest's
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
@@ -230,77 +217,13 @@ def check_sanitizers(fed):
         for mark in SANITIZER_MARKS:
             expect(mark not in text, f"{name}'s log has a sanitizer report ({mark})")
 
+
 def compose(settings=None):
     """Decorator: the test gets a fresh ComposeFederation(settings)."""
     def mark(fn):
-        fn.ops_settings = dict(settings or {})
+        fn.zvh_federation = lambda: ComposeFederation(settings)
         return fn
     return mark
-
-
-def run_test(fn):
-    name = fn.__name__
-    started = time.monotonic()
-    fed, ok, failure, details = None, False, None, ""
-    try:
-        fed = ComposeFederation(getattr(fn, "ops_settings", {}))
-        fn(fed)
-        check_sanitizers(fed)
-        ok = True
-    except KeyboardInterrupt:
-        raise
-    except BaseException as error:          # noqa: BLE001 - reported below
-        failure = error
-        details = traceback.format_exc()
-        if fed is not None:
-            details += "\n".join(["daemons at the failure:"] + fed.daemon_report())
-    finally:
-        if fed:
-            fed.close()
-    elapsed = time.monotonic() - started
-    if ok:
-        print(f"PASS {name} ({elapsed:.1f} s)", flush=True)
-        shutil.rmtree(fed.root, ignore_errors=True)
-        return True
-    reason = (str(failure).strip() or type(failure).__name__).splitlines()[0]
-    if not isinstance(failure, AssertionError):
-        reason = f"{type(failure).__name__}: {reason}"
-    print(f"FAIL {name}: {reason}", flush=True)
-    sys.stdout.write("  " + details.replace("\n", "\n  ") + "\n")
-    if fed:
-        for region in fed.regions:
-            if os.path.exists(fed.log_path(region)):
-                print(f"  --- last lines of {region}'s log:")
-                print(fed.log_tail(region, 30))
-        print(f"  kept {fed.root} ({elapsed:.1f} s)", flush=True)
-    return False
-
-
-def main(namespace):
-    for tool in (ZVHD, ZVHCTL):
-        if not os.access(tool, os.X_OK):
-            print(f"FAIL setup: {tool} is missing; build it or set ZVH_BUILD_DIR")
-            print("0 passed, 1 failed")
-            sys.exit(1)
-    wanted = sys.argv[1:]
-    tests = sorted((fn for n, fn in namespace.items()
-                    if n.startswith("test_") and callable(fn)),
-                   key=lambda fn: fn.__code__.co_firstlineno)
-    tests = [fn for fn in tests if not wanted or any(w in fn.__name__ for w in wanted)]
-    passed = failed = 0
-    started = time.monotonic()
-    try:
-        for fn in tests:
-            if run_test(fn):
-                passed += 1
-            else:
-                failed += 1
-    finally:
-        sigtest._kill_subscribers()
-        zvhtest._kill_everything()
-    print(f"({time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
-    print(f"{passed} passed, {failed} failed", flush=True)
-    sys.exit(1 if failed else 0)
 
 
 # --------------------------------------------------------------------- helpers
@@ -381,21 +304,21 @@ def test_compose_federation_carries_a_handover_and_a_signal_to_partners(fed):
     from Groningen to Drenthe, then Drenthe raises a signal on it; the police
     (at Groningen) and the crisis service (at Utrecht) each get the move
     (label_moved) and the signal, each in its own view."""
-    fed.start_all(timeout=60)
+    fed.start_all()
     police = fed.subscribe_as(POLICE)
     crisis = fed.subscribe_as(CRISIS)
     include(fed, A, "OPS-HANDOVER-1")
     rc, _, err = fed.move(A, "OPS-HANDOVER-1", B)
     eq(rc, 0, f"case move ({err.strip()})")
-    fed.wait_state(B, "OPS-HANDOVER-1", "joint_target", timeout=30)
-    fed.wait_state(A, "OPS-HANDOVER-1", "joint_source", timeout=30)
+    fed.wait_state(B, "OPS-HANDOVER-1", "joint_target")
+    fed.wait_state(A, "OPS-HANDOVER-1", "joint_source")
     event_id = fed.raise_signal(B, "OPS-HANDOVER-1", kind="incident",
                                 text="Melding via de meldkamer")
     for sub in (police, crisis):
-        moved = sub.wait_count(1, timeout=30, type_="label_moved")[0]
+        moved = sub.wait_count(1, type_="label_moved")[0]
         eq((moved["region"], moved.get("previous_region")), (B, A),
            f"{sub.name}: region and previous_region of the move")
-        line = sub.wait_event(event_id, timeout=30)
+        line = sub.wait_event(event_id)
         eq((line["type"], line["region"], line["kind"]), ("signal", B, "incident"),
            f"{sub.name}: the signal")
     expect("text" not in police.wait_event(event_id), "the police view has no free text")
@@ -408,7 +331,7 @@ def test_metrics_move_with_a_handover_and_a_signal(fed):
     """/metrics follows the work: case counts, the outbox towards a stopped
     peer and its age, peer up/down, events applied and made, the signal log,
     refusals, partner lag, and the commit latency histogram."""
-    fed.start_all(timeout=60)
+    fed.start_all()
     police = fed.subscribe_as(POLICE)
     base_a, base_b = fed.metrics(A), fed.metrics(B)
     eq(base_a['zvh_info{region="groningen",version="0.1.0"}'], 1, "zvh_info")
@@ -433,10 +356,10 @@ def test_metrics_move_with_a_handover_and_a_signal(fed):
     fed.wait_metric(A, "zvh_peer_up", lambda v: v == 0, peer=B)
     eq(fed.metric(A, "zvh_cases", state="offered"), 1, "offered cases at groningen")
     fed.resume(B)
-    fed.wait_metric(A, "zvh_outbox_depth", lambda v: v == 0, timeout=30, peer=B)
+    fed.wait_metric(A, "zvh_outbox_depth", lambda v: v == 0, peer=B)
     fed.wait_metric(A, "zvh_peer_up", lambda v: v == 1, peer=B)
-    fed.wait_metric(B, "zvh_cases", lambda v: v == 1, timeout=30, state="joint_target")
-    fed.wait_metric(A, "zvh_cases", lambda v: v == 1, timeout=30, state="joint_source")
+    fed.wait_metric(B, "zvh_cases", lambda v: v == 1, state="joint_target")
+    fed.wait_metric(A, "zvh_cases", lambda v: v == 1, state="joint_source")
     expect(fed.metric(B, "zvh_events_applied_total") > base_b["zvh_events_applied_total"],
            "drenthe counts the events it applied")
 
@@ -446,10 +369,10 @@ def test_metrics_move_with_a_handover_and_a_signal(fed):
     event_id = fed.raise_signal(B, "OPS-METRIC-1", kind="incident")
     for region in REGIONS:
         fed.wait_metric(region, "zvh_signal_log_appended_total",
-                        lambda v, r=region: v >= logs[r] + 1, timeout=30)
+                        lambda v, r=region: v >= logs[r] + 1)
     expect(fed.metric(C, "zvh_events_applied_total") > applied_c,
            "utrecht counts the signal it applied")
-    police.wait_event(event_id, timeout=30)
+    police.wait_event(event_id)
     eq(fed.wait_metric(A, "zvh_subscriber_lag", lambda v: v == 0, partner=POLICE), 0,
        "police lag once it acknowledged")
     eq(fed.metric(A, "zvh_subscriber_live", partner=POLICE), 1, "police session live")
@@ -474,7 +397,7 @@ def test_metrics_move_with_a_handover_and_a_signal(fed):
 def test_healthz_needs_a_writable_store_and_a_recent_peer(fed):
     """/healthz: 200 while a peer was seen within health_peer_s; 503 with the
     reason once every peer is gone that long; 200 again when one is back."""
-    fed.start_all(timeout=60)
+    fed.start_all()
     status, body = fed.http(A, "/healthz")
     eq(status, 200, f"healthz with peers up ({body.strip()})")
     expect("store writable" in body and "seen" in body, f"healthz says why: {body!r}")
@@ -483,12 +406,12 @@ def test_healthz_needs_a_writable_store_and_a_recent_peer(fed):
     fed.stop(B)
     fed.stop(C)
     status, body = wait_until(lambda: (lambda r: r[0] == 503 and r)(fed.http(A, "/healthz")),
-                              20, interval=0.2, what="healthz to turn 503")
+                              interval=0.2, what="healthz to turn 503")
     expect("no peer seen" in body and "health_peer_s" in body,
            f"503 says why: {body!r}")
     expect("metrics: /healthz: no peer seen" in fed.log(A), "the 503 is logged")
     fed.start(B)
-    wait_until(lambda: fed.http(A, "/healthz")[0] == 200, 30, interval=0.2,
+    wait_until(lambda: fed.http(A, "/healthz")[0] == 200, interval=0.2,
                what="healthz to be 200 again with drenthe back")
 
 
@@ -501,7 +424,7 @@ def test_healthz_of_a_region_without_peers_rests_on_its_store(fed):
                                     "health_peer_s": 1})
     try:
         solo.start(A)
-        time.sleep(1.5)                         # past health_peer_s
+        time.sleep(1.5)                         # not a wait: health_peer_s must pass
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT_S)
         connection.request("GET", "/healthz")
         response = connection.getresponse()
@@ -575,13 +498,13 @@ def test_backup_under_load_restores_every_acknowledged_case(fed):
     and none asked for after it answered; restored into a fresh data_dir
     the daemon starts, says it runs a restored backup, serves, takes new
     cases, and events from its peers reach it again."""
-    fed.start_all(timeout=60)
+    fed.start_all()
     police = fed.subscribe_as(POLICE)
     loader = Includer(fed, A)
     loader.start()
     taken = []                                  # (directory, asked at, answered at)
     try:
-        wait_until(lambda: len(loader.acked) >= 5, 60, what="five cases included")
+        wait_until(lambda: len(loader.acked) >= 5, what="five cases included")
         for n in range(1, BACKUPS + 1):
             backup_dir = os.path.join(fed.root, f"backup-{n}")
             asked = time.monotonic()
@@ -589,7 +512,7 @@ def test_backup_under_load_restores_every_acknowledged_case(fed):
             answered = time.monotonic()
             taken.append((backup_dir, asked, answered))
             eq(out["backup"], backup_dir, "backup directory in zvhctl's answer")
-            wait_until(lambda: any(sent > answered for _, _, sent, _ in loader.acked), 60,
+            wait_until(lambda: any(sent > answered for _, _, sent, _ in loader.acked),
                        what=f"a case included after backup {n}")
     finally:
         loader.finish()
@@ -619,7 +542,7 @@ def test_backup_under_load_restores_every_acknowledged_case(fed):
     shutil.move(data_dir, data_dir + ".lost")
     os.makedirs(os.path.join(data_dir, "store"), mode=0o700)
     shutil.copy2(copy, os.path.join(data_dir, "store", "data.mdb"))
-    fed.start(A, timeout=60)
+    fed.start(A)
     expect("was restored from a backup taken" in fed.log(A),
            "the restored daemon says it runs a restored backup")
     expect(fed.metric(A, "zvh_store_restored_backup_timestamp_seconds") > 0,
@@ -633,7 +556,7 @@ def test_backup_under_load_restores_every_acknowledged_case(fed):
     for case_id in after:
         expect(case_id not in cases, f"{case_id} was included after the backup "
                                      "answered, yet is in the copy")
-    fed.wait_links_up(timeout=30)
+    fed.wait_links_up()
     eq(fed.http(A, "/healthz")[0], 200, "healthz of the restored region")
     include(fed, A, "OPS-AFTER-RESTORE")
     #  Events from the peers reach the restored region again: a signal
@@ -642,10 +565,10 @@ def test_backup_under_load_restores_every_acknowledged_case(fed):
     include(fed, B, "OPS-FROM-DRENTHE")
     event_id = fed.raise_signal(B, "OPS-FROM-DRENTHE", kind="incident")
     police = fed.subscribe_as(POLICE, name=f"{POLICE}-after-restore")
-    police.wait_event(event_id, timeout=30)
+    police.wait_event(event_id)
     rc, _, err = fed.move(B, "OPS-FROM-DRENTHE", A)
     eq(rc, 0, f"case move from drenthe ({err.strip()})")
-    fed.wait_state(A, "OPS-FROM-DRENTHE", "joint_target", timeout=30)
+    fed.wait_state(A, "OPS-FROM-DRENTHE", "joint_target")
 
 
 def _restore(fed, region, backup_dir):
@@ -656,7 +579,7 @@ def _restore(fed, region, backup_dir):
     os.makedirs(os.path.join(data_dir, "store"), mode=0o700)
     shutil.copy2(os.path.join(backup_dir, "data.mdb"),
                  os.path.join(data_dir, "store", "data.mdb"))
-    fed.start(region, timeout=60)
+    fed.start(region)
 
 
 def _owners(fed, case_id):
@@ -703,44 +626,44 @@ def test_restored_region_resynchronises_with_its_peers(fed):
     backup follows Utrecht's accept, sent again. Groningen's new events get
     fresh ids and reach the peers (they are not taken for resends); every
     link drains; each case has one owner."""
-    fed.start_all(timeout=60)
+    fed.start_all()
     include(fed, A, "RS-A1")
     loader = Mover(fed, B, A)
     loader.start()
     try:
-        wait_until(lambda: len(loader.moved) >= 3, 60, what="three cases moved")
+        wait_until(lambda: len(loader.moved) >= 3, what="three cases moved")
         backup_dir = os.path.join(fed.root, "backup-resync")
         fed.ctl_ok(A, "backup", backup_dir)
         answered = time.monotonic()
         count = len(loader.moved)
-        wait_until(lambda: len(loader.moved) >= count + 3, 60,
+        wait_until(lambda: len(loader.moved) >= count + 3,
                    what="three cases moved after the backup")
     finally:
         loader.finish()
     include(fed, A, "RS-A2")                    # its own: lost with the restore
     rc, _, err = fed.move(A, "RS-A1", C)        # its own, but C's accept comes again
     eq(rc, 0, f"move RS-A1 to {C} ({err.strip()})")
-    fed.wait_state(C, "RS-A1", "joint_target", timeout=30)
-    fed.wait_quiescent(timeout=60)
+    fed.wait_state(C, "RS-A1", "joint_target")
+    fed.wait_quiescent()
     for case_id in loader.moved:
         eq(fed.state(A, case_id), "joint_target", f"{case_id} at {A} before the restore")
     #  The police stay connected across the restore: their stream is past
     #  the restored log's end, and the new entries must still reach them
     police = fed.subscribe_as(POLICE)
-    police.wait_events(loader.signals, timeout=30)
+    police.wait_events(loader.signals)
     seen = police.last_seq()
 
     _restore(fed, A, backup_dir)
     log = fed.log(A)
     expect("was restored from a backup taken" in log, "the daemon says it was restored")
     expect("new incarnation" in log, "the restored store begins a new incarnation")
-    wait_until(lambda: "the peer was restored from a backup" in fed.log(B), 30,
+    wait_until(lambda: "the peer was restored from a backup" in fed.log(B),
                what=f"{B} to say that {A} was restored and send again")
-    wait_until(lambda: f"{A} was restored from a backup" in fed.log(C), 30,
+    wait_until(lambda: f"{A} was restored from a backup" in fed.log(C),
                what=f"{C} to follow {A}'s new incarnation")
 
     #  Nothing Drenthe sent is lost: every case it moved, every signal
-    fed.wait_quiescent(timeout=60)
+    fed.wait_quiescent()
     for case_id in loader.moved:
         eq(_owners(fed, case_id), [A], f"owners of {case_id}, moved to {A}")
         eq(fed.state(B, case_id), "joint_source", f"{case_id} at {B}")
@@ -749,12 +672,12 @@ def test_restored_region_resynchronises_with_its_peers(fed):
     include(fed, A, "RS-A3")
     rc, _, err = fed.move(A, "RS-A3", B)
     eq(rc, 0, f"move RS-A3 to {B} ({err.strip()})")
-    fed.wait_state(B, "RS-A3", "joint_target", timeout=30)
+    fed.wait_state(B, "RS-A3", "joint_target")
     include(fed, A, "RS-A4")
     own_signal = fed.raise_signal(A, "RS-A4", kind="incident")
     crisis = fed.subscribe_as(CRISIS)
-    crisis.wait_event(own_signal, timeout=30)
-    police.wait_event(own_signal, timeout=30)
+    crisis.wait_event(own_signal)
+    police.wait_event(own_signal)
     expect(int(own_signal.split("/")[1]) > 10 ** 12,
            f"event id {own_signal} after the restore is past the old ones")
     expect(police.running(), "the police subscriber ran through the restore")
@@ -772,7 +695,7 @@ def test_restored_region_resynchronises_with_its_peers(fed):
            "log seqs after the restore are past those the police saw before it")
 
     #  Every link drains both ways, one owner per case
-    fed.wait_quiescent(timeout=60)
+    fed.wait_quiescent()
     for case_id, owner in (("RS-A1", C), ("RS-A3", B), ("RS-A4", A)):
         eq(_owners(fed, case_id), [owner], f"owners of {case_id}")
     #  The offer of RS-A1 was lost with the restore; C's accept, sent again,
@@ -789,23 +712,23 @@ def test_restore_older_than_the_retention_is_loud_and_links_go_on(fed):
     after a restore the events it sent since the backup cannot come again.
     The restored region says so (log and audit trail) and its links go on
     with what comes next instead of waiting for ever."""
-    fed.start_all(timeout=60)
+    fed.start_all()
     for case_id in ("RT-B1", "RT-B2"):
         include(fed, B, case_id)
     backup_dir = os.path.join(fed.root, "backup-retention")
     fed.ctl_ok(A, "backup", backup_dir)
     rc, _, err = fed.move(B, "RT-B1", A)
     eq(rc, 0, f"move RT-B1 to {A} ({err.strip()})")
-    fed.wait_state(A, "RT-B1", "joint_target", timeout=30)
-    fed.wait_quiescent(timeout=30)
+    fed.wait_state(A, "RT-B1", "joint_target")
+    fed.wait_quiescent()
     _restore(fed, A, backup_dir)
-    wait_until(lambda: "are no longer held" in fed.log(B), 30,
+    wait_until(lambda: "are no longer held" in fed.log(B),
                what=f"{B} to say that it no longer holds what {A} lost")
     rc, _, err = fed.move(B, "RT-B2", A)
     eq(rc, 0, f"move RT-B2 to {A} ({err.strip()})")
-    fed.wait_state(A, "RT-B2", "joint_target", timeout=30)
+    fed.wait_state(A, "RT-B2", "joint_target")
     expect(f"from {B} are gone" in fed.log(A), f"{A} says that events from {B} are gone")
-    fed.wait_quiescent(timeout=60)
+    fed.wait_quiescent()
     eq(fed.state(A, "RT-B1"), None, "RT-B1: its offer was older than the retention")
     trail = fed.ctl_ok(A, "audit", "export", use_json=False)
     expect("cannot be sent again" in trail, "the loss is in the audit trail")
@@ -821,13 +744,13 @@ def test_restored_sender_does_not_get_a_relayed_proposal_applied_twice(fed):
     and had only passed the proposal on, must recognise it as sent again
     and not make it v3 (a relayed event's record lets a copy that comes
     back by another path be applied, but never a copy sent again)."""
-    fed.start_all(timeout=60)
+    fed.start_all()
     case_id = "RS-PROP"
     include(fed, A, case_id)
     rc, _, err = fed.move(A, case_id, B)
     eq(rc, 0, f"move {case_id} to {B} ({err.strip()})")
-    fed.wait_state(A, case_id, "joint_source", timeout=30)
-    fed.wait_quiescent(timeout=30)
+    fed.wait_state(A, case_id, "joint_source")
+    fed.wait_quiescent()
     fed.stop(B)
     summary = "Voorstel van groningen, onderweg."
     eq(fed.ctl_ok(A, "plan", "update", case_id, fed.plan_file(summary))["state"],
@@ -835,22 +758,22 @@ def test_restored_sender_does_not_get_a_relayed_proposal_applied_twice(fed):
     backup_dir = os.path.join(fed.root, "backup-proposal")
     fed.ctl_ok(A, "backup", backup_dir)
     fed.pause(A)
-    fed.start(B, timeout=60)
+    fed.start(B)
     rc, _, err = fed.move(B, case_id, C)
     eq(rc, 0, f"move {case_id} to {C} ({err.strip()})")
-    fed.wait_state(C, case_id, "joint_target", timeout=30)
+    fed.wait_state(C, case_id, "joint_target")
     fed.resume(A)
-    wait_until(lambda: (fed.show(C, case_id) or {}).get("plan_version") == 2, 30,
+    wait_until(lambda: (fed.show(C, case_id) or {}).get("plan_version") == 2,
                what=f"the proposal passed on by {B} to be v2 at {C}")
     rc, _, err = fed.move(C, case_id, B)
     eq(rc, 0, f"move {case_id} back to {B} ({err.strip()})")
-    fed.wait_state(B, case_id, "joint_target", timeout=30)
-    fed.wait_quiescent(timeout=60)
+    fed.wait_state(B, case_id, "joint_target")
+    fed.wait_quiescent()
     _restore(fed, A, backup_dir)
     wait_until(lambda: "the peer was restored from a backup" in fed.log(B)
-               or f"{A} was restored from a backup" in fed.log(B), 30,
+               or f"{A} was restored from a backup" in fed.log(B),
                what=f"{B} to follow {A}'s restore")
-    fed.wait_quiescent(timeout=60)
+    fed.wait_quiescent()
     at_b = fed.show(B, case_id, plan=True)
     eq((at_b["state"], at_b["plan_version"], at_b["plan"]["summary"]),
        ("joint_target", 2, summary), f"{case_id} at {B} after {A}'s resend")
@@ -860,13 +783,12 @@ def test_restored_sender_does_not_get_a_relayed_proposal_applied_twice(fed):
 
 def _python_with_zmq():
     """An interpreter with pyzmq and protobuf: this one, or Debian's."""
-    probe = "import zmq, google.protobuf"
-    for python in dict.fromkeys([sys.executable, "/usr/bin/python3"]):
-        if os.access(python, os.X_OK) and subprocess.run(
-                [python, "-c", probe], capture_output=True).returncode == 0:
-            return python
-    raise TestFailure("no python3 with zmq and google.protobuf: apt-get install "
-                      "python3-zmq python3-protobuf (scripts/install-deps.sh does)")
+    python, tried = zvhtest.python_with("import zmq, google.protobuf")
+    if not python:
+        raise TestFailure(f"no python3 with zmq and google.protobuf ({'; '.join(tried)}): "
+                          "apt-get install python3-zmq python3-protobuf "
+                          "(scripts/install-deps.sh does)")
+    return python
 
 
 @compose()
@@ -874,7 +796,7 @@ def test_changes_sent_together_are_answered_one_by_one(fed):
     """Control requests waiting together are committed in one transaction
     (group commit), each in a nested one: a refused move in the middle of a
     burst gets its own error and undoes nothing of the others."""
-    fed.start_all(timeout=60)
+    fed.start_all()
     count = 24
     for n in range(count):
         include(fed, A, f"GC-{n:02d}")
@@ -898,7 +820,7 @@ def test_changes_sent_together_are_answered_one_by_one(fed):
     expect("GC-NONE" in replies[1000]["error"], f"its own error: {replies[1000]['error']}")
     eq(replies[1001]["status"], 3, f"second move of GC-00 ({replies[1001]['error']})")
     for n in range(count):
-        fed.wait_state(B, f"GC-{n:02d}", "joint_target", timeout=30)
+        fed.wait_state(B, f"GC-{n:02d}", "joint_target")
     eq(fed.state(C, "GC-00"), None, "GC-00 at the region of the refused move")
 
 
@@ -915,7 +837,7 @@ def test_sd_notify_ready_reloading_and_stopping(fed):
         else:
             address = os.path.join(fed.root, "notify.sock")
             sock.bind(address)
-        sock.settimeout(30)
+        sock.settimeout(zvhtest.PATIENCE_S)     # each notification
         saved = os.environ.get("NOTIFY_SOCKET")
         os.environ["NOTIFY_SOCKET"] = address
         try:
@@ -958,10 +880,10 @@ def test_sighup_while_stopped_never_wedges_the_daemon(fed):
         proc.send_signal(signal.SIGHUP)
         time.sleep(0.05)
         fed.resume(A)
-        wait_until(lambda: fed.log(A).count("reload:") >= n, 10, what=f"reload {n}")
+        wait_until(lambda: fed.log(A).count("reload:") >= n, what=f"reload {n}")
         rc, _, err = fed.ctl(A, "status", timeout_ms=5000)
         eq(rc, 0, f"status after reload {n} ({err.strip()})")
 
 
 if __name__ == "__main__":
-    main(globals())
+    zvhtest.main(globals(), check=check_sanitizers)

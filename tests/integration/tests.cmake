@@ -1,7 +1,11 @@
 #  Integration tests: real zvhd daemons over CURVE on loopback, driven with
-#  zvhctl from Python 3 (standard library only). Each file is one CTest entry;
+#  zvhctl from Python 3 (standard library; some tests also need Debian's
+#  python3-protobuf, python3-nacl or python3-zmq and say so). All run with
+#  zvhtest.py's runner. Each file is one CTest entry;
 #  zvh_integration_test (tests/CMakeLists.txt) sets ZVH_BUILD_DIR and
-#  ZVH_SOURCE_DIR and a 600 s timeout. They need zvhd and zvhctl built.
+#  ZVH_SOURCE_DIR and a 1800 s timeout, a hang guard: a wait in a test gives
+#  up after minutes (zvhtest.PATIENCE_S) and says what it waited for; a
+#  suite interrupted by the timeout says where. They need zvhd and zvhctl built.
 #  Run one by hand: python3 tests/integration/test_faults.py [name-filter]
 #  (ZVH_SEED=N repeats a fault run; ZVH_FAULT_ITERATIONS=N lengthens it).
 zvh_integration_test (test_handover)

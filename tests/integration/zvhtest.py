@@ -1,9 +1,14 @@
-"""zvhtest: a small harness for integration tests with real zvhd daemons.
+"""zvhtest: the one harness for integration tests with real zvhd daemons.
 
 Python 3 standard library only. Each test runs in a fresh local federation
 written by scripts/make-federation.py (fresh CURVE keys, free loopback ports,
 a temporary directory); daemons are real `zvhd` processes talking CURVE over
-TCP, driven with the real `zvhctl`.
+TCP, driven with the real `zvhctl`. Every suite runs its tests through
+main() here (try, report, keep the directory on failure, clean up) and waits
+with wait_until() here, so a fix to how tests wait is made once. sigtest
+adds partners and subscribers on top. For frames no daemon or zvhctl would
+send there is one CURVE client (CurveDealer, over the system libzmq) and a
+minimal protobuf encoder and decoder (pb_field, pb_decode).
 
     import zvhtest
     from zvhtest import federation, eq, expect
@@ -19,22 +24,35 @@ TCP, driven with the real `zvhctl`.
 
 Paths: $ZVH_BUILD_DIR (default <source>/build) holds zvhd and zvhctl;
 $ZVH_SOURCE_DIR (default: the repository this file is in) holds scripts/ and
-config/. Daemons are always killed when a test ends, when the runner exits,
-and (through PR_SET_PDEATHSIG) when the runner itself is killed. Spawn
-daemons from the main thread only: the death signal follows the spawning
-thread. A test's directory is removed when it passes and kept (its path
-printed, with the tail of every daemon log) when it fails.
+config/. Daemons and every other child a test starts are killed when the
+test ends, when the runner exits, and (through PR_SET_PDEATHSIG) when the
+runner itself is killed. Spawn them from the main thread only: the death
+signal follows the spawning thread. A test's directory is removed when it
+passes and kept (its path printed, with the tail of the daemon logs) when it
+fails.
+
+Waiting: a test waits on a condition it can observe (a daemon answering, a
+link up, a log line, a subscriber's output), never a fixed time for
+something to happen. A wait gives up only after PATIENCE_S, minutes (31 ASan
+daemons on 2 cores are slow, and a wait whose condition holds returns at
+once: patience costs only a failing test its time), and then says what it
+waited for. The fixed sleeps left in tests give something that must NOT
+come (a duplicate, a view for a partner that gets nothing) time to show;
+each says so in a comment.
 """
 import atexit
 import ctypes
+import ctypes.util
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -46,35 +64,46 @@ BUILD_DIR = os.path.abspath(os.environ.get("ZVH_BUILD_DIR")
 ZVHD = os.path.join(BUILD_DIR, "zvhd")
 ZVHCTL = os.path.join(BUILD_DIR, "zvhctl")
 EXAMPLE_PLAN = os.path.join(SOURCE_DIR, "config", "example-plan.json")
+PROTO = os.path.join(SOURCE_DIR, "proto", "zvh.proto")
 
 OWNER_STATES = ("active", "joint_target")
 CTL_TIMEOUT_S = 60              # a zvhctl that runs longer than this is a hang
+#  How long any wait may last before it fails: a last resort, in minutes.
+#  $ZVH_PATIENCE_S changes it (say, shorter while writing a test).
+PATIENCE_S = float(os.environ.get("ZVH_PATIENCE_S") or 300)
+#  zvhctl -t of a readiness probe: it returns as soon as the daemon answers,
+#  so a long one costs nothing, and a short one never succeeds on a machine
+#  where one answer takes longer than it
+PROBE_MS = 5000
+#  Daemon logs shown when a test fails: every region's if this many or
+#  fewer, else only those of daemons that exited on their own
+LOG_TAIL_REGIONS = 4
+LOG_TAIL_LINES = 30
 
 
-def _load_make_federation():
-    path = os.path.join(SOURCE_DIR, "scripts", "make-federation.py")
-    spec = importlib.util.spec_from_file_location("make_federation", path)
+def load_module(path, name):
+    """A Python file that is not a package module (scripts/*.py...)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-make_federation = _load_make_federation()
+make_federation = load_module(os.path.join(SOURCE_DIR, "scripts", "make-federation.py"),
+                              "make_federation")
 write_federation = make_federation.write_federation
 
 # --------------------------------------------------------------------- processes
 
-_LIVE = set()                   # every daemon Popen not yet reaped
+_LIVE = set()                   # every child Popen (daemon, subscriber) not yet reaped
 
 
 def _kill_everything():
     for proc in list(_LIVE):
         try:
-            proc.kill()
-            proc.wait(timeout=10)
+            end_process(proc)
         except Exception:
-            pass
-        _LIVE.discard(proc)
+            _LIVE.discard(proc)
 
 
 atexit.register(_kill_everything)
@@ -90,7 +119,7 @@ except ValueError:
     pass                        # not the main thread: leave it
 
 
-def _die_with_parent():
+def die_with_parent():
     """preexec_fn: SIGKILL the child if the runner dies (Linux only)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -98,6 +127,49 @@ def _die_with_parent():
     except Exception:
         pass
 
+
+def start_process(cmd, **popen_args):
+    """Popen(cmd) that dies with the runner and is killed when main() ends
+    (forget() it once reaped). Main thread only (see the module comment)."""
+    proc = subprocess.Popen(cmd, preexec_fn=die_with_parent, **popen_args)
+    _LIVE.add(proc)
+    return proc
+
+
+def forget(proc):
+    """proc is reaped: main() need not kill it."""
+    _LIVE.discard(proc)
+
+
+def end_process(proc):
+    """SIGKILL proc if it still runs, reap it and forget it; its exit code."""
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    forget(proc)
+    return proc.returncode
+
+
+def python_with(probe):
+    """An interpreter that runs probe (Python source) without error: this one,
+    or Debian's /usr/bin/python3, where python3-zmq and friends are (CTest
+    may run another python3). (path, []) or (None, [why each one failed])."""
+    tried = []
+    for python in dict.fromkeys([sys.executable, "/usr/bin/python3"]):
+        if not os.access(python, os.X_OK):
+            continue
+        result = subprocess.run([python, "-c", probe], capture_output=True, text=True)
+        if result.returncode == 0:
+            return python, []
+        last = (result.stderr.strip().splitlines() or ["?"])[-1]
+        tried.append(f"{python}: {last}")
+    return None, tried
+
+
+# --------------------------------------------------------------------- checks and waits
 
 class TestFailure(AssertionError):
     pass
@@ -117,11 +189,46 @@ def eq(actual, expected, what):
         raise TestFailure(f"{what}: expected {expected!r}, got {actual!r}")
 
 
-def wait_until(predicate, timeout=10.0, interval=0.02, what=None):
+_WAITING = {}                   # the main thread's wait in progress: what, since
+
+
+def _waiting_for():
+    """What the main thread is waiting for, if it is waiting, and how long."""
+    if not _WAITING:
+        return "nothing (it was not in a wait)"
+    what = _WAITING["what"]
+    return (f"{what() if callable(what) else what} "
+            f"(for {time.monotonic() - _WAITING['since']:.0f} s)")
+
+
+def wait_until(predicate, timeout=None, interval=0.02, *, what):
     """Poll predicate() until it returns something true; return that value.
-    Exceptions from the predicate count as 'not yet'; on timeout the last one
-    is named in the failure."""
+    Exceptions from the predicate count as 'not yet' (Abort fails at once);
+    after timeout seconds (default PATIENCE_S) it fails naming what it
+    waited for (what: a string, or a function giving one, called then) and
+    the last exception."""
+    timeout = PATIENCE_S if timeout is None else timeout
     deadline = time.monotonic() + timeout
+    main = threading.current_thread() is threading.main_thread()
+    outer = dict(_WAITING)              # a wait inside a wait's predicate
+    if main:
+        _WAITING.update(what=what, since=time.monotonic())
+    try:
+        value = _poll(predicate, deadline, timeout, interval, what)
+    except KeyboardInterrupt:
+        raise                           # _WAITING stays: the runner reports it
+    except BaseException:
+        if main:
+            _WAITING.clear()
+            _WAITING.update(outer)
+        raise
+    if main:
+        _WAITING.clear()
+        _WAITING.update(outer)
+    return value
+
+
+def _poll(predicate, deadline, timeout, interval, what):
     last_error = None
     while True:
         try:
@@ -133,23 +240,206 @@ def wait_until(predicate, timeout=10.0, interval=0.02, what=None):
         except Exception as error:          # noqa: BLE001 - polled again
             last_error = error
         if time.monotonic() >= deadline:
-            name = what or getattr(predicate, "__name__", "condition")
             extra = f" (last error: {last_error!r})" if last_error else ""
+            name = what() if callable(what) else what
             raise TestFailure(f"timed out after {timeout:g} s waiting for {name}{extra}")
         time.sleep(interval)
 
 
-class Federation:
-    """A local federation of real zvhd daemons in a temporary directory."""
+# --------------------------------------------------------------------- raw frames
 
-    def __init__(self, regions, settings=None, root=None, partners=None):
+def _varint(value):
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def pb_field(number, value):
+    """One protobuf field: int -> varint, str/bytes -> length-delimited."""
+    if isinstance(value, bool):
+        value = int(value)
+    if isinstance(value, int):
+        return _varint(number << 3) + _varint(value)
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    return _varint((number << 3) | 2) + _varint(len(value)) + value
+
+
+def pb_decode(data):
+    """{field number: [values]} of one message level (ints or bytes)."""
+    fields, i = {}, 0
+
+    def varint():
+        nonlocal i
+        result = shift = 0
+        while True:
+            byte = data[i]
+            i += 1
+            result |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return result
+    while i < len(data):
+        key = varint()
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value = varint()
+        elif wire == 2:
+            size = varint()
+            value = bytes(data[i:i + size])
+            i += size
+        elif wire == 1:
+            value = bytes(data[i:i + 8])
+            i += 8
+        elif wire == 5:
+            value = bytes(data[i:i + 4])
+            i += 4
+        else:
+            raise ValueError(f"wire type {wire}")
+        fields.setdefault(number, []).append(value)
+    return fields
+
+
+def read_cert(path):
+    """(public, secret) Z85 keys of a CZMQ secret certificate file."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    public = re.search(r'public-key = "([^"]{40})"', text).group(1)
+    secret = re.search(r'secret-key = "([^"]{40})"', text).group(1)
+    return public, secret
+
+
+Z85_ALPHABET = ("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                ".-:+=^!/*?&<>()[]{}@%$#")
+
+
+def z85_decode(text):
+    """The bytes of a Z85 string (ZeroMQ RFC 32; length a multiple of 5)."""
+    out = bytearray()
+    for start in range(0, len(text), 5):
+        value = 0
+        for char in text[start:start + 5]:
+            value = value * 85 + Z85_ALPHABET.index(char)
+        out += value.to_bytes(4, "big")
+    return bytes(out)
+
+
+class CurveDealer:
+    """A ZeroMQ DEALER with whatever CURVE key the test gives it (a partner's,
+    a region's, a stranger's), connected to a daemon's endpoint: for frames
+    no daemon or zvhctl would send. The system libzmq through ctypes, so no
+    pyzmq is needed; one context per dealer. send() takes bytes or protobuf
+    messages (one frame each); recv() and recv_multipart() return None when
+    nothing came within timeout_ms."""
+
+    ZMQ_DEALER, ZMQ_SNDMORE = 5, 2
+    ZMQ_RCVMORE, ZMQ_LINGER, ZMQ_RCVTIMEO, ZMQ_MAXMSGSIZE = 13, 17, 27, 22
+    ZMQ_CURVE_PUBLICKEY, ZMQ_CURVE_SECRETKEY, ZMQ_CURVE_SERVERKEY = 48, 49, 50
+    MAX_FRAME_BYTES = 4 * 1024 * 1024       # as the daemon's ZMQ_MAXMSGSIZE
+
+    def __init__(self, endpoint, server_key, cert_file):
+        name = ctypes.util.find_library("zmq") or "libzmq.so.5"
+        self.zmq = zmq = ctypes.CDLL(name, use_errno=True)
+        zmq.zmq_ctx_new.restype = ctypes.c_void_p
+        zmq.zmq_socket.restype = ctypes.c_void_p
+        zmq.zmq_socket.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        zmq.zmq_setsockopt.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                                       ctypes.c_size_t]
+        zmq.zmq_getsockopt.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                                       ctypes.POINTER(ctypes.c_size_t)]
+        zmq.zmq_connect.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        zmq.zmq_send.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+                                 ctypes.c_int]
+        zmq.zmq_recv.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+                                 ctypes.c_int]
+        zmq.zmq_close.argtypes = [ctypes.c_void_p]
+        zmq.zmq_ctx_term.argtypes = [ctypes.c_void_p]
+        self.ctx = zmq.zmq_ctx_new()
+        self.sock = zmq.zmq_socket(self.ctx, self.ZMQ_DEALER)
+        self.buffer = ctypes.create_string_buffer(self.MAX_FRAME_BYTES)
+        public, secret = read_cert(cert_file)
+        for option, value in ((self.ZMQ_CURVE_SERVERKEY, server_key),
+                              (self.ZMQ_CURVE_PUBLICKEY, public),
+                              (self.ZMQ_CURVE_SECRETKEY, secret)):
+            raw = value.encode("ascii")
+            self._check(zmq.zmq_setsockopt(self.sock, option, raw, 40), "setsockopt")
+        self._setopt(self.ZMQ_LINGER, ctypes.c_int(0))
+        self._setopt(self.ZMQ_MAXMSGSIZE, ctypes.c_int64(self.MAX_FRAME_BYTES))
+        self._check(zmq.zmq_connect(self.sock, endpoint.encode()), "connect")
+
+    def _check(self, rc, what):
+        if rc != 0:
+            raise TestFailure(f"libzmq {what} failed: errno {self.zmq.zmq_errno()}")
+
+    def _setopt(self, option, value):
+        self._check(self.zmq.zmq_setsockopt(self.sock, option, ctypes.byref(value),
+                                            ctypes.sizeof(value)), "setsockopt")
+
+    def send(self, *frames):
+        """One message of these frames (bytes, or protobuf messages)."""
+        for n, frame in enumerate(frames):
+            if not isinstance(frame, (bytes, bytearray)):
+                frame = frame.SerializeToString()
+            flags = self.ZMQ_SNDMORE if n < len(frames) - 1 else 0
+            rc = self.zmq.zmq_send(self.sock, bytes(frame), len(frame), flags)
+            expect(rc == len(frame), f"zmq_send returned {rc} (errno {self.zmq.zmq_errno()})")
+
+    def recv_multipart(self, timeout_ms):
+        """The frames of one message, or None if none came within timeout_ms."""
+        self._setopt(self.ZMQ_RCVTIMEO, ctypes.c_int(max(0, int(timeout_ms))))
+        frames = []
+        while True:
+            size = self.zmq.zmq_recv(self.sock, self.buffer, len(self.buffer), 0)
+            if size < 0:
+                expect(not frames, f"zmq_recv failed inside a message "
+                                   f"(errno {self.zmq.zmq_errno()})")
+                return None
+            expect(size <= len(self.buffer), f"a frame of {size} bytes, more than "
+                                             f"{len(self.buffer)}")
+            frames.append(self.buffer.raw[:size])
+            more, length = ctypes.c_int(0), ctypes.c_size_t(ctypes.sizeof(ctypes.c_int))
+            self._check(self.zmq.zmq_getsockopt(self.sock, self.ZMQ_RCVMORE,
+                                                ctypes.byref(more), ctypes.byref(length)),
+                        "getsockopt")
+            if not more.value:
+                return frames
+
+    def recv(self, timeout_ms):
+        """The last frame of one message (bytes), or None after timeout_ms."""
+        frames = self.recv_multipart(timeout_ms)
+        return frames[-1] if frames else None
+
+    def close(self):
+        if self.sock:
+            self.zmq.zmq_close(self.sock)
+            self.sock = None
+        if self.ctx:
+            self.zmq.zmq_ctx_term(self.ctx)
+            self.ctx = None
+
+
+# --------------------------------------------------------------------- federation
+
+class Federation:
+    """A local federation of real zvhd daemons in a temporary directory.
+    writer (default: make-federation's write_federation) writes its files
+    and returns what info holds: each region's config, data_dir, endpoints
+    and keys, and "_partners"."""
+
+    def __init__(self, regions, settings=None, root=None, partners=None, writer=None):
         self.regions = list(regions)
         self.settings = dict(settings or {})
         self.root = root or tempfile.mkdtemp(prefix="zvh-it-")
-        extra = {"partners": partners} if partners else {}
+        extra = {"partners": list(partners)} if partners else {}
         try:
-            self.info = write_federation(self.root, ZVHCTL, self.regions, self.settings,
-                                         **extra)
+            self.info = (writer or write_federation)(self.root, ZVHCTL, self.regions,
+                                                     self.settings, **extra)
         except Exception as error:
             detail = getattr(error, "stderr", "") or ""
             raise TestFailure(f"could not write the federation in {self.root} "
@@ -181,6 +471,12 @@ class Federation:
         except FileNotFoundError:
             return ""
 
+    def wait_log(self, region, pattern, what, since=0, timeout=None):
+        """Wait until the region's log, from character since on (a len(log)
+        taken earlier), matches the regular expression pattern; the match."""
+        return wait_until(lambda: re.search(pattern, self.log(region)[since:]), timeout,
+                          interval=0.05, what=f"{region}'s log to show {what} (/{pattern}/)")
+
     # ------------------------------------------------------------- daemons
 
     def spawn(self, args, log_path):
@@ -188,16 +484,14 @@ class Federation:
         with open(log_path, "ab") as log:
             log.write(f"--- {time.strftime('%H:%M:%S')} zvhd {' '.join(args)}\n".encode())
             log.flush()
-            proc = subprocess.Popen([ZVHD] + list(args), stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=log, preexec_fn=_die_with_parent)
-        _LIVE.add(proc)
-        return proc
+            return start_process([ZVHD] + list(args), stdin=subprocess.DEVNULL,
+                                 stdout=log, stderr=log)
 
     def running(self, region):
         proc = self.procs.get(region)
         return proc is not None and proc.poll() is None
 
-    def start(self, region, wait=True, timeout=10.0):
+    def start(self, region, wait=True, timeout=None):
         expect(not self.running(region), f"{region} is already running")
         proc = self.spawn(["-c", self.config(region)], self.log_path(region))
         self.procs[region] = proc
@@ -206,15 +500,18 @@ class Federation:
             self.wait_answering(region, timeout)
         return proc
 
-    def start_all(self, wait_links=True, timeout=15.0):
+    def start_all(self, wait_links=True, timeout=None):
+        """Start every daemon at once, then wait for each in turn to answer
+        (each wait with its own patience: there is no budget for all of
+        them together), then, with wait_links, for each link to come up."""
         for region in self.regions:
             self.start(region, wait=False)
         for region in self.regions:
-            self.wait_answering(region)
+            self.wait_answering(region, timeout)
         if wait_links:
             self.wait_links_up(timeout=timeout)
 
-    def wait_answering(self, region, timeout=10.0):
+    def wait_answering(self, region, timeout=None):
         """Poll status until the daemon answers; fail at once if it exited."""
         proc = self.procs.get(region)
 
@@ -222,12 +519,13 @@ class Federation:
             if proc is not None and proc.poll() is not None:
                 raise Abort(f"zvhd {region} exited with {proc.returncode} at start-up:"
                             f"\n{self.log_tail(region, 8)}")
-            return self.ctl(region, "status", timeout_ms=300)[0] == 0
-        return wait_until(answering, timeout, what=f"{region} to answer")
+            return self.ctl(region, "status", timeout_ms=PROBE_MS)[0] == 0
+        return wait_until(answering, timeout, what=f"zvhd {region} to answer status")
 
-    def _reap(self, region, sig, timeout):
+    def _reap(self, region, sig, timeout=None):
         proc = self.procs.get(region)
         expect(proc is not None, f"{region} was never started")
+        timeout = PATIENCE_S if timeout is None else timeout
         if proc.poll() is None:
             proc.send_signal(sig)
             if sig != signal.SIGKILL and region in self.paused:
@@ -239,20 +537,21 @@ class Federation:
                 proc.wait()
                 raise TestFailure(f"zvhd {region} did not exit within {timeout} s "
                                   f"of signal {sig}")
-        _LIVE.discard(proc)
+        forget(proc)
         self.paused.discard(region)
         self.reaped.add(proc.pid)
         return proc.returncode
 
-    def stop(self, region, timeout=10.0):
+    def stop(self, region, timeout=None):
         """SIGTERM and wait; a clean stop must exit 0."""
         rc = self._reap(region, signal.SIGTERM, timeout)
         eq(rc, 0, f"exit code of zvhd {region} after SIGTERM")
         return rc
 
-    def stop_many(self, regions=None, timeout=10.0):
+    def stop_many(self, regions=None, timeout=None):
         """SIGTERM every given daemon at once (one signal each), then wait for
         all; every one must exit 0."""
+        timeout = PATIENCE_S if timeout is None else timeout
         regions = [r for r in (regions or self.regions) if self.running(r)]
         for region in regions:
             self.procs[region].send_signal(signal.SIGTERM)
@@ -266,7 +565,7 @@ class Federation:
                 raise TestFailure(f"zvhd {region} did not exit within {timeout} s of "
                                   "SIGTERM") from None
             finally:
-                _LIVE.discard(proc)
+                forget(proc)
                 self.paused.discard(region)
                 self.reaped.add(proc.pid)
         for region in regions:
@@ -275,7 +574,7 @@ class Federation:
 
     def kill(self, region):
         """SIGKILL and wait."""
-        return self._reap(region, signal.SIGKILL, 10.0)
+        return self._reap(region, signal.SIGKILL)
 
     def pause(self, region):
         self.procs[region].send_signal(signal.SIGSTOP)
@@ -291,14 +590,8 @@ class Federation:
         return self.start(region, wait=wait)
 
     def close(self):
-        for region, proc in self.procs.items():
-            if proc.poll() is None:
-                proc.kill()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-            _LIVE.discard(proc)
+        for proc in self.procs.values():
+            end_process(proc)
 
     # ------------------------------------------------------------- zvhctl
 
@@ -373,7 +666,7 @@ class Federation:
         case = self.show(region, case_id)
         return case["state"] if case else None
 
-    def wait_state(self, region, case_id, state, timeout=10.0):
+    def wait_state(self, region, case_id, state, timeout=None):
         return wait_until(lambda: (self.show(region, case_id) or {}).get("state") == state
                           and self.show(region, case_id),
                           timeout, what=f"case {case_id} to be {state} at {region}")
@@ -387,18 +680,34 @@ class Federation:
     def move(self, region, case_id, target):
         return self.ctl(region, "case", "move", case_id, "--to", target)
 
+    def links_down(self, region, regions=None):
+        """The regions among regions (default: the running ones) that region's
+        status does not show as up."""
+        regions = regions or [r for r in self.regions if self.running(r)]
+        peers = {p["region"]: p for p in self.status(region)["peers"]}
+        return [other for other in regions
+                if other != region and not peers.get(other, {}).get("up")]
+
     def links_up(self, regions=None):
         regions = regions or [r for r in self.regions if self.running(r)]
-        for region in regions:
-            peers = {p["region"]: p for p in self.status(region)["peers"]}
-            for other in regions:
-                if other != region and not peers.get(other, {}).get("up"):
-                    return False
-        return True
+        return not any(self.links_down(region, regions) for region in regions)
 
-    def wait_links_up(self, regions=None, timeout=15.0):
-        return wait_until(lambda: self.links_up(regions), timeout,
-                          what="every link to be up")
+    def wait_links_up(self, regions=None, timeout=None):
+        """Wait for each region in turn to show its links to the others up,
+        each wait with its own patience. A link seen up is not waited for
+        again if it drops while later regions are checked: on a loaded
+        machine links come and go, and what a test needs is that each has
+        come up (what is sent meanwhile waits in an outbox)."""
+        regions = regions or [r for r in self.regions if self.running(r)]
+        for region in regions:
+            down = []
+
+            def all_up(region=region, down=down):
+                down[:] = self.links_down(region, regions)
+                return not down
+            wait_until(all_up, timeout, interval=0.1,
+                       what=lambda region=region, down=down:
+                       f"{region}'s links to be up (still down: {down})")
 
     def quiescent(self, regions=None):
         """No case offered, no outbox entry waiting, in every given region."""
@@ -411,7 +720,7 @@ class Federation:
                 return False
         return True
 
-    def wait_quiescent(self, regions=None, timeout=20.0):
+    def wait_quiescent(self, regions=None, timeout=None):
         return wait_until(lambda: self.quiescent(regions), timeout,
                           what="the federation to be quiescent")
 
@@ -470,13 +779,22 @@ class Federation:
 
 # --------------------------------------------------------------------- runner
 
-def federation(regions, settings=None):
-    """Decorator: the test gets a fresh Federation(regions, settings)."""
+def federation(regions, settings=None, **options):
+    """Decorator: the test gets a fresh Federation(regions, settings, **options).
+    Other decorators (sigtest.signal_federation...) set fn.zvh_federation
+    the same way: a function that makes the test's federation."""
     def mark(fn):
-        fn.zvh_regions = list(regions)
-        fn.zvh_settings = dict(settings or {})
+        fn.zvh_federation = lambda: Federation(regions, settings, **options)
         return fn
     return mark
+
+
+DEFAULT_REGIONS = ["groningen", "drenthe"]      # an undecorated test's federation
+
+
+def _federation_of(fn):
+    make = getattr(fn, "zvh_federation", None)
+    return make() if make else Federation(DEFAULT_REGIONS)
 
 
 def _tests(namespace):
@@ -493,20 +811,45 @@ def _reason(error):
     return first
 
 
-def run_test(fn):
-    """Run one test in a fresh federation; True if it passed."""
+def _report_logs(fed):
+    """The tails of the daemon logs: every region's in a small federation,
+    else those whose daemon exited on its own (the rest are in fed.root)."""
+    regions = [r for r in fed.regions if os.path.exists(fed.log_path(r))]
+    if len(regions) > LOG_TAIL_REGIONS:
+        crashed = [r for r in regions if r in fed.procs
+                   and fed.procs[r].poll() is not None and fed.procs[r].pid not in fed.reaped]
+        print(f"  ({len(regions)} daemon logs in {fed.root}; shown: those that exited "
+              f"on their own: {crashed or 'none'})")
+        regions = crashed
+    for region in regions:
+        print(f"  --- last lines of {region}'s log:")
+        print(fed.log_tail(region, LOG_TAIL_LINES))
+
+
+def run_test(fn, federation_of=_federation_of, check=None):
+    """Run one test in a fresh federation (federation_of(fn) makes it), then
+    check(fed) if given (a check every test of a suite must pass); True if
+    both passed. A passing test's directory is removed, a failing one's kept."""
     name = fn.__name__
     started = time.monotonic()
     fed = None
+    ok = False
     try:
-        fed = Federation(getattr(fn, "zvh_regions", ["groningen", "drenthe"]),
-                         getattr(fn, "zvh_settings", {}))
+        fed = federation_of(fn)
         fn(fed)
+        if check:
+            check(fed)
         ok = True
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as error:
+        #  A SIGTERM (CTest's timeout) or ^C: say where the test was
+        print(f"INTERRUPTED {name} ({error or 'interrupt'}) after "
+              f"{time.monotonic() - started:.1f} s, waiting for {_waiting_for()}", flush=True)
+        if fed is not None:
+            print("\n  ".join(["  daemons at the interruption:"] + fed.daemon_report()))
+            _report_logs(fed)
+            print(f"  kept {fed.root}", flush=True)
         raise
     except BaseException as error:          # noqa: BLE001 - reported below
-        ok = False
         failure = error
         details = traceback.format_exc()
         if fed is not None:
@@ -519,20 +862,19 @@ def run_test(fn):
         print(f"PASS {name} ({elapsed:.1f} s)", flush=True)
         shutil.rmtree(fed.root, ignore_errors=True)
         return True
-    print(f"FAIL {name}: {_reason(failure)}", flush=True)
+    print(f"FAIL {name}: {_reason(failure)} ({elapsed:.1f} s)", flush=True)
     sys.stdout.write("  " + details.replace("\n", "\n  ") + "\n")
     if fed:
-        for region in [r for r in fed.info if not r.startswith("_")]:
-            if os.path.exists(fed.log_path(region)):
-                print(f"  --- last lines of {region}'s log:")
-                print(fed.log_tail(region))
-        print(f"  kept {fed.root} ({elapsed:.1f} s)", flush=True)
+        _report_logs(fed)
+        print(f"  kept {fed.root}", flush=True)
     return False
 
 
-def main(namespace):
-    """Run the test_* functions of a module in order; exit 1 if any failed.
-    Command-line arguments, if given, select tests by (part of) name."""
+def main(namespace, federation_of=_federation_of, check=None):
+    """Run the test_* functions of a module in file order (run_test with
+    federation_of and check); the last line is "N passed, M failed"; exit 1
+    if any failed or none was selected. Command-line arguments, if given,
+    select tests by (part of) name."""
     for tool in (ZVHD, ZVHCTL):
         if not os.access(tool, os.X_OK):
             print(f"FAIL setup: {tool} is missing; build it or set ZVH_BUILD_DIR")
@@ -545,12 +887,14 @@ def main(namespace):
     started = time.monotonic()
     try:
         for fn in tests:
-            if run_test(fn):
+            if run_test(fn, federation_of, check):
                 passed += 1
             else:
                 failed += 1
     finally:
         _kill_everything()
+    if not tests:
+        print(f"no test matches {wanted}")
+    print(f"({time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
     print(f"{passed} passed, {failed} failed", flush=True)
-    print(f"({time.monotonic() - started:.1f} s)", file=sys.stderr)
-    sys.exit(1 if failed else 0)
+    sys.exit(1 if failed or not tests else 0)
