@@ -779,14 +779,16 @@ s_read_control (config_t *config, loader_t *self)
     if (s_is_ipc_endpoint (control))
         s_read_ipc_control (config, self, where, control);
     else
-    if (!s_is_tcp_endpoint (control))
-        s_report (self, self->path, where, "'%s' must be ipc://path or "
-                  "tcp://host:port; leave it out for ipc://<data_dir>/"
-                  CONTROL_SOCKET_NAME, control);
+    if (s_is_tcp_endpoint (control))
+        //  Anyone who reached the port could include cases, read plans and
+        //  export the audit trail as the region's operator
+        s_report (self, self->path, where, "'%s': the control socket takes every "
+                  "operation of this region without a key, so it is ipc:// only (a file "
+                  "of mode 0600 under data_dir); leave it out for ipc://<data_dir>/"
+                  CONTROL_SOCKET_NAME ", and run zvhctl on the daemon's host", control);
     else
-    if (s_copy (config->control, sizeof (config->control), control) != 0)
-        s_report (self, self->path, where, "'%s' is longer than %d bytes",
-                  control, CONFIG_ENDPOINT_MAX - 1);
+        s_report (self, self->path, where, "'%s' must be ipc://path; leave it out for "
+                  "ipc://<data_dir>/" CONTROL_SOCKET_NAME, control);
 }
 
 //  Partners subscribe at subscribe_bind and are listed in the partners

@@ -287,6 +287,8 @@ def test_check_config_explains_bad_files(fed):
                                  "400"),
                          ["error:", "peer_timeout_ms", "heartbeat_ms"]),
         "unknown-key.cfg": (good + "    colour = blue\n", ["error:", "colour"]),
+        "tcp-control.cfg": (set_key(good, "control", "tcp://0.0.0.0:7301"),
+                            ["error:", "zvhd/control", "ipc:// only"]),
         "no-region.cfg": (good.replace("    region = groningen\n", ""),
                           ["error:", "region"]),
         "bad-region.cfg": (good.replace("region = groningen", "region = atlantis"),
