@@ -110,6 +110,8 @@ static const number_key_t s_number_keys [] = {
       CONFIG_DEFAULT_REVIEW_CHECK_S, offsetof (config_t, review_check_s), AS_INT64 },
     { "credit_max", CONFIG_CREDIT_MAX_MIN, CONFIG_CREDIT_MAX_MAX,
       CONFIG_DEFAULT_CREDIT_MAX, offsetof (config_t, credit_max), AS_INT },
+    { "raise_per_min", CONFIG_RAISE_PER_MIN_MIN, CONFIG_RAISE_PER_MIN_MAX,
+      CONFIG_DEFAULT_RAISE_PER_MIN, offsetof (config_t, raise_per_min), AS_INT },
     { "health_peer_s", CONFIG_HEALTH_PEER_S_MIN, CONFIG_HEALTH_PEER_S_MAX,
       CONFIG_DEFAULT_HEALTH_PEER_S, offsetof (config_t, health_peer_s), AS_INT },
 };

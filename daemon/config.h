@@ -93,6 +93,7 @@ typedef struct {
     int64_t link_retention_days;                //  acked events kept for a restored peer
     int64_t review_check_s;                     //  how often review dates are checked
     int credit_max;                             //  most deliveries in flight per subscriber
+    int raise_per_min;                          //  partner raises per partner per minute
     size_t partner_count;
     config_partner_t partners [CONFIG_PARTNERS_MAX];
     size_t view_count;
@@ -120,6 +121,7 @@ typedef struct {
 #define CONFIG_DEFAULT_LINK_RETENTION_DAYS 7     //  > the interval between backups
 #define CONFIG_DEFAULT_REVIEW_CHECK_S 3600
 #define CONFIG_DEFAULT_CREDIT_MAX    256
+#define CONFIG_DEFAULT_RAISE_PER_MIN 60     //  partner raises per partner per minute
 #define CONFIG_DEFAULT_HEALTH_PEER_S 60
 
 //  Sane ranges: a value outside these is a typo or a unit mistake, so
@@ -144,6 +146,8 @@ typedef struct {
 #define CONFIG_REVIEW_CHECK_S_MAX    (24 * 3600)                //  once a day
 #define CONFIG_CREDIT_MAX_MIN        1                          //  range of credit_max
 #define CONFIG_CREDIT_MAX_MAX        65536
+#define CONFIG_RAISE_PER_MIN_MIN     1                          //  range of raise_per_min
+#define CONFIG_RAISE_PER_MIN_MAX     100000
 #define CONFIG_HEALTH_PEER_S_MIN     1
 #define CONFIG_HEALTH_PEER_S_MAX     (24 * 3600)                //  a day
 

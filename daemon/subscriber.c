@@ -15,6 +15,7 @@
 #define SUBSCRIBER_Z85_KEY_LEN  40
 #define SUBSCRIBER_SCAN_MAX     256     //  log entries looked at per pump per session
 #define SUBSCRIBER_RECV_BATCH   256     //  frames read per wake-up; their ACKs commit once
+#define SUBSCRIBER_MS_PER_MIN   60000.0
 
 typedef struct {
     const config_partner_t *partner;
@@ -31,6 +32,8 @@ typedef struct {
     int64_t last_seen_ms;
     int64_t last_send_ms;
     int64_t last_progress_ms;
+    double raise_tokens;        //  raises this partner may make now (raise_per_min)
+    int64_t raise_refill_ms;    //  when raise_tokens was last refilled
 } session_t;
 
 struct _subscriber_t {
@@ -592,10 +595,42 @@ s_raise_fn (MDB_txn *txn, void *arg)
     return rc ? rc : audit_record (args->self->audit, txn, &entry, now_ms);
 }
 
+//  Token bucket per partner: raise_per_min a minute, as a burst at most:
+//  a compromised partner key cannot flood every region with signals.
+static bool
+s_may_raise (subscriber_t *self, session_t *session, int64_t now_ms)
+{
+    double per_min = self->config->raise_per_min;
+    if (session->raise_refill_ms == 0)
+        session->raise_tokens = per_min;
+    else
+    if (now_ms > session->raise_refill_ms)
+        session->raise_tokens += per_min * (double) (now_ms - session->raise_refill_ms)
+                               / SUBSCRIBER_MS_PER_MIN;
+    if (session->raise_tokens > per_min)
+        session->raise_tokens = per_min;
+    session->raise_refill_ms = now_ms;
+    if (session->raise_tokens < 1)
+        return false;
+    session->raise_tokens -= 1;
+    return true;
+}
+
 static void
 s_on_raise (subscriber_t *self, session_t *session, zframe_t *routing_id,
             Zvh__V1__SubFrame *frame)
 {
+    if (!s_may_raise (self, session, zclock_time ())) {
+        char error [128];
+        snprintf (error, sizeof error, "rate limited: at most %d raises a minute per "
+                  "partner (raise_per_min); try again shortly", self->config->raise_per_min);
+        s_reply_error (self, routing_id, frame->request_id, error);
+        if (audit_note_refusal (self->audit, session->partner->id, "partner endpoint",
+                                "raise over the partner's rate limit", zclock_time ()))
+            zsys_warning ("partner %s: raises over its limit of %d a minute refused",
+                          session->partner->id, self->config->raise_per_min);
+        return;
+    }
     if (!frame->raise) {
         s_reply_error (self, routing_id, frame->request_id, "RAISE without a signal");
         return;

@@ -1057,6 +1057,7 @@ test_signal_settings_take_defaults_when_absent (void **state)
     assert_int_equal (config->retention_days, CONFIG_DEFAULT_RETENTION_DAYS);
     assert_int_equal (config->review_check_s, CONFIG_DEFAULT_REVIEW_CHECK_S);
     assert_int_equal (config->credit_max, CONFIG_DEFAULT_CREDIT_MAX);
+    assert_int_equal (config->raise_per_min, CONFIG_DEFAULT_RAISE_PER_MIN);
     assert_int_equal (config->partner_count, 0);
     assert_int_equal (config->view_count, 0);
 }
@@ -1066,12 +1067,13 @@ test_given_signal_numbers_override_defaults (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
     s_write_daemon (fx, NULL, "    retention_days = 3650\n    review_check_s = 1\n"
-                    "    credit_max = 65536\n");
+                    "    credit_max = 65536\n    raise_per_min = 100000\n");
     config_t *config = s_load (fx);
     assert_non_null (config);
     assert_int_equal (config->retention_days, 3650);
     assert_int_equal (config->review_check_s, 1);
     assert_int_equal (config->credit_max, 65536);
+    assert_int_equal (config->raise_per_min, 100000);
 }
 
 static void
@@ -1312,10 +1314,12 @@ test_signal_numbers_out_of_range_are_reported (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
     s_write_daemon (fx, NULL, "    retention_days = 0\n    review_check_s = 86401\n"
-                    "    credit_max = 65537\n    link_retention_days = 366\n");
+                    "    credit_max = 65537\n    link_retention_days = 366\n"
+                    "    raise_per_min = 0\n");
     s_assert_rejected (fx, "zvhd/retention_days", "from 1 to 3650");
     assert_true (s_some_error_says (fx, "zvhd/review_check_s", "from 1 to 86400", NULL));
     assert_true (s_some_error_says (fx, "zvhd/credit_max", "from 1 to 65536", NULL));
+    assert_true (s_some_error_says (fx, "zvhd/raise_per_min", "from 1 to 100000", NULL));
     assert_true (s_some_error_says (fx, "zvhd/link_retention_days", "from 0 to 365", NULL));
 }
 

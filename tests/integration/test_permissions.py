@@ -1193,6 +1193,31 @@ test_refused_frames_cost_no_commit_each.setup = dict(
     regions=[A, C], partners=[("pol", "police", A)])
 
 
+
+def test_partner_raises_are_rate_limited_per_partner(fed):
+    """raise_per_min = 1: a partner's second raise in the minute is refused
+    with a clear error (and audited), another partner still raises: a
+    compromised partner key cannot flood the federation with signals."""
+    need_modules()
+    fed.start_all()
+    case = "ZVH-AUTH-5"
+    fed.include(A, fed.plan_file(), case)
+    rc, first, err = fed.partner_raise(A, "pol", case, timeout_ms=60000, text="een")
+    eq(rc, 0, f"the police's first raise ({err.strip()})")
+    rc, second, err = fed.partner_raise(A, "pol", case, timeout_ms=60000, text="twee")
+    expect(rc != 0 and second is None, f"the police's second raise in the minute: exit {rc}")
+    expect("rate limited" in err and "raise_per_min" in err,
+           f"the refusal does not say why: {err.strip()!r}")
+    rc, other, err = fed.partner_raise(A, "ggz", case, timeout_ms=60000, text="drie")
+    eq(rc, 0, f"the crisis service's raise while the police is limited ({err.strip()})")
+    expect([e for e in audit(fed, A) if e["action"] == "refuse" and e["actor"] == "pol"
+            and "rate limit" in e["detail"]], "no audited refusal of the limited raise")
+
+
+test_partner_raises_are_rate_limited_per_partner.setup = dict(
+    regions=[A], partners=[("pol", "police", A), ("ggz", "crisis_service", A)],
+    settings=dict(TIMERS, raise_per_min=1))
+
 # --------------------------------------------------------------------- runner: zvhtest's
 
 def _make_federation(setup):
