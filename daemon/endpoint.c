@@ -5,13 +5,12 @@
 #include "wire.h"
 
 #define ENDPOINT_ZAP_ENFORCE_DOMAIN  93     //  ZMQ_ZAP_ENFORCE_DOMAIN, a draft constant
-#define ENDPOINT_ZAP_DOMAIN          "zvh"
 
 int
-endpoint_enforce_zap (zsock_t *sock)
+endpoint_enforce_zap (zsock_t *sock, const char *domain)
 {
     int on = 1;
-    zsock_set_zap_domain (sock, ENDPOINT_ZAP_DOMAIN);
+    zsock_set_zap_domain (sock, domain);
     return zmq_setsockopt (zsock_resolve (sock), ENDPOINT_ZAP_ENFORCE_DOMAIN, &on, sizeof on);
 }
 
@@ -41,7 +40,7 @@ endpoint_bind (zcert_t *cert, const char *address, const char *name, int sndhwm,
     zsock_set_linger (sock, 0);
     if (sndhwm > 0)
         zsock_set_sndhwm (sock, sndhwm);
-    if (endpoint_enforce_zap (sock)) {
+    if (endpoint_enforce_zap (sock, name)) {
         zsys_error ("%s: cannot enforce ZAP: %s", name, zmq_strerror (zmq_errno ()));
         endpoint_close (&sock, monitor_p);
         return NULL;

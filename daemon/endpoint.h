@@ -1,7 +1,8 @@
 /*  endpoint: a network-facing CURVE server socket, bound the one safe way.
  *
  *  Both the federation and the partner endpoint are ROUTERs that must admit
- *  only keys zauth knows (ZAP enforced: with no handler, nobody gets in),
+ *  only the keys of their ZAP domain (zap.c; ZAP enforced: with no handler,
+ *  nobody gets in),
  *  bound frames to WIRE_MAX_FRAME_BYTES before a byte reaches a decoder,
  *  fail loudly on sends to a vanished peer, and report refused handshakes.
  */
@@ -11,7 +12,8 @@
 #include <czmq.h>
 
 //  Bind a ROUTER as a CURVE server with cert at address; name labels log
-//  lines. The monitor socket goes to *monitor_p. NULL (logged) on failure.
+//  lines and is its ZAP domain (ZAP_DOMAIN_*). The monitor socket goes to
+//  *monitor_p. NULL (logged) on failure.
 zsock_t *
     endpoint_bind (zcert_t *cert, const char *address, const char *name,
                    int sndhwm, zsock_t **monitor_p);
@@ -20,9 +22,9 @@ zsock_t *
 void
     endpoint_close (zsock_t **sock_p, zsock_t **monitor_p);
 
-//  Turn on ZAP enforcement on sock: refuse everyone if the ZAP handler is
-//  unreachable (libzmq's default admits unknown keys then).
+//  Turn on ZAP enforcement on sock in domain: refuse everyone if the ZAP
+//  handler is unreachable (libzmq's default admits unknown keys then).
 int
-    endpoint_enforce_zap (zsock_t *sock);
+    endpoint_enforce_zap (zsock_t *sock, const char *domain);
 
 #endif

@@ -19,6 +19,7 @@
 #include "federation.h"
 #include "authority.h"
 #include "endpoint.h"
+#include "zap.h"
 #include "monitor.h"
 #include "wire.h"
 #include "zvh/zvh.h"
@@ -82,7 +83,8 @@ static void s_store_acks_due (federation_t *self, int64_t now_ms, bool always);
 static int
 s_bind (federation_t *self, zcert_t *cert)
 {
-    self->router = endpoint_bind (cert, self->config->bind, "federation", 0, &self->monitor);
+    self->router = endpoint_bind (cert, self->config->bind, ZAP_DOMAIN_FEDERATION, 0,
+                                  &self->monitor);
     return self->router ? 0 : -1;
 }
 

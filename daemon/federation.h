@@ -1,7 +1,7 @@
 /*  federation: this region's place in the federation of regions.
  *
  *  Owns the inbound side (a ROUTER, CURVE server, admitted keys decided by
- *  zauth from the federation directory) and one peer_t per federated
+ *  the ZAP handler from the federation directory) and one peer_t per federated
  *  region. Inbound events are applied strictly in link order, exactly once:
  *  a permanent dedup record per (origin, seq) and the last applied link seq
  *  commit in the same transaction as the event's effects; the ACK is sent
@@ -21,7 +21,7 @@
 
 typedef struct _federation_t federation_t;
 
-//  Bind the federation endpoint and connect to every federated peer. zauth
+//  Bind the federation endpoint and connect to every federated peer. The ZAP handler
 //  must already be configured. Returns NULL (logged) on failure.
 federation_t *
     federation_new (const config_t *config, zcert_t *cert, store_t *store,

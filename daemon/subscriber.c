@@ -7,6 +7,7 @@
  */
 #include "subscriber.h"
 #include "endpoint.h"
+#include "zap.h"
 #include "monitor.h"
 #include "view.h"
 #include "wire.h"
@@ -60,7 +61,7 @@ typedef struct _pump_args_t {
 static int
 s_bind (subscriber_t *self, zcert_t *cert)
 {
-    self->router = endpoint_bind (cert, self->config->subscribe_bind, "partners",
+    self->router = endpoint_bind (cert, self->config->subscribe_bind, ZAP_DOMAIN_PARTNERS,
                                   self->config->credit_max * 2 + 16, &self->monitor);
     return self->router ? 0 : -1;
 }

@@ -22,7 +22,7 @@
 
 typedef struct _subscriber_t subscriber_t;
 
-//  Bind the partner endpoint (zauth must be running). NULL (logged) on error.
+//  Bind the partner endpoint (the ZAP handler must be running). NULL (logged) on error.
 subscriber_t *
     subscriber_new (const config_t *config, zcert_t *cert, store_t *store,
                     signal_log_t *log, crisis_t *crisis, audit_t *audit);

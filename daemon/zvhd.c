@@ -2,8 +2,9 @@
  *
  *  One process per ZVH region: an LMDB store, CURVE links to every other
  *  region, and a local control socket for zvhctl and libzvh. Everything
- *  runs in one thread around one poller, so no state is shared; zauth is
- *  the only other thread, and it speaks through its actor pipe. (A backup
+ *  runs in one thread around one poller, so no state is shared; the ZAP
+ *  handler (zap.c) is the only other thread, and it speaks through its
+ *  actor pipe. (A backup
  *  copies the store in a thread of its own: see store_backup_start.) The
  *  metrics endpoint is served from the same loop, without threads.
  *
@@ -24,6 +25,7 @@
 #include "store.h"
 #include "subscriber.h"
 #include "transfer.h"
+#include "zap.h"
 #include <sodium.h>
 #include <pthread.h>
 #include <signal.h>
@@ -44,7 +46,7 @@
 typedef struct {
     config_t *config;
     zcert_t *cert;
-    zactor_t *auth;
+    zap_t *zap;
     int lock_fd;
     store_t *store;
     outbox_t *outbox;
@@ -176,83 +178,44 @@ s_lock_data_dir (daemon_t *self)
     return 0;
 }
 
-//  One public certificate for zauth, with role and region as metadata.
+//  The keys each endpoint admits, from the config: those are the only keys
+//  the ZAP handler lets through its handshake, per endpoint.
 static int
-s_write_cert (const char *dir, const char *prefix, const char *id,
-              const char *public_txt, const char *role, const char *region)
+s_admit_keys (daemon_t *self)
 {
-    uint8_t public_key [32], secret_key [32] = { 0 };
-    zmq_z85_decode (public_key, public_txt);
-    zcert_t *cert = zcert_new_from (public_key, secret_key);
-    zcert_set_meta (cert, "role", "%s", role);
-    if (*region)
-        zcert_set_meta (cert, "region", "%s", region);
-    char path [ZVHD_PATH_MAX + CONFIG_ID_MAX + 16];
-    snprintf (path, sizeof path, "%s/%s%s.key", dir, prefix, id);
-    int rc = zcert_save_public (cert, path);
-    zcert_destroy (&cert);
-    return rc;
-}
-
-//  Write the directory's and the partners' public keys as zcert files for
-//  zauth: those files are the only keys it admits.
-static int
-s_write_peer_certs (daemon_t *self, const char *dir)
-{
-    if (mkdir (dir, 0700) && errno != EEXIST)
-        return -1;
-    zdir_t *old = zdir_new (dir, NULL);
-    zfile_t **files = old ? zdir_flatten (old) : NULL;
-    for (size_t i = 0; files && files [i]; i++)
-        zfile_remove (files [i]);           //  a removed region must not linger
-    zdir_flatten_free (&files);
-    zdir_destroy (&old);
     const config_t *config = self->config;
+    zlist_t *regions = zlist_new ();
+    zlist_t *partners = zlist_new ();
     for (size_t i = 0; i < config->region_count; i++) {
         const config_region_t *region = &config->regions [i];
         if (config_region_is_federated (region)
-        &&  !config_is_revoked (config, region->public_key)
-        &&  s_write_cert (dir, "region-", region->id, region->public_key, "region",
-                          region->id))
-            return -1;
+        &&  !config_is_revoked (config, region->public_key))
+            zlist_append (regions, (void *) region->public_key);
     }
     for (size_t i = 0; i < config->partner_count; i++) {
         const config_partner_t *partner = &config->partners [i];
-        if (!config_is_revoked (config, partner->public_key)
-        &&  s_write_cert (dir, "partner-", partner->id, partner->public_key,
-                          partner->role, ""))
-            return -1;
-        if (*partner->public_key_next && !config_is_revoked (config, partner->public_key_next)
-        &&  s_write_cert (dir, "partner-next-", partner->id, partner->public_key_next,
-                          partner->role, ""))
-            return -1;
+        if (!config_is_revoked (config, partner->public_key))
+            zlist_append (partners, (void *) partner->public_key);
+        if (*partner->public_key_next && !config_is_revoked (config, partner->public_key_next))
+            zlist_append (partners, (void *) partner->public_key_next);
     }
-    return 0;
+    int rc = zap_set_keys (self->zap, ZAP_DOMAIN_FEDERATION, regions);
+    if (rc == 0)
+        rc = zap_set_keys (self->zap, ZAP_DOMAIN_PARTNERS, partners);
+    if (rc)
+        zsys_error ("the ZAP handler did not take the keys: no key is admitted");
+    zlist_destroy (&regions);
+    zlist_destroy (&partners);
+    return rc;
 }
 
-//  zauth must answer before any CURVE socket binds: without a ZAP handler
+//  The ZAP handler must answer before any CURVE socket binds: without one
 //  libzmq would admit any key.
 static int
-s_start_auth (daemon_t *self, bool verbose)
+s_start_auth (daemon_t *self)
 {
-    char dir [ZVHD_PATH_MAX];
-    snprintf (dir, sizeof dir, "%s/peers", self->config->data_dir);
-    if (s_write_peer_certs (self, dir)) {
-        zsys_error ("cannot write peer certificates to %s", dir);
-        return -1;
-    }
-    self->auth = zactor_new (zauth, NULL);
-    if (!self->auth) {
-        zsys_error ("cannot start the ZAP handler (zauth): %s", zmq_strerror (zmq_errno ()));
-        return -1;
-    }
-    //  zauth logs every admitted and refused key when verbose: refusals must be seen
-    zstr_sendx (self->auth, "VERBOSE", NULL);
-    zsock_wait (self->auth);
-    (void) verbose;
-    zstr_sendx (self->auth, "CURVE", dir, NULL);
-    zsock_wait (self->auth);
-    return 0;
+    self->zap = zap_new ();
+    return self->zap ? s_admit_keys (self) : -1;
 }
 
 //  Personal data at rest is sealed: no data_key, no daemon.
@@ -329,13 +292,7 @@ s_reload_files (daemon_t *self)
     *self->config = *fresh;
     config_destroy (&fresh);
     outbox_set_retention (self->outbox, self->config->link_retention_days * ZVHD_MS_PER_DAY);
-    char dir [ZVHD_PATH_MAX];
-    snprintf (dir, sizeof dir, "%s/peers", self->config->data_dir);
-    if (s_write_peer_certs (self, dir) == 0) {
-        //  zauth rebuilds its certificate store from the directory
-        zstr_sendx (self->auth, "CURVE", dir, NULL);
-        zsock_wait (self->auth);
-    }
+    s_admit_keys (self);
     crisis_reload (self->crisis);
     federation_reload (self->federation);
     self->reloaded = true;
@@ -428,7 +385,7 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
                     self->config->secret_key);
         return ZVHD_EXIT_STARTUP;
     }
-    if (s_start_auth (self, verbose))
+    if (s_start_auth (self))
         return ZVHD_EXIT_STARTUP;
     char store_dir [ZVHD_PATH_MAX];
     snprintf (store_dir, sizeof store_dir, "%s/store", self->config->data_dir);
@@ -517,7 +474,7 @@ s_stop (daemon_t *self)
     transfer_destroy (&self->transfer);
     outbox_destroy (&self->outbox);
     store_destroy (&self->store);
-    zactor_destroy (&self->auth);
+    zap_destroy (&self->zap);
     zcert_destroy (&self->cert);
     config_destroy (&self->config);
     if (self->lock_fd >= 0)
@@ -564,7 +521,7 @@ s_run_timers (daemon_t *self, int64_t now_ms)
 
 //  SIGHUP is blocked in every thread (main blocks it before any thread
 //  starts) and taken here, by the event loop. A handler could run on any
-//  thread that has it unblocked: on zauth's actor thread it ends the actor
+//  thread that has it unblocked: on the ZAP handler's actor thread it ends the actor
 //  (its poll returns EINTR), and the reload then waits for ever on the dead
 //  actor (seen when a SIGHUP came while the daemon was stopped).
 static sigset_t

@@ -871,7 +871,7 @@ def test_sd_notify_ready_reloading_and_stopping(fed):
 def test_sighup_while_stopped_never_wedges_the_daemon(fed):
     """A reload signal that comes while the daemon is stopped (SIGSTOP, or
     job control sending SIGHUP and SIGCONT to an orphaned process group) is
-    taken by the event loop after SIGCONT. It used to land on zauth's actor
+    taken by the event loop after SIGCONT. It used to land on the ZAP handler's actor
     thread about half the time, end that actor, and leave the reload waiting
     on it for ever: a daemon that answered nothing until it was killed."""
     proc = fed.start(A)

@@ -345,12 +345,14 @@ def test_wrong_keys_get_nothing(fed):
     rc, views, err = fed.py_subscribe(after=0, cert=stranger + ".key_secret", extra=quiet)
     eq(views, [], "views with an unknown partner key")
     expect("refused" in err, f"the refused handshake was not reported: {err}")
-    expect("denied" in fed.log("groningen"), "zauth did not log the denied key")
+    expect("zap: partners: denied" in fed.log("groningen"),
+           "the ZAP handler did not log the denied key")
     region_cert = os.path.join(fed.root, "keys", "drenthe.key_secret")
     rc, views, err = fed.py_subscribe(after=0, cert=region_cert, extra=quiet)
     eq(views, [], "views with a region key as partner key")
-    expect("not a partner" in fed.log("groningen"),
-           "the daemon did not log the refused region key")
+    expect(f"zap: partners: denied (CURVE) client_key={fed.info['drenthe']['public_key']}"
+           in fed.log("groningen"),
+           "the partner endpoint did not deny the region key at the handshake")
     rc, views, err = fed.py_subscribe("politie-noord", after=0, extra=["--count", "2"])
     eq(seqs(views), [1, 2], f"the partner's own key afterwards ({err.strip()})")
 
