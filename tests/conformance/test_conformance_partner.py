@@ -1,0 +1,668 @@
+#!/usr/bin/env python3
+"""Conformance of the partner (subscriber) link, docs/PROTOCOL.md sections 7
+and 8, checked on the wire against a real zvhd.
+
+A raw partner (a CURVE DEALER with a partner key from the generated
+partners file) sends SubFrames built here from proto/zvh.proto and checks
+what the daemon sends back, frame by frame; every daemon frame is also
+checked to carry only the fields 7.2 lists for its kind ([P7.2-2]). Log
+entries are made with the harness (zvhctl as the region's operator);
+nothing of the project's client code is used for the checks. Each test
+names the requirement ids it checks; tests/conformance/coverage.py lists
+the MUST ids no test names.
+
+    python3 tests/conformance/test_conformance_partner.py [name-filter]
+
+Negative checks ("nothing comes") receive for a bounded time, each saying
+why that bound suffices.
+"""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import conformance                                  # noqa: E402
+
+if __name__ == "__main__":
+    conformance.reexec_if_needed(__file__)
+
+import sigtest                                      # noqa: E402
+from conformance import (Partner, RawLink, audit, envelope, pb,  # noqa: E402
+                         view_bytes, wire_fields)
+from zvhtest import eq, expect, wait_until          # noqa: E402
+
+A, B = "groningen", "drenthe"
+#  Short timers: a PING every 200 ms, a silent partner IDLE after 1.5 s, a
+#  resend after 300 ms without progress (long enough that a partner that
+#  acknowledges at once is rarely sent a view twice)
+TIMERS = {"heartbeat_ms": 200, "peer_timeout_ms": 1500, "retry_min_ms": 300,
+          "retry_max_ms": 1000, "review_check_s": 3600}
+#  How long a bounded receive waits for something that must not come: more
+#  than three resend timeouts (retry_max_ms) and many passes of the main
+#  loop (50 ms), so a daemon that would send it has had every chance to
+KEEP_QUIET_S = 3.5
+FUTURE = "2099-01-01"           # a review date that never passes during a test
+
+# --------------------------------------------------------------------- helpers
+
+
+def kinds():
+    return pb().SubFrame
+
+
+def include(fed, region, case_id):
+    return fed.include(region, fed.plan_file(review_date=FUTURE), case_id)
+
+
+def signals(fed, region, case_id, count, text="signaal"):
+    """count signals raised at region by its operator: their event ids."""
+    return [fed.raise_signal(region, case_id, kind="incident", text=f"{text} {n}")
+            for n in range(count)]
+
+
+def partner(fed, name, region=A, key=None):
+    p = Partner(fed, region, name, key=key)
+    fed.conf_sockets.append(p)
+    return p
+
+
+def seqs(frames):
+    return [f.seq for _, f in frames if f.kind == kinds().KIND_DELIVERY]
+
+
+def none_of_kind(frames, kind):
+    return [f for _, f in frames if f.kind == kind]
+
+
+# --------------------------------------------------------------------- SUBSCRIBE
+
+
+def test_subscribe_after_n_streams_the_entries_after_n_in_order(fed):
+    """SUBSCRIBE{seq = 2} on a log of 1..5: the stream starts without an
+    answer of its own and delivers 3, 4, 5 in order, each with its view.
+    checks [P7.3-4] [P7.3-7] [P7.3-8] [P7.3-10] [P7.3-11] [P7.2-2]"""
+    fed.start_all()
+    include(fed, A, "CONF-P1")                          # log 1: label_set
+    ids = signals(fed, A, "CONF-P1", 4)                 # log 2..5
+    sub = partner(fed, "ops")
+    sub.subscribe(seq=2)
+    #  PINGs may come at any time (heartbeat); the first other frame is the
+    #  stream's first DELIVERY: nothing answers the SUBSCRIBE as such
+    first = sub.wait_for(lambda r, f: f.kind != kinds().KIND_PING,
+                         "a frame other than PING after SUBSCRIBE{seq=2}")
+    eq(first[1].kind, kinds().KIND_DELIVERY, "kind of the first frame after SUBSCRIBE "
+                                             "(a SUBSCRIBE is not answered as such)")
+    got = [first[1]]
+    while len(got) < 3:
+        item = sub.next(conformance.PATIENCE_S)
+        expect(item is not None, f"only {len(got)} deliveries after SUBSCRIBE{{seq=2}}")
+        if item[1].kind == kinds().KIND_DELIVERY:
+            got.append(item[1])
+    eq([f.seq for f in got], [3, 4, 5], "log seqs delivered after SUBSCRIBE{seq=2}")
+    eq([f.view.event_id for f in got], ids[1:], "event ids delivered")
+    for f in got:
+        eq(f.view.seq, f.seq, "view.seq of a DELIVERY")
+
+
+test_subscribe_after_n_streams_the_entries_after_n_in_order.setup = dict()
+
+
+def test_from_cursor_resumes_after_the_last_ack_and_subscribe_moves_no_cursor(fed):
+    """ACK{3} stores the cursor: a new connection with from_cursor starts at
+    4. A SUBSCRIBE{seq=0} does not move the cursor: from_cursor afterwards
+    still starts at 4.
+    checks [P7.3-4] [P7.3-16] [P7.3-9]"""
+    fed.start_all()
+    include(fed, A, "CONF-P2")
+    signals(fed, A, "CONF-P2", 4)                       # log 1..5
+    first = partner(fed, "ops")
+    first.subscribe(seq=0)
+    first.wait_delivery(seq=3)
+    first.ack(3)
+    second = partner(fed, "ops")
+
+    def cursor_start():
+        """The first delivery's seq of a from_cursor SUBSCRIBE, made again
+        until the stored cursor (the ACK is durable before it counts) shows."""
+        second.subscribe(from_cursor=True)
+        item = second.wait_for(lambda r, f: f.kind == kinds().KIND_DELIVERY,
+                               "a delivery after SUBSCRIBE{from_cursor}")
+        return item[1].seq
+    wait_until(lambda: cursor_start() == 4, what="from_cursor to start after the ACK of 3")
+    third = partner(fed, "ops")
+    third.subscribe(seq=0)
+    eq(third.wait_delivery()[1].seq, 1, "first delivery of SUBSCRIBE{seq=0}")
+    fourth = partner(fed, "ops")
+    fourth.subscribe(from_cursor=True)
+    eq(fourth.wait_delivery()[1].seq, 4,
+       "from_cursor after a SUBSCRIBE{seq=0} (a SUBSCRIBE does not move the cursor)")
+
+
+test_from_cursor_resumes_after_the_last_ack_and_subscribe_moves_no_cursor.setup = dict()
+
+
+def test_resume_point_beyond_the_log_is_clamped_to_its_newest_seq(fed):
+    """SUBSCRIBE{seq = 1000} on a log of 1..3: start = min(after, last) = 3,
+    so the next entry appended (4) is delivered, and nothing before it.
+    checks [P7.3-5]"""
+    fed.start_all()
+    include(fed, A, "CONF-P3")
+    signals(fed, A, "CONF-P3", 2)
+    sub = partner(fed, "ops")
+    sub.subscribe(seq=1000)
+    sub.ping()
+    #  The session is LIVE once the daemon pings it (heartbeat_ms 200)
+    sub.wait_for(lambda r, f: f.kind == kinds().KIND_PING, "the daemon's PING")
+    new = signals(fed, A, "CONF-P3", 1, "nieuw")[0]
+    raw, frame = sub.wait_delivery(event_id=new)
+    eq(frame.seq, 4, "seq of the entry appended after SUBSCRIBE{seq=1000}")
+    eq(seqs(sub.received), [4], "deliveries after SUBSCRIBE{seq=1000}")
+
+
+test_resume_point_beyond_the_log_is_clamped_to_its_newest_seq.setup = dict()
+
+
+# --------------------------------------------------------------------- credit, ACK, resend
+
+
+def test_credit_bounds_the_deliveries_in_flight(fed):
+    """credit 2 on a log of 6 and no ACK: only seqs 1 and 2 come (sent again
+    after the resend timeout, never a third); ACK{2} lets 3 and 4 come, and
+    still not 5.
+    checks [P7.5-1] [P7.5-2] [P7.3-10] [P7.3-19]"""
+    fed.start_all()
+    include(fed, A, "CONF-P4")
+    signals(fed, A, "CONF-P4", 5)
+    sub = partner(fed, "ops")
+    sub.subscribe(seq=0, credit=2)
+    #  KEEP_QUIET_S covers several resend timeouts: a daemon that ignored the
+    #  credit would send seq 3 in the first pass (50 ms)
+    frames = sub.frames_for(KEEP_QUIET_S)
+    eq(set(seqs(frames)), {1, 2}, "seqs delivered with credit 2 and no ACK")
+    expect(seqs(frames).count(1) >= 2, f"seq 1 was not sent again after the resend "
+                                       f"timeout: {seqs(frames)}")
+    sub.ack(2)
+    frames = sub.frames_for(KEEP_QUIET_S)
+    eq(set(seqs(frames)) - {1, 2}, {3, 4}, "seqs delivered after ACK{2} with credit 2")
+
+
+test_credit_bounds_the_deliveries_in_flight.setup = dict()
+
+
+def test_unacknowledged_deliveries_are_resent_and_stop_after_the_ack(fed):
+    """A delivery not acknowledged is sent again after the resend timeout
+    (the partner drops it); after ACK of it, it is never sent again.
+    checks [P7.3-19] [P7.3-16]"""
+    fed.start_all()
+    include(fed, A, "CONF-P5")
+    sub = partner(fed, "ops")
+    sub.subscribe(seq=0)
+    sub.wait_delivery(seq=1)
+    sub.wait_delivery(seq=1)                            # the resend
+    sub.ack(1)
+    #  Drain what was already on its way, then: no seq 1 for KEEP_QUIET_S,
+    #  several resend timeouts
+    sub.wait_for(lambda r, f: f.kind == kinds().KIND_PING, "a PING after the ACK")
+    frames = sub.frames_for(KEEP_QUIET_S)
+    eq(seqs(frames), [], "deliveries after ACK{1} of the only entry")
+
+
+test_unacknowledged_deliveries_are_resent_and_stop_after_the_ack.setup = dict()
+
+
+def test_an_ack_above_sent_moves_the_stream_past_it(fed):
+    """credit 1 on a log of 5: seq 1 is in flight; ACK{3} (above sent, at or
+    below the log's newest) moves the stream: the next delivery is 4.
+    checks [P7.3-16]"""
+    fed.start_all()
+    include(fed, A, "CONF-P6")
+    signals(fed, A, "CONF-P6", 4)
+    sub = partner(fed, "ops")
+    sub.subscribe(seq=0, credit=1)
+    sub.wait_delivery(seq=1)
+    sub.ack(3)
+    raw, frame = sub.wait_for(lambda r, f: f.kind == kinds().KIND_DELIVERY and f.seq != 1,
+                              "a delivery other than seq 1 after ACK{3}")
+    eq(frame.seq, 4, "next delivery after ACK{3} with seq 1 in flight")
+    other = partner(fed, "ops")
+    other.subscribe(from_cursor=True)
+    eq(other.wait_delivery()[1].seq, 4, "from_cursor after ACK{3}")
+
+
+test_an_ack_above_sent_moves_the_stream_past_it.setup = dict()
+
+
+def test_other_acks_are_ignored_without_an_answer(fed):
+    """On a LIVE session, ACK{0} and an ACK above the log's newest seq get
+    no answer and move nothing: from_cursor still starts after the last
+    real ACK.
+    checks [P7.3-17]"""
+    fed.start_all()
+    include(fed, A, "CONF-P7")
+    signals(fed, A, "CONF-P7", 2)
+    sub = partner(fed, "ops")
+    sub.subscribe(seq=0)
+    for seq in (1, 2, 3):
+        sub.wait_delivery(seq=seq)
+    sub.ack(1)
+    sub.ack(0)
+    sub.ack(99)
+    #  The bound: many heartbeats; an ERROR would come at once
+    frames = sub.frames_for(KEEP_QUIET_S)
+    eq(none_of_kind(frames, kinds().KIND_ERROR), [], "ERRORs after ACK{0} and ACK{99}")
+    other = partner(fed, "ops")
+    other.subscribe(from_cursor=True)
+    eq(other.wait_delivery()[1].seq, 2, "from_cursor after ACK{1}, ACK{0}, ACK{99}")
+
+
+test_other_acks_are_ignored_without_an_answer.setup = dict()
+
+
+# --------------------------------------------------------------------- GAP
+
+
+def test_gap_for_a_resume_point_before_the_oldest_entry(fed):
+    """Log entries 1 and 2 are 40 days old (national signals that drenthe's
+    key publishes over a raw link with such a time; drenthe's daemon is not
+    running), 3 is new. groningen restarts and purges 1 and 2
+    (retention_days 30, checked at start). SUBSCRIBE{seq=0} gets GAP{3}
+    first, then DELIVERY 3; SUBSCRIBE{seq=1} the same; SUBSCRIBE{seq=2} no
+    GAP (nothing it asked for is gone).
+    checks [P7.3-6] [P7.7-1] [P7.7-3]"""
+    fed.start(A)
+    p = pb()
+    old_ms = int(time.time() * 1000) - 40 * 86400 * 1000
+    link = RawLink(fed, A, B)
+    fed.conf_sockets.append(link)
+    position = link.position()
+    for n, when in enumerate((old_ms, old_ms + 1, None)):
+        seq = 10 ** 9 + n
+        event = p.SignalEvent(type=p.SignalEvent.TYPE_SIGNAL, event_id=f"{B}/{seq}",
+                              national=True, region=B,
+                              time_ms=when or int(time.time() * 1000),
+                              signal=p.SignalRaise(national=True, kind=p.SIGNAL_INCIDENT))
+        env = envelope(fed, B, seq, p.Envelope.TYPE_SIGNAL_EVENT, event.SerializeToString(),
+                       time_ms=when)
+        link.data(position + 1 + n, env)
+    wait_until(lambda: link.position() == position + 3, what="groningen to apply 3 events")
+    new_id = f"{B}/{10 ** 9 + 2}"
+    fed.restart(A)
+    fed.wait_log(A, r"signal log: 2 event\(s\) past the retention of \d+ days purged",
+                 "the purge of the two old entries")
+    for after, gap in ((0, True), (1, True), (2, False)):
+        sub = partner(fed, "ops")
+        sub.subscribe(seq=after)
+        raw, frame = sub.wait_for(lambda r, f: f.kind in (kinds().KIND_GAP,
+                                                          kinds().KIND_DELIVERY),
+                                  f"a GAP or DELIVERY after SUBSCRIBE{{seq={after}}}")
+        if gap:
+            eq((frame.kind, frame.seq), (kinds().KIND_GAP, 3),
+               f"first frame after SUBSCRIBE{{seq={after}}} (oldest retained is 3)")
+            raw, frame = sub.wait_delivery()
+        eq((frame.kind, frame.seq, frame.view.event_id), (kinds().KIND_DELIVERY, 3, new_id),
+           f"first delivery after SUBSCRIBE{{seq={after}}}")
+
+
+test_gap_for_a_resume_point_before_the_oldest_entry.setup = dict(regions=[A, B])
+
+
+# --------------------------------------------------------------------- heartbeats, IDLE
+
+
+def test_daemon_pings_a_live_session_and_idles_a_silent_one(fed):
+    """A LIVE session that is sent nothing gets PINGs (heartbeat_ms 200); a
+    partner silent for more than peer_timeout_ms (1500) is made IDLE: its
+    PING and its ACK are answered ERROR "no stream: send SUBSCRIBE" with
+    request_id 0, and a new entry is not delivered to it.
+    checks [P7.3-21] [P7.3-22] [P7.3-2]"""
+    fed.start_all()
+    include(fed, A, "CONF-P9")
+    sub = partner(fed, "ops")
+    sub.subscribe(seq=0)
+    sub.wait_delivery(seq=1)
+    sub.ack(1)
+    sub.wait_for(lambda r, f: f.kind == kinds().KIND_PING, "a PING from the daemon")
+    sub.keepalive = False                               # silent from here on
+    fed.wait_log(A, r"stream is paused until it subscribes again",
+                 "the silent partner's session made IDLE")
+    sub.received.clear()
+    new = signals(fed, A, "CONF-P9", 1)[0]
+    for send in (sub.ping, lambda: sub.ack(2)):
+        send()
+        raw, frame = sub.wait_for(lambda r, f: f.kind == kinds().KIND_ERROR,
+                                  "an ERROR for a frame on an IDLE session")
+        eq((frame.error, frame.request_id), ("no stream: send SUBSCRIBE", 0),
+           "ERROR for a PING or ACK on an IDLE session")
+    eq([f.view.event_id for f in sub.deliveries()], [],
+       f"deliveries to an IDLE session (the new entry {new})")
+
+
+test_daemon_pings_a_live_session_and_idles_a_silent_one.setup = dict()
+
+
+def test_sessions_are_idle_after_a_daemon_restart(fed):
+    """A LIVE session does not survive a restart: after it, the partner's
+    PING (on the same DEALER, reconnected by libzmq) is answered ERROR
+    "no stream: send SUBSCRIBE", request_id 0.
+    checks [P7.3-1] [P7.3-2]"""
+    fed.start_all()
+    include(fed, A, "CONF-P10")
+    sub = partner(fed, "ops")
+    sub.subscribe(seq=0)
+    sub.wait_delivery(seq=1)
+    sub.ack(1)
+    fed.restart(A)
+
+    def error_to_ping():
+        sub.ping()
+        item = sub.next(0.5)
+        return item and item[1].kind == kinds().KIND_ERROR and item[1]
+    frame = wait_until(error_to_ping, what="an ERROR answering a PING after the restart")
+    eq((frame.error, frame.request_id), ("no stream: send SUBSCRIBE", 0),
+       "answer to a PING after the restart")
+
+
+test_sessions_are_idle_after_a_daemon_restart.setup = dict()
+
+
+# --------------------------------------------------------------------- RAISE
+
+
+def test_raise_is_answered_with_its_request_id(fed):
+    """Without any SUBSCRIBE (an IDLE session): RAISE{request_id 7, a valid
+    raise naming another raiser} is answered RAISED{7, event id}; the
+    signal's view (operator role) names the partner as raiser. A RAISE
+    without a signal is answered ERROR{9, "RAISE without a signal"}, an
+    invalid raise (case and national) ERROR with its request_id.
+    checks [P7.8-2] [P7.8-3] [P7.8-4] [P7.3-3]"""
+    fed.start_all()
+    include(fed, A, "CONF-P11")
+    p = pb()
+    sub = partner(fed, "ops")
+    sub.raise_(7, p.SignalRaise(case_id="CONF-P11", kind=p.SIGNAL_INCIDENT, text="brand",
+                                raised_by="iemand-anders", raised_role="region"))
+    raw, frame = sub.wait_for(lambda r, f: f.kind in (kinds().KIND_RAISED,
+                                                      kinds().KIND_ERROR),
+                              "the answer to RAISE 7")
+    eq((frame.kind, frame.request_id), (kinds().KIND_RAISED, 7), "answer to RAISE 7")
+    expect(frame.event_id.startswith(f"{A}/"), f"event id of the raise: {frame.event_id!r}")
+    event_id = frame.event_id
+    sub.raise_(9)
+    raw, frame = sub.wait_for(lambda r, f: f.kind in (kinds().KIND_RAISED,
+                                                      kinds().KIND_ERROR),
+                              "the answer to RAISE 9 (no signal)")
+    eq((frame.kind, frame.request_id, frame.error),
+       (kinds().KIND_ERROR, 9, "RAISE without a signal"), "answer to a RAISE without signal")
+    sub.raise_(11, p.SignalRaise(case_id="CONF-P11", national=True, kind=p.SIGNAL_INCIDENT))
+    raw, frame = sub.wait_for(lambda r, f: f.kind in (kinds().KIND_RAISED,
+                                                      kinds().KIND_ERROR),
+                              "the answer to RAISE 11 (invalid)")
+    eq((frame.kind, frame.request_id), (kinds().KIND_ERROR, 11),
+       "answer to a raise naming a case and national scope")
+    expect(frame.error, "ERROR without a text")
+    sub.subscribe(seq=1)
+    raw, frame = sub.wait_delivery(event_id=event_id)
+    eq((frame.view.raised_by, frame.view.raised_role), ("ops", "operator"),
+       "raised_by and raised_role of a partner's raise (overwritten by the daemon)")
+    eq(len(sub.deliveries()), 1, "signals recorded (only RAISE 7)")
+
+
+test_raise_is_answered_with_its_request_id.setup = dict()
+
+
+# --------------------------------------------------------------------- views and coverage
+
+
+def test_views_hide_unlisted_fields_on_the_wire(fed):
+    """One signal with a text, as the police role and as the operator role
+    see it. On the wire the police view carries none of the fields its view
+    leaves out (case_id, text, raised_by, raised_role, review_date), not
+    even empty; the operator view carries case_id and text. Each role gets
+    its own partner_ref from the plan, and no plan content leaves the
+    daemon.
+    checks [P8.2-2] [P8.2-5] [P8.2-6] [P8.2-7]"""
+    fed.start_all()
+    plan = fed.plan_file(review_date=FUTURE)
+    fed.include(A, plan, "CONF-P12")
+    event_id = fed.raise_signal(A, "CONF-P12", kind="incident", text="geheime tekst")
+    views = {}
+    for name in ("pol", "ops"):
+        sub = partner(fed, name)
+        sub.subscribe(seq=0)
+        views[name] = sub.wait_delivery(event_id=event_id)
+    police_raw, police = views["pol"]
+    ops_raw, ops = views["ops"]
+    police_tags = wire_fields(view_bytes(police_raw))
+    eq(police_tags & {4, 11, 12, 13, 19}, set(),
+       "fields outside the police view present on the wire")
+    expect({1, 2, 3, 5, 7, 14} <= police_tags, f"police view tags {sorted(police_tags)}")
+    expect({4, 11} <= wire_fields(view_bytes(ops_raw)), "case_id and text in the operator view")
+    eq((ops.view.case_id, ops.view.text), ("CONF-P12", "geheime tekst"), "operator view")
+    refs = {r["role"]: r["reference"] for r in fed.example_plan["partner_refs"]}
+    eq(police.view.partner_ref, refs["police"], "police view partner_ref")
+    eq(ops.view.partner_ref, "", "operator view partner_ref (the plan names none)")
+    expect("geheime tekst".encode() not in police_raw, "the signal's text reached police")
+    for secret in (fed.example_plan["inclusion"]["decision"],
+                   fed.example_plan["team"][0]["name"], refs["crisis_service"]):
+        for raw in (police_raw, ops_raw):
+            expect(secret.encode() not in raw, f"plan content {secret!r} left the daemon")
+
+
+test_views_hide_unlisted_fields_on_the_wire.setup = dict()
+
+
+def test_coverage_by_region_case_and_national(fed):
+    """At groningen: pol covers region groningen, ggz region drenthe, prob
+    only case CONF-PX (regions: utrecht, not running), ops everything.
+    groningen's case CONF-PG and CONF-PX, drenthe's case CONF-PD (published
+    by drenthe: region drenthe) and a national signal from drenthe. Each
+    partner gets exactly the entries its subscription covers, whichever
+    region it subscribes at (groningen).
+    checks [P8.1-1] [P8.1-2] [P8.1-3] [P8.1-4] [P8.1-5] [P8.1-6] [P7.3-12]"""
+    fed.start_all()
+    include(fed, A, "CONF-PG")
+    include(fed, B, "CONF-PD")
+    include(fed, A, "CONF-PX")
+    ids = {
+        "g": fed.raise_signal(A, "CONF-PG", kind="incident"),
+        "x": fed.raise_signal(A, "CONF-PX", kind="incident"),
+        "d": fed.raise_signal(B, "CONF-PD", kind="incident"),
+        "n": fed.raise_signal(B, national=True, kind="incident"),
+    }
+    expected = {"pol": {"g", "x", "n"}, "ggz": {"d", "n"}, "prob": {"x", "n"},
+                "ops": {"g", "x", "d", "n"}}
+    subs = {}
+    for name in expected:
+        subs[name] = partner(fed, name)
+        subs[name].subscribe(seq=0)
+    #  Every partner covers the national signal, raised last: once it has
+    #  come (deliveries are in log order), everything before it has too
+    last_seq = {}
+    for name, sub in subs.items():
+        last_seq[name] = sub.wait_delivery(event_id=ids["n"], ack=True)[1].seq
+    signal_type = pb().SignalEvent.TYPE_SIGNAL
+    for name, sub in subs.items():
+        got = {f.view.event_id for f in sub.deliveries() if f.view.type == signal_type}
+        want = {ids[k] for k in expected[name]}
+        eq(got, want, f"signals delivered to {name}")
+        labels = {(f.view.region, f.view.type) for f in sub.deliveries()
+                  if f.view.type != signal_type}
+        want_labels = {(r, pb().SignalEvent.TYPE_LABEL_SET) for r, k in ((A, "g"), (B, "d"))
+                       if k in expected[name]}
+        if name == "prob":
+            want_labels = {(A, pb().SignalEvent.TYPE_LABEL_SET)}     # CONF-PX's
+        eq(labels, want_labels, f"label events delivered to {name}")
+
+
+test_coverage_by_region_case_and_national.setup = dict(regions=[A, B])
+
+
+def test_partner_key_is_served_only_by_its_own_region(fed):
+    """drenthe's partners file lists only ops: pol's key is refused at
+    drenthe's handshake and gets no answer at all (not to SUBSCRIBE, PING
+    or RAISE), while groningen, which lists pol, serves it.
+    checks [P7.1-1] [P7.1-3] [P7.9-1]"""
+    fed.start_all()
+    include(fed, A, "CONF-P14")
+    stranger = partner(fed, "pol", region=B)
+    stranger.subscribe(seq=0)
+    stranger.ping()
+    stranger.raise_(1, pb().SignalRaise(national=True, kind=pb().SIGNAL_INCIDENT))
+    #  The bound: a served partner gets a PING within heartbeat_ms (200 ms)
+    #  and a RAISE answered at once; KEEP_QUIET_S is many times both
+    eq(stranger.frames_for(KEEP_QUIET_S), [], "frames to pol at drenthe")
+    home = partner(fed, "pol")
+    home.subscribe(seq=0)
+    home.wait_delivery(seq=1)
+
+
+test_partner_key_is_served_only_by_its_own_region.setup = dict(
+    regions=[A, B], own_partners={B: ["ops"]})
+
+
+def test_a_new_connection_takes_the_session_over(fed):
+    """Two connections with the same key: after the second SUBSCRIBE, a new
+    entry goes to the second only, and the first gets nothing more.
+    checks [P7.1-2]"""
+    fed.start_all()
+    include(fed, A, "CONF-P15")
+    old = partner(fed, "ops")
+    old.subscribe(seq=0)
+    old.wait_delivery(seq=1, ack=True)
+    new = partner(fed, "ops")
+    new.subscribe(seq=1)
+    new.wait_for(lambda r, f: f.kind == kinds().KIND_PING, "a PING on the new connection")
+    old.received.clear()
+    event_id = signals(fed, A, "CONF-P15", 1)[0]
+    new.wait_delivery(event_id=event_id, ack=True)
+    #  The bound: the new connection got it already; resends to the old one
+    #  would come within retry_max_ms
+    old.frames_for(KEEP_QUIET_S)
+    eq(old.received, [], "frames to the old connection after the takeover")
+
+
+test_a_new_connection_takes_the_session_over.setup = dict()
+
+
+def test_unknown_kind_is_ignored(fed):
+    """A SubFrame of kind 42 gets no answer and does not disturb the
+    stream: the next entry is still delivered.
+    checks [P7.2-3]"""
+    fed.start_all()
+    include(fed, A, "CONF-P16")
+    sub = partner(fed, "ops")
+    sub.subscribe(seq=0)
+    sub.wait_delivery(seq=1, ack=True)
+    sub.send(zvh_kind(42))
+    event_id = signals(fed, A, "CONF-P16", 1)[0]
+    sub.wait_delivery(event_id=event_id, ack=True)
+    eq(none_of_kind(sub.received, kinds().KIND_ERROR), [], "ERRORs after a frame of kind 42")
+
+
+def zvh_kind(kind):
+    """A SubFrame of a kind the schema does not have (raw: field 1)."""
+    from zvhtest import pb_field
+    return pb_field(1, kind)
+
+
+test_unknown_kind_is_ignored.setup = dict()
+
+
+def test_every_view_is_audited_before_it_is_sent(fed):
+    """For each view a partner received, groningen's audit trail holds a
+    'disclose' entry naming the partner and the event.
+    checks [P7.3-13]"""
+    fed.start_all()
+    include(fed, A, "CONF-P17")
+    ids = signals(fed, A, "CONF-P17", 3)
+    sub = partner(fed, "pol")
+    sub.subscribe(seq=0)
+    sub.wait_delivery(event_id=ids[-1], ack=True)
+    received = {f.view.event_id for f in sub.deliveries()}
+    disclosed = {e.get("event_id") for e in audit(fed, A)
+                 if e["action"] == "disclose" and e["actor"] == "pol"}
+    expect(received <= disclosed, f"views sent but not audited: {received - disclosed}")
+
+
+test_every_view_is_audited_before_it_is_sent.setup = dict()
+
+
+def test_a_stalled_session_does_not_delay_another(fed):
+    """pol subscribes with credit 1 and never acknowledges; ops gets all 20
+    entries meanwhile.
+    checks [P7.3-24]"""
+    fed.start_all()
+    include(fed, A, "CONF-P18")
+    ids = signals(fed, A, "CONF-P18", 19)
+    stalled = partner(fed, "pol")
+    stalled.subscribe(seq=0, credit=1)
+    stalled.wait_delivery(seq=1)
+    sub = partner(fed, "ops")
+    sub.subscribe(seq=0)
+    sub.wait_delivery(event_id=ids[-1], ack=True)
+    eq(sorted({f.seq for f in sub.deliveries()}), list(range(1, 21)), "seqs delivered to ops")
+    stalled.frames_for(0.5)
+    eq({f.seq for f in stalled.deliveries()}, {1}, "seqs delivered to the stalled partner")
+
+
+test_a_stalled_session_does_not_delay_another.setup = dict()
+
+
+# --------------------------------------------------------------------- runner
+
+PARTNERS = [("pol", "police", A), ("ggz", "crisis_service", B),
+            ("prob", "probation", "utrecht"), ("ops", "operator", "*")]
+CASES = {"prob": "CONF-PX"}
+
+
+def make_federation(fn):
+    setup = getattr(fn, "setup", {})
+    fed = sigtest.SignalFederation(setup.get("regions", [A]), setup.get("settings", TIMERS),
+                                   PARTNERS)
+    fed.conf_sockets = []
+    path = os.path.join(fed.root, "partners.zpl")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    for pid, cases in CASES.items():
+        marker = f'    {pid}\n'
+        at = text.index(marker)
+        end = text.index("regions = ", at)
+        end = text.index("\n", end) + 1
+        text = text[:end] + f'        cases = "{cases}"\n' + text[end:]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    for region, ids in setup.get("own_partners", {}).items():
+        #  A partners file of region's own with only ids (views kept)
+        lines, keep = text.split("\n"), True
+        out = []
+        for line in lines:
+            if line.startswith("    ") and not line.startswith("        ") and \
+                    not line.startswith("views") and "=" not in line:
+                keep = line.strip() in ids
+            if line == "views":
+                keep = True
+            if keep:
+                out.append(line)
+        own = os.path.join(fed.root, f"partners-{region}.zpl")
+        with open(own, "w", encoding="utf-8") as f:
+            f.write("\n".join(out))
+        with open(fed.config(region), encoding="utf-8") as f:
+            cfg = f.read()
+        with open(fed.config(region), "w", encoding="utf-8") as f:
+            f.write(cfg.replace("partners = ../partners.zpl",
+                                f"partners = ../partners-{region}.zpl"))
+    close = fed.close
+
+    def close_all():
+        for sock in fed.conf_sockets:
+            try:
+                sock.close()
+            except Exception:                       # noqa: BLE001
+                pass
+        close()
+    fed.close = close_all
+    return fed
+
+
+if __name__ == "__main__":
+    conformance.main(globals(), make_federation)
