@@ -323,6 +323,16 @@ class RawLink(zvhtest.CurveDealer):
         expect(frames is not None, f"no ACK within {timeout_s:g} s")
         return pb().LinkFrame.FromString(frames[-1])
 
+    def expect_ack(self, link_seq, what):
+        """Read ACKs until one of link_seq (older ones, of frames before,
+        are passed over); fail on a higher one or none within PATIENCE_S."""
+        deadline = time.monotonic() + PATIENCE_S
+        while True:
+            got = self.next_ack(max(0.1, deadline - time.monotonic())).link_seq
+            if got == link_seq:
+                return got
+            expect(got < link_seq, f"{what}: ACK {got}, expected {link_seq}")
+
     def position(self):
         """lin:R at the receiver: the ACK a PING gets ([P4.6-13])."""
         self.ping()
@@ -400,9 +410,11 @@ class LinkServer:
 def audit(fed, region):
     """The region's audit trail (zvhctl audit export: JSON lines)."""
     import json
-    rc, out, err = fed.ctl(region, "audit", "export", use_json=False)
-    eq(rc, 0, f"exit code of audit export at {region} ({err.strip()})")
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
+    proc = subprocess.run(fed.ctl_args(region, ["audit", "export"], use_json=False),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=zvhtest.CTL_TIMEOUT_S)
+    eq(proc.returncode, 0, f"exit code of audit export at {region} ({proc.stderr.strip()})")
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
 # --------------------------------------------------------------------- runner
