@@ -539,6 +539,154 @@ def test_move_to_a_raw_peer_accept_update_and_complete(fed):
 test_move_to_a_raw_peer_accept_update_and_complete.setup = dict()
 
 
+# --------------------------------------------------------------------- joint phase end, chained moves
+
+
+def taken_from_b(fed, srv, link, pos, case, tid):
+    """drenthe offers case (transfer tid) at link seq pos + 1; groningen
+    takes it (JOINT_TARGET) and its accept is read."""
+    link.data(pos + 1, offer(fed, SEQ0 + pos + 1, case, tid))
+    link.expect_ack(pos + 1, f"ACK of the offer of {case}")
+    fed.wait_state(A, case, "joint_target")
+    from_a(srv, types().TYPE_TRANSFER_ACCEPT, case, f"the accept of {case}")
+
+
+def test_owner_completes_and_a_second_complete_is_ignored(fed):
+    """groningen, owner in a joint phase with drenthe, runs case complete:
+    the case is ACTIVE and a TransferComplete goes to drenthe; drenthe's own
+    TransferComplete of the same handover, crossing it, is ignored (the
+    case stays ACTIVE, the link goes on).
+    checks [P5.3-11] [P5.6-1] [P5.6-2] [P5.3-15]"""
+    fed.start(A)
+    srv, link = server(fed), link_to(fed)
+    case, tid = "CONF-F9", "t-00000000000000f9"
+    taken_from_b(fed, srv, link, 0, case, tid)
+    fed.ctl_ok(A, "case", "complete", case)
+    eq(fed.state(A, case), "active", "state at groningen after case complete")
+    _, env = from_a(srv, types().TYPE_TRANSFER_COMPLETE, case, "groningen's complete")
+    msg = payload(env, "TransferComplete")
+    eq((msg.transfer_id, msg.case_id), (tid, case), "groningen's TransferComplete")
+    link.data(2, envelope(fed, B, SEQ0 + 2, types().TYPE_TRANSFER_COMPLETE,
+                          pb().TransferComplete(transfer_id=tid, case_id=case)
+                          .SerializeToString(), case))
+    link.expect_ack(2, "ACK of drenthe's crossing complete")
+    shown = fed.show(A, case)
+    eq((shown["state"], shown["owner"]), ("active", A), "case at groningen after both completes")
+
+
+test_owner_completes_and_a_second_complete_is_ignored.setup = dict()
+
+
+def test_chained_move_sends_the_complete_before_the_offer(fed):
+    """groningen holds a case in a joint phase with drenthe (drenthe was
+    the source) and moves it back to drenthe: on its link to drenthe the
+    TransferComplete of the old handover comes before the TransferOffer of
+    the new one. drenthe accepts: groningen is JOINT_SOURCE; groningen's
+    case complete then makes it a TOMBSTONE and sends the complete to the
+    owner, drenthe.
+    checks [P5.7-1] [P5.3-6] [P4.8-1] [P5.3-9] [P5.3-12] [P4.5-1]"""
+    fed.start(A)
+    srv, link = server(fed), link_to(fed)
+    case, tid = "CONF-F10", "t-0000000000000f10"
+    taken_from_b(fed, srv, link, 0, case, tid)
+    eq(fed.move(A, case, B)[0], 0, "exit code of the chained move")
+    eq(fed.state(A, case), "offered", "state at groningen after the chained move")
+    seen = []
+    from_a(srv, types().TYPE_TRANSFER_OFFER, case, "the new offer", into=seen)
+    kinds_in_order = [(lk.link_seq, env.type) for lk, env in seen
+                      if lk.kind == kinds().KIND_DATA and env.case_id == case]
+    order = []
+    for seq_type in kinds_in_order:
+        if seq_type not in order:
+            order.append(seq_type)
+    types_in_order = [t for _, t in sorted(order)]
+    eq(types_in_order[-2:], [types().TYPE_TRANSFER_COMPLETE, types().TYPE_TRANSFER_OFFER],
+       "the last two events of the case on groningen's link, in link-seq order")
+    new_tid = payload(seen[-1][1], "TransferOffer").transfer_id
+    expect(new_tid != tid, "the chained move kept the old transfer id")
+    link.data(2, envelope(fed, B, SEQ0 + 2, types().TYPE_TRANSFER_ACCEPT,
+                          pb().TransferAccept(transfer_id=new_tid, case_id=case)
+                          .SerializeToString(), case))
+    link.expect_ack(2, "ACK of drenthe's accept")
+    fed.wait_state(A, case, "joint_source")
+    fed.ctl_ok(A, "case", "complete", case)
+    eq(fed.state(A, case), "tombstone", "state at groningen after its case complete")
+    _, env = from_a(srv, types().TYPE_TRANSFER_COMPLETE, case, "the complete to the owner")
+    eq(payload(env, "TransferComplete").transfer_id, new_tid, "transfer id of the complete")
+
+
+test_chained_move_sends_the_complete_before_the_offer.setup = dict()
+
+
+def test_close_in_a_joint_phase_completes_first(fed):
+    """groningen closes a case it owns in a joint phase with drenthe: the
+    TransferComplete to drenthe comes before the label_removed event, and
+    the case is CLOSED.
+    checks [P5.3-22] [P5.3-21]"""
+    fed.start(A)
+    srv, link = server(fed), link_to(fed)
+    case, tid = "CONF-F11", "t-0000000000000f11"
+    taken_from_b(fed, srv, link, 0, case, tid)
+    fed.ctl_ok(A, "case", "close", case)
+    eq(fed.state(A, case), "closed", "state at groningen after case close")
+    seen = []
+
+    def removed(lk, env):
+        return (lk.kind == kinds().KIND_DATA and env.type == types().TYPE_SIGNAL_EVENT
+                and payload(env, "SignalEvent").type == pb().SignalEvent.TYPE_LABEL_REMOVED)
+    srv.wait_for(lambda lk, env: (lk.kind != kinds().KIND_DATA or srv.ack(lk.link_seq)
+                                  or True) and removed(lk, env),
+                 "the label_removed event", into=seen)
+    data = {}
+    for lk, env in seen:
+        if lk.kind == kinds().KIND_DATA and env.case_id == case:
+            data.setdefault(lk.link_seq, env)
+    complete = [n for n, env in data.items() if env.type == types().TYPE_TRANSFER_COMPLETE]
+    label = [n for n, env in data.items() if removed(pb().LinkFrame(
+        kind=kinds().KIND_DATA), env)]
+    expect(complete and label and complete[0] < label[0],
+           f"link seqs of the complete {complete} and label_removed {label}")
+
+
+test_close_in_a_joint_phase_completes_first.setup = dict()
+
+
+def test_local_operations_in_a_wrong_state_are_refused(fed):
+    """While a case is OFFERED (drenthe does not answer), moving it again,
+    updating its plan or closing it is refused as a conflict; completing an
+    ACTIVE case (no joint phase) too. An include sends label_set to the
+    peers; a plan update of an ACTIVE case stores version 2.
+    checks [P5.3-25] [P5.3-4] [P5.3-16]"""
+    fed.start(A)
+    srv = server(fed)
+    case, other = "CONF-F12", "CONF-F12-A"
+    fed.include(A, fed.plan_file(review_date="2099-01-01"), case)
+    fed.include(A, fed.plan_file(review_date="2099-01-01"), other)
+
+    def label_set(lk, env):
+        if lk.kind == kinds().KIND_DATA:
+            srv.ack(lk.link_seq)
+        return (lk.kind == kinds().KIND_DATA and env.type == types().TYPE_SIGNAL_EVENT
+                and env.case_id == other
+                and payload(env, "SignalEvent").type == pb().SignalEvent.TYPE_LABEL_SET)
+    srv.wait_for(label_set, f"the label_set event of {other}")
+    fed.ctl_ok(A, "plan", "update", other, fed.plan_file(review_date="2099-01-01"))
+    eq(fed.show(A, other)["plan_version"], 2, "plan version after an update")
+    eq(fed.move(A, case, B)[0], 0, "exit code of the move")
+    for args in (("case", "move", case, "--to", B),
+                 ("plan", "update", case, fed.plan_file(review_date="2099-01-01")),
+                 ("case", "close", case), ("case", "complete", other)):
+        rc, _, err = fed.ctl(A, *args)
+        expect(rc != 0 and "conflict" in err.lower(),
+               f"zvhctl {' '.join(map(str, args))}: exit {rc}, {err.strip()!r} "
+               f"(a conflict expected)")
+    eq(fed.state(A, case), "offered", "state after the refused operations")
+    eq(fed.state(A, other), "active", "state of the active case after a refused complete")
+
+
+test_local_operations_in_a_wrong_state_are_refused.setup = dict()
+
+
 # --------------------------------------------------------------------- runner
 
 
