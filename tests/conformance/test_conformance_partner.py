@@ -608,6 +608,106 @@ def test_a_stalled_session_does_not_delay_another(fed):
 test_a_stalled_session_does_not_delay_another.setup = dict()
 
 
+def test_acks_are_stored_before_a_frame_that_follows_them(fed):
+    """credit 3 and a resend timeout of 5 s: 1..3 are in flight and stay so.
+    ACK{3} and SUBSCRIBE{from_cursor} sent back to back: the SUBSCRIBE is
+    handled after the ACK is stored, so the next delivery is 4 (from a
+    cursor still at 0 it would be 1).
+    checks [P7.3-18] [P7.3-16]"""
+    fed.start_all()
+    include(fed, A, "CONF-P19")
+    signals(fed, A, "CONF-P19", 4)
+    sub = partner(fed, "ops")
+    sub.subscribe(seq=0, credit=3)
+    sub.wait_delivery(seq=3)
+    sub.received.clear()
+    sub.ack(3)
+    sub.subscribe(from_cursor=True)
+    raw, frame = sub.wait_delivery()
+    eq(frame.seq, 4, "first delivery after ACK{3} then SUBSCRIBE{from_cursor}")
+
+
+test_acks_are_stored_before_a_frame_that_follows_them.setup = dict(
+    settings=dict(TIMERS, retry_min_ms=5000, retry_max_ms=10000))
+
+
+def test_a_partners_ping_is_not_answered_with_a_ping(fed):
+    """heartbeat_ms 1000: right after a PING of the daemon, the partner
+    PINGs every 0.1 s for 0.6 s and gets no PING back (the daemon's next
+    own PING is due 1 s after its last; 0.6 s is inside that).
+    checks [P7.3-23]"""
+    fed.start_all()
+    include(fed, A, "CONF-P20")
+    sub = partner(fed, "ops")
+    sub.subscribe(seq=0)
+    sub.wait_delivery(seq=1, ack=True)
+    sub.wait_for(lambda r, f: f.kind == kinds().KIND_PING, "a PING of the daemon")
+    started = time.monotonic()
+    got = []
+    while time.monotonic() - started < 0.6:
+        sub.ping()
+        item = sub.next(0.1)
+        if item and time.monotonic() - started < 0.6:
+            got.append(item)
+    eq(none_of_kind(got, kinds().KIND_PING), [], "PINGs answering the partner's PINGs")
+
+
+test_a_partners_ping_is_not_answered_with_a_ping.setup = dict(
+    settings=dict(TIMERS, heartbeat_ms=1000, peer_timeout_ms=5000))
+
+
+def test_raises_beyond_the_rate_are_refused_with_their_request_id(fed):
+    """raise_per_min 2: the third RAISE in a row is answered ERROR "rate
+    limited: ..." with its request_id and is not recorded.
+    checks [P7.8-5] [P7.8-3]"""
+    fed.start_all()
+    include(fed, A, "CONF-P21")
+    p = pb()
+    sub = partner(fed, "ops")
+    answers = {}
+    for rid in (1, 2, 3):
+        sub.raise_(rid, p.SignalRaise(case_id="CONF-P21", kind=p.SIGNAL_INCIDENT))
+        raw, frame = sub.wait_for(lambda r, f: f.kind in (kinds().KIND_RAISED,
+                                                          kinds().KIND_ERROR),
+                                  f"the answer to RAISE {rid}")
+        answers[frame.request_id] = frame
+    eq(sorted(answers), [1, 2, 3], "request ids answered")
+    eq([answers[r].kind for r in (1, 2)], [kinds().KIND_RAISED] * 2, "RAISE 1 and 2")
+    eq(answers[3].kind, kinds().KIND_ERROR, "RAISE 3 (over the rate)")
+    expect(answers[3].error.startswith("rate limited"), f"error: {answers[3].error!r}")
+    sub.subscribe(seq=1)
+    sub.wait_delivery(event_id=answers[2].event_id, ack=True)
+    #  The bound: both recorded signals came; a third would follow at once
+    sub.frames_for(1.0)
+    eq(len(sub.deliveries()), 2, "signals recorded")
+
+
+test_raises_beyond_the_rate_are_refused_with_their_request_id.setup = dict(
+    settings=dict(TIMERS, raise_per_min=2))
+
+
+def test_config_loader_refuses_a_view_without_seq_type_or_event_id(fed):
+    """A partners file whose police view lacks event_id is refused by
+    zvhd --check-config, naming the view.
+    checks [P8.2-1]"""
+    import subprocess
+    path = os.path.join(fed.root, "partners.zpl")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    expect('police = "seq,type,event_id,' in text, "the police view of the partners file")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text.replace('police = "seq,type,event_id,', 'police = "seq,type,'))
+    proc = subprocess.run([conformance.zvhtest.ZVHD, "--check-config", fed.config(A)],
+                          capture_output=True, text=True, timeout=60)
+    expect(proc.returncode != 0, f"--check-config accepted a view without event_id: "
+                                 f"{proc.stdout}{proc.stderr}")
+    expect("event_id" in proc.stderr + proc.stdout, f"the refusal does not name event_id: "
+                                                    f"{proc.stderr.strip()}")
+
+
+test_config_loader_refuses_a_view_without_seq_type_or_event_id.setup = dict()
+
+
 # --------------------------------------------------------------------- runner
 
 PARTNERS = [("pol", "police", A), ("ggz", "crisis_service", B),
