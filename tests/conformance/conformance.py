@@ -185,6 +185,14 @@ def check_fields(raw, frame):
                       f"does not list for it ([P7.2-2]): {raw.hex()}")
 
 
+def dealer_send_nowait(dealer, frame):
+    """Send one frame on a zvhtest.CurveDealer without blocking; True if
+    libzmq took it."""
+    if not isinstance(frame, (bytes, bytearray)):
+        frame = frame.SerializeToString()
+    return dealer.zmq.zmq_send(dealer.sock, bytes(frame), len(frame), 1) == len(frame)
+
+
 class Partner(zvhtest.CurveDealer):
     """A partner DEALER (7.1) that speaks SubFrames built here. Every frame
     received is kept as (raw bytes, decoded SubFrame)."""
@@ -204,6 +212,12 @@ class Partner(zvhtest.CurveDealer):
     def send(self, *frames):
         super().send(*frames)
         self.last_send = time.monotonic()
+
+    def send_nowait(self, frame):
+        """One frame without blocking (ZMQ_DONTWAIT): for a key that the
+        handshake refuses, whose DEALER has no pipe to send on once the
+        refusal is in. True if libzmq took it."""
+        return dealer_send_nowait(self, frame)
 
     def _keepalive(self):
         if self.keepalive and time.monotonic() - self.last_send >= self.KEEPALIVE_S:

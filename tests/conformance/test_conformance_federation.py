@@ -233,6 +233,69 @@ def test_event_the_authority_table_refuses_counts_as_applied(fed):
 test_event_the_authority_table_refuses_counts_as_applied.setup = dict()
 
 
+def test_link_state_and_dedup_records_survive_a_restart(fed):
+    """After groningen restarts, a PING is answered with the lin it had, and
+    an event applied before the restart, sent again at the next link seq,
+    is not applied again.
+    checks [P4.6-15] [P4.6-16]"""
+    fed.start(A)
+    link = link_to(fed)
+    env = national_event(fed, SEQ0 + 1)
+    link.data(1, env)
+    link.expect_ack(1, "ACK of the first event")
+    link.data(2, national_event(fed, SEQ0 + 2))
+    link.expect_ack(2, "ACK of the second event")
+    fed.restart(A)
+    wait_until(lambda: link.position() == 2, what="groningen's lin for drenthe to be 2 "
+                                                  "after the restart")
+    link.data(3, env)
+    link.expect_ack(3, "ACK of the old event at link seq 3")
+    eq(len(received(fed, f"{B}/{SEQ0 + 1}")), 1, "times the old event was applied")
+
+
+test_link_state_and_dedup_records_survive_a_restart.setup = dict()
+
+
+def test_restore_fields_a_hole_and_a_new_incarnation(fed):
+    """Restore resync from the receiver's side, with drenthe claiming it
+    was restored. A DATA frame whose floor is above lin (the sender no
+    longer holds what lies between) moves lin to floor and applies the
+    frame; the loss is logged. A PING in a new incarnation 5 with
+    resume_after 1 sets lin to 1 and is answered with link_incarnation 5.
+    A frame of the old incarnation (0) is then not applied; in incarnation 5
+    an event applied before is recognised and not applied again, and a new
+    one is.
+    checks [P4.9-7] [P4.9-3] [P4.9-4] [P4.9-5] [P4.6-9]"""
+    fed.start(A)
+    link = link_to(fed)
+    link.data(1, national_event(fed, SEQ0 + 1))
+    link.expect_ack(1, "ACK of the first event")
+    link.data(5, national_event(fed, SEQ0 + 5), floor=4)
+    link.expect_ack(5, "ACK of the frame after the hole")
+    eq(len(received(fed, f"{B}/{SEQ0 + 5}")), 1, "the frame after the hole applied")
+    fed.wait_log(A, r"link seqs 2-4 from drenthe are gone", "the loss of 2-4 logged")
+    p = pb()
+    link.send(p.LinkFrame(kind=kinds().KIND_PING, incarnation=5, resume_after=1))
+    ack = link.next_ack()
+    while ack.link_seq != 1:
+        ack = link.next_ack()
+    eq(ack.link_incarnation, 5, "link_incarnation of the ACK in the new incarnation")
+    link.data(2, national_event(fed, SEQ0 + 7))                 # incarnation 0: old
+    #  QUIET_S: an ACK comes right after a batch's commit
+    eq([a for a in link.acks(QUIET_S) if a != 1], [], "ACKs after a frame of the old "
+                                                       "incarnation")
+    eq(received(fed, f"{B}/{SEQ0 + 7}"), [], "the frame of the old incarnation applied")
+    link.data(2, national_event(fed, SEQ0 + 5), incarnation=5, resume_after=1)
+    link.expect_ack(2, "ACK of the event sent again in incarnation 5")
+    eq(len(received(fed, f"{B}/{SEQ0 + 5}")), 1, "times the event sent again was applied")
+    link.data(3, national_event(fed, SEQ0 + 8), incarnation=5, resume_after=1)
+    link.expect_ack(3, "ACK of a new event in incarnation 5")
+    eq(len(received(fed, f"{B}/{SEQ0 + 8}")), 1, "the new event in incarnation 5 applied")
+
+
+test_restore_fields_a_hole_and_a_new_incarnation.setup = dict()
+
+
 # --------------------------------------------------------------------- sender (4.5)
 
 
@@ -246,7 +309,7 @@ def test_sender_window_retransmit_and_ack_handling(fed):
     is groningen's, signed. Once all is acknowledged, an idle link gets
     PINGs. A DATA frame sent back on groningen's DEALER is ignored.
     checks [P4.2-1] [P4.5-1] [P4.5-4] [P4.5-7] [P4.5-8] [P4.5-9] [P4.5-10] [P4.5-12]
-    [P4.5-13] [P4.9-2] [P4.1-2]"""
+    [P4.5-13] [P4.9-2] [P4.1-2] [P2.4-3]"""
     fed.start(A)
     srv = server(fed)
     for n in range(8):
@@ -556,7 +619,9 @@ def test_owner_completes_and_a_second_complete_is_ignored(fed):
     the case is ACTIVE and a TransferComplete goes to drenthe; drenthe's own
     TransferComplete of the same handover, crossing it, is ignored (the
     case stays ACTIVE, the link goes on).
-    checks [P5.3-11] [P5.6-1] [P5.6-2] [P5.3-15]"""
+    A proposal from drenthe after that is stored as the next version and
+    not sent back.
+    checks [P5.3-11] [P5.6-1] [P5.6-2] [P5.3-15] [P5.5-5]"""
     fed.start(A)
     srv, link = server(fed), link_to(fed)
     case, tid = "CONF-F9", "t-00000000000000f9"
@@ -572,6 +637,20 @@ def test_owner_completes_and_a_second_complete_is_ignored(fed):
     link.expect_ack(2, "ACK of drenthe's crossing complete")
     shown = fed.show(A, case)
     eq((shown["state"], shown["owner"]), ("active", A), "case at groningen after both completes")
+    #  A proposal of the old source after the joint phase: the next version,
+    #  not sent back (the source is a tombstone)
+    version = shown["plan_version"]
+    proposal = pb().PlanProposal(case_id=case, base_version=version,
+                                 plan=plan_bytes("laat voorstel", B))
+    link.data(3, envelope(fed, B, SEQ0 + 3, types().TYPE_PLAN_PROPOSAL,
+                          proposal.SerializeToString(), case))
+    link.expect_ack(3, "ACK of the late proposal")
+    eq(fed.show(A, case)["plan_version"], version + 1, "plan version after the late proposal")
+    #  The bound: a PlanUpdate would be queued in the proposal's transaction
+    #  and sent within a pass; QUIET_S is many passes
+    back = [env for lk, env in srv.frames_for(QUIET_S)
+            if lk.kind == kinds().KIND_DATA and env.type == types().TYPE_PLAN_UPDATE]
+    eq(back, [], "PlanUpdates sent back after a late proposal")
 
 
 test_owner_completes_and_a_second_complete_is_ignored.setup = dict()
@@ -583,8 +662,8 @@ def test_chained_move_sends_the_complete_before_the_offer(fed):
     TransferComplete of the old handover comes before the TransferOffer of
     the new one. drenthe accepts: groningen is JOINT_SOURCE; groningen's
     case complete then makes it a TOMBSTONE and sends the complete to the
-    owner, drenthe.
-    checks [P5.7-1] [P5.3-6] [P4.8-1] [P5.3-9] [P5.3-12] [P4.5-1]"""
+    owner, drenthe. Offered again, the tombstone takes the case back.
+    checks [P5.7-1] [P5.7-2] [P5.3-6] [P4.8-1] [P5.3-9] [P5.3-12] [P4.5-1]"""
     fed.start(A)
     srv, link = server(fed), link_to(fed)
     case, tid = "CONF-F10", "t-0000000000000f10"
@@ -613,6 +692,11 @@ def test_chained_move_sends_the_complete_before_the_offer(fed):
     eq(fed.state(A, case), "tombstone", "state at groningen after its case complete")
     _, env = from_a(srv, types().TYPE_TRANSFER_COMPLETE, case, "the complete to the owner")
     eq(payload(env, "TransferComplete").transfer_id, new_tid, "transfer id of the complete")
+    #  A tombstone can receive the case again
+    link.data(3, offer(fed, SEQ0 + 3, case, "t-0000000000000f1a"))
+    link.expect_ack(3, "ACK of the offer to the tombstone")
+    eq(fed.wait_state(A, case, "joint_target")["transfer_id"], "t-0000000000000f1a",
+       "transfer id at groningen after the case came back")
 
 
 test_chained_move_sends_the_complete_before_the_offer.setup = dict()

@@ -500,17 +500,32 @@ test_coverage_by_region_case_and_national.setup = dict(regions=[A, B])
 def test_partner_key_is_served_only_by_its_own_region(fed):
     """drenthe's partners file lists only ops: pol's key is refused at
     drenthe's handshake and gets no answer at all (not to SUBSCRIBE, PING
-    or RAISE), while groningen, which lists pol, serves it.
-    checks [P7.1-1] [P7.1-3] [P7.9-1]"""
+    or RAISE), while groningen, which lists pol, serves it. A region key on
+    groningen's partner endpoint and pol's key on its federation endpoint
+    get no answer either.
+    checks [P7.1-1] [P7.1-3] [P7.9-1] [P2.4-1] [P2.4-2]"""
     fed.start_all()
     include(fed, A, "CONF-P14")
+    p = pb()
     stranger = partner(fed, "pol", region=B)
-    stranger.subscribe(seq=0)
-    stranger.ping()
-    stranger.raise_(1, pb().SignalRaise(national=True, kind=pb().SIGNAL_INCIDENT))
-    #  The bound: a served partner gets a PING within heartbeat_ms (200 ms)
-    #  and a RAISE answered at once; KEEP_QUIET_S is many times both
+    stranger.keepalive = False
+    for frame in (p.SubFrame(kind=p.SubFrame.KIND_SUBSCRIBE),
+                  p.SubFrame(kind=p.SubFrame.KIND_PING),
+                  p.SubFrame(kind=p.SubFrame.KIND_RAISE, request_id=1)):
+        stranger.send_nowait(frame)
+    #  A region key on groningen's partner endpoint, and a partner key on
+    #  its federation endpoint (a PING there is answered with an ACK to any
+    #  region), get nothing either
+    region = partner(fed, "pol", key=os.path.join(fed.root, "keys", B + ".key_secret"))
+    region.keepalive = False
+    region.send_nowait(p.SubFrame(kind=p.SubFrame.KIND_SUBSCRIBE))
+    on_link = conformance.zvhtest.CurveDealer(fed.info[A]["endpoint"], fed.info[A]["public_key"],
+                                              fed.partners["pol"]["key"])
+    fed.conf_sockets.append(on_link)
+    conformance.dealer_send_nowait(on_link, p.LinkFrame(kind=p.LinkFrame.KIND_PING))
     eq(stranger.frames_for(KEEP_QUIET_S), [], "frames to pol at drenthe")
+    eq(region.frames_for(0.5), [], "frames to drenthe's key on groningen's partner endpoint")
+    eq(on_link.recv(500), None, "answer to a PING with pol's key on the federation endpoint")
     home = partner(fed, "pol")
     home.subscribe(seq=0)
     home.wait_delivery(seq=1)
