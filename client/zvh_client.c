@@ -445,6 +445,7 @@ zvh_client_status (zvh_client_t *self, zvh_status_t *status)
         peer->outbox_depth = reply->peers [i]->outbox_depth;
         peer->last_seen_ms = reply->peers [i]->last_seen_ms;
         peer->oldest_ms = reply->peers [i]->oldest_ms;
+        snprintf (peer->version, sizeof peer->version, "%s", reply->peers [i]->version);
     }
     for (size_t i = 0; i < reply->n_counts; i++) {
         int state = reply->counts [i]->state;

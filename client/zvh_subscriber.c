@@ -15,7 +15,11 @@
 #define SUB_HEARTBEAT_MS    1000        //  ping the daemon this often when idle
 #define SUB_SILENCE_MS      4000        //  daemon silent this long: subscribe again
 #define SUB_RECONNECT_MS    100
-#define SUB_ERROR_NO_STREAM 1         //  ERROR seq: subscribe again
+#define SUB_RESUBSCRIBE_MS  1000        //  after ERROR NO_STREAM, subscribe again at most this often
+#define SUB_ERROR_NO_STREAM 1           //  ERROR seq (daemons before code): subscribe again
+
+#define SUB_KIND(name)  ZVH__V1__SUB_FRAME__KIND__KIND_##name
+#define SUB_CODE(name)  ZVH__V1__SUB_FRAME__ERROR_CODE__ERROR_##name
 
 struct _zvh_subscriber_t {
     zsock_t *dealer;
@@ -28,6 +32,7 @@ struct _zvh_subscriber_t {
     uint64_t next_request_id;
     int64_t last_heard_ms;
     int64_t last_sent_ms;
+    int64_t last_subscribe_ms;      //  when SUBSCRIBE was last sent
     zlist_t *pending;               //  frames read while waiting for a raise
     Zvh__V1__SubFrame *current;     //  the frame the last signal points into
     zframe_t *current_raw;
@@ -106,6 +111,8 @@ static int
 s_send (zvh_subscriber_t *self, Zvh__V1__SubFrame *frame)
 {
     size_t size;
+    frame->version_major = WIRE_PROTOCOL_MAJOR;
+    frame->version_minor = WIRE_PROTOCOL_MINOR;
     uint8_t *bytes = wire_encode (&frame->base, &size);
     int rc = bytes ? zmq_send (zsock_resolve (self->dealer), bytes, size, ZMQ_DONTWAIT) : -1;
     free (bytes);
@@ -123,7 +130,7 @@ s_subscribe (zvh_subscriber_t *self)
     frame.seq = self->last_seq;
     frame.from_cursor = self->from_cursor && !self->have_seq;
     frame.credit = self->credit;
-    self->last_heard_ms = zclock_mono ();
+    self->last_heard_ms = self->last_subscribe_ms = zclock_mono ();
     return s_send (self, &frame);
 }
 
@@ -185,6 +192,34 @@ s_keep_alive (zvh_subscriber_t *self)
     }
 }
 
+//  The daemon's major protocol version (0.0: before versioning, 1.0).
+static bool
+s_version_ok (zvh_subscriber_t *self, const Zvh__V1__SubFrame *frame)
+{
+    uint32_t major = frame->version_major || frame->version_minor ? frame->version_major : 1;
+    if (major == WIRE_PROTOCOL_MAJOR)
+        return true;
+    s_fail (self, ZVH_E_PROTOCOL, "the daemon speaks protocol %" PRIu32 ".%" PRIu32
+            ", this library %d.%d: upgrade one of them", major, frame->version_minor,
+            WIRE_PROTOCOL_MAJOR, WIRE_PROTOCOL_MINOR);
+    return false;
+}
+
+//  An ERROR about the stream (request_id 0): subscribe again (NO_STREAM, at
+//  most once a second so that nothing can make it loop), or stop.
+static int
+s_stream_error (zvh_subscriber_t *self, const Zvh__V1__SubFrame *frame)
+{
+    s_fail (self, ZVH_E_PROTOCOL, "daemon: %s", frame->error);
+    bool no_stream = frame->code == SUB_CODE (NO_STREAM)
+                  || (frame->code == SUB_CODE (UNSPECIFIED) && frame->seq == SUB_ERROR_NO_STREAM);
+    if (!no_stream || !self->started)
+        return ZVH_E_PROTOCOL;      //  refused, malformed, version: retrying cannot help
+    if (zclock_mono () - self->last_subscribe_ms >= SUB_RESUBSCRIBE_MS)
+        s_subscribe (self);         //  e.g. it restarted and lost our stream
+    return 0;                       //  else the silence check subscribes again later
+}
+
 //  Handle one frame for next(): 1 = a signal is ready, ZVH_E_GAP, or 0.
 static int
 s_take (zvh_subscriber_t *self, zframe_t *raw, zvh_signal_t *signal)
@@ -194,6 +229,9 @@ s_take (zvh_subscriber_t *self, zframe_t *raw, zvh_signal_t *signal)
     int result = 0;
     if (!frame)
         s_fail (self, ZVH_E_PROTOCOL, "malformed frame from the daemon, ignored");
+    else
+    if (!s_version_ok (self, frame))
+        result = ZVH_E_PROTOCOL;
     else
     if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_DELIVERY && frame->view
     &&  (!self->have_seq || frame->view->seq > self->last_seq)) {
@@ -214,26 +252,28 @@ s_take (zvh_subscriber_t *self, zframe_t *raw, zvh_signal_t *signal)
         //  missed the ack keeps our credit for ever (PROTOCOL 7.4 rule 2)
         zvh_subscriber_ack (self, self->last_acked);
     else
-    if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_GAP && frame->seq) {
-        //  The stream goes on from here: older entries were purged, or the
-        //  resume point was past the end of this region's log
+    if ((frame->kind == SUB_KIND (GAP) || frame->kind == SUB_KIND (RESET)) && frame->seq) {
+        //  The stream goes on from here: older entries were purged (GAP), or
+        //  the resume point was past the end of this region's log (RESET:
+        //  its seqs from here on are new to us, though lower than ours)
+        bool reset = frame->kind == SUB_KIND (RESET);
         memset (signal, 0, sizeof *signal);
         signal->seq = frame->seq;
         s_fail (self, ZVH_E_GAP, "the stream resumes at seq %" PRIu64 " (after %" PRIu64
-                "): entries were purged (retention), or the resume point was not "
-                "this region's", frame->seq, self->last_seq);
-        self->last_seq = frame->seq - 1;
+                "): %s", frame->seq, self->last_seq,
+                reset ? "the resume point was past the end of this region's log (another "
+                        "region's seq, or its store was restored from an older copy)"
+                      : "older entries were purged (retention)");
+        if (reset || frame->seq - 1 > self->last_seq || !self->have_seq)
+            self->last_seq = frame->seq - 1;
+        if (reset)
+            self->last_acked = 0;
         self->have_seq = true;
         result = ZVH_E_GAP;
     }
     else
-    if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_ERROR && frame->request_id == 0) {
-        s_fail (self, ZVH_E_PROTOCOL, "daemon: %s", frame->error);
-        if (frame->seq == SUB_ERROR_NO_STREAM && self->started)
-            s_subscribe (self);     //  e.g. it restarted and lost our stream
-        else
-            result = ZVH_E_PROTOCOL;    //  refused: retrying cannot help
-    }
+    if (frame->kind == SUB_KIND (ERROR) && frame->request_id == 0)
+        result = s_stream_error (self, frame);
     wire_free (frame ? &frame->base : NULL);
     zframe_destroy (&raw);
     return result;
@@ -258,6 +298,42 @@ zvh_subscriber_next (zvh_subscriber_t *self, int timeout_ms, zvh_signal_t *signa
         if (result == ZVH_E_GAP || result == ZVH_E_PROTOCOL)
             return result;
     }
+}
+
+int
+zvh_subscriber_confirm (zvh_subscriber_t *self, uint64_t seq, int timeout_ms)
+{
+    assert (self);
+    Zvh__V1__SubFrame ack = ZVH__V1__SUB_FRAME__INIT;
+    ack.kind = SUB_KIND (ACK);
+    ack.seq = seq;
+    ack.confirm = true;
+    if (seq > self->last_acked)
+        self->last_acked = seq;
+    int rc = s_send (self, &ack);
+    if (rc)
+        return rc;
+    int64_t deadline = zclock_mono () + timeout_ms;
+    zpoller_t *poller = zpoller_new (self->dealer, NULL);
+    rc = s_fail (self, ZVH_E_TIMEOUT, "the daemon did not confirm the cursor at %" PRIu64
+                 " within %d ms", seq, timeout_ms);
+    while (zclock_mono () < deadline && zpoller_wait (poller, (int) (deadline - zclock_mono ()))) {
+        zframe_t *raw = zframe_recv (self->dealer);
+        Zvh__V1__SubFrame *frame = raw ? WIRE_DECODE (Zvh__V1__SubFrame, zvh__v1__sub_frame,
+                                                      zframe_data (raw), zframe_size (raw))
+                                       : NULL;
+        bool confirmed = frame && frame->kind == SUB_KIND (ACKED) && frame->seq >= seq;
+        wire_free (frame ? &frame->base : NULL);
+        if (confirmed) {
+            zframe_destroy (&raw);
+            rc = ZVH_OK;
+            break;
+        }
+        if (raw)
+            zlist_append (self->pending, raw);      //  for next()
+    }
+    zpoller_destroy (&poller);
+    return rc;
 }
 
 //  Wait for the answer to a raise; other frames are kept for next().

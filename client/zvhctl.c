@@ -266,11 +266,12 @@ s_cmd_status (ctl_t *self, zvh_client_t *client)
     if (self->json) {
         json_t *peers = json_array (), *cases = json_object ();
         for (size_t i = 0; i < status.peer_count; i++)
-            json_array_append_new (peers, json_pack ("{s:s, s:b, s:I, s:I, s:I}",
+            json_array_append_new (peers, json_pack ("{s:s, s:b, s:I, s:I, s:I, s:s}",
                 "region", status.peers [i].region, "up", status.peers [i].up,
                 "outbox_depth", (json_int_t) status.peers [i].outbox_depth,
                 "last_seen_ms", (json_int_t) status.peers [i].last_seen_ms,
-                "oldest_ms", (json_int_t) status.peers [i].oldest_ms));
+                "oldest_ms", (json_int_t) status.peers [i].oldest_ms,
+                "version", status.peers [i].version));
         for (int state = 1; state <= ZVH_CASE_STATES; state++)
             json_object_set_new (cases, names [state],
                                  json_integer ((json_int_t) status.cases [state]));
@@ -280,8 +281,10 @@ s_cmd_status (ctl_t *self, zvh_client_t *client)
     else {
         printf ("region %s\n", status.region);
         for (size_t i = 0; i < status.peer_count; i++)
-            printf ("  peer %-24s %-4s outbox %" PRIu64 "\n", status.peers [i].region,
-                    status.peers [i].up ? "up" : "DOWN", status.peers [i].outbox_depth);
+            printf ("  peer %-24s %-4s outbox %-8" PRIu64 " protocol %s\n",
+                    status.peers [i].region, status.peers [i].up ? "up" : "DOWN",
+                    status.peers [i].outbox_depth,
+                    *status.peers [i].version ? status.peers [i].version : "-");
         printf ("cases:");
         for (int state = 1; state <= ZVH_CASE_STATES; state++)
             printf (" %s %" PRIu64, names [state], status.cases [state]);
@@ -632,6 +635,7 @@ s_receive (ctl_t *self, zvh_subscriber_t *partner)
     long long wanted = count ? atoll (count) : -1;
     int idle_ms = idle ? atoi (idle) : 0;
     int rc = 0;
+    uint64_t acked = 0;
     while (rc == 0 && wanted != 0 && !zsys_interrupted) {
         zvh_signal_t signal;
         rc = zvh_subscriber_next (partner, idle_ms ? idle_ms : 1000, &signal);
@@ -646,9 +650,18 @@ s_receive (ctl_t *self, zvh_subscriber_t *partner)
         if (rc == 0) {
             s_print_signal (&signal);
             rc = zvh_subscriber_ack (partner, signal.seq);
+            acked = signal.seq;
             wanted--;
         }
     }
+    //  Before closing: the daemon says the cursor is stored (PROTOCOL 7.4),
+    //  so a resume --from-cursor does not repeat what was printed. Not
+    //  confirmed (the daemon is gone) only means a resume may repeat some:
+    //  said, not an error, since everything printed was received
+    if ((rc == 0 || rc == ZVH_E_TIMEOUT) && acked
+    &&  zvh_subscriber_confirm (partner, acked, self->timeout_ms))
+        fprintf (stderr, "zvhctl: warning: %s; a resume --from-cursor may repeat views "
+                 "up to seq %" PRIu64 "\n", zvh_subscriber_error (partner), acked);
     return rc == ZVH_E_TIMEOUT ? 0 : rc;
 }
 

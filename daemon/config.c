@@ -1066,6 +1066,13 @@ s_check_region_halves (loader_t *self, const char *file, zconfig_t *entry,
                   "with this region, or neither to keep it a placeholder",
                   has_endpoint? "an endpoint": "a public_key",
                   has_endpoint? "public_key": "endpoint");
+    else
+    if (has_endpoint && !*zconfig_get (entry, "sign_key", ""))
+        //  Every event of a region without one would be refused (held)
+        s_report (self, file, where, "is federated (endpoint and public_key) but has no "
+                  "sign_key, so every event it signs would be refused; add the sign_key "
+                  "line that " KEYGEN_HINT " printed with its public_key (the 64 hex "
+                  "digits; `zvhctl --json keygen` gives it as \"sign_key\")");
 }
 
 //  True when another region already has this id or key (and says so).

@@ -312,6 +312,7 @@ s_read_peers (MDB_txn *txn, void *arg)
         status->region = (char *) peer_region (peer);
         status->up = peer_is_up (peer, op->now_ms);
         status->last_seen_ms = peer_last_seen (peer);
+        status->version = (char *) peer_version (peer);
         int rc = outbox_depth (op->self->outbox, txn, status->region,
                                &status->outbox_depth, &status->oldest_ms);
         if (rc)

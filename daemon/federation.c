@@ -19,6 +19,7 @@
 #include "federation.h"
 #include "authority.h"
 #include "endpoint.h"
+#include "version.h"
 #include "zap.h"
 #include "monitor.h"
 #include "wire.h"
@@ -286,6 +287,19 @@ s_data_frame_sane (const item_t *item)
 }
 
 //  Read one message into the next batch item; false if it was not usable.
+//  A frame from a region speaking another major version is not handled;
+//  its version is noted on our link to it, for status and the log.
+static bool
+s_version_ok (federation_t *self, const config_region_t *region,
+              const Zvh__V1__LinkFrame *frame)
+{
+    for (size_t i = 0; i < self->peer_count; i++)
+        if (streq (peer_region (self->peers [i]), region->id))
+            return peer_version_seen (self->peers [i], frame->version_major,
+                                      frame->version_minor, zclock_time ());
+    return version_compatible (frame->version_major, frame->version_minor);
+}
+
 static bool
 s_read_item (federation_t *self, item_t *item)
 {
@@ -306,7 +320,8 @@ s_read_item (federation_t *self, item_t *item)
         ? WIRE_DECODE (Zvh__V1__LinkFrame, zvh__v1__link_frame,
                        zframe_data (header), zframe_size (header))
         : NULL;
-    bool usable = item->region && frame && extra == 0;
+    bool usable = item->region && frame && extra == 0
+               && s_version_ok (self, item->region, frame);
     //  Counted, not committed, per frame: any admitted key could otherwise
     //  make the daemon fsync once per frame it sends
     if (!item->region) {
@@ -698,6 +713,8 @@ s_send_acks (federation_t *self)
         ack.link_seq = item->ack;
         ack.link_incarnation = item->ack_incarnation;
         ack.incarnation = outbox_incarnation (self->outbox);
+        ack.version_major = version_major;
+        ack.version_minor = version_minor;
         uint8_t bytes [64];
         size_t size = protobuf_c_message_pack (&ack.base, bytes);
         zframe_t *routing_id = zframe_dup (item->routing_id);

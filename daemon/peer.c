@@ -14,6 +14,7 @@
 #include "peer.h"
 #include "endpoint.h"
 #include "monitor.h"
+#include "version.h"
 #include "wire.h"
 #include "zvh/zvh.h"
 
@@ -24,6 +25,8 @@
 #define PEER_RECV_BATCH        256          //  frames read per call
 #define PEER_RECONNECT_IVL_MS  100
 #define PEER_RECONNECT_MAX_MS  2000
+#define PEER_VERSION_LOG_MS    10000        //  a version mismatch is logged this often
+#define PEER_VERSION_MAX       24           //  "4294967295.4294967295"
 
 struct _peer_t {
     const config_t *config;
@@ -49,6 +52,8 @@ struct _peer_t {
     int64_t last_seen_ms;
     bool wake;                      //  outbox may have grown
     int64_t redial_ms;              //  after a refused handshake: connect again then
+    char version [PEER_VERSION_MAX];    //  the peer's protocol version, "" = not heard
+    int64_t version_logged_ms;      //  last "speaks another major version" line
 };
 
 #define PEER_REDIAL_MS  1000        //  wait before dialling again after a refusal
@@ -133,6 +138,31 @@ peer_region (peer_t *self)
     return self->region;
 }
 
+bool
+peer_version_seen (peer_t *self, uint32_t major, uint32_t minor, int64_t now_ms)
+{
+    assert (self);
+    major = version_major_of (major, minor);
+    snprintf (self->version, sizeof self->version, "%" PRIu32 ".%" PRIu32, major, minor);
+    if (version_compatible (major, minor))
+        return true;
+    if (!self->version_logged_ms || now_ms - self->version_logged_ms >= PEER_VERSION_LOG_MS) {
+        self->version_logged_ms = now_ms;
+        zsys_error ("%s: speaks protocol %s, this daemon %" PRIu32 ".%" PRIu32 ": its frames "
+                    "are refused and the link stays down until both run the same major "
+                    "version (PROTOCOL 12.1)", self->name, self->version, version_major,
+                    version_minor);
+    }
+    return false;
+}
+
+const char *
+peer_version (peer_t *self)
+{
+    assert (self);
+    return self->version;
+}
+
 void
 peer_wake (peer_t *self)
 {
@@ -167,6 +197,8 @@ s_send (peer_t *self, Zvh__V1__LinkFrame__Kind kind, uint64_t link_seq,
     header.incarnation = self->incarnation;
     header.resume_after = self->acked;  //  fixed until the peer acks this incarnation
     header.floor = envelope ? self->floor : 0;
+    header.version_major = version_major;
+    header.version_minor = version_minor;
     uint8_t bytes [64];             //  five varint fields: well under 64 bytes
     size_t size = protobuf_c_message_pack (&header.base, bytes);
     void *handle = zsock_resolve (self->dealer);
@@ -402,6 +434,11 @@ peer_recv (peer_t *self, int64_t now_ms)
     for (int n = 0; rc == 0 && got && n < PEER_RECV_BATCH
                  && (n == 0 || (zsock_events (self->dealer) & ZMQ_POLLIN)); n++) {
         Zvh__V1__LinkFrame *header = s_recv_header (self, &got);
+        if (header && !peer_version_seen (self, header->version_major,
+                                          header->version_minor, now_ms)) {
+            wire_free (&header->base);
+            continue;               //  not heard: the link stays down
+        }
         if (!header)
             continue;
         self->last_seen_ms = now_ms;

@@ -77,6 +77,16 @@ void
 bool
     peer_ack_pending (peer_t *self);
 
+//  Note the protocol version a frame from the peer announced (on either
+//  socket). True if its major version is ours; if not, logs it (at most once
+//  per 10 s) and the frame must be dropped unheard.
+bool
+    peer_version_seen (peer_t *self, uint32_t major, uint32_t minor, int64_t now_ms);
+
+//  The peer's protocol version as last announced ("1.1"), "" if not heard.
+const char *
+    peer_version (peer_t *self);
+
 //  Ask for a pump at the next chance: the outbox for this peer changed.
 void
     peer_wake (peer_t *self);

@@ -9,6 +9,7 @@
 #include "endpoint.h"
 #include "zap.h"
 #include "monitor.h"
+#include "version.h"
 #include "view.h"
 #include "wire.h"
 #include "zvh/zvh.h"
@@ -17,6 +18,8 @@
 #define SUBSCRIBER_SCAN_MAX     256     //  log entries looked at per pump per session
 #define SUBSCRIBER_RECV_BATCH   256     //  frames read per wake-up; their ACKs commit once
 #define SUBSCRIBER_MS_PER_MIN   60000.0
+#define SUBSCRIBER_LOG_IVL_MS   10000   //  a repeated complaint is logged this often
+#define SUBSCRIBER_REQUEST_ID_FIELD 9   //  SubFrame.request_id, read from bad frames
 
 typedef struct {
     const config_partner_t *partner;
@@ -35,6 +38,8 @@ typedef struct {
     int64_t last_progress_ms;
     double raise_tokens;        //  raises this partner may make now (raise_per_min)
     int64_t raise_refill_ms;    //  when raise_tokens was last refilled
+    zframe_t *confirm_to;       //  an ACK asked for ACKED: answer here after the commit
+    int64_t version_logged_ms;  //  last "speaks another major version" line
 } session_t;
 
 struct _subscriber_t {
@@ -95,6 +100,7 @@ subscriber_destroy (subscriber_t **self_p)
         return;
     for (size_t i = 0; i < CONFIG_PARTNERS_MAX; i++) {
         zframe_destroy (&self->sessions [i].routing_id);
+        zframe_destroy (&self->sessions [i].confirm_to);
         zlistx_destroy (&self->sessions [i].delivered);
     }
     free (self->sessions);
@@ -153,6 +159,8 @@ static int
 s_send (subscriber_t *self, session_t *session, Zvh__V1__SubFrame *frame, int64_t now_ms)
 {
     size_t size;
+    frame->version_major = version_major;
+    frame->version_minor = version_minor;
     uint8_t *bytes = wire_encode (&frame->base, &size);
     int rc = bytes ? s_send_bytes (self, session, bytes, size, now_ms) : -1;
     free (bytes);
@@ -164,6 +172,8 @@ static void
 s_reply (subscriber_t *self, zframe_t *routing_id, Zvh__V1__SubFrame *frame)
 {
     size_t size;
+    frame->version_major = version_major;
+    frame->version_minor = version_minor;
     uint8_t *bytes = wire_encode (&frame->base, &size);
     zframe_t *copy = zframe_dup (routing_id);
     if (bytes && zframe_send (&copy, self->router, ZFRAME_MORE | ZFRAME_DONTWAIT) == 0)
@@ -172,20 +182,25 @@ s_reply (subscriber_t *self, zframe_t *routing_id, Zvh__V1__SubFrame *frame)
     free (bytes);
 }
 
-//  ERROR frames say in seq whether the partner may go on.
-#define SUBSCRIBER_ERROR_NO_STREAM  1   //  subscribe again
-#define SUBSCRIBER_ERROR_REFUSED    2   //  this key may not do this; stop
+//  ERROR frames say in code what the partner does next; seq mirrors it for
+//  clients older than code (1: subscribe again, 2: the same cannot succeed).
+#define SUBSCRIBER_ERROR_SEQ_NO_STREAM  1
+#define SUBSCRIBER_ERROR_SEQ_REFUSED    2
+
+typedef Zvh__V1__SubFrame__ErrorCode error_code_t;
+#define ERROR_CODE(name) ZVH__V1__SUB_FRAME__ERROR_CODE__ERROR_##name
 
 static void
 s_reply_error (subscriber_t *self, zframe_t *routing_id, uint64_t request_id,
-               const char *error)
+               error_code_t code, const char *error)
 {
     Zvh__V1__SubFrame frame = ZVH__V1__SUB_FRAME__INIT;
     frame.kind = ZVH__V1__SUB_FRAME__KIND__KIND_ERROR;
     frame.error = (char *) error;
     frame.request_id = request_id;
-    frame.seq = strncmp (error, "no stream", 9) == 0 ? SUBSCRIBER_ERROR_NO_STREAM
-                                                     : SUBSCRIBER_ERROR_REFUSED;
+    frame.code = code;
+    frame.seq = code == ERROR_CODE (NO_STREAM) ? SUBSCRIBER_ERROR_SEQ_NO_STREAM
+                                              : SUBSCRIBER_ERROR_SEQ_REFUSED;
     s_reply (self, routing_id, &frame);
 }
 
@@ -226,6 +241,8 @@ s_delivery (subscriber_t *self, session_t *session, const Zvh__V1__SignalEvent *
     frame.kind = ZVH__V1__SUB_FRAME__KIND__KIND_DELIVERY;
     frame.seq = seq;
     frame.view = view;
+    frame.version_major = version_major;
+    frame.version_minor = version_minor;
     uint8_t *bytes = wire_encode (&frame.base, size_p);
     wire_free (&view->base);
     return bytes;
@@ -470,15 +487,16 @@ s_on_subscribe (subscriber_t *self, session_t *session, const Zvh__V1__SubFrame 
         self->log_last = args.last;
     uint64_t start = args.seq > args.last ? args.last : args.seq;
     if (args.seq > args.last) {
-        //  A seq this log never gave (another region's, or a restored store):
-        //  say where the log ends, never wait silently for it to get there
-        Zvh__V1__SubFrame gap = ZVH__V1__SUB_FRAME__INIT;
-        gap.kind = ZVH__V1__SUB_FRAME__KIND__KIND_GAP;
-        gap.seq = args.last + 1;
-        s_send (self, session, &gap, now_ms);
+        //  A seq this log never gave (another region's, or a store restored
+        //  from an older copy): the stream goes on after the log's end, and
+        //  RESET tells the partner to take the seqs from there as new ones
+        Zvh__V1__SubFrame reset = ZVH__V1__SUB_FRAME__INIT;
+        reset.kind = ZVH__V1__SUB_FRAME__KIND__KIND_RESET;
+        reset.seq = args.last + 1;
+        s_send (self, session, &reset, now_ms);
         zsys_warning ("partner %s resumes after %" PRIu64 " but this log ends at %"
-                      PRIu64 ": told to resume from there", session->partner->id,
-                      args.seq, args.last);
+                      PRIu64 ": told to take the seqs from %" PRIu64 " on (RESET)",
+                      session->partner->id, args.seq, args.last, args.last + 1);
     }
     else
     if (start + 1 < args.first) {
@@ -554,6 +572,26 @@ s_store_cursors (MDB_txn *txn, void *arg)
     return 0;
 }
 
+//  ACKED for every ACK that asked for it, once its commit is done: the seq
+//  is the session's durable cursor (at or above what was asked, unless the
+//  commit failed, when nothing is confirmed and the partner asks again).
+static void
+s_send_confirms (subscriber_t *self, bool failed)
+{
+    for (size_t i = 0; i < self->config->partner_count; i++) {
+        session_t *session = &self->sessions [i];
+        if (!session->confirm_to)
+            continue;
+        if (!failed) {
+            Zvh__V1__SubFrame acked = ZVH__V1__SUB_FRAME__INIT;
+            acked.kind = ZVH__V1__SUB_FRAME__KIND__KIND_ACKED;
+            acked.seq = session->acked;
+            s_reply (self, session->confirm_to, &acked);
+        }
+        zframe_destroy (&session->confirm_to);
+    }
+}
+
 static void
 s_store_acks (subscriber_t *self, int64_t now_ms)
 {
@@ -577,6 +615,7 @@ s_store_acks (subscriber_t *self, int64_t now_ms)
         session->rto_ms = self->config->retry_min_ms;
         session->last_progress_ms = now_ms;
     }
+    s_send_confirms (self, any && !stored);
 }
 
 static int
@@ -625,20 +664,27 @@ s_on_raise (subscriber_t *self, session_t *session, zframe_t *routing_id,
         char error [128];
         snprintf (error, sizeof error, "rate limited: at most %d raises a minute per "
                   "partner (raise_per_min); try again shortly", self->config->raise_per_min);
-        s_reply_error (self, routing_id, frame->request_id, error);
+        s_reply_error (self, routing_id, frame->request_id, ERROR_CODE (RATE_LIMITED), error);
         if (audit_note_refusal (self->audit, session->partner->id, "partner endpoint",
                                 "raise over the partner's rate limit", zclock_time ()))
             zsys_warning ("partner %s: raises over its limit of %d a minute refused",
                           session->partner->id, self->config->raise_per_min);
         return;
     }
+    if (frame->request_id == 0) {
+        s_reply_error (self, routing_id, 0, ERROR_CODE (MALFORMED), "RAISE without a "
+                       "request_id: it must be 1 or more, so that its answer can be told "
+                       "from an error about the stream");
+        return;
+    }
     if (!frame->raise) {
-        s_reply_error (self, routing_id, frame->request_id, "RAISE without a signal");
+        s_reply_error (self, routing_id, frame->request_id, ERROR_CODE (MALFORMED),
+                       "RAISE without a signal");
         return;
     }
     if (frame->raise->national && !streq (session->partner->role, "operator")) {
-        s_reply_error (self, routing_id, frame->request_id, "only operators raise "
-                       "national signals; raise it about a case");
+        s_reply_error (self, routing_id, frame->request_id, ERROR_CODE (REFUSED),
+                       "only operators raise national signals; raise it about a case");
         audit_note_refusal (self->audit, session->partner->id, "partner endpoint",
                             "national signal from a non-operator", zclock_time ());
         return;
@@ -651,9 +697,12 @@ s_on_raise (subscriber_t *self, session_t *session, zframe_t *routing_id,
     int rc = store_write (self->store, s_raise_fn, &args);
     frame->raise->raised_by = frame->raise->raised_role = NULL;
     if (rc) {
+        bool refused = rc == ZVH_E_BAD_REQUEST || rc == ZVH_E_CONFLICT
+                    || rc == ZVH_E_NOT_FOUND;
         s_reply_error (self, routing_id, frame->request_id,
-                       rc == ZVH_E_BAD_REQUEST || rc == ZVH_E_CONFLICT || rc == ZVH_E_NOT_FOUND
-                       ? crisis_error (self->crisis) : "the daemon could not store the signal");
+                       refused ? ERROR_CODE (REFUSED) : ERROR_CODE (UNAVAILABLE),
+                       refused ? crisis_error (self->crisis)
+                               : "the daemon could not store the signal; raise it again later");
         return;
     }
     Zvh__V1__SubFrame raised = ZVH__V1__SUB_FRAME__INIT;
@@ -664,16 +713,21 @@ s_on_raise (subscriber_t *self, session_t *session, zframe_t *routing_id,
 }
 
 //  The session of the partner whose key sent frame; NULL (logged) if none.
+//  *answer_p: the refusal is the first of its interval for that key, so it
+//  is answered (KEY_REFUSED tells a conforming partner to stop; the rest of
+//  the interval gets no answer, so nothing can make it loop).
 static session_t *
-s_session_of (subscriber_t *self, zframe_t *body)
+s_session_of (subscriber_t *self, zframe_t *body, bool *answer_p)
 {
     const char *key = zframe_meta (body, "User-Id");
     const config_partner_t *partner = key && strlen (key) == SUBSCRIBER_Z85_KEY_LEN
                                     ? config_partner_by_key (self->config, key) : NULL;
+    *answer_p = false;
     if (!partner) {
-        if (audit_note_refusal (self->audit, key, "partner endpoint",
-                                "key is not a partner of this region (unknown or revoked)",
-                                zclock_time ()))
+        *answer_p = audit_note_refusal (self->audit, key, "partner endpoint",
+                                        "key is not a partner of this region (unknown or "
+                                        "revoked)", zclock_time ());
+        if (*answer_p)
             zsys_warning ("partners: refused a frame from key %s: not a partner of this "
                           "region (unknown or revoked; see the partners file); its refused "
                           "frames are counted in the audit trail", key ? key : "(none)");
@@ -682,14 +736,37 @@ s_session_of (subscriber_t *self, zframe_t *body)
     return &self->sessions [partner - self->config->partners];
 }
 
+//  The request id of a frame that may not decode (read without decoding
+//  it): a RAISE refused as a whole is still answered under its own id.
 static uint64_t
 s_request_id_of (zframe_t *body)
 {
-    Zvh__V1__SubFrame *frame = WIRE_DECODE (Zvh__V1__SubFrame, zvh__v1__sub_frame,
-                                            zframe_data (body), zframe_size (body));
-    uint64_t request_id = frame ? frame->request_id : 0;
-    wire_free (frame ? &frame->base : NULL);
+    uint64_t request_id = 0;
+    wire_peek_varint (zframe_data (body), zframe_size (body), SUBSCRIBER_REQUEST_ID_FIELD,
+                      &request_id);
     return request_id;
+}
+
+//  A frame of another major protocol version is answered ERROR VERSION and
+//  not handled; logged once per interval per partner.
+static bool
+s_version_ok (subscriber_t *self, session_t *session, zframe_t *routing_id,
+              const Zvh__V1__SubFrame *frame, int64_t now_ms)
+{
+    if (version_compatible (frame->version_major, frame->version_minor))
+        return true;
+    char error [160];
+    uint32_t major = version_major_of (frame->version_major, frame->version_minor);
+    snprintf (error, sizeof error, "protocol %" PRIu32 ".%" PRIu32 " is not spoken here: "
+              "this daemon speaks %" PRIu32 ".%" PRIu32 " (PROTOCOL 12.1)", major,
+              frame->version_minor, version_major, version_minor);
+    s_reply_error (self, routing_id, frame->request_id, ERROR_CODE (VERSION), error);
+    if (!session->version_logged_ms || now_ms - session->version_logged_ms
+                                       >= SUBSCRIBER_LOG_IVL_MS) {
+        session->version_logged_ms = now_ms;
+        zsys_error ("partner %s: refused its frames: %s", session->partner->id, error);
+    }
+    return false;
 }
 
 static void
@@ -701,19 +778,31 @@ s_recv (subscriber_t *self, int64_t now_ms)
     zframe_t *routing_id = zmsg_pop (msg);
     zframe_t *body = zmsg_pop (msg);
     zmsg_destroy (&msg);
-    session_t *session = body ? s_session_of (self, body) : NULL;
-    if (body && !session)
-        s_reply_error (self, routing_id, s_request_id_of (body), "refused: this key is "
-                       "not a partner of this region (unknown, revoked, or a region key)");
+    bool answer = false;
+    session_t *session = body ? s_session_of (self, body, &answer) : NULL;
+    if (body && !session && answer)
+        s_reply_error (self, routing_id, s_request_id_of (body), ERROR_CODE (KEY_REFUSED),
+                       "refused: this key is not a partner of this region (unknown or "
+                       "revoked); stop and ask the region");
     Zvh__V1__SubFrame *frame = session
         ? WIRE_DECODE (Zvh__V1__SubFrame, zvh__v1__sub_frame, zframe_data (body),
                        zframe_size (body))
         : NULL;
     if (session && !frame)
-        s_reply_error (self, routing_id, 0, "malformed frame: not a SubFrame");
+        s_reply_error (self, routing_id, s_request_id_of (body), ERROR_CODE (MALFORMED),
+                       "malformed frame: not a SubFrame, or over the decode budget");
     else
-    if (session && !session->partner->role [0])
-        s_reply_error (self, routing_id, frame->request_id, "key has no role");
+    if (session && !session->partner->role [0]) {
+        s_reply_error (self, routing_id, frame->request_id, ERROR_CODE (KEY_REFUSED),
+                       "key has no role");
+        wire_free (&frame->base);
+        frame = NULL;
+    }
+    else
+    if (frame && !s_version_ok (self, session, routing_id, frame, now_ms)) {
+        wire_free (&frame->base);
+        frame = NULL;
+    }
     if (frame) {
         session->last_seen_ms = now_ms;
         //  Acks read before any other frame are stored before it is handled
@@ -736,11 +825,17 @@ s_recv (subscriber_t *self, int64_t now_ms)
             //  E.g. this daemon restarted: the partner must subscribe again
             if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_ACK)
                 s_remember_position (self, session, frame->seq);
-            s_reply_error (self, routing_id, 0, "no stream: send SUBSCRIBE");
+            s_reply_error (self, routing_id, 0, ERROR_CODE (NO_STREAM),
+                           "no stream: send SUBSCRIBE");
         }
         else
-        if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_ACK)
+        if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_ACK) {
             s_on_ack (self, session, frame->seq);
+            if (frame->confirm) {
+                zframe_destroy (&session->confirm_to);
+                session->confirm_to = zframe_dup (routing_id);
+            }
+        }
         else
         if (frame->kind == ZVH__V1__SUB_FRAME__KIND__KIND_RAISE)
             s_on_raise (self, session, routing_id, frame);
@@ -771,6 +866,7 @@ subscriber_reload (subscriber_t *self)
                 self->sessions [i] = old [j];
                 self->sessions [i].partner = partner;
                 old [j].routing_id = NULL;
+                old [j].confirm_to = NULL;
                 old [j].delivered = NULL;
                 break;
             }
@@ -779,6 +875,7 @@ subscriber_reload (subscriber_t *self)
         if (old [j].routing_id)
             zsys_info ("partners: stream of %s ended (removed or revoked)", old [j].id);
         zframe_destroy (&old [j].routing_id);
+        zframe_destroy (&old [j].confirm_to);
         zlistx_destroy (&old [j].delivered);
     }
     free (old);

@@ -16,6 +16,28 @@ s_covers_region (const config_partner_t *partner, const char *region)
     return false;
 }
 
+//  Covered as any event is: national, all regions, the case, or its region.
+static bool
+s_covers_fully (const config_partner_t *partner, const Zvh__V1__SignalEvent *event)
+{
+    if (event->national || partner->all_regions)
+        return true;
+    for (size_t i = 0; i < partner->case_count; i++)
+        if (event->case_id && streq (partner->cases [i], event->case_id))
+            return true;
+    return s_covers_region (partner, event->region);
+}
+
+//  A label_moved event that a partner gets only as a partner of the region
+//  the case left: it learns that the case left, nothing of the new owner.
+static bool
+s_departure_only (const config_partner_t *partner, const Zvh__V1__SignalEvent *event)
+{
+    return event->type == ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_LABEL_MOVED
+        && s_covers_region (partner, event->previous_region)
+        && !s_covers_fully (partner, event);
+}
+
 bool
 view_covers (const config_partner_t *partner, const Zvh__V1__SignalEvent *event)
 {
@@ -23,16 +45,7 @@ view_covers (const config_partner_t *partner, const Zvh__V1__SignalEvent *event)
     if (event->type == ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_REVIEW_DUE
     &&  !streq (partner->role, VIEW_OPERATOR_ROLE))
         return false;
-    if (event->national || partner->all_regions)
-        return true;
-    //  A partner of the region a case leaves hears where it went
-    if (event->type == ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_LABEL_MOVED
-    &&  s_covers_region (partner, event->previous_region))
-        return true;
-    for (size_t i = 0; i < partner->case_count; i++)
-        if (event->case_id && streq (partner->cases [i], event->case_id))
-            return true;
-    return s_covers_region (partner, event->region);
+    return s_covers_fully (partner, event) || s_departure_only (partner, event);
 }
 
 static const Zvh__V1__RoleView *
@@ -121,6 +134,13 @@ view_encode (const config_t *config, const config_partner_t *partner,
         return NULL;
     Zvh__V1__SignalView view = ZVH__V1__SIGNAL_VIEW__INIT;
     s_fill (&view, event, partner->role, seq);
+    if (s_departure_only (partner, event)) {
+        //  Not the new owner, its contact or its actions (PROTOCOL 8.1)
+        view.region = NULL;
+        view.coordinator_contact = NULL;
+        view.actions = NULL;
+        view.n_actions = 0;
+    }
     s_minimise (&view, allowed);
     return wire_encode (&view.base, size_p);
 }

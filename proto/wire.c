@@ -103,6 +103,57 @@ wire_decode (const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t
     return msg;
 }
 
+//  One base-128 varint at data [*offset]; false if it runs past size or 10 bytes.
+static bool
+s_read_varint (const uint8_t *data, size_t size, size_t *offset, uint64_t *value)
+{
+    *value = 0;
+    for (unsigned shift = 0; shift < 64 && *offset < size; shift += 7) {
+        uint8_t byte = data [(*offset)++];
+        *value |= (uint64_t) (byte & 0x7f) << shift;
+        if (!(byte & 0x80))
+            return true;
+    }
+    return false;
+}
+
+#define WIRE_TYPE_VARINT    0
+#define WIRE_TYPE_FIXED64   1
+#define WIRE_TYPE_BYTES     2
+#define WIRE_TYPE_FIXED32   5
+
+int
+wire_peek_varint (const uint8_t *data, size_t size, uint32_t field, uint64_t *value)
+{
+    size_t offset = 0;
+    uint64_t tag, skip;
+    while (data && offset < size && s_read_varint (data, size, &offset, &tag)) {
+        unsigned type = (unsigned) (tag & 7);
+        if (type == WIRE_TYPE_VARINT) {
+            if (!s_read_varint (data, size, &offset, &skip))
+                return -1;
+            if ((tag >> 3) == field) {
+                *value = skip;
+                return 0;
+            }
+            continue;
+        }
+        if (type == WIRE_TYPE_BYTES) {
+            if (!s_read_varint (data, size, &offset, &skip) || skip > size - offset)
+                return -1;
+        }
+        else
+        if (type == WIRE_TYPE_FIXED64 || type == WIRE_TYPE_FIXED32)
+            skip = type == WIRE_TYPE_FIXED64 ? 8 : 4;
+        else
+            return -1;              //  groups: not in zvh.v1
+        if (skip > size - offset)
+            return -1;
+        offset += skip;
+    }
+    return -1;
+}
+
 void
 wire_free (ProtobufCMessage *msg)
 {

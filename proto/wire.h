@@ -12,6 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+//  The version of docs/PROTOCOL.md this source implements (12.1): every
+//  LinkFrame and SubFrame announces it.
+#define WIRE_PROTOCOL_MAJOR    1
+#define WIRE_PROTOCOL_MINOR    1
+
 //  Largest frame a peer or client may send us (also ZMQ_MAXMSGSIZE).
 #define WIRE_MAX_FRAME_BYTES   (4 * 1024 * 1024)
 //  Most memory one decode may allocate.
@@ -24,6 +29,12 @@
 ProtobufCMessage *
     wire_decode (const ProtobufCMessageDescriptor *desc,
                  const uint8_t *data, size_t size);
+
+//  Read the first varint field number field of a message without decoding
+//  it (for answering a frame that does not decode under its request id).
+//  0 and *value set if found before anything unreadable; -1 otherwise.
+int
+    wire_peek_varint (const uint8_t *data, size_t size, uint32_t field, uint64_t *value);
 
 //  Free a message returned by wire_decode (NULL is allowed).
 void

@@ -131,12 +131,17 @@ s_write_daemon (const fixture_t *fx, const char *without, const char *extra)
     s_write (fx, DAEMON_FILE, text);
 }
 
+//  Any 64 hex digits: the loader checks the form, not the key
+#define TEST_SIGN_KEY "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
 static void
 s_append_region (char *text, const char *id, const char *name,
                  const char *endpoint, const char *public_key)
 {
     s_appendf (text, "    %s\n        name = \"%s\"\n        endpoint = \"%s\"\n"
                "        public_key = \"%s\"\n", id, name, endpoint, public_key);
+    if (*public_key)
+        s_appendf (text, "        sign_key = \"%s\"\n", TEST_SIGN_KEY);
 }
 
 //  Writes the valid directory (groningen and fryslan federated, drenthe a
@@ -513,11 +518,15 @@ s_copy_repo_directory (fixture_t *fx, bool fill_in_own_region)
         char *endpoint = strstr (entry, "endpoint = \"\"");
         char *key = strstr (entry, "public_key = \"\"");
         assert_true (endpoint && key && endpoint < key);
+        char *sign = strstr (entry, "sign_key = \"\"");
+        assert_true (sign && key < sign);
         snprintf (filled, sizeof (filled), "%.*sendpoint = \"tcp://127.0.0.1:7101\"%.*s"
-                  "public_key = \"%s\"%s", (int) (endpoint - text), text,
+                  "public_key = \"%s\"%.*ssign_key = \"%s\"%s", (int) (endpoint - text), text,
                   (int) (key - endpoint - strlen ("endpoint = \"\"")),
                   endpoint + strlen ("endpoint = \"\""), fx->own_key,
-                  key + strlen ("public_key = \"\""));
+                  (int) (sign - key - strlen ("public_key = \"\"")),
+                  key + strlen ("public_key = \"\""), TEST_SIGN_KEY,
+                  sign + strlen ("sign_key = \"\""));
         strcpy (text, filled);
     }
     s_write (fx, DIRECTORY_FILE, text);
@@ -940,6 +949,21 @@ test_half_federated_region_is_reported (void **state)
     s_assert_rejected (fx, "directory/zeeland", "has an endpoint but no public_key");
     assert_true (s_some_error_says (fx, "directory/twente",
                                     "has a public_key but no endpoint", NULL));
+}
+
+//  Issue 14: --check-config said OK for a federated region without
+//  sign_key, whose events were then all refused
+static void
+test_federated_region_without_sign_key_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static char extra [TEXT_MAX];
+    snprintf (extra, sizeof (extra), "    zeeland\n        name = \"Zeeland\"\n"
+              "        endpoint = \"tcp://127.0.0.1:7103\"\n"
+              "        public_key = \"rq:rM>}U?@Lns47E1%%kR.o@n%%FcmmsL/@{H8]yf7\"\n");
+    s_write_directory (fx, extra);
+    s_assert_rejected (fx, "directory/zeeland", "has no sign_key");
+    assert_true (s_some_error_says (fx, "directory/zeeland", "zvhctl keygen", NULL));
 }
 
 static void
@@ -1934,6 +1958,7 @@ main (void)
         TEST (test_public_key_of_wrong_length_is_reported),
         TEST (test_public_key_that_is_not_z85_is_reported),
         TEST (test_half_federated_region_is_reported),
+        TEST (test_federated_region_without_sign_key_is_reported),
         TEST (test_duplicate_public_key_is_reported),
         TEST (test_region_without_name_is_reported),
         TEST (test_unknown_key_in_directory_is_reported),

@@ -127,6 +127,36 @@ test_random_bytes_never_crash_the_decoders (void **state)
     }
 }
 
+//  A RAISE that does not decode is still answered under its request id
+//  (PROTOCOL 7.8): the id is read past the fields before it, whatever they are
+static void
+test_peek_finds_the_request_id_of_any_frame (void **state)
+{
+    (void) state;
+    Zvh__V1__SignalRaise raise = ZVH__V1__SIGNAL_RAISE__INIT;
+    raise.case_id = "c-1";
+    raise.text = "tekst";
+    Zvh__V1__SubFrame frame = ZVH__V1__SUB_FRAME__INIT;
+    frame.kind = ZVH__V1__SUB_FRAME__KIND__KIND_RAISE;
+    frame.raise = &raise;
+    frame.request_id = 300;             //  two varint bytes
+    size_t size;
+    uint8_t *bytes = wire_encode (&frame.base, &size);
+    assert_non_null (bytes);
+    uint64_t value = 0;
+    assert_int_equal (wire_peek_varint (bytes, size, 9, &value), 0);
+    assert_int_equal (value, 300);
+    assert_int_equal (wire_peek_varint (bytes, size, 1, &value), 0);
+    assert_int_equal (value, ZVH__V1__SUB_FRAME__KIND__KIND_RAISE);
+    //  Absent, or cut off inside the raise: not found, never read past the end
+    assert_int_equal (wire_peek_varint (bytes, size, 11, &value), -1);
+    for (size_t cut = 0; cut < size; cut++)
+        assert_true (wire_peek_varint (bytes, cut, 9, &value) == -1 || value == 300);
+    const uint8_t hostile [] = { 0x3a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x48, 0x07 };
+    assert_int_equal (wire_peek_varint (hostile, sizeof hostile, 9, &value), -1);
+    free (bytes);
+}
+
 static void
 test_hash_distinguishes_one_bit (void **state)
 {
@@ -148,6 +178,7 @@ main (void)
         cmocka_unit_test (test_decode_budget_refuses_amplification),
         cmocka_unit_test (test_random_bytes_never_crash_the_decoders),
         cmocka_unit_test (test_hash_distinguishes_one_bit),
+        cmocka_unit_test (test_peek_finds_the_request_id_of_any_frame),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -35,6 +35,9 @@ MAX_FRAME_BYTES = 4 * 1024 * 1024   # ZMQ_MAXMSGSIZE on every ZVH socket
 PING_IDLE_S = 1.0                   # send PING after this long without sending
 SILENCE_S = 4.0                     # SUBSCRIBE again after this long without hearing
 RECONNECT_MS = 100
+RESUBSCRIBE_MIN_S = 1.0             # after ERROR NO_STREAM, SUBSCRIBE at most this often
+CONFIRM_S = 5.0                     # wait this long for ACKED before closing
+PROTOCOL = (1, 1)                   # docs/PROTOCOL.md 12.1: the version this client speaks
 POLL_MAX_S = 1.0
 Z85_KEY_LEN = 40
 
@@ -220,6 +223,7 @@ class Subscriber:
         now = time.monotonic()
         self.last_heard = now
         self.last_sent = now
+        self.last_subscribe = 0.0
         self.stats = {"delivered": 0, "dropped": 0, "gaps": 0, "subscribes": 0,
                       "errors": 0}
         self.context = zmq.Context.instance()
@@ -254,6 +258,7 @@ class Subscriber:
 
     def send(self, frame):
         """Send one SubFrame without blocking; False if ZeroMQ would block."""
+        frame.version_major, frame.version_minor = PROTOCOL
         try:
             self.sock.send(frame.SerializeToString(), zmq.NOBLOCK)
         except zmq.Again:
@@ -276,7 +281,7 @@ class Subscriber:
         else:
             frame.from_cursor = True
         self.stats["subscribes"] += 1
-        self.last_heard = time.monotonic()       # give the daemon time to answer
+        self.last_heard = self.last_subscribe = time.monotonic()   # time to answer
         if self.verbose:
             log(f"SUBSCRIBE {'after ' + str(self.last) if self.have_seq else 'from cursor'}"
                 f", credit {self.credit}")
@@ -284,6 +289,17 @@ class Subscriber:
 
     def ack(self, seq):
         self.send(self.Frame(kind=self.Frame.KIND_ACK, seq=seq))
+
+    def confirm(self, seq, timeout_s=CONFIRM_S):
+        """ACK seq asking for ACKED, and wait until the daemon says its stored
+        cursor is at seq or beyond (7.4 rule 8); False if it did not say so."""
+        self.send(self.Frame(kind=self.Frame.KIND_ACK, seq=seq, confirm=True))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for frame in self.poll(deadline - time.monotonic()):
+                if frame.kind == self.Frame.KIND_ACKED and frame.seq >= seq:
+                    return True
+        return False
 
     def keep_alive(self, now):
         if self.started and now - self.last_heard > SILENCE_S:
@@ -345,8 +361,13 @@ class Subscriber:
                 log(f"link to {endpoint} disconnected")
 
     def take(self, frame):
-        """Act on one frame; return the view's JSON if it is new to hand out."""
+        """Act on one frame; return the view's JSON if it is new to hand out.
+        Raises Fatal when the daemon says retrying cannot help."""
         kind = frame.kind
+        major = frame.version_major if (frame.version_major or frame.version_minor) else 1
+        if major != PROTOCOL[0]:
+            raise Fatal(f"the daemon speaks protocol {major}.{frame.version_minor}, this "
+                        f"client {PROTOCOL[0]}.{PROTOCOL[1]}: upgrade one of them")
         if kind == self.Frame.KIND_DELIVERY and frame.HasField("view"):
             seq = frame.view.seq or frame.seq
             if self.have_seq and seq <= self.last:
@@ -367,14 +388,29 @@ class Subscriber:
                 self.last = frame.seq - 1
             self.have_seq = True
             return None
+        if kind == self.Frame.KIND_RESET and frame.seq:
+            # The region's log ends before our resume point: its seqs from
+            # here on are new to us, though lower than the ones we had
+            self.stats["gaps"] += 1
+            log(json.dumps({"reset": frame.seq, "after": self.last if self.have_seq else None,
+                            "message": f"the region's log ends before our resume point; "
+                                       f"taking its seqs from {frame.seq} on"}))
+            self.last = frame.seq - 1
+            self.have_seq = True
+            return None
         if kind == self.Frame.KIND_ERROR:
             self.stats["errors"] += 1
-            if frame.request_id == 0:
-                log(f"daemon: {frame.error}; subscribing again")
-                if self.started:
-                    self.subscribe()
-            else:
+            if frame.request_id != 0:
                 log(f"daemon refused request {frame.request_id}: {frame.error}")
+                return None
+            code = frame.code
+            no_stream = (code == self.Frame.ERROR_NO_STREAM
+                         or (code == self.Frame.ERROR_UNSPECIFIED and frame.seq == 1))
+            if not no_stream:
+                raise Fatal(f"daemon: {frame.error} (retrying cannot help)")
+            if self.started and time.monotonic() - self.last_subscribe >= RESUBSCRIBE_MIN_S:
+                log(f"daemon: {frame.error}; subscribing again")
+                self.subscribe()
             return None
         return None                                  # PING, RAISED, unknown: heard
 
@@ -451,7 +487,6 @@ def run(args):
     wanted = args.count
     idle_s = args.idle_exit / 1000.0
     last_new = time.monotonic()
-    linger_ms = 0
     try:
         sub.start(args.after or 0, args.from_cursor)
         while wanted != 0:
@@ -474,11 +509,14 @@ def run(args):
                 last_new = time.monotonic()
                 if wanted > 0:
                     wanted -= 1
-        linger_ms = 500         # let the last acknowledgement leave
+        # The cursor is durable before we close, not hoped to be (7.4 rule 8)
+        if sub.have_seq and sub.stats["delivered"] and not sub.confirm(sub.last):
+            log(f"the daemon did not confirm the cursor at {sub.last}: a resume from "
+                f"the cursor may repeat views")
     finally:
         if args.verbose:
             log(json.dumps({"summary": sub.stats, "last": sub.last}))
-        sub.close(linger_ms)
+        sub.close()
     return 0
 
 

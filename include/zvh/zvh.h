@@ -33,6 +33,7 @@ extern "C" {
 
 #define ZVH_ID_MAX            64    //  ids incl. NUL: case, region, transfer
 #define ZVH_HASH_HEX_MAX      65    //  BLAKE2b-256 as hex, incl. NUL
+#define ZVH_VERSION_MAX       24    //  a protocol version "major.minor", incl. NUL
 #define ZVH_STATE_MAX         16
 #define ZVH_DEFAULT_TIMEOUT_MS 10000
 
@@ -55,6 +56,7 @@ typedef struct {
     uint64_t outbox_depth;
     int64_t last_seen_ms;           //  0 = never
     int64_t oldest_ms;              //  time of the oldest queued event, 0 = none
+    char version [ZVH_VERSION_MAX]; //  the peer's protocol version, "" = not heard
 } zvh_peer_t;
 
 #define ZVH_CASE_STATES 6           //  active .. closed
@@ -246,16 +248,25 @@ int
 
 //  Wait up to timeout_ms for the next signal. ZVH_OK fills *signal;
 //  ZVH_E_TIMEOUT if none came; ZVH_E_GAP if the stream cannot resume where
-//  asked (entries purged, or a seq past the end of this region's log):
-//  signal->seq is where it goes on; ZVH_E_PROTOCOL if the daemon refused
-//  this key (not a partner, or revoked). Keeps the link alive and resubscribes by
-//  itself after the daemon went silent or restarted.
+//  asked (entries purged, or a seq past the end of this region's log, a
+//  RESET): signal->seq is where it goes on; ZVH_E_PROTOCOL if the daemon
+//  refused this key (not a partner, or revoked) or speaks another major
+//  protocol version: retrying cannot help. Keeps the link alive and
+//  resubscribes by itself (at most once a second) after the daemon went
+//  silent or restarted.
 int
     zvh_subscriber_next (zvh_subscriber_t *self, int timeout_ms, zvh_signal_t *signal);
 
 //  Acknowledge every signal up to seq: the daemon moves the stored cursor.
 int
     zvh_subscriber_ack (zvh_subscriber_t *self, uint64_t seq);
+
+//  Acknowledge every signal up to seq and wait up to timeout_ms until the
+//  daemon says its stored cursor is at seq or beyond (ACKED): call before
+//  closing, so that a resume from the cursor does not repeat them.
+//  ZVH_OK, ZVH_E_TIMEOUT (not confirmed: it may or may not be stored).
+int
+    zvh_subscriber_confirm (zvh_subscriber_t *self, uint64_t seq, int timeout_ms);
 
 //  Raise a signal as this partner (the daemon records the key's partner id
 //  and role as the raiser). Waits up to timeout_ms for the daemon's answer.

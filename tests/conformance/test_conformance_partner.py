@@ -80,7 +80,7 @@ def none_of_kind(frames, kind):
 def test_subscribe_after_n_streams_the_entries_after_n_in_order(fed):
     """SUBSCRIBE{seq = 2} on a log of 1..5: the stream starts without an
     answer of its own and delivers 3, 4, 5 in order, each with its view.
-    checks [P7.3-4] [P7.3-7] [P7.3-8] [P7.3-10] [P7.3-11] [P7.2-2]"""
+    checks [P7.3-4] [P7.3-7] [P7.3-8] [P7.3-11] [P7.3-12] [P7.2-2]"""
     fed.start_all()
     include(fed, A, "CONF-P1")                          # log 1: label_set
     ids = signals(fed, A, "CONF-P1", 4)                 # log 2..5
@@ -111,7 +111,7 @@ def test_from_cursor_resumes_after_the_last_ack_and_subscribe_moves_no_cursor(fe
     """ACK{3} stores the cursor: a new connection with from_cursor starts at
     4. A SUBSCRIBE{seq=0} does not move the cursor: from_cursor afterwards
     still starts at 4.
-    checks [P7.3-4] [P7.3-16] [P7.3-9]"""
+    checks [P7.3-4] [P7.3-17] [P7.3-9]"""
     fed.start_all()
     include(fed, A, "CONF-P2")
     signals(fed, A, "CONF-P2", 4)                       # log 1..5
@@ -169,7 +169,7 @@ def test_credit_bounds_the_deliveries_in_flight(fed):
     """credit 2 on a log of 6 and no ACK: only seqs 1 and 2 come (sent again
     after the resend timeout, never a third); ACK{2} lets 3 and 4 come, and
     still not 5.
-    checks [P7.5-1] [P7.5-2] [P7.3-10] [P7.3-19]"""
+    checks [P7.5-1] [P7.5-2] [P7.3-11] [P7.3-21]"""
     fed.start_all()
     include(fed, A, "CONF-P4")
     signals(fed, A, "CONF-P4", 5)
@@ -192,7 +192,7 @@ test_credit_bounds_the_deliveries_in_flight.setup = dict()
 def test_unacknowledged_deliveries_are_resent_and_stop_after_the_ack(fed):
     """A delivery not acknowledged is sent again after the resend timeout
     (the partner drops it); after ACK of it, it is never sent again.
-    checks [P7.3-19] [P7.3-16]"""
+    checks [P7.3-21] [P7.3-17]"""
     fed.start_all()
     include(fed, A, "CONF-P5")
     sub = partner(fed, "ops")
@@ -213,7 +213,7 @@ test_unacknowledged_deliveries_are_resent_and_stop_after_the_ack.setup = dict()
 def test_an_ack_above_sent_moves_the_stream_past_it(fed):
     """credit 1 on a log of 5: seq 1 is in flight; ACK{3} (above sent, at or
     below the log's newest) moves the stream: the next delivery is 4.
-    checks [P7.3-16]"""
+    checks [P7.3-17]"""
     fed.start_all()
     include(fed, A, "CONF-P6")
     signals(fed, A, "CONF-P6", 4)
@@ -236,7 +236,7 @@ def test_other_acks_are_ignored_without_an_answer(fed):
     """On a LIVE session, ACK{0} and an ACK above the log's newest seq get
     no answer and move nothing: from_cursor still starts after the last
     real ACK.
-    checks [P7.3-17]"""
+    checks [P7.3-18]"""
     fed.start_all()
     include(fed, A, "CONF-P7")
     signals(fed, A, "CONF-P7", 2)
@@ -314,7 +314,7 @@ def test_daemon_pings_a_live_session_and_idles_a_silent_one(fed):
     partner silent for more than peer_timeout_ms (1500) is made IDLE: its
     PING and its ACK are answered ERROR "no stream: send SUBSCRIBE" with
     request_id 0, and a new entry is not delivered to it.
-    checks [P7.3-21] [P7.3-22] [P7.3-2]"""
+    checks [P7.3-23] [P7.3-24] [P7.3-2]"""
     fed.start_all()
     include(fed, A, "CONF-P9")
     sub = partner(fed, "ops")
@@ -458,7 +458,7 @@ def test_coverage_by_region_case_and_national(fed):
     by drenthe: region drenthe) and a national signal from drenthe. Each
     partner gets exactly the entries its subscription covers, whichever
     region it subscribes at (groningen).
-    checks [P8.1-1] [P8.1-2] [P8.1-3] [P8.1-4] [P8.1-5] [P8.1-6] [P7.3-12]"""
+    checks [P8.1-1] [P8.1-2] [P8.1-3] [P8.1-4] [P8.1-5] [P8.1-6] [P7.3-13]"""
     fed.start_all()
     include(fed, A, "CONF-PG")
     include(fed, B, "CONF-PD")
@@ -586,7 +586,7 @@ test_unknown_kind_is_ignored.setup = dict()
 def test_every_view_is_audited_before_it_is_sent(fed):
     """For each view a partner received, groningen's audit trail holds a
     'disclose' entry naming the partner and the event.
-    checks [P7.3-13]"""
+    checks [P7.3-14]"""
     fed.start_all()
     include(fed, A, "CONF-P17")
     ids = signals(fed, A, "CONF-P17", 3)
@@ -605,7 +605,7 @@ test_every_view_is_audited_before_it_is_sent.setup = dict()
 def test_a_stalled_session_does_not_delay_another(fed):
     """pol subscribes with credit 1 and never acknowledges; ops gets all 20
     entries meanwhile.
-    checks [P7.3-24]"""
+    checks [P7.3-26]"""
     fed.start_all()
     include(fed, A, "CONF-P18")
     ids = signals(fed, A, "CONF-P18", 19)
@@ -628,7 +628,7 @@ def test_acks_are_stored_before_a_frame_that_follows_them(fed):
     ACK{3} and SUBSCRIBE{from_cursor} sent back to back: the SUBSCRIBE is
     handled after the ACK is stored, so the next delivery is 4 (from a
     cursor still at 0 it would be 1).
-    checks [P7.3-18] [P7.3-16]"""
+    checks [P7.3-20] [P7.3-17]"""
     fed.start_all()
     include(fed, A, "CONF-P19")
     signals(fed, A, "CONF-P19", 4)
@@ -650,7 +650,7 @@ def test_a_partners_ping_is_not_answered_with_a_ping(fed):
     """heartbeat_ms 1000: right after a PING of the daemon, the partner
     PINGs every 0.1 s for 0.6 s and gets no PING back (the daemon's next
     own PING is due 1 s after its last; 0.6 s is inside that).
-    checks [P7.3-23]"""
+    checks [P7.3-25]"""
     fed.start_all()
     include(fed, A, "CONF-P20")
     sub = partner(fed, "ops")
@@ -674,7 +674,7 @@ test_a_partners_ping_is_not_answered_with_a_ping.setup = dict(
 def test_raises_beyond_the_rate_are_refused_with_their_request_id(fed):
     """raise_per_min 2: the third RAISE in a row is answered ERROR "rate
     limited: ..." with its request_id and is not recorded.
-    checks [P7.8-5] [P7.8-3]"""
+    checks [P7.8-8] [P7.8-3]"""
     fed.start_all()
     include(fed, A, "CONF-P21")
     p = pb()

@@ -469,6 +469,16 @@ def test_label_lifecycle_across_handover(fed):
     eq([line["event_id"] for line in pb_lines if line["type"] in labels], ids[1:],
        f"label events of police covering {B}")
     eq(pol_a.lines()[0].get("partner_ref"), REF["police"], "partner_ref in label_set")
+    #  ... but only that it left (PROTOCOL 8.1): not the new owner, its
+    #  contact or its actions, which police covering B get
+    left = only(pol_a.lines(), ids[1], "pol-a")
+    eq((left.get("previous_region"), left.get("partner_ref")), (A, REF["police"]),
+       "previous_region and partner_ref of label_moved for police covering only A")
+    for field in ("region", "coordinator_contact", "actions"):
+        expect(field not in left, f"police covering only {A} got {field} of the new owner "
+                                  f"in label_moved: {left}")
+        expect(field in only(pol_b.lines(), ids[1], "pol-b"),
+               f"police covering {B} did not get {field} in label_moved")
     moved_line = only(pb_lines, ids[1], "pol-b")
     eq(moved_line.get("previous_region"), A, "previous_region seen by police at B")
     eq(moved_line.get("partner_ref"), REF["police"], "partner_ref in label_moved")

@@ -479,21 +479,24 @@ class Federation:
 
     # ------------------------------------------------------------- daemons
 
-    def spawn(self, args, log_path):
-        """Start any zvhd command line, its output appended to log_path."""
+    def spawn(self, args, log_path, binary=None):
+        """Start any zvhd command line (binary: another zvhd build, e.g. one
+        announcing another protocol version), its output appended to log_path."""
+        binary = binary or ZVHD
         with open(log_path, "ab") as log:
-            log.write(f"--- {time.strftime('%H:%M:%S')} zvhd {' '.join(args)}\n".encode())
+            log.write(f"--- {time.strftime('%H:%M:%S')} {os.path.basename(binary)} "
+                      f"{' '.join(args)}\n".encode())
             log.flush()
-            return start_process([ZVHD] + list(args), stdin=subprocess.DEVNULL,
+            return start_process([binary] + list(args), stdin=subprocess.DEVNULL,
                                  stdout=log, stderr=log)
 
     def running(self, region):
         proc = self.procs.get(region)
         return proc is not None and proc.poll() is None
 
-    def start(self, region, wait=True, timeout=None):
+    def start(self, region, wait=True, timeout=None, binary=None):
         expect(not self.running(region), f"{region} is already running")
-        proc = self.spawn(["-c", self.config(region)], self.log_path(region))
+        proc = self.spawn(["-c", self.config(region)], self.log_path(region), binary)
         self.procs[region] = proc
         self.paused.discard(region)
         if wait:

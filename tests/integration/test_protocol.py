@@ -1,0 +1,381 @@
+#!/usr/bin/env python3
+"""The points where docs/PROTOCOL.md and the daemon disagreed (issue 14),
+each decided and checked here against real daemons, frame by frame:
+
+* a resume point past the end of the log gets RESET, and the stream goes on
+  with the log's own seqs (7.3, 7.7);
+* every ERROR carries a code that says what the partner does next, and a
+  refused key is told once, so that nothing can make a client loop (7.9);
+* a RAISE is answered under its own request id, even when it is refused as a
+  whole, and a RAISE with request id 0 is refused (7.8);
+* an ACK may ask for ACKED: the cursor is durable before the partner closes
+  (7.4 rule 8);
+* every frame announces its protocol version; a daemon of the next minor
+  version works with this one, one of another major version is refused on
+  both sides, and `zvhctl status` shows each peer's version (12.1).
+
+Run: python3 tests/integration/test_protocol.py [name-filter]
+(needs Debian's python3-protobuf, python3-nacl, python3-zmq, protobuf-compiler).
+"""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import zvhtest                                          # noqa: E402
+from zvhtest import eq, expect, wait_until              # noqa: E402
+
+perm = zvhtest.load_module(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                        "test_permissions.py"), "test_permissions")
+pb, RawPartner = perm.pb, perm.RawPartner
+A, B = perm.A, perm.B
+TIMERS = perm.TIMERS
+PROTOCOL = (1, 1)                       # the version this source implements
+NEXT_MINOR = os.path.join(zvhtest.BUILD_DIR, "tests", "zvhd_next_minor")
+NEXT_MAJOR = os.path.join(zvhtest.BUILD_DIR, "tests", "zvhd_next_major")
+#  A negative check ("no further answer"): the daemon answers a frame in the
+#  same loop turn, well under this even on a loaded machine
+ANSWER_S = 2.0
+
+
+def Frame(**fields):
+    """A SubFrame of this client's protocol version."""
+    frame = pb().SubFrame(**fields)
+    if not (frame.version_major or frame.version_minor):
+        frame.version_major, frame.version_minor = PROTOCOL
+    return frame
+
+
+def raw_partner(fed, region, partner):
+    return RawPartner(fed.info[region]["subscribe"], fed.info[region]["public_key"],
+                      fed.partners[partner]["key"])
+
+
+def wait_frame(sub, kind, what, keep_alive=False, **match):
+    """The first frame of kind (and field values match) the raw partner got;
+    keep_alive: PING meanwhile, as a partner must (7.4 rule 4), or a slow
+    wait ends the stream."""
+    def found():
+        if keep_alive:
+            sub.send(Frame(kind=pb().SubFrame.KIND_PING))
+        sub.drain(0.2)
+        for frame in sub.frames:
+            if frame is not None and frame.kind == kind and all(
+                    getattr(frame, k) == v for k, v in match.items()):
+                return frame
+        return None
+    return wait_until(found, what=what)
+
+
+def started(fed, case):
+    """The federation running, with case included at groningen (a label_set
+    in its log)."""
+    perm.need_modules()
+    fed.start_all()
+    fed.include(A, fed.plan_file(), case)
+    return case
+
+
+def kinds(sub, kind):
+    return [f for f in sub.frames if f is not None and f.kind == kind]
+
+
+def expect_version(frame):
+    eq((frame.version_major, frame.version_minor), PROTOCOL,
+       f"protocol version announced by the daemon's {frame.kind} frame")
+
+
+# --------------------------------------------------------------------- 7.3, 7.7
+
+def test_resume_past_the_log_end_gets_reset(fed):
+    """SUBSCRIBE after seq 1000 of a log that ends much lower: RESET{last+1}
+    first, then the next signal is delivered at that seq (before: GAP{last+1},
+    and a client applying the GAP rule dropped the next live entry). libzvh
+    (zvhctl subscribe --after 1000) prints that signal and says why."""
+    case = started(fed, "ZVH-PROTO-1")
+    sub = raw_partner(fed, A, "pol")
+    ctl = None
+    try:
+        sub.send(Frame(kind=pb().SubFrame.KIND_SUBSCRIBE, seq=1000))
+        reset = wait_frame(sub, pb().SubFrame.KIND_RESET, "a RESET for a resume point past "
+                                                          "the end of the log")
+        expect(1 <= reset.seq < 1000, f"RESET seq {reset.seq}")
+        expect_version(reset)
+        eq(kinds(sub, pb().SubFrame.KIND_GAP), [], "GAP frames for a resume point past "
+                                                   "the end")
+        #  Another partner: one key has one session (7.1), taken over by the
+        #  latest SUBSCRIBE
+        ctl = fed.subscribe(A, "pol2", "after-1000", after=1000, count=1)
+        wait_until(lambda: "past the end" in ctl.stderr(), what="zvhctl subscribe --after "
+                   "1000 to report the RESET")
+        event_id = fed.raise_signal(A, case, text="na de reset")
+        delivery = wait_frame(sub, pb().SubFrame.KIND_DELIVERY, f"delivery of {event_id}",
+                              keep_alive=True)
+        eq((delivery.seq, delivery.view.event_id), (reset.seq, event_id),
+           "the first delivery after RESET: at the RESET's seq, the new signal")
+        expect_version(delivery)
+        line = ctl.wait_event(event_id)
+        eq(line["seq"], reset.seq, "seq printed by zvhctl after the RESET")
+    finally:
+        sub.close()
+
+
+#  The raw partner pings only while it waits for a frame: a silence of a
+#  minute (not 1.5 s) ends its stream, however slow the machine
+PATIENT = dict(TIMERS, peer_timeout_ms=60000)
+
+test_resume_past_the_log_end_gets_reset.setup = dict(
+    regions=[A], partners=[("pol", "police", A), ("pol2", "police", A)], settings=PATIENT)
+
+
+# --------------------------------------------------------------------- 7.8, 7.9
+
+def test_every_error_carries_a_code(fed):
+    """PING without a stream: NO_STREAM (request_id 0, seq 1 for older
+    clients). Bytes that are no SubFrame: MALFORMED. RAISE with request_id 0:
+    MALFORMED, not recorded. RAISE of 3 MiB text: answered under its own
+    request id (before: 'malformed frame' with request_id 0, so the raiser
+    never got an answer). RAISE without a signal: MALFORMED with its id. A
+    national RAISE by the police: REFUSED with its id."""
+    case = started(fed, "ZVH-PROTO-2")
+    F = pb().SubFrame
+    sub = raw_partner(fed, A, "pol")
+    try:
+        sub.send(Frame(kind=F.KIND_PING))
+        error = wait_frame(sub, F.KIND_ERROR, "an ERROR for a PING without a stream")
+        eq((error.code, error.request_id, error.seq), (F.ERROR_NO_STREAM, 0, 1),
+           f"code, request_id, seq of the ERROR to a PING without a stream ({error.error})")
+        expect_version(error)
+        sub.send(b"\xff\xff\xff")
+        wait_frame(sub, F.KIND_ERROR, "an ERROR MALFORMED for bytes that are no SubFrame",
+                   code=F.ERROR_MALFORMED, request_id=0)
+        good = pb().SignalRaise(case_id=case, kind=pb().SIGNAL_INCIDENT, text="zonder id")
+        sub.send(_raise_frame(good, 0))
+        wait_until(lambda: len([f for f in sub.drain(0.2) if f is not None and
+                                f.kind == F.KIND_ERROR and f.code == F.ERROR_MALFORMED]) >= 2,
+                   what="an ERROR MALFORMED for a RAISE with request_id 0")
+        huge = pb().SignalRaise(case_id=case, kind=pb().SIGNAL_INCIDENT,
+                                text="x" * (3 * 1024 * 1024))
+        sub.send(_raise_frame(huge, 7))
+        big = wait_frame(sub, F.KIND_ERROR, "the answer to a 3 MiB RAISE, under its "
+                                            "request id", request_id=7)
+        expect(big.code in (F.ERROR_MALFORMED, F.ERROR_REFUSED),
+               f"code of the answer to a 3 MiB RAISE: {big.code} ({big.error})")
+        sub.send(Frame(kind=F.KIND_RAISE, request_id=8))
+        wait_frame(sub, F.KIND_ERROR, "ERROR MALFORMED for a RAISE without a signal",
+                   request_id=8, code=F.ERROR_MALFORMED)
+        national = pb().SignalRaise(national=True, kind=pb().SIGNAL_INCIDENT, text="land")
+        sub.send(_raise_frame(national, 9))
+        wait_frame(sub, F.KIND_ERROR, "ERROR REFUSED for a national RAISE by the police",
+                   request_id=9, code=F.ERROR_REFUSED)
+    finally:
+        sub.close()
+    created = [e for e in perm.audit(fed, A) if e["action"] == "create"
+               and e["actor"] == "pol"]
+    eq(created, [], "signals recorded from the refused RAISEs")
+    expect(fed.running(A), "groningen stopped")
+
+
+def _raise_frame(signal, request_id):
+    frame = Frame(kind=pb().SubFrame.KIND_RAISE, request_id=request_id)
+    getattr(frame, "raise").CopyFrom(signal)
+    return frame
+
+
+test_every_error_carries_a_code.setup = dict(regions=[A], partners=[("pol", "police", A)])
+
+
+def test_a_refused_key_is_told_once_and_cannot_loop(fed):
+    """The police partner streams; its key is revoked while its connection is
+    live (revocation does not close it). Its next frame is answered once with
+    ERROR KEY_REFUSED (stop: retrying cannot help), and the 300 frames after
+    it get no answer in that interval (before: an ERROR per frame, telling a
+    client to SUBSCRIBE again: a loop of about 200 frames a second)."""
+    started(fed, "ZVH-PROTO-3")
+    F = pb().SubFrame
+    sub = raw_partner(fed, A, "pol")
+    try:
+        sub.send(Frame(kind=F.KIND_SUBSCRIBE, seq=0))
+        wait_frame(sub, F.KIND_DELIVERY, "the label_set delivery")
+        perm.write_revoked(fed, A, [fed.partners["pol"]["public_key"]])
+        perm.reload(fed, A)
+        since = time.monotonic()
+        sub.send(Frame(kind=F.KIND_SUBSCRIBE, seq=0))
+        refused = wait_frame(sub, F.KIND_ERROR, "ERROR KEY_REFUSED for the revoked key",
+                             code=F.ERROR_KEY_REFUSED)
+        expect("revoked" in refused.error, f"the refusal does not say why: {refused.error}")
+        for _ in range(300):
+            sub.send(Frame(kind=F.KIND_SUBSCRIBE, seq=0))
+        sub.drain(ANSWER_S)
+        elapsed = time.monotonic() - since
+        errors = kinds(sub, F.KIND_ERROR)
+        #  One per 10 s refusal interval, however slow the machine
+        expect(len(errors) <= 1 + int(elapsed // 10),
+               f"{len(errors)} ERRORs for 301 refused frames in {elapsed:.1f} s")
+        eq([f for f in errors if f.code != F.ERROR_KEY_REFUSED], [], "other ERROR codes")
+    finally:
+        sub.close()
+
+
+test_a_refused_key_is_told_once_and_cannot_loop.setup = dict(
+    regions=[A], partners=[("pol", "police", A)], revoked={A: []}, revocable=["pol"])
+
+
+# --------------------------------------------------------------------- 7.4 rule 8
+
+def test_ack_with_confirm_is_answered_once_durable(fed):
+    """ACK{seq, confirm}: ACKED{seq' >= seq} comes once the cursor is stored;
+    a new connection resuming from the cursor gets nothing at or below it.
+    zvhctl subscribe confirms before it exits (no warning)."""
+    case = started(fed, "ZVH-PROTO-4")
+    ids = [fed.raise_signal(A, case, text=f"melding {n}") for n in range(3)]
+    F = pb().SubFrame
+    sub = raw_partner(fed, A, "pol")
+    try:
+        sub.send(Frame(kind=F.KIND_SUBSCRIBE, seq=0))
+        sub.wait_delivered(ids)
+        last = max(f.seq for f in kinds(sub, F.KIND_DELIVERY))
+        sub.send(Frame(kind=F.KIND_ACK, seq=last, confirm=True))
+        acked = wait_frame(sub, F.KIND_ACKED, f"ACKED for the ACK of {last} with confirm")
+        expect(acked.seq >= last, f"ACKED seq {acked.seq} below the ACK's {last}")
+    finally:
+        sub.close()
+    again = raw_partner(fed, A, "pol")
+    try:
+        again.send(Frame(kind=F.KIND_SUBSCRIBE, from_cursor=True))
+        later = fed.raise_signal(A, case, text="na de bevestiging")
+        again.wait_delivered([later])
+        eq([f.seq for f in kinds(again, F.KIND_DELIVERY) if f.seq <= last], [],
+           "views at or below the confirmed cursor delivered again")
+    finally:
+        again.close()
+    ctl = fed.subscribe(A, "pol", "confirming", from_cursor=True, count=1)
+    ctl.wait_exit(zvhtest.PATIENCE_S)
+    expect("warning" not in ctl.stderr(), f"zvhctl did not get its cursor confirmed: "
+                                          f"{ctl.stderr().strip()}")
+
+
+test_ack_with_confirm_is_answered_once_durable.setup = dict(
+    regions=[A], partners=[("pol", "police", A)], settings=PATIENT)
+
+
+# --------------------------------------------------------------------- 8.2
+
+def test_operator_gets_the_region_roles_actions(fed):
+    """An operator partner acts for its region: its view of a signal carries
+    the actions the plan gives the role 'region' (decided for 8.2: the spec
+    said none), and the police's view only the police's."""
+    case = started(fed, "ZVH-PROTO-8")
+    with open(zvhtest.EXAMPLE_PLAN, encoding="utf-8") as f:
+        plan = json.load(f)
+    up = [sc for sc in plan["scenarios"] if sc["direction"] == "up"]
+
+    def actions_of(role):
+        return sorted(a["action"] for sc in up for a in sc["actions"] if a["role"] == role)
+    expect(actions_of("region"), "the example plan gives the role 'region' no actions")
+    event_id = fed.raise_signal(A, case, text="voor de operator")
+    for partner, role in (("ops", "region"), ("pol", "police")):
+        sub = raw_partner(fed, A, partner)
+        try:
+            sub.send(Frame(kind=pb().SubFrame.KIND_SUBSCRIBE, seq=0))
+            sub.wait_delivered([event_id])
+            view = [f.view for f in kinds(sub, pb().SubFrame.KIND_DELIVERY)
+                    if f.view.event_id == event_id][0]
+            eq(sorted(view.actions), actions_of(role), f"actions in {partner}'s view")
+        finally:
+            sub.close()
+
+
+test_operator_gets_the_region_roles_actions.setup = dict(
+    regions=[A], partners=[("ops", "operator", A), ("pol", "police", A)], settings=PATIENT)
+
+
+# --------------------------------------------------------------------- 12.1
+
+def test_partner_of_another_major_version_is_refused(fed):
+    """A SUBSCRIBE announcing protocol 2.0 is answered ERROR VERSION, naming
+    both versions, and gets no stream; the same partner with 1.x streams."""
+    started(fed, "ZVH-PROTO-5")
+    F = pb().SubFrame
+    sub = raw_partner(fed, A, "pol")
+    try:
+        sub.send(Frame(kind=F.KIND_SUBSCRIBE, seq=0, version_major=2, version_minor=0))
+        error = wait_frame(sub, F.KIND_ERROR, "ERROR VERSION for protocol 2.0",
+                           code=F.ERROR_VERSION)
+        expect("2.0" in error.error and "1.1" in error.error,
+               f"the refusal does not name both versions: {error.error}")
+        sub.drain(ANSWER_S)
+        eq(kinds(sub, F.KIND_DELIVERY), [], "deliveries to a partner of protocol 2.0")
+        sub.send(Frame(kind=F.KIND_SUBSCRIBE, seq=0, version_major=1, version_minor=7))
+        wait_frame(sub, F.KIND_DELIVERY, "a delivery to the same partner at protocol 1.7")
+    finally:
+        sub.close()
+    fed.wait_log(A, r"partner pol: refused its frames: protocol 2\.0 is not spoken here",
+                 "groningen to log the partner's version")
+
+
+test_partner_of_another_major_version_is_refused.setup = dict(
+    regions=[A], partners=[("pol", "police", A)])
+
+
+def _start_mixed(fed, binary):
+    expect(os.path.exists(binary), f"{binary} is not built (tests/CMakeLists.txt)")
+    fed.start(A, wait=False)
+    fed.start(B, wait=False, binary=binary)
+    fed.wait_answering(A)
+    fed.wait_answering(B)
+
+
+def test_next_minor_version_works_with_this_one(fed):
+    """groningen runs this daemon (1.1), drenthe one announcing 1.2: links come
+    up, a case moves groningen -> drenthe and back into the joint phase, a
+    signal raised at drenthe reaches groningen, and each one's status shows
+    the other's version."""
+    _start_mixed(fed, NEXT_MINOR)
+    fed.wait_links_up()
+    case = "ZVH-PROTO-6"
+    fed.include(A, fed.plan_file(), case)
+    eq(fed.move(A, case, B)[0], 0, "exit code of the move to the 1.2 daemon")
+    fed.wait_state(B, case, "joint_target")
+    fed.wait_state(A, case, "joint_source")
+    eq(fed.peer(A, B).get("version"), "1.2", "drenthe's version in groningen's status")
+    eq(fed.peer(B, A).get("version"), "1.1", "groningen's version in drenthe's status")
+    rc, out, err = fed.ctl(A, "status", use_json=False)
+    expect(rc == 0 and "protocol 1.2" in out, f"zvhctl status (text) shows no peer "
+                                              f"version: {out!r}")
+
+
+test_next_minor_version_works_with_this_one.setup = dict(regions=[A, B])
+
+
+def test_other_major_version_is_refused_on_both_sides(fed):
+    """groningen runs this daemon (1.1), drenthe one announcing 2.0: each logs
+    that the other speaks another major version and refuses its frames, the
+    link stays down on both sides, a move stays queued, and status shows the
+    other's version."""
+    _start_mixed(fed, NEXT_MAJOR)
+    fed.wait_log(A, r"peer drenthe: speaks protocol 2\.0, this daemon 1\.1",
+                 "groningen to refuse drenthe's version")
+    fed.wait_log(B, r"peer groningen: speaks protocol 1\.1, this daemon 2\.0",
+                 "drenthe to refuse groningen's version")
+    case = "ZVH-PROTO-7"
+    fed.include(A, fed.plan_file(), case)
+    eq(fed.move(A, case, B)[0], 0, "exit code of the move (queued)")
+    wait_until(lambda: fed.peer(A, B).get("version") == "2.0",
+               what="drenthe's version 2.0 in groningen's status")
+    wait_until(lambda: fed.peer(B, A).get("version") == "1.1",
+               what="groningen's version 1.1 in drenthe's status")
+    expect(not fed.peer(A, B)["up"] and not fed.peer(B, A)["up"],
+           "a link between major versions 1 and 2 is up")
+    eq(fed.state(A, case), "offered", "the case at groningen")
+    eq(fed.show(B, case), None, "the case at drenthe")
+
+
+test_other_major_version_is_refused_on_both_sides.setup = dict(regions=[A, B])
+
+
+# --------------------------------------------------------------------- runner: zvhtest's
+
+if __name__ == "__main__":
+    zvhtest.main(globals(), federation_of=lambda fn: perm._make_federation(fn.setup))
