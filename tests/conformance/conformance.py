@@ -161,16 +161,17 @@ def plan_bytes(summary, region, version=1):
 # --------------------------------------------------------------------- raw sockets
 
 #  The fields each daemon-sent SubFrame kind may carry (7.2 table: "fields
-#  used"; every other field MUST be absent, [P7.2-2]): tag numbers
+#  used", plus version_major/version_minor (12, 13) on every frame, 12.1;
+#  every other field MUST be absent, [P7.2-2]): tag numbers
+VERSION_TAGS = {12, 13}
 DAEMON_KIND_FIELDS = {
     "KIND_PING": {1},
     "KIND_DELIVERY": {1, 2, 5},
     "KIND_GAP": {1, 2},
-    #  seq (2) is not in 7.2's list for ERROR, but the daemon sends it (1: no
-    #  stream, 2: refused, as proto/zvh.proto says): 7.2 and 7.9 are being
-    #  rewritten with error codes on main; until they are, it is tolerated
-    "KIND_ERROR": {1, 2, 6, 9},
+    "KIND_ERROR": {1, 2, 6, 9, 10},         # seq mirrors code (7.2)
     "KIND_RAISED": {1, 8, 9},
+    "KIND_RESET": {1, 2},
+    "KIND_ACKED": {1, 2},
 }
 
 
@@ -180,7 +181,7 @@ def check_fields(raw, frame):
     name = pb().SubFrame.Kind.Name(frame.kind) if frame.kind in \
         pb().SubFrame.Kind.values() else str(frame.kind)
     expect(name in DAEMON_KIND_FIELDS, f"the daemon sent a SubFrame of kind {name}")
-    extra = wire_fields(raw) - DAEMON_KIND_FIELDS[name]
+    extra = wire_fields(raw) - DAEMON_KIND_FIELDS[name] - VERSION_TAGS
     expect(not extra, f"a {name} from the daemon carries fields {sorted(extra)} that 7.2 "
                       f"does not list for it ([P7.2-2]): {raw.hex()}")
 
@@ -228,8 +229,8 @@ class Partner(zvhtest.CurveDealer):
         self.send(p.SubFrame(kind=p.SubFrame.KIND_SUBSCRIBE, seq=seq,
                              from_cursor=from_cursor, credit=credit))
 
-    def ack(self, seq):
-        self.send(pb().SubFrame(kind=pb().SubFrame.KIND_ACK, seq=seq))
+    def ack(self, seq, confirm=False):
+        self.send(pb().SubFrame(kind=pb().SubFrame.KIND_ACK, seq=seq, confirm=confirm))
 
     def ping(self):
         self.send(pb().SubFrame(kind=pb().SubFrame.KIND_PING))

@@ -108,51 +108,56 @@ test_subscribe_after_n_streams_the_entries_after_n_in_order.setup = dict()
 
 
 def test_from_cursor_resumes_after_the_last_ack_and_subscribe_moves_no_cursor(fed):
-    """ACK{3} stores the cursor: a new connection with from_cursor starts at
-    4. A SUBSCRIBE{seq=0} does not move the cursor: from_cursor afterwards
-    still starts at 4.
-    checks [P7.3-4] [P7.3-17] [P7.3-9]"""
+    """ACK{3} with confirm stores the cursor and is answered ACKED{3}: a new
+    connection with from_cursor starts at 4. A SUBSCRIBE{seq=0} does not move
+    the cursor back: from_cursor afterwards still starts at 4. A
+    SUBSCRIBE{seq=5} moves it forward: from_cursor then starts at 6.
+    checks [P7.3-4] [P7.3-17] [P7.3-9] [P7.3-19]"""
     fed.start_all()
     include(fed, A, "CONF-P2")
-    signals(fed, A, "CONF-P2", 4)                       # log 1..5
+    signals(fed, A, "CONF-P2", 5)                       # log 1..6
     first = partner(fed, "ops")
     first.subscribe(seq=0)
     first.wait_delivery(seq=3)
-    first.ack(3)
-    second = partner(fed, "ops")
+    first.ack(3, confirm=True)
+    raw, frame = first.wait_for(lambda r, f: f.kind == kinds().KIND_ACKED,
+                                "ACKED answering ACK{3, confirm}")
+    eq(frame.seq, 3, "seq of ACKED (the stored cursor)")
 
     def cursor_start():
-        """The first delivery's seq of a from_cursor SUBSCRIBE, made again
-        until the stored cursor (the ACK is durable before it counts) shows."""
-        second.subscribe(from_cursor=True)
-        item = second.wait_for(lambda r, f: f.kind == kinds().KIND_DELIVERY,
-                               "a delivery after SUBSCRIBE{from_cursor}")
+        sub = partner(fed, "ops")
+        sub.subscribe(from_cursor=True)
+        item = sub.wait_for(lambda r, f: f.kind == kinds().KIND_DELIVERY,
+                            "a delivery after SUBSCRIBE{from_cursor}")
         return item[1].seq
-    wait_until(lambda: cursor_start() == 4, what="from_cursor to start after the ACK of 3")
+    eq(cursor_start(), 4, "first delivery from the cursor after ACKED{3}")
     third = partner(fed, "ops")
     third.subscribe(seq=0)
     eq(third.wait_delivery()[1].seq, 1, "first delivery of SUBSCRIBE{seq=0}")
-    fourth = partner(fed, "ops")
-    fourth.subscribe(from_cursor=True)
-    eq(fourth.wait_delivery()[1].seq, 4,
-       "from_cursor after a SUBSCRIBE{seq=0} (a SUBSCRIBE does not move the cursor)")
+    eq(cursor_start(), 4, "from_cursor after a SUBSCRIBE{seq=0} (the cursor never moves back)")
+    fifth = partner(fed, "ops")
+    fifth.subscribe(seq=5)
+    eq(fifth.wait_delivery()[1].seq, 6, "first delivery of SUBSCRIBE{seq=5}")
+    wait_until(lambda: cursor_start() == 6, what="from_cursor to start at 6 after "
+                                                 "SUBSCRIBE{seq=5}")
 
 
 test_from_cursor_resumes_after_the_last_ack_and_subscribe_moves_no_cursor.setup = dict()
 
 
 def test_resume_point_beyond_the_log_is_clamped_to_its_newest_seq(fed):
-    """SUBSCRIBE{seq = 1000} on a log of 1..3: start = min(after, last) = 3,
-    so the next entry appended (4) is delivered, and nothing before it.
-    checks [P7.3-5]"""
+    """SUBSCRIBE{seq = 1000} on a log of 1..3: the daemon answers
+    RESET{4} before anything else and, start = min(after, last) = 3, the
+    next entry appended (4) is delivered, and nothing before it.
+    checks [P7.3-5] [P7.3-6] [P7.7-4]"""
     fed.start_all()
     include(fed, A, "CONF-P3")
     signals(fed, A, "CONF-P3", 2)
     sub = partner(fed, "ops")
     sub.subscribe(seq=1000)
-    sub.ping()
-    #  The session is LIVE once the daemon pings it (heartbeat_ms 200)
-    sub.wait_for(lambda r, f: f.kind == kinds().KIND_PING, "the daemon's PING")
+    raw, frame = sub.wait_for(lambda r, f: f.kind != kinds().KIND_PING,
+                              "the first frame after SUBSCRIBE{seq=1000}")
+    eq((frame.kind, frame.seq), (kinds().KIND_RESET, 4), "first frame after SUBSCRIBE{1000}")
     new = signals(fed, A, "CONF-P3", 1, "nieuw")[0]
     raw, frame = sub.wait_delivery(event_id=new)
     eq(frame.seq, 4, "seq of the entry appended after SUBSCRIBE{seq=1000}")
@@ -312,9 +317,11 @@ test_gap_for_a_resume_point_before_the_oldest_entry.setup = dict(regions=[A, B])
 def test_daemon_pings_a_live_session_and_idles_a_silent_one(fed):
     """A LIVE session that is sent nothing gets PINGs (heartbeat_ms 200); a
     partner silent for more than peer_timeout_ms (1500) is made IDLE: its
-    PING and its ACK are answered ERROR "no stream: send SUBSCRIBE" with
-    request_id 0, and a new entry is not delivered to it.
-    checks [P7.3-23] [P7.3-24] [P7.3-2]"""
+    PING and its ACK are answered ERROR_NO_STREAM "no stream: send
+    SUBSCRIBE" with request_id 0, and a new entry is not delivered to it.
+    The ACK, though answered with an ERROR, is stored: from the cursor the
+    stream starts after it.
+    checks [P7.3-23] [P7.3-24] [P7.3-2] [P7.3-10] [P7.9-1]"""
     fed.start_all()
     include(fed, A, "CONF-P9")
     sub = partner(fed, "ops")
@@ -331,10 +338,17 @@ def test_daemon_pings_a_live_session_and_idles_a_silent_one(fed):
         send()
         raw, frame = sub.wait_for(lambda r, f: f.kind == kinds().KIND_ERROR,
                                   "an ERROR for a frame on an IDLE session")
-        eq((frame.error, frame.request_id), ("no stream: send SUBSCRIBE", 0),
+        eq((frame.code, frame.error, frame.request_id),
+           (pb().SubFrame.ERROR_NO_STREAM, "no stream: send SUBSCRIBE", 0),
            "ERROR for a PING or ACK on an IDLE session")
     eq([f.view.event_id for f in sub.deliveries()], [],
        f"deliveries to an IDLE session (the new entry {new})")
+    after = signals(fed, A, "CONF-P9", 1, "daarna")[0]
+    other = partner(fed, "ops")
+    other.subscribe(from_cursor=True)
+    raw, frame = other.wait_delivery()
+    eq((frame.seq, frame.view.event_id), (3, after),
+       "first delivery from the cursor after ACK{2} on the IDLE session")
 
 
 test_daemon_pings_a_live_session_and_idles_a_silent_one.setup = dict()
@@ -358,7 +372,8 @@ def test_sessions_are_idle_after_a_daemon_restart(fed):
         item = sub.next(0.5)
         return item and item[1].kind == kinds().KIND_ERROR and item[1]
     frame = wait_until(error_to_ping, what="an ERROR answering a PING after the restart")
-    eq((frame.error, frame.request_id), ("no stream: send SUBSCRIBE", 0),
+    eq((frame.code, frame.error, frame.request_id),
+       (pb().SubFrame.ERROR_NO_STREAM, "no stream: send SUBSCRIBE", 0),
        "answer to a PING after the restart")
 
 
@@ -372,9 +387,11 @@ def test_raise_is_answered_with_its_request_id(fed):
     """Without any SUBSCRIBE (an IDLE session): RAISE{request_id 7, a valid
     raise naming another raiser} is answered RAISED{7, event id}; the
     signal's view (operator role) names the partner as raiser. A RAISE
-    without a signal is answered ERROR{9, "RAISE without a signal"}, an
-    invalid raise (case and national) ERROR with its request_id.
-    checks [P7.8-2] [P7.8-3] [P7.8-4] [P7.3-3]"""
+    without a signal is answered ERROR{9, MALFORMED, "RAISE without a
+    signal"}, an invalid raise (case and national) ERROR with its
+    request_id, a RAISE with request_id 0 ERROR_MALFORMED with request_id 0;
+    none of these is recorded.
+    checks [P7.8-2] [P7.8-3] [P7.8-4] [P7.8-5] [P7.3-3] [P7.9-1]"""
     fed.start_all()
     include(fed, A, "CONF-P11")
     p = pb()
@@ -391,20 +408,31 @@ def test_raise_is_answered_with_its_request_id(fed):
     raw, frame = sub.wait_for(lambda r, f: f.kind in (kinds().KIND_RAISED,
                                                       kinds().KIND_ERROR),
                               "the answer to RAISE 9 (no signal)")
-    eq((frame.kind, frame.request_id, frame.error),
-       (kinds().KIND_ERROR, 9, "RAISE without a signal"), "answer to a RAISE without signal")
+    eq((frame.kind, frame.request_id, frame.code, frame.error),
+       (kinds().KIND_ERROR, 9, pb().SubFrame.ERROR_MALFORMED, "RAISE without a signal"),
+       "answer to a RAISE without signal")
     sub.raise_(11, p.SignalRaise(case_id="CONF-P11", national=True, kind=p.SIGNAL_INCIDENT))
     raw, frame = sub.wait_for(lambda r, f: f.kind in (kinds().KIND_RAISED,
                                                       kinds().KIND_ERROR),
                               "the answer to RAISE 11 (invalid)")
     eq((frame.kind, frame.request_id), (kinds().KIND_ERROR, 11),
        "answer to a raise naming a case and national scope")
-    expect(frame.error, "ERROR without a text")
+    expect(frame.error and frame.code, f"ERROR without a text or code: {frame}")
+    sub.raise_(0, p.SignalRaise(case_id="CONF-P11", kind=p.SIGNAL_INCIDENT, text="nul"))
+    raw, frame = sub.wait_for(lambda r, f: f.kind in (kinds().KIND_RAISED,
+                                                      kinds().KIND_ERROR),
+                              "the answer to a RAISE with request_id 0")
+    eq((frame.kind, frame.request_id, frame.code),
+       (kinds().KIND_ERROR, 0, pb().SubFrame.ERROR_MALFORMED), "answer to RAISE 0")
     sub.subscribe(seq=1)
     raw, frame = sub.wait_delivery(event_id=event_id)
     eq((frame.view.raised_by, frame.view.raised_role), ("ops", "operator"),
        "raised_by and raised_role of a partner's raise (overwritten by the daemon)")
-    eq(len(sub.deliveries()), 1, "signals recorded (only RAISE 7)")
+    #  The bound: the recorded raise was delivered; another recorded one
+    #  would follow within a pass
+    sub.frames_for(1.0)
+    eq({f.view.event_id for f in sub.deliveries()}, {event_id},
+       "signals recorded (only RAISE 7's)")
 
 
 test_raise_is_answered_with_its_request_id.setup = dict()
@@ -503,7 +531,7 @@ def test_partner_key_is_served_only_by_its_own_region(fed):
     or RAISE), while groningen, which lists pol, serves it. A region key on
     groningen's partner endpoint and pol's key on its federation endpoint
     get no answer either.
-    checks [P7.1-1] [P7.1-3] [P7.9-1] [P2.4-1] [P2.4-2]"""
+    checks [P7.1-1] [P7.1-3] [P2.4-1] [P2.4-2]"""
     fed.start_all()
     include(fed, A, "CONF-P14")
     p = pb()
@@ -674,7 +702,7 @@ test_a_partners_ping_is_not_answered_with_a_ping.setup = dict(
 def test_raises_beyond_the_rate_are_refused_with_their_request_id(fed):
     """raise_per_min 2: the third RAISE in a row is answered ERROR "rate
     limited: ..." with its request_id and is not recorded.
-    checks [P7.8-8] [P7.8-3]"""
+    checks [P7.8-8] [P7.8-3] [P7.9-1]"""
     fed.start_all()
     include(fed, A, "CONF-P21")
     p = pb()
@@ -690,6 +718,7 @@ def test_raises_beyond_the_rate_are_refused_with_their_request_id(fed):
     eq([answers[r].kind for r in (1, 2)], [kinds().KIND_RAISED] * 2, "RAISE 1 and 2")
     eq(answers[3].kind, kinds().KIND_ERROR, "RAISE 3 (over the rate)")
     expect(answers[3].error.startswith("rate limited"), f"error: {answers[3].error!r}")
+    eq(answers[3].code, pb().SubFrame.ERROR_RATE_LIMITED, "code of the rate-limit ERROR")
     sub.subscribe(seq=1)
     sub.wait_delivery(event_id=answers[2].event_id, ack=True)
     #  The bound: both recorded signals came; a third would follow at once
