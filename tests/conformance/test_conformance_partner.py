@@ -752,6 +752,97 @@ def test_config_loader_refuses_a_view_without_seq_type_or_event_id(fed):
 test_config_loader_refuses_a_view_without_seq_type_or_event_id.setup = dict()
 
 
+def test_departure_view_review_due_and_operator_actions(fed):
+    """A case moves drenthe -> groningen. At groningen, ggz (covers only
+    drenthe, the region the case left) receives label_moved as a departure
+    view: previous_region and its own partner_ref, but region,
+    coordinator_contact and actions absent on the wire; ops receives the
+    full view with the plan's 'region' actions (an operator acts for its
+    region). A case whose review date has passed gets review_due at
+    groningen: ops receives it, pol (covering groningen) does not.
+    checks [P8.1-8] [P8.1-7] [P8.2-8] [P8.2-2]"""
+    fed.start_all()
+    include(fed, B, "CONF-P23")
+    eq(fed.move(B, "CONF-P23", A)[0], 0, "exit code of the move")
+    fed.wait_state(A, "CONF-P23", "joint_target")
+    fed.include(A, fed.plan_file(review_date="2020-01-01"), "CONF-P23-R")
+    moved_type = pb().SignalEvent.TYPE_LABEL_MOVED
+    review_type = pb().SignalEvent.TYPE_REVIEW_DUE
+    ggz = partner(fed, "ggz")
+    ggz.subscribe(seq=0)
+    raw, departure = ggz.wait_for(lambda r, f: f.kind == kinds().KIND_DELIVERY
+                                  and f.view.type == moved_type, "label_moved at ggz", ack=True)
+    tags = wire_fields(view_bytes(raw))
+    eq(tags & {5, 16, 17}, set(), "region, actions, coordinator_contact in a departure view")
+    refs = {r["role"]: r["reference"] for r in fed.example_plan["partner_refs"]}
+    eq((departure.view.previous_region, departure.view.partner_ref), (B, refs["crisis_service"]),
+       "previous_region and partner_ref of the departure view")
+    ops = partner(fed, "ops")
+    ops.subscribe(seq=0)
+    raw, full = ops.wait_for(lambda r, f: f.kind == kinds().KIND_DELIVERY
+                             and f.view.type == moved_type, "label_moved at ops", ack=True)
+    region_actions = [a["action"] for sc in fed.example_plan["scenarios"]
+                      if sc.get("direction") == "up"
+                      for a in sc.get("actions", []) if a.get("role") == "region"]
+    expect(region_actions, "the example plan has no UP action of role 'region'")
+    eq((full.view.region, list(full.view.actions)), (A, region_actions),
+       "region and actions of ops' label_moved view (the plan's 'region' actions)")
+    ops.wait_for(lambda r, f: f.kind == kinds().KIND_DELIVERY and f.view.type == review_type,
+                 "review_due at ops", ack=True)
+    pol = partner(fed, "pol")
+    pol.subscribe(seq=0)
+    last = max(f.seq for f in ops.deliveries())
+    #  pol covers groningen: it gets CONF-P23-R's label_set, logged before
+    #  or after the review_due; once it has every entry up to ops' last
+    #  but the review_due, a review_due would have come with them
+    pol.wait_for(lambda r, f: f.kind == kinds().KIND_DELIVERY
+                 and f.view.type == pb().SignalEvent.TYPE_LABEL_SET
+                 and f.seq >= last - 1, "pol's label_set of CONF-P23-R", ack=True)
+    pol.frames_for(1.0)
+    eq([f.seq for f in pol.deliveries() if f.view.type == review_type], [],
+       "review_due deliveries to pol (police)")
+
+
+test_departure_view_review_due_and_operator_actions.setup = dict(
+    regions=[A, B], settings=dict(TIMERS, review_check_s=1))
+
+
+def test_national_raise_only_from_operators_and_undecodable_raise_answered(fed):
+    """A national RAISE from pol (police) is answered ERROR_REFUSED with its
+    request_id; from ops (operator) RAISED. A RAISE whose signal does not
+    decode (a truncated field) is answered under its request_id.
+    checks [P7.8-7] [P7.8-6] [P7.8-3]"""
+    from zvhtest import pb_field
+    fed.start_all()
+    p = pb()
+    national = p.SignalRaise(national=True, kind=p.SIGNAL_INCIDENT, text="landelijk")
+    answers = {}
+    for name, rid in (("pol", 21), ("ops", 22)):
+        sub = partner(fed, name)
+        sub.raise_(rid, national)
+        raw, frame = sub.wait_for(lambda r, f: f.kind in (kinds().KIND_RAISED,
+                                                          kinds().KIND_ERROR),
+                                  f"the answer to {name}'s national RAISE")
+        answers[name] = frame
+    eq((answers["pol"].kind, answers["pol"].request_id, answers["pol"].code),
+       (kinds().KIND_ERROR, 21, p.SubFrame.ERROR_REFUSED), "answer to police's national raise")
+    eq((answers["ops"].kind, answers["ops"].request_id), (kinds().KIND_RAISED, 22),
+       "answer to the operator's national raise")
+    sub = partner(fed, "ops")
+    #  kind RAISE, request_id 23, then field 7 (raise) claiming 50 bytes but
+    #  holding 3: the frame does not decode
+    broken = pb_field(1, 7) + pb_field(9, 23) + bytes([(7 << 3) | 2, 50]) + b"abc"
+    sub.send(broken)
+    raw, frame = sub.wait_for(lambda r, f: f.kind in (kinds().KIND_RAISED,
+                                                      kinds().KIND_ERROR),
+                              "the answer to an undecodable RAISE")
+    eq((frame.kind, frame.request_id), (kinds().KIND_ERROR, 23),
+       "answer to an undecodable RAISE")
+
+
+test_national_raise_only_from_operators_and_undecodable_raise_answered.setup = dict()
+
+
 # --------------------------------------------------------------------- runner
 
 PARTNERS = [("pol", "police", A), ("ggz", "crisis_service", B),
