@@ -771,6 +771,65 @@ def test_local_operations_in_a_wrong_state_are_refused(fed):
 test_local_operations_in_a_wrong_state_are_refused.setup = dict()
 
 
+def test_sender_goes_back_for_a_restored_peer(fed):
+    """drenthe (the raw ROUTER) has acknowledged groningen's link up to 3,
+    then answers as a restored store: an ACK of 1 in a new incarnation (5)
+    in groningen's own numbering. groningen sets acked back to 1 and sends
+    2 and 3 again.
+    checks [P4.9-6]"""
+    fed.start(A)
+    srv = server(fed)
+    for n in range(3):
+        fed.ctl_ok(A, "signal", "raise", "--national", "--kind", "incident",
+                   "--text", f"herstel {n}")
+    got = []
+    srv.wait_for(lambda lk, env: lk.kind == kinds().KIND_DATA and lk.link_seq == 3,
+                 "link seq 3", into=got)
+    srv.ack(3)
+    srv.wait_for(lambda lk, env: lk.kind == kinds().KIND_PING and lk.resume_after == 3,
+                 "a PING with resume_after 3 (ACK{3} taken)")
+    srv.ack(1, incarnation=5)
+    got.clear()
+    srv.wait_for(lambda lk, env: lk.kind == kinds().KIND_DATA and lk.link_seq == 3,
+                 "link seq 3 sent again after the restored peer's ACK{1}", into=got)
+    data = [lk.link_seq for lk, _ in got if lk.kind == kinds().KIND_DATA]
+    eq(data[:2], [2, 3], "link seqs sent again after the restored peer's ACK{1}")
+
+
+test_sender_goes_back_for_a_restored_peer.setup = dict()
+
+
+def test_proposal_for_a_case_that_moved_on_is_relayed(fed):
+    """drenthe offered a case to groningen (joint phase, drenthe the
+    source); groningen moves it on to utrecht (offer in flight). drenthe's
+    proposal, made in the joint phase, reaches groningen: groningen relays
+    it, unchanged and still drenthe's (origin, seq, signature), to utrecht.
+    checks [P5.3-24] [P2.4-3]"""
+    fed.start(A)
+    srv = server(fed)
+    srv_c = LinkServer(fed, C)
+    fed.conf_sockets.append(srv_c)
+    link = link_to(fed)
+    case, tid = "CONF-F13", "t-0000000000000f13"
+    taken_from_b(fed, srv, link, 0, case, tid)
+    eq(fed.move(A, case, C)[0], 0, "exit code of the move to utrecht")
+    from_a(srv_c, types().TYPE_TRANSFER_OFFER, case, "the offer to utrecht")
+    proposal = envelope(fed, B, SEQ0 + 2, types().TYPE_PLAN_PROPOSAL,
+                        pb().PlanProposal(case_id=case, base_version=1,
+                                          plan=plan_bytes("voorstel van drenthe", B))
+                        .SerializeToString(), case)
+    link.data(2, proposal)
+    link.expect_ack(2, "ACK of the proposal")
+    _, env = from_a(srv_c, types().TYPE_PLAN_PROPOSAL, case, "the relayed proposal at utrecht")
+    eq((env.origin, env.seq, env.payload, env.signature),
+       (proposal.origin, proposal.seq, proposal.payload, proposal.signature),
+       "the relayed proposal (origin, seq, payload, signature)")
+    expect(verify_envelope(fed, env), "the relayed proposal's signature does not verify")
+
+
+test_proposal_for_a_case_that_moved_on_is_relayed.setup = dict(regions=[A, B, C])
+
+
 # --------------------------------------------------------------------- runner
 
 

@@ -843,6 +843,36 @@ def test_national_raise_only_from_operators_and_undecodable_raise_answered(fed):
 test_national_raise_only_from_operators_and_undecodable_raise_answered.setup = dict()
 
 
+def test_revoked_key_on_a_live_connection_is_answered_once(fed):
+    """pol streams at groningen; its key is revoked and groningen reloads.
+    Five frames on pol's live connection get one ERROR_KEY_REFUSED in all
+    (one per 10 s per key), and no delivery.
+    checks [P7.9-2] [P7.9-1]"""
+    fed.start_all()
+    include(fed, A, "CONF-P24")
+    sub = partner(fed, "pol")
+    sub.subscribe(seq=0)
+    sub.wait_delivery(seq=1, ack=True)
+    with open(os.path.join(fed.root, f"revoked-{A}.txt"), "w", encoding="utf-8") as f:
+        f.write(f'"{fed.partners["pol"]["public_key"]}"\n')
+    fed.ctl_ok(A, "reload", use_json=False)
+    sub.keepalive = False
+    sub.received.clear()
+    for _ in range(5):
+        sub.ping()
+    signals(fed, A, "CONF-P24", 1)
+    #  The bound: an answer comes at once; 2 s is far inside the 10 s
+    #  interval, so a second ERROR here is one too many
+    frames = sub.frames_for(2.0)
+    errors = none_of_kind(frames, kinds().KIND_ERROR)
+    eq([(e.code, e.request_id) for e in errors], [(pb().SubFrame.ERROR_KEY_REFUSED, 0)],
+       "ERRORs to five frames of a revoked key")
+    eq(seqs(frames), [], "deliveries to a revoked key")
+
+
+test_revoked_key_on_a_live_connection_is_answered_once.setup = dict(revoked=True)
+
+
 # --------------------------------------------------------------------- runner
 
 PARTNERS = [("pol", "police", A), ("ggz", "crisis_service", B),
@@ -866,6 +896,11 @@ def make_federation(fn):
         text = text[:end] + f'        cases = "{cases}"\n' + text[end:]
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
+    if setup.get("revoked"):
+        with open(os.path.join(fed.root, f"revoked-{A}.txt"), "w", encoding="utf-8") as f:
+            f.write("# revoked keys\n")
+        with open(fed.config(A), "a", encoding="utf-8") as f:
+            f.write(f"    revoked = ../revoked-{A}.txt\n")
     for region, ids in setup.get("own_partners", {}).items():
         #  A partners file of region's own with only ids (views kept)
         lines, keep = text.split("\n"), True
