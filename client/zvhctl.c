@@ -61,6 +61,7 @@ static const char *s_usage_text =
     "                                  daemon serves; waits until it is on disk\n"
     "  audit verify                    check the audit trail's hash chain\n"
     "  audit export [--after SEQ]      the audit trail as JSON lines\n"
+    "  --version                       the release and the protocol version\n"
     "\n"
     "The daemon is found by -e ENDPOINT, by -d DATA_DIR (ipc://DATA_DIR/control.sock),\n"
     "by the control or data_dir key of -c CONFIG, or by $ZVH_CONTROL.\n"
@@ -455,6 +456,11 @@ s_cmd_keygen (ctl_t *self)
         fprintf (stderr, "zvhctl: %s exists; use --force to replace it\n", path);
         return EXIT_USAGE;
     }
+    //  A new key directory holds a secret: only its owner may enter it
+    if (dir && !zsys_file_exists (dir) && mkdir (dir, S_IRWXU)) {
+        fprintf (stderr, "zvhctl: cannot create %s: %s\n", dir, strerror (errno));
+        return EXIT_USAGE;
+    }
     zcert_t *cert = zcert_new ();
     const char *region = s_option (self, "--region");
     const char *role = s_option (self, "--role");
@@ -834,6 +840,11 @@ int
 main (int argc, char *argv [])
 {
     ctl_t self = { 0 };
+    if (argc == 2 && streq (argv [1], "--version")) {
+        printf ("zvhctl %s (protocol %d.%d)\n", ZVH_RELEASE, WIRE_PROTOCOL_MAJOR,
+                WIRE_PROTOCOL_MINOR);
+        return 0;
+    }
     int rc = s_parse_globals (&self, argc, argv);
     if (rc == -2 || (rc == 0 && self.argc > 0 && streq (self.argv [0], "help")))
         return s_usage (NULL);
@@ -843,6 +854,7 @@ main (int argc, char *argv [])
         return s_usage (rc ? "bad option" : "no command");
     if (s_flag (&self, "--help") || s_flag (&self, "-h"))
         return s_command_help (self.argv [0]);
+
     const char *command = self.argv [0];
     if (streq (command, "keygen"))
         return s_cmd_keygen (&self);

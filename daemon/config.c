@@ -693,6 +693,24 @@ s_read_path (loader_t *self, const char *key, const char *hint, char *dest)
     return name? s_store_path (self, where, name, dest): -1;
 }
 
+#define PRIVATE_MODE_MASK  0077    //  group and others must have no access
+
+//  A secret file must exist and be readable by its owner only: the same
+//  check, and words, for every secret the daemon reads.
+static void
+s_check_private_file (loader_t *self, const char *where, const char *path,
+                      const char *how_to_make, const char *why)
+{
+    struct stat info;
+    if (stat (path, &info))
+        s_report (self, self->path, where, "cannot read %s: %s; %s", path, strerror (errno),
+                  how_to_make);
+    else
+    if (info.st_mode & PRIVATE_MODE_MASK)
+        s_report (self, self->path, where, "%s is readable by others (mode %o); chmod 600 "
+                  "it: %s", path, (unsigned) (info.st_mode & 0777), why);
+}
+
 static void
 s_read_paths (config_t *config, loader_t *self)
 {
@@ -704,8 +722,11 @@ s_read_paths (config_t *config, loader_t *self)
                       "and is not a directory; point data_dir elsewhere",
                       config->data_dir);
     }
-    s_read_path (self, "secret_key", "this region's zcert secret key file ("
-                 KEYGEN_HINT " writes one)", config->secret_key);
+    if (s_read_path (self, "secret_key", "this region's zcert secret key file ("
+                     KEYGEN_HINT " writes one)", config->secret_key) == 0)
+        s_check_private_file (self, DAEMON_SECTION "/secret_key", config->secret_key,
+                              KEYGEN_HINT " NAME writes one",
+                              "whoever reads it can speak as this region");
     s_read_path (self, "directory", "the federation directory file "
                  "(e.g. regions.zpl)", config->directory);
 }
@@ -1648,22 +1669,16 @@ s_find_base_dir (loader_t *self)
 }
 
 #define DATA_KEY_HEX_LEN   64      //  32 bytes, hex
-#define PRIVATE_MODE_MASK  0077    //  group and others must have no access
 
 //  The store key: 64 hex digits in a file only the daemon's user can read.
 static void
 s_check_data_key (config_t *config, loader_t *self, const char *where)
 {
     struct stat info;
-    if (stat (config->data_key, &info)) {
-        s_report (self, self->path, where, "cannot read %s: %s; make one with "
-                  "zvhctl datakey FILE", config->data_key, strerror (errno));
+    s_check_private_file (self, where, config->data_key, "make one with zvhctl datakey FILE",
+                          "it decrypts every plan in the store");
+    if (stat (config->data_key, &info))
         return;
-    }
-    if (info.st_mode & PRIVATE_MODE_MASK)
-        s_report (self, self->path, where, "%s is readable by others (mode %o); "
-                  "chmod 600 it: it decrypts every plan in the store",
-                  config->data_key, (unsigned) (info.st_mode & 0777));
     zchunk_t *chunk = s_read_text (self, config->data_key, self->path, where);
     if (!chunk)
         return;
@@ -1726,7 +1741,13 @@ s_read_security_files (config_t *config, loader_t *self)
 {
     char where [KEY_PATH_MAX];
     const char *name = s_daemon_value (self, "data_key", where);
-    if (name && *name && s_store_path (self, where, name, config->data_key) == 0)
+    if (!name || !*name)
+        //  The start would refuse it: say so here, where the fix is named
+        s_report (self, self->path, DAEMON_SECTION "/data_key", "missing; zvhd keeps "
+                  "personal data encrypted at rest: make a key with zvhctl datakey FILE "
+                  "(mode 0600) and set data_key = FILE");
+    else
+    if (s_store_path (self, where, name, config->data_key) == 0)
         s_check_data_key (config, self, where);
     name = s_daemon_value (self, "revoked", where);
     if (name && *name && s_store_path (self, where, name, config->revoked_file) == 0)

@@ -63,7 +63,8 @@ monitor_recv (zsock_t *monitor, const char *name)
         zsys_info ("%s: secure link to %s up", name, address);
     else
     if (event == ZMQ_EVENT_DISCONNECTED)
-        zsys_info ("%s: link to %s disconnected", name, address);
+        //  A peer or partner gone is what an operator looks for first
+        zsys_warning ("%s: link to %s disconnected", name, address);
     free (address);
     zmsg_destroy (&msg);
     return event;

@@ -25,6 +25,7 @@
 #include "store.h"
 #include "subscriber.h"
 #include "transfer.h"
+#include "version.h"
 #include "zap.h"
 #include <sodium.h>
 #include <pthread.h>
@@ -37,7 +38,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ZVHD_VERSION       "0.1.0"
 #define ZVHD_EXIT_USAGE    1
 #define ZVHD_EXIT_STARTUP  2
 #define ZVHD_TICK_MS       50       //  poll tick: timers are checked this often
@@ -157,23 +157,30 @@ s_check_config (const char *path)
 }
 
 //  One zvhd per data_dir: LMDB would allow a second, and it would steal
-//  the control socket.
+//  the control socket. A data_dir this user cannot write is a configuration
+//  error (exit 1: restarting cannot fix it); one in use may free up (exit 2).
 static int
 s_lock_data_dir (daemon_t *self)
 {
     char path [ZVHD_PATH_MAX];
     //  zsys_dir_create makes the parents too, as mkdir -p
     if (zsys_dir_create ("%s", self->config->data_dir)) {
-        zsys_error ("cannot create data_dir %s: %s", self->config->data_dir,
-                    strerror (errno));
-        return -1;
+        zsys_error ("cannot create data_dir %s: %s; it must be writable by the user zvhd "
+                    "runs as", self->config->data_dir, strerror (errno));
+        return ZVHD_EXIT_USAGE;
     }
     snprintf (path, sizeof path, "%s/zvhd.lock", self->config->data_dir);
     self->lock_fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (self->lock_fd < 0 || flock (self->lock_fd, LOCK_EX | LOCK_NB)) {
+    if (self->lock_fd < 0) {
+        zsys_error ("cannot write to data_dir %s (lock file %s: %s); it must be writable "
+                    "by the user zvhd runs as", self->config->data_dir, path,
+                    strerror (errno));
+        return ZVHD_EXIT_USAGE;
+    }
+    if (flock (self->lock_fd, LOCK_EX | LOCK_NB)) {
         zsys_error ("data_dir %s is in use by another zvhd (lock %s): stop it first",
                     self->config->data_dir, path);
-        return -1;
+        return ZVHD_EXIT_STARTUP;
     }
     return 0;
 }
@@ -376,8 +383,9 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
     if (!self->config)
         return ZVHD_EXIT_USAGE;
     zsys_set_logident (self->config->region);
-    if (s_lock_data_dir (self))
-        return ZVHD_EXIT_STARTUP;
+    int locked = s_lock_data_dir (self);
+    if (locked)
+        return locked;
     self->cert = zcert_load (self->config->secret_key);
     if (!self->cert) {
         zsys_error ("cannot load secret_key %s: missing, unreadable, or not a zcert "
@@ -456,7 +464,7 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
     if (verbose)
         s_log_settings (self->config);
     zsys_info ("zvhd %s: region %s serving on %s (control %s), %zu peer(s)",
-               ZVHD_VERSION, self->config->region, self->config->bind,
+               ZVH_RELEASE, self->config->region, self->config->bind,
                self->config->control, federation_peer_count (self->federation));
     return 0;
 }
@@ -630,7 +638,8 @@ main (int argc, char *argv [])
         if (streq (argv [arg], "--check-config") && arg + 1 < argc)
             return s_check_config (argv [arg + 1]);
         if (streq (argv [arg], "--version")) {
-            printf ("zvhd %s\n", ZVHD_VERSION);
+            printf ("zvhd %s (protocol %d.%d, store format %d)\n", ZVH_RELEASE,
+                    VERSION_PROTOCOL_MAJOR, VERSION_PROTOCOL_MINOR, STORE_FORMAT_VERSION);
             return 0;
         }
         if (streq (argv [arg], "-c") && arg + 1 < argc)
@@ -661,9 +670,11 @@ main (int argc, char *argv [])
         return s_rekey (config_path, rekey_file);
     daemon_t daemon = { 0 };
     int rc = s_start (&daemon, config_path, verbose);
-    if (rc == ZVHD_EXIT_STARTUP)
+    if (rc == ZVHD_EXIT_STARTUP || rc == ZVHD_EXIT_USAGE)
         //  Each failure logs its cause above; this line says it was fatal
-        fprintf (stderr, "zvhd: did not start (exit %d): see the error above\n", rc);
+        fprintf (stderr, "zvhd: did not start (exit %d: %s): see the error above\n", rc,
+                 rc == ZVHD_EXIT_USAGE ? "configuration; restarting will not help"
+                                       : "may pass; a restart will try again");
     else
     if (rc == 0) {
         s_notify ("READY=1\nSTATUS=region %s: serving", daemon.config->region);

@@ -25,6 +25,8 @@
 #define DIRECTORY_FILE    "federation.zpl"
 #define OWN_SECRET        "keys/groningen.key_secret"
 #define PEER_SECRET       "keys/fryslan.key_secret"
+#define OWN_DATA_KEY      "keys/groningen.data_key"
+#define TEST_DATA_KEY     "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
 #define TEXT_MAX          (64 * 1024)
 #define OPEN_FILES_MAX    16            //  for nftw while cleaning up
 #define REPO_REGIONS      31            //  in config/regions.zpl
@@ -70,6 +72,7 @@ static const char *const s_daemon_keys [][2] = {
     { "bind",       "tcp://127.0.0.1:7101" },
     { "secret_key", OWN_SECRET },
     { "directory",  DIRECTORY_FILE },
+    { "data_key",   OWN_DATA_KEY },
 };
 #define DAEMON_KEY_COUNT (sizeof (s_daemon_keys) / sizeof (s_daemon_keys [0]))
 
@@ -325,6 +328,10 @@ s_setup (void **state)
     assert_int_equal (mkdir (keys, S_IRWXU), 0);
     s_save_cert (fx, "keys/groningen.key", fx->own_key, NULL);
     s_save_cert (fx, "keys/fryslan.key", fx->peer_key, fx->peer_secret);
+    char data_key [PATH_MAX];
+    s_path (fx, OWN_DATA_KEY, data_key);
+    s_write (fx, OWN_DATA_KEY, TEST_DATA_KEY);
+    assert_int_equal (chmod (data_key, S_IRUSR | S_IWUSR), 0);
     for (size_t index = 0; index < PARTNER_KEYS; index++)
         s_new_public_key (fx->partner_key [index]);
     s_write_daemon (fx, NULL, NULL);
@@ -637,7 +644,8 @@ test_windows_line_endings_are_accepted (void **state)
     fixture_t *fx = (fixture_t *) *state;
     s_write (fx, DAEMON_FILE, "zvhd\r\n    region = groningen\r\n"
              "    data_dir = data/groningen\r\n    bind = tcp://127.0.0.1:7101\r\n"
-             "    secret_key = " OWN_SECRET "\r\n    directory = \"" DIRECTORY_FILE "\"\r\n");
+             "    secret_key = " OWN_SECRET "\r\n    directory = \"" DIRECTORY_FILE "\"\r\n"
+             "    data_key = " OWN_DATA_KEY "\r\n");
     config_t *config = s_load (fx);
     assert_non_null (config);
     assert_string_equal (config->bind, "tcp://127.0.0.1:7101");
@@ -684,7 +692,8 @@ static void
 test_missing_required_keys_are_each_reported (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
-    s_write_daemon (fx, "region data_dir bind secret_key directory", "    window = 8\n");
+    s_write_daemon (fx, "region data_dir bind secret_key directory data_key",
+                    "    window = 8\n");
     assert_null (s_load (fx));
     for (size_t index = 0; index < DAEMON_KEY_COUNT; index++) {
         char where [PATH_MAX];
@@ -964,6 +973,22 @@ test_federated_region_without_sign_key_is_reported (void **state)
     s_write_directory (fx, extra);
     s_assert_rejected (fx, "directory/zeeland", "has no sign_key");
     assert_true (s_some_error_says (fx, "directory/zeeland", "zvhctl keygen", NULL));
+}
+
+//  Issue 16: a secret key of mode 0644 was accepted (only data_key's mode
+//  was checked); both secrets now get the same check and the same words
+static void
+test_secret_files_readable_by_others_are_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    char path [PATH_MAX];
+    s_path (fx, OWN_SECRET, path);
+    assert_int_equal (chmod (path, 0644), 0);
+    s_assert_rejected (fx, "zvhd/secret_key", "is readable by others (mode 644); chmod 600");
+    assert_int_equal (chmod (path, 0600), 0);
+    s_path (fx, OWN_DATA_KEY, path);
+    assert_int_equal (chmod (path, 0640), 0);
+    s_assert_rejected (fx, "zvhd/data_key", "is readable by others (mode 640); chmod 600");
 }
 
 static void
@@ -1959,6 +1984,7 @@ main (void)
         TEST (test_public_key_that_is_not_z85_is_reported),
         TEST (test_half_federated_region_is_reported),
         TEST (test_federated_region_without_sign_key_is_reported),
+        TEST (test_secret_files_readable_by_others_are_reported),
         TEST (test_duplicate_public_key_is_reported),
         TEST (test_region_without_name_is_reported),
         TEST (test_unknown_key_in_directory_is_reported),

@@ -552,7 +552,8 @@ fuzz_directory_text (void)
                          "        endpoint = \"%s\"\n"
                          "        public_key = \"%s\"\n",
                    regions [index][0], regions [index][1], regions [index][2], key);
-        if (index == 1)
+        //  A federated region needs one (a placeholder may have it too)
+        if (*regions [index][2] || index == 2)
             s_appendf (text, "        sign_key = \"%s\"\n", SIGN_KEY_HEX);
     }
     return text;

@@ -3,8 +3,11 @@
 No daemon is needed for these; the commands that talk to one are exercised
 by the other integration tests."""
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 BUILD = os.environ.get("ZVH_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 ZVHCTL = os.path.join(BUILD, "zvhctl")
@@ -58,6 +61,30 @@ def test_datakey_never_overwrites_and_is_private():
     finally:
         if os.path.exists(path):
             os.remove(path)
+
+
+def test_keygen_makes_its_directory_private():
+    """keygen --dir of a directory that does not exist makes it, mode 0700
+    (issue 16: it failed with 'No such file or directory')."""
+    root = tempfile.mkdtemp(prefix="zvh-cli-keygen-")
+    try:
+        keys = os.path.join(root, "keys")
+        rc, out, err = run("keygen", "groningen", "--dir", keys, "--region", "groningen")
+        assert rc == 0, f"keygen into a new directory exited {rc}: {err}"
+        assert oct(os.stat(keys).st_mode & 0o777) == "0o700", "mode of the new key directory"
+        assert oct(os.stat(os.path.join(keys, "groningen.key_secret")).st_mode & 0o777) \
+            == "0o600", "mode of the secret key file"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_version_names_the_release_and_the_protocol():
+    for tool in ("zvhctl", "zvhd"):
+        done = subprocess.run([os.path.join(BUILD, tool), "--version"], capture_output=True,
+                              text=True, timeout=30)
+        assert done.returncode == 0, f"{tool} --version exited {done.returncode}"
+        assert re.match(rf"{tool} \d+\.\d+\.\d+ \(protocol \d+\.\d+", done.stdout), \
+            f"{tool} --version printed {done.stdout!r}"
 
 
 def main():

@@ -291,6 +291,78 @@ test_operator_gets_the_region_roles_actions.setup = dict(
     regions=[A], partners=[("ops", "operator", A), ("pol", "police", A)], settings=PATIENT)
 
 
+# --------------------------------------------------------------------- 6.5, 7.3
+
+def test_review_due_reaches_operators_only(fed):
+    """The example plan's review date has passed: the operator partner gets a
+    review_due entry; the police, streaming from the same seq, gets the
+    signal raised after it but never the review_due before it (decided for
+    6.5: the spec said every partner covering the region)."""
+    case = started(fed, "ZVH-PROTO-9")
+    F = pb().SubFrame
+    review_due = pb().SignalEvent.TYPE_REVIEW_DUE
+    ops = raw_partner(fed, A, "ops")
+    try:
+        ops.send(Frame(kind=F.KIND_SUBSCRIBE, seq=0))
+        due = wait_until(lambda: [f for f in ops.drain(0.2) if f is not None
+                                  and f.kind == F.KIND_DELIVERY and f.view.type == review_due],
+                         what="a review_due delivery to the operator")[0]
+    finally:
+        ops.close()
+    event_id = fed.raise_signal(A, case, text="na de herbeoordelingsdatum")
+    pol = raw_partner(fed, A, "pol")
+    try:
+        pol.send(Frame(kind=F.KIND_SUBSCRIBE, seq=0))
+        pol.wait_delivered([event_id])
+        views = [f.view for f in kinds(pol, F.KIND_DELIVERY)]
+        signal_seq = [v.seq for v in views if v.event_id == event_id][0]
+        expect(signal_seq > due.seq, f"the signal (seq {signal_seq}) is not after the "
+                                     f"review_due (seq {due.seq})")
+        eq([v.seq for v in views if v.type == review_due], [], "review_due seqs the police got")
+    finally:
+        pol.close()
+
+
+test_review_due_reaches_operators_only.setup = dict(
+    regions=[A], partners=[("ops", "operator", A), ("pol", "police", A)],
+    settings=dict(PATIENT, review_check_s=1))
+
+
+def test_subscribe_after_a_seq_moves_the_stored_cursor(fed):
+    """SUBSCRIBE{seq = N} says the partner has processed up to N: a later
+    SUBSCRIBE from the cursor starts after N, without any ACK (decided for
+    7.3: the spec said only ACKs move the cursor)."""
+    case = started(fed, "ZVH-PROTO-10")
+    ids = [fed.raise_signal(A, case, text=f"melding {n}") for n in range(3)]
+    F = pb().SubFrame
+    first = raw_partner(fed, A, "pol")
+    try:
+        first.send(Frame(kind=F.KIND_SUBSCRIBE, seq=0))
+        first.wait_delivered(ids)
+        seqs = {f.view.event_id: f.seq for f in kinds(first, F.KIND_DELIVERY)}
+    finally:
+        first.close()
+    after = seqs[ids[1]]
+    second = raw_partner(fed, A, "pol")
+    try:
+        second.send(Frame(kind=F.KIND_SUBSCRIBE, seq=after))
+        second.wait_delivered([ids[2]])
+    finally:
+        second.close()
+    third = raw_partner(fed, A, "pol")
+    try:
+        third.send(Frame(kind=F.KIND_SUBSCRIBE, from_cursor=True))
+        third.wait_delivered([ids[2]])
+        eq([f.seq for f in kinds(third, F.KIND_DELIVERY) if f.seq <= after], [],
+           f"views at or below {after} after SUBSCRIBE{{seq={after}}} moved the cursor")
+    finally:
+        third.close()
+
+
+test_subscribe_after_a_seq_moves_the_stored_cursor.setup = dict(
+    regions=[A], partners=[("pol", "police", A)], settings=PATIENT)
+
+
 # --------------------------------------------------------------------- 12.1
 
 def test_partner_of_another_major_version_is_refused(fed):

@@ -368,8 +368,9 @@ def test_second_daemon_on_same_data_dir_refused(fed):
     fed.stop(A)
 
 
-def _start_fails(fed, config, name):
-    """Start zvhd with config, expect exit 2; its whole output."""
+def _start_fails(fed, config, name, exit_code=2):
+    """Start zvhd with config, expect exit_code (2: may pass, 1: configuration);
+    its whole output."""
     log_path = os.path.join(fed.root, A, name + ".log")
     proc = fed.spawn(["-c", config], log_path)
     try:
@@ -378,8 +379,8 @@ def _start_fails(fed, config, name):
         zvhtest._LIVE.discard(proc)
     with open(log_path, encoding="utf-8") as f:
         text = f.read()
-    eq(rc, 2, f"exit code of zvhd with {name}: {text.strip()!r}")
-    expect("did not start (exit 2)" in text,
+    eq(rc, exit_code, f"exit code of zvhd with {name}: {text.strip()!r}")
+    expect(f"did not start (exit {exit_code}" in text,
            f"zvhd with {name} does not say it did not start: {text.strip()!r}")
     return text
 
@@ -417,6 +418,16 @@ def test_every_startup_failure_says_why(fed):
                f"metrics port in use: {text!r}")
     finally:
         taken.close()
+    # A data_dir this user cannot write (even root cannot create files in
+    # procfs) is a configuration error, said as such (issue 16: it was
+    # reported as "in use by another zvhd"), and exit 1, which the systemd
+    # unit does not restart
+    config = derive_config(fed, os.path.join(fed.root, A, "unwritable.cfg"),
+                           data_dir="/proc/self/fdinfo")
+    text = _start_fails(fed, config, "an unwritable data_dir", exit_code=1)
+    expect("cannot write to data_dir /proc/self/fdinfo" in text
+           and "writable by the user zvhd runs as" in text and "in use" not in text,
+           f"unwritable data_dir: {text!r}")
     # The real config still starts
     fed.start(A)
     eq(fed.show(A, "why-1")["state"], "active", "the case after the failed starts")
