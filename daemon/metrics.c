@@ -299,7 +299,7 @@ s_render_store (metrics_t *self, FILE *out)
     s_header (out, "zvh_backup_running", "gauge", "1 while a backup is being written");
     fprintf (out, "zvh_backup_running %d\n", stats.backup_running ? 1 : 0);
     s_header (out, "zvh_backup_last_success_timestamp_seconds", "gauge", "End of the "
-              "last good backup since the daemon started (0 = none)");
+              "last good backup of this store, kept across restarts (0 = none)");
     fprintf (out, "zvh_backup_last_success_timestamp_seconds %.3f\n",
              (double) stats.last_backup_ms / 1000.0);
     s_header (out, "zvh_backup_last_duration_seconds", "gauge", "How long the last "
@@ -449,17 +449,21 @@ s_answer (void *cls, struct MHD_Connection *connection, const char *url,
                           strdup ("could not read the store; see the daemon's log\n"),
                           "text/plain; charset=utf-8");
     }
-    if (streq (url, "/healthz")) {
+    if (streq (url, "/livez"))
+        //  Served by the event loop itself: an answer is the proof
+        return s_respond (connection, MHD_HTTP_OK, strdup ("the event loop answers\n"),
+                          "text/plain; charset=utf-8");
+    if (streq (url, "/readyz") || streq (url, "/healthz")) {
         char why [METRICS_WHY_MAX];
         int healthy = metrics_health (self, now_ms, why, sizeof why) == 0;
         if (!healthy)
-            zsys_warning ("metrics: /healthz: %s", why);
+            zsys_warning ("metrics: %s: %s", url, why);
         char *body = zsys_sprintf ("%s\n", why);
         return s_respond (connection, healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
                           body, "text/plain; charset=utf-8");
     }
     return s_respond (connection, MHD_HTTP_NOT_FOUND,
-                      strdup ("not found: try /metrics or /healthz\n"),
+                      strdup ("not found: try /metrics, /livez or /readyz\n"),
                       "text/plain; charset=utf-8");
 }
 
@@ -547,7 +551,8 @@ metrics_new (const config_t *config, store_t *store, outbox_t *outbox,
         metrics_destroy (&self);
         return NULL;
     }
-    zsys_info ("metrics: serving /metrics and /healthz on http://%s", config->metrics_bind);
+    zsys_info ("metrics: serving /metrics, /livez and /readyz (and /healthz, the same as "
+               "/readyz) on http://%s", config->metrics_bind);
     return self;
 }
 

@@ -54,6 +54,7 @@ static const bool s_sealed_db [STORE_DB_COUNT] = {
 #define STORE_BACKUP_PATH_MAX   512
 #define STORE_BACKUP_FILE       "data.mdb"      //  what mdb_env_copy2 writes
 #define STORE_META_BACKUP_TAKEN "backup_taken_ms"   //  only ever set in a copy
+#define STORE_META_LAST_BACKUP  "last_backup_ms"    //  the last good backup of this store
 
 //  An online backup runs in a thread of its own; the daemon's thread joins
 //  it, and never grows the map while it runs (the copy reads the map).
@@ -648,6 +649,14 @@ store_backup_start (store_t *self, const char *dir)
     return 0;
 }
 
+static int
+s_save_backup_time (MDB_txn *txn, void *arg)
+{
+    store_t *self = (store_t *) arg;
+    return store_set_meta_u64 (self, txn, STORE_META_LAST_BACKUP,
+                               (uint64_t) self->stats.last_backup_ms);
+}
+
 bool
 store_backup_done (store_t *self, int *rc_p)
 {
@@ -659,6 +668,9 @@ store_backup_done (store_t *self, int *rc_p)
         return false;
     backup->state = BACKUP_IDLE;
     *rc_p = backup->rc;
+    if (backup->rc == 0 && store_write (self, s_save_backup_time, self))
+        zsys_warning ("store %s: could not record the backup's time; the backup itself "
+                      "is good", self->path);
     return true;
 }
 
@@ -744,6 +756,11 @@ s_open_dbs (MDB_txn *txn, void *arg)
                         strlen (args->region), 0);
     if (rc == 0 && format == 0)
         rc = store_set_meta_u64 (self, txn, STORE_META_FORMAT, STORE_FORMAT_VERSION);
+    //  The backup-age alert must survive a restart: the last good backup is
+    //  kept in the store; a store restored from a copy was backed up then
+    uint64_t last = store_meta_u64 (self, txn, STORE_META_LAST_BACKUP);
+    uint64_t taken = store_meta_u64 (self, txn, STORE_META_BACKUP_TAKEN);
+    self->stats.last_backup_ms = (int64_t) (last > taken ? last : taken);
     return rc;
 }
 

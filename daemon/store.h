@@ -169,7 +169,8 @@ typedef struct {
     uint64_t latency_sum_us;
     uint64_t backups;                   //  backups that completed
     uint64_t backup_failures;
-    int64_t last_backup_ms;             //  end of the last good backup, 0 = none
+    int64_t last_backup_ms;             //  end of the last good backup of this store
+                                        //  (kept in its meta: survives restarts), 0 = none
     int64_t last_backup_duration_ms;
     bool backup_running;
 } store_stats_t;

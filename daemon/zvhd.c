@@ -41,6 +41,7 @@
 #define ZVHD_EXIT_USAGE    1
 #define ZVHD_EXIT_STARTUP  2
 #define ZVHD_TICK_MS       50       //  poll tick: timers are checked this often
+#define ZVHD_WATCHDOG_US_PER_HALF_MS  2000  //  WATCHDOG_USEC / this = half of it, in ms
 #define ZVHD_PATH_MAX      (CONFIG_PATH_MAX + 64)
 
 typedef struct {
@@ -62,6 +63,8 @@ typedef struct {
     int64_t next_review_ms;
     bool review_done;                   //  the last review step ended a pass
     int64_t next_purge_ms;
+    int64_t watchdog_ms;            //  WATCHDOG=1 this often (half WatchdogSec), 0 = off
+    int64_t next_watchdog_ms;
     bool reloaded;                      //  rebuild the poller: links changed
 } daemon_t;
 
@@ -510,9 +513,29 @@ s_review_and_purge (MDB_txn *txn, void *arg)
 }
 
 //  Timers: joint phases that end, review dates that pass, log retention.
+//  systemd's watchdog (WatchdogSec= in the unit sets WATCHDOG_USEC): the
+//  loop says it is alive at half the interval, so a wedged loop is restarted.
+static void
+s_watchdog_init (daemon_t *self)
+{
+    const char *usec = getenv ("WATCHDOG_USEC");
+    const char *pid = getenv ("WATCHDOG_PID");
+    long long interval_us = usec ? atoll (usec) : 0;
+    if (interval_us <= 0 || (pid && *pid && atoll (pid) != (long long) getpid ()))
+        return;
+    self->watchdog_ms = interval_us / ZVHD_WATCHDOG_US_PER_HALF_MS;
+    if (self->watchdog_ms < 1)
+        self->watchdog_ms = 1;
+    zsys_info ("zvhd: systemd watchdog every %" PRId64 " ms", self->watchdog_ms);
+}
+
 static void
 s_run_timers (daemon_t *self, int64_t now_ms)
 {
+    if (self->watchdog_ms && now_ms >= self->next_watchdog_ms) {
+        s_notify ("WATCHDOG=1");
+        self->next_watchdog_ms = now_ms + self->watchdog_ms;
+    }
     if (transfer_next_expiry (self->transfer) <= now_ms
     &&  store_write (self->store, s_expire_joint_phases, self) == 0)
         federation_wake (self->federation);
@@ -678,6 +701,7 @@ main (int argc, char *argv [])
     else
     if (rc == 0) {
         s_notify ("READY=1\nSTATUS=region %s: serving", daemon.config->region);
+        s_watchdog_init (&daemon);
         s_run (&daemon);
     }
     s_stop (&daemon);

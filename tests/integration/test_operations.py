@@ -410,6 +410,10 @@ def test_healthz_needs_a_writable_store_and_a_recent_peer(fed):
     expect("no peer seen" in body and "health_peer_s" in body,
            f"503 says why: {body!r}")
     expect("metrics: /healthz: no peer seen" in fed.log(A), "the 503 is logged")
+    #  Not ready, but alive: the container's healthcheck (/livez) must not
+    #  restart a region whose peers are down (issue 16)
+    eq(fed.http(A, "/readyz")[0], 503, "readyz with every peer gone")
+    eq(fed.http(A, "/livez")[0], 200, "livez with every peer gone")
     fed.start(B)
     wait_until(lambda: fed.http(A, "/healthz")[0] == 200, interval=0.2,
                what="healthz to be 200 again with drenthe back")
@@ -517,6 +521,12 @@ def test_backup_under_load_restores_every_acknowledged_case(fed):
     finally:
         loader.finish()
     eq(fed.metric(A, "zvh_backups_total"), BACKUPS, "zvh_backups_total")
+    last_backup = fed.metric(A, "zvh_backup_last_success_timestamp_seconds")
+    expect(last_backup > 0, "zvh_backup_last_success_timestamp_seconds after the backups")
+    #  Kept in the store: a restart does not make the backup-age alert fire
+    fed.restart(A)
+    eq(fed.metric(A, "zvh_backup_last_success_timestamp_seconds"), last_backup,
+       "the last backup's time after a restart")
     eq(fed.metric(A, "zvh_backup_failures_total"), 0, "zvh_backup_failures_total")
     backup_dir, asked, answered = taken[RESTORED - 1]
     copy = os.path.join(backup_dir, "data.mdb")
@@ -824,11 +834,20 @@ def test_changes_sent_together_are_answered_one_by_one(fed):
     eq(fed.state(C, "GC-00"), None, "GC-00 at the region of the refused move")
 
 
+def _next_not_watchdog(sock):
+    """The next notification that is not a watchdog beat."""
+    while True:
+        message = sock.recv(4096).decode()
+        if message != "WATCHDOG=1":
+            return message
+
+
 @compose()
 def test_sd_notify_ready_reloading_and_stopping(fed):
     """Started with NOTIFY_SOCKET (as systemd's Type=notify does), zvhd sends
-    READY=1 once it answers, RELOADING=1 then READY=1 around a SIGHUP
-    reload, and STOPPING=1 on SIGTERM; also to an abstract socket."""
+    READY=1 once it answers, then WATCHDOG=1 at half of WATCHDOG_USEC (as
+    WatchdogSec= sets it), RELOADING=1 then READY=1 around a SIGHUP reload,
+    and STOPPING=1 on SIGTERM; also to an abstract socket."""
     for abstract in (False, True):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         if abstract:
@@ -838,28 +857,40 @@ def test_sd_notify_ready_reloading_and_stopping(fed):
             address = os.path.join(fed.root, "notify.sock")
             sock.bind(address)
         sock.settimeout(zvhtest.PATIENCE_S)     # each notification
-        saved = os.environ.get("NOTIFY_SOCKET")
+        saved = {name: os.environ.get(name) for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
         os.environ["NOTIFY_SOCKET"] = address
+        #  WatchdogSec=0.4s: WATCHDOG=1 every 200 ms from the event loop
+        os.environ["WATCHDOG_USEC"] = "400000"
         try:
             proc = fed.start(A, wait=False)
         finally:
-            if saved is None:
-                del os.environ["NOTIFY_SOCKET"]
-            else:
-                os.environ["NOTIFY_SOCKET"] = saved
+            for name, value in saved.items():
+                if value is None:
+                    del os.environ[name]
+                else:
+                    os.environ[name] = value
         try:
             ready = sock.recv(4096).decode()
             expect("READY=1" in ready.splitlines(), f"first notification: {ready!r}")
+            beats = [sock.recv(4096).decode() for _ in range(2)]
+            eq(beats, ["WATCHDOG=1"] * 2, "the notifications after READY=1 (watchdog)")
+            sock.settimeout(0)                  # drop the beats that came meanwhile
+            try:
+                while True:
+                    sock.recv(4096)
+            except BlockingIOError:
+                pass
+            sock.settimeout(zvhtest.PATIENCE_S)
             rc, _, err = fed.ctl(A, "status", timeout_ms=5000)
             eq(rc, 0, f"status right after READY=1 ({err.strip()})")
             proc.send_signal(signal.SIGHUP)
-            reloading = sock.recv(4096).decode()
+            reloading = _next_not_watchdog(sock)
             expect("RELOADING=1" in reloading.splitlines()
                    and "MONOTONIC_USEC=" in reloading, f"on SIGHUP: {reloading!r}")
-            again = sock.recv(4096).decode()
+            again = _next_not_watchdog(sock)
             expect("READY=1" in again.splitlines(), f"after the reload: {again!r}")
             fed.stop(A)
-            stopping = sock.recv(4096).decode()
+            stopping = _next_not_watchdog(sock)
             expect("STOPPING=1" in stopping.splitlines(), f"on SIGTERM: {stopping!r}")
         finally:
             sock.close()
