@@ -387,6 +387,49 @@ def test_sender_window_retransmit_and_ack_handling(fed):
 test_sender_window_retransmit_and_ack_handling.setup = dict()
 
 
+def test_sender_queues_nothing_in_zeromq_and_resends_on_a_new_connection(fed):
+    """retry_min_ms 20 s, so no retransmit timer fires during the test.
+    groningen queues two events while drenthe is down (nothing listens): they
+    wait in the outbox and are sent once drenthe's endpoint is up. Unacked,
+    drenthe's endpoint goes away and comes back: on the new connection
+    groningen sends them again from the last ACK, well before the 20 s
+    retransmit timeout.
+    checks [P4.5-2] [P4.5-3] [P4.5-6]"""
+    fed.start(A)
+    for n in range(2):
+        fed.ctl_ok(A, "signal", "raise", "--national", "--kind", "incident",
+                   "--text", f"wachtrij {n}")
+    wait_until(lambda: fed.peer(A, B)["outbox_depth"] == 2,
+               what="two entries in groningen's outbox for drenthe")
+    started = time.monotonic()
+    srv = server(fed)
+    got = []
+    srv.wait_for(lambda lk, env: lk.kind == kinds().KIND_DATA and lk.link_seq == 2,
+                 "link seqs 1 and 2 once drenthe listens", into=got)
+    #  The bound: had the sends while drenthe was down been queued inside
+    #  ZeroMQ, they would arrive here next to the outbox's own (rule 4 sends
+    #  from the last ACK on every connection); QUIET_S is many pumps
+    got += srv.frames_for(QUIET_S)
+    eq([lk.link_seq for lk, _ in got if lk.kind == kinds().KIND_DATA], [1, 2],
+       "link seqs sent to the new endpoint")
+    srv.ack(1)
+    srv.wait_for(lambda lk, env: lk.kind == kinds().KIND_PING and lk.resume_after == 1,
+                 "a PING with resume_after 1 (ACK{1} taken)")
+    srv.close()
+    fed.conf_sockets.remove(srv)
+    srv = server(fed)
+    got = []
+    srv.wait_for(lambda lk, env: lk.kind == kinds().KIND_DATA, "a DATA frame on the new "
+                                                             "connection", into=got)
+    data = [lk.link_seq for lk, _ in got if lk.kind == kinds().KIND_DATA]
+    eq(data, [2], "first DATA on the new connection (from the last ACK)")
+    expect(time.monotonic() - started < 15, "the resend took as long as the retransmit timer")
+
+
+test_sender_queues_nothing_in_zeromq_and_resends_on_a_new_connection.setup = dict(
+    settings=dict(TIMERS, retry_min_ms=20000, retry_max_ms=40000))
+
+
 # --------------------------------------------------------------------- handover, target side (5.3, 5.4)
 
 
