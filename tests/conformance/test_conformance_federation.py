@@ -264,8 +264,9 @@ def test_restore_fields_a_hole_and_a_new_incarnation(fed):
     resume_after 1 sets lin to 1 and is answered with link_incarnation 5.
     A frame of the old incarnation (0) is then not applied; in incarnation 5
     an event applied before is recognised and not applied again, and a new
-    one is.
-    checks [P4.9-7] [P4.9-3] [P4.9-4] [P4.9-5] [P4.6-9]"""
+    one is. drenthe's envelope seqs here are not contiguous (+1, +5, +8),
+    as an origin's seqs seen on one link need not be.
+    checks [P4.9-7] [P4.9-3] [P4.9-4] [P4.9-5] [P4.6-9] [P4.1-1]"""
     fed.start(A)
     link = link_to(fed)
     link.data(1, national_event(fed, SEQ0 + 1))
@@ -589,8 +590,9 @@ def test_move_to_a_raw_peer_accept_update_and_complete(fed):
     of version 2 is stored, an older one dropped (the link goes on);
     drenthe's complete makes it a TOMBSTONE without plan. A second case that
     drenthe rejects is ACTIVE again at groningen.
+    With the other handover tests it walks the rows of the table of 5.3.
     checks [P5.3-5] [P5.3-9] [P5.3-18] [P5.3-20] [P5.3-14] [P5.3-10] [P5.5-1] [P5.5-4]
-    [P4.6-11] [P5.3-23]"""
+    [P4.6-11] [P5.3-23] [P5.3-3]"""
     fed.start(A)
     srv = server(fed)
     link = link_to(fed)
