@@ -513,13 +513,12 @@ def test_coverage_by_region_case_and_national(fed):
         got = {f.view.event_id for f in sub.deliveries() if f.view.type == signal_type}
         want = {ids[k] for k in expected[name]}
         eq(got, want, f"signals delivered to {name}")
-        labels = {(f.view.region, f.view.type) for f in sub.deliveries()
-                  if f.view.type != signal_type}
-        want_labels = {(r, pb().SignalEvent.TYPE_LABEL_SET) for r, k in ((A, "g"), (B, "d"))
-                       if k in expected[name]}
-        if name == "prob":
-            want_labels = {(A, pb().SignalEvent.TYPE_LABEL_SET)}     # CONF-PX's
-        eq(labels, want_labels, f"label events delivered to {name}")
+        #  label_set events, one per distinct log seq: (region) of each
+        labels = sorted({f.seq: f.view.region for f in sub.deliveries()
+                         if f.view.type == pb().SignalEvent.TYPE_LABEL_SET}.values())
+        want_labels = sorted({"pol": [A, A], "ggz": [B], "prob": [A], "ops": [A, A, B]}[name])
+        eq(labels, want_labels, f"regions of the label_set events delivered to {name} "
+                                f"(CONF-PG: {A}, CONF-PX: {A}, CONF-PD: {B})")
 
 
 test_coverage_by_region_case_and_national.setup = dict(regions=[A, B])
