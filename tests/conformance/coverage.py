@@ -37,7 +37,19 @@ HEADING = re.compile(r"^#{2,3} (\d+(?:\.\d+)?)\.? ")
 #  Where a statement may start: a list item or a table row
 ITEM = re.compile(r"^\s*(?:[*-]|\d+\.)\s|^\s*\|")
 MUST = re.compile(r"\bMUST\b")
-CODE = re.compile(r"`[^`]*`")
+
+
+def mask_code(line, in_span):
+    """line with the text of code spans blanked, and whether a span is
+    still open at its end."""
+    out = []
+    for char in line:
+        if char == "`":
+            in_span = not in_span
+            out.append(" ")
+        else:
+            out.append(" " if in_span else char)
+    return "".join(out), in_span
 
 
 def parse_spec(path=SPEC):
@@ -45,7 +57,7 @@ def parse_spec(path=SPEC):
     with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
     ids, problems, section, statement = [], [], None, ""
-    in_code = in_item = lead_must = False
+    in_code = in_item = lead_must = in_span = False
     previous = ""
     for number, line in enumerate(lines, 1):
         if line.strip().startswith("```"):
@@ -69,7 +81,11 @@ def parse_spec(path=SPEC):
         if not in_item and MUST.search(line):
             lead_must = True
         previous = line
-        visible = CODE.sub(lambda m: " " * len(m.group(0)), line)
+        #  Ids inside a code span are examples, not ids; a span may go on
+        #  over a line break, so whether one is open carries over
+        if not line.strip():
+            in_span = False
+        visible, in_span = mask_code(line, in_span)
         at = 0
         for match in ID.finditer(visible):
             statement += " " + line[at:match.start()]
