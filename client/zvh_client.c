@@ -3,20 +3,28 @@
  *  One DEALER per client. Each request carries an id and a reply that does
  *  not match it (a late answer to a request that timed out) is discarded,
  *  so a slow daemon can never make a call return another call's result.
+ *  A request not answered is sent again, with the same client and request
+ *  id, until the call's timeout: the daemon does a change once per id, so a
+ *  daemon killed between its commit and its reply, and restarted, answers
+ *  the retry with the first result (PROTOCOL 9.2).
  */
 #include "zvh/zvh.h"
 #include "wire.h"
 #include "signal_names.h"
 #include <czmq.h>
 #include <jansson.h>
+#include <sodium.h>
 
 #define CLIENT_ERROR_MAX  512
 #define CLIENT_AUDIT_PAGE 500     //  audit entries per export request
+#define CLIENT_ID_BYTES   16      //  ControlRequest.client_id
+#define CLIENT_RESEND_MS  1000    //  first resend of an unanswered request; doubles
 
 struct _zvh_client_t {
     zsock_t *dealer;
     int timeout_ms;
     uint64_t next_request_id;
+    uint8_t client_id [CLIENT_ID_BYTES];    //  random: names this client's changes
     char error [CLIENT_ERROR_MAX];
 };
 
@@ -51,6 +59,11 @@ zvh_client_new (const char *endpoint)
     zvh_client_t *self = (zvh_client_t *) zmalloc (sizeof (zvh_client_t));
     self->timeout_ms = ZVH_DEFAULT_TIMEOUT_MS;
     self->next_request_id = 1;
+    if (sodium_init () < 0) {
+        free (self);
+        return NULL;
+    }
+    randombytes_buf (self->client_id, sizeof self->client_id);
     self->dealer = zsock_new (ZMQ_DEALER);
     if (self->dealer) {
         zsock_set_linger (self->dealer, 0);
@@ -113,9 +126,8 @@ s_code_of (Zvh__V1__ControlReply__Status status)
 
 //  Wait for the reply to request_id until the deadline; NULL on timeout.
 static Zvh__V1__ControlReply *
-s_await (zvh_client_t *self, uint64_t request_id)
+s_await (zvh_client_t *self, uint64_t request_id, int64_t deadline)
 {
-    int64_t deadline = zclock_mono () + self->timeout_ms;
     zpoller_t *poller = zpoller_new (self->dealer, NULL);
     Zvh__V1__ControlReply *reply = NULL;
     while (!reply) {
@@ -145,17 +157,31 @@ s_call (zvh_client_t *self, Zvh__V1__ControlRequest *request,
 {
     self->error [0] = 0;
     request->request_id = self->next_request_id++;
+    request->client_id.data = self->client_id;
+    request->client_id.len = sizeof self->client_id;
     size_t size;
     uint8_t *bytes = wire_encode (&request->base, &size);
     if (!bytes)
         return s_fail (self, ZVH_E_BAD_REQUEST, "out of memory");
-    zframe_t *frame = zframe_new (bytes, size);
-    free (bytes);
-    if (zframe_send (&frame, self->dealer, ZFRAME_DONTWAIT)) {
+    int64_t deadline = zclock_mono () + self->timeout_ms;
+    //  A backup answers when it is written, and a second one asked meanwhile
+    //  is refused: those two are sent once
+    bool once = request->op == ZVH__V1__CONTROL_REQUEST__OP__OP_BACKUP
+             || request->op == ZVH__V1__CONTROL_REQUEST__OP__OP_RELOAD;
+    int64_t resend_ms = once ? self->timeout_ms : CLIENT_RESEND_MS;
+    Zvh__V1__ControlReply *reply = NULL;
+    bool sent = false;
+    while (!reply && zclock_mono () < deadline) {
+        zframe_t *frame = zframe_new (bytes, size);
+        sent |= zframe_send (&frame, self->dealer, ZFRAME_DONTWAIT) == 0;
         zframe_destroy (&frame);
-        return s_fail (self, ZVH_E_UNREACHABLE, "cannot send to zvhd");
+        int64_t until = zclock_mono () + resend_ms;
+        reply = s_await (self, request->request_id, until < deadline ? until : deadline);
+        resend_ms *= 2;
     }
-    Zvh__V1__ControlReply *reply = s_await (self, request->request_id);
+    free (bytes);
+    if (!sent)
+        return s_fail (self, ZVH_E_UNREACHABLE, "cannot send to zvhd");
     if (!reply)
         return s_fail (self, ZVH_E_UNREACHABLE, "no answer from zvhd within %d ms: "
                        "is it running, and is this its control endpoint?",

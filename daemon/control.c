@@ -16,6 +16,10 @@
 #define CONTROL_PRIVATE_UMASK  0077     //  the socket file: daemon's user only
 #define CONTROL_BACKUP_DIR_MAX 512      //  absolute path of a backup directory
 #define CONTROL_BATCH_MAX      64       //  requests read and committed together
+#define CONTROL_CLIENT_ID_BYTES 16      //  ControlRequest.client_id
+#define CONTROL_DEDUP_KEY_BYTES (CONTROL_CLIENT_ID_BYTES + 8)
+#define CONTROL_DEDUP_KEEP_MS  (24 * 3600 * 1000)  //  a retry comes within seconds: a day is ample
+#define CONTROL_DEDUP_PURGE_MS (3600 * 1000)       //  old records are dropped this often
 
 struct _control_t {
     const config_t *config;
@@ -34,6 +38,7 @@ struct _control_t {
     struct _slot_t *slots;          //  the batch being handled
     size_t slot_count;
     store_hook_t hook;
+    int64_t next_dedup_purge_ms;
 };
 
 typedef struct {
@@ -62,6 +67,8 @@ typedef struct _slot_t {
     int rc;                         //  of the change
     char *claimed_by;               //  a raise's own claims, put back after
     char *claimed_role;
+    uint8_t dedup_key [CONTROL_DEDUP_KEY_BYTES];    //  client id, be64 request id
+    bool dedup;                     //  a change with a client id: done once
 } slot_t;
 
 #define CONTROL_OPERATOR_ROLE  "operator"   //  who raises through this socket
@@ -601,13 +608,64 @@ s_read_slot (control_t *self, slot_t *slot, int64_t now_ms)
               op->request->case_id ? op->request->case_id : "");
     s_prepare_reply (op, slot->counts, slot->count_ptrs, ZVH_CASE_STATES + 1);
     slot->write = slot->request && s_is_write (slot->request);
+    slot->dedup = slot->write && slot->request->client_id.len == CONTROL_CLIENT_ID_BYTES;
+    if (slot->dedup) {
+        memcpy (slot->dedup_key, slot->request->client_id.data, CONTROL_CLIENT_ID_BYTES);
+        for (size_t i = 0; i < sizeof (uint64_t); i++)
+            slot->dedup_key [CONTROL_CLIENT_ID_BYTES + i] =
+                (uint8_t) (slot->request->request_id >> (8 * (sizeof (uint64_t) - 1 - i)));
+    }
     return true;
+}
+
+//  The first result of a change asked again: its case and event ids.
+static void
+s_replay (op_t *op, const MDB_val *found)
+{
+    const char *ids = (const char *) found->mv_data + sizeof (uint64_t);
+    size_t size = found->mv_size - sizeof (uint64_t);
+    size_t case_size = strnlen (ids, size);
+    snprintf (op->case_id, sizeof op->case_id, "%.*s", (int) case_size, ids);
+    if (case_size < size)
+        snprintf (op->event_id, sizeof op->event_id, "%.*s", (int) (size - case_size - 1),
+                  ids + case_size + 1);
+}
+
+//  Kept with the change, in its transaction: a retry after a crash between
+//  the commit and the reply finds it (PROTOCOL 9.2).
+static int
+s_record_request (MDB_txn *txn, slot_t *slot)
+{
+    op_t *op = &slot->op;
+    size_t case_size = strlen (op->case_id), event_size = strlen (op->event_id);
+    uint8_t value [sizeof (uint64_t) + ZVH_ID_MAX + CRISIS_EVENT_ID_MAX];
+    uint64_t when = (uint64_t) op->now_ms;
+    for (size_t i = 0; i < sizeof when; i++)
+        value [i] = (uint8_t) (when >> (8 * (sizeof when - 1 - i)));
+    memcpy (value + sizeof when, op->case_id, case_size + 1);
+    memcpy (value + sizeof when + case_size + 1, op->event_id, event_size);
+    return store_put (op->self->store, txn, STORE_DB_REQUESTS, slot->dedup_key,
+                      sizeof slot->dedup_key, value,
+                      sizeof when + case_size + 1 + event_size, 0);
 }
 
 static int
 s_write_slot (MDB_txn *txn, void *arg)
 {
-    return s_write_op (txn, &((slot_t *) arg)->op);
+    slot_t *slot = (slot_t *) arg;
+    if (slot->dedup) {
+        MDB_val found;
+        int rc = store_get (slot->op.self->store, txn, STORE_DB_REQUESTS, slot->dedup_key,
+                            sizeof slot->dedup_key, &found);
+        if (rc == 0 && found.mv_size > sizeof (uint64_t)) {
+            s_replay (&slot->op, &found);
+            return 0;                   //  done before: nothing changes now
+        }
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    int rc = s_write_op (txn, &slot->op);
+    return rc == 0 && slot->dedup ? s_record_request (txn, slot) : rc;
 }
 
 //  Every change of the batch, each in its own nested transaction. A store
@@ -719,10 +777,39 @@ control_handle (control_t *self, int64_t now_ms)
     self->slot_count = 0;
 }
 
+//  Drop the records of changes older than a day: no client retries so late.
+static int
+s_purge_requests (MDB_txn *txn, void *arg)
+{
+    control_t *self = (control_t *) arg;
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, store_dbi (self->store, STORE_DB_REQUESTS), &cursor);
+    if (rc)
+        return rc;
+    uint64_t oldest = (uint64_t) (zclock_time () - CONTROL_DEDUP_KEEP_MS);
+    MDB_val key, value;
+    for (rc = mdb_cursor_get (cursor, &key, &value, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get (cursor, &key, &value, MDB_NEXT)) {
+        uint64_t when = 0;
+        for (size_t i = 0; i < sizeof when && i < value.mv_size; i++)
+            when = (when << 8) | ((const uint8_t *) value.mv_data) [i];
+        if (when < oldest && (rc = mdb_cursor_del (cursor, 0)) != 0)
+            break;
+    }
+    mdb_cursor_close (cursor);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 void
 control_pump (control_t *self, int64_t now_ms)
 {
     assert (self);
+    if (now_ms >= self->next_dedup_purge_ms) {
+        self->next_dedup_purge_ms = now_ms + CONTROL_DEDUP_PURGE_MS;
+        if (store_write (self->store, s_purge_requests, self))
+            zsys_warning ("control: could not drop old request records; tried again in "
+                          "an hour");
+    }
     int rc;
     if (!store_backup_done (self->store, &rc))
         return;

@@ -31,7 +31,7 @@
 
 static const char *s_db_names [STORE_DB_COUNT] = {
     "meta", "cases", "plans", "outbox", "dedup", "signals", "signal_ids", "cursors",
-    "audit"
+    "audit", "requests"
 };
 
 //  Databases whose values may hold personal data: sealed at rest. Keys

@@ -32,6 +32,8 @@ typedef enum {
     STORE_DB_SIGNAL_IDS,    //  event id -> be64 log seq (each event once)
     STORE_DB_CURSORS,       //  subscriber id -> be64 last acknowledged seq
     STORE_DB_AUDIT,         //  be64 audit seq -> hash-chained audit record
+    STORE_DB_REQUESTS,      //  control client id, be64 request id -> be64 ms, case id,
+                            //  NUL, event id: a change done once (idempotent control)
     STORE_DB_COUNT
 } store_db_t;
 

@@ -288,6 +288,8 @@ def audit(fed, region):
     """The audit trail of region as a list of dicts (zvhctl audit export)."""
     rc, out, err = fed.ctl(region, "audit", "export", use_json=False)
     eq(rc, 0, f"exit code of audit export at {region} ({err.strip()})")
+    if isinstance(out, dict):                   # one entry: ctl parsed the line
+        return [out]
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 

@@ -363,6 +363,108 @@ test_subscribe_after_a_seq_moves_the_stored_cursor.setup = dict(
     regions=[A], partners=[("pol", "police", A)], settings=PATIENT)
 
 
+# --------------------------------------------------------------------- 9.2
+
+class RawControl:
+    """A DEALER on a region's control socket (ipc, no CURVE) that sends
+    ControlRequests as given and waits for the reply to each."""
+
+    def __init__(self, fed, region):
+        import zmq
+        self.zmq = zmq
+        self.sock = zmq.Context.instance().socket(zmq.DEALER)
+        self.sock.linger = 0
+        self.sock.connect(f"ipc://{fed.data_dir(region)}/control.sock")
+
+    def call(self, request):
+        self.sock.send(request.SerializeToString())
+        while True:
+            expect(self.sock.poll(int(zvhtest.PATIENCE_S * 1000)),
+                   f"no reply to control request {request.request_id}")
+            reply = pb().ControlReply.FromString(self.sock.recv())
+            if reply.request_id == request.request_id:
+                return reply
+
+    def close(self):
+        self.sock.close(0)
+
+
+def _raise_request(case, request_id, client_id=b""):
+    request = pb().ControlRequest(op=pb().ControlRequest.OP_SIGNAL_RAISE,
+                                  request_id=request_id, client_id=client_id)
+    getattr(request, "raise").CopyFrom(pb().SignalRaise(
+        case_id=case, kind=pb().SIGNAL_INCIDENT, text="eenmaal"))
+    return request
+
+
+def _signals_created(fed, region):
+    return [e["event_id"] for e in perm.audit(fed, region)
+            if e["action"] == "create" and e.get("event_id")]
+
+
+def test_a_change_asked_again_is_done_once(fed):
+    """A raise from (client_id, request_id) asked twice, and again after a
+    SIGKILL and restart of the daemon, is recorded once and every answer
+    names the first signal: the retry of a change whose reply was lost gets
+    the first result. Another request id is a new signal; a request without
+    client_id is not deduplicated (older clients)."""
+    case = started(fed, "ZVH-PROTO-11")
+    client = os.urandom(16)
+    ctl = RawControl(fed, A)
+    try:
+        first = ctl.call(_raise_request(case, 1, client))
+        eq(first.status, pb().ControlReply.STATUS_OK, f"first raise ({first.error})")
+        again = ctl.call(_raise_request(case, 1, client))
+        eq((again.status, again.event_id), (first.status, first.event_id),
+           "the same (client, request) asked again")
+    finally:
+        ctl.close()
+    fed.kill(A)
+    fed.start(A)
+    ctl = RawControl(fed, A)
+    try:
+        after = ctl.call(_raise_request(case, 1, client))
+        eq(after.event_id, first.event_id, "the same (client, request) after kill -9")
+        other = ctl.call(_raise_request(case, 2, client))
+        expect(other.event_id and other.event_id != first.event_id,
+               f"another request id made no new signal: {other.event_id}")
+        plain = [ctl.call(_raise_request(case, 3)).event_id for _ in range(2)]
+        expect(plain[0] != plain[1], "a request without client_id was deduplicated")
+    finally:
+        ctl.close()
+    created = _signals_created(fed, A)
+    eq(created.count(first.event_id), 1, "audited creations of the first signal")
+    eq(len(created), 4, f"signals created: {created}")
+
+
+test_a_change_asked_again_is_done_once.setup = dict(regions=[A])
+
+
+def test_libzvh_resends_an_unanswered_change_with_its_id(fed):
+    """zvhctl (libzvh) raises while the daemon is stopped (SIGSTOP) for longer
+    than libzvh's first resend (1 s): the request is sent at least twice
+    with one id; after SIGCONT the raise is recorded once and zvhctl prints
+    that signal's id."""
+    case = started(fed, "ZVH-PROTO-12")
+    before = _signals_created(fed, A)
+    fed.pause(A)
+    try:
+        proc = fed.ctl_async(A, *fed.raise_args(case, text="tijdens de pauze"),
+                             timeout_ms=120000)
+        #  A lower bound, not a wait for a condition: libzvh sends again after
+        #  1 s and 3 s without an answer; a slow machine only adds resends
+        time.sleep(3.5)
+    finally:
+        fed.resume(A)
+    rc, out, err = fed.ctl_finish(proc)
+    eq(rc, 0, f"zvhctl signal raise across the pause ({err.strip()})")
+    created = [e for e in _signals_created(fed, A) if e not in before]
+    eq(created, [out["event_id"]], "signals created by the resent raise")
+
+
+test_libzvh_resends_an_unanswered_change_with_its_id.setup = dict(regions=[A])
+
+
 # --------------------------------------------------------------------- 12.1
 
 def test_partner_of_another_major_version_is_refused(fed):
