@@ -612,7 +612,9 @@ test_unknown_kind_is_ignored.setup = dict()
 
 def test_every_view_is_audited_before_it_is_sent(fed):
     """For each view a partner received, groningen's audit trail holds a
-    'disclose' entry naming the partner and the event.
+    'disclose' entry naming the partner and the event. (That the entry is
+    committed before the view is sent is not observable from outside; what
+    is checked is that no view goes out unrecorded.)
     checks [P7.3-14]"""
     fed.start_all()
     include(fed, A, "CONF-P17")
