@@ -875,6 +875,31 @@ def test_revoked_key_on_a_live_connection_is_answered_once(fed):
 test_revoked_key_on_a_live_connection_is_answered_once.setup = dict(revoked=True)
 
 
+@conformance.deviation(["[P7.3-24]"], "a silent partner's session becomes IDLE after "
+                       "max(peer_timeout_ms, 3000) ms (daemon/subscriber.c "
+                       "SUBSCRIBER_SILENCE_MIN_MS), not after peer_timeout_ms")
+def test_silent_partner_is_idle_after_peer_timeout(fed):
+    """peer_timeout_ms 1000: a partner that stops sending must find its
+    session IDLE (its PING answered ERROR_NO_STREAM) well before 2 s of
+    silence (1 s plus the main loop's ticks and this test's polling).
+    checks [P7.3-24]"""
+    fed.start_all()
+    include(fed, A, "CONF-P25")
+    sub = partner(fed, "ops")
+    sub.subscribe(seq=0)
+    sub.wait_delivery(seq=1, ack=True)
+    sub.keepalive = False
+    silent_since = sub.last_send
+    fed.wait_log(A, r"stream is paused until it subscribes again", "the session made IDLE")
+    silence = time.monotonic() - silent_since
+    expect(silence < 2.0, f"the session became IDLE after {silence:.1f} s of silence "
+                          f"(peer_timeout_ms 1000)")
+
+
+test_silent_partner_is_idle_after_peer_timeout.setup = dict(
+    settings=dict(TIMERS, peer_timeout_ms=1000))
+
+
 # --------------------------------------------------------------------- runner
 
 PARTNERS = [("pol", "police", A), ("ggz", "crisis_service", B),
