@@ -33,7 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import zvhtest                                      # noqa: E402
-from zvhtest import PATIENCE_S, TestFailure, eq, expect, wait_until  # noqa: E402,F401
+from zvhtest import PATIENCE_S, eq, expect, wait_until  # noqa: E402
 
 NEEDS = "import zmq, nacl.signing, google.protobuf"
 DEBIAN_PACKAGES = "python3-zmq python3-protobuf protobuf-compiler python3-nacl"
