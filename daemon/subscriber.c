@@ -39,6 +39,8 @@ typedef struct {
     double raise_tokens;        //  raises this partner may make now (raise_per_min)
     int64_t raise_refill_ms;    //  when raise_tokens was last refilled
     zframe_t *confirm_to;       //  an ACK asked for ACKED: answer here after the commit
+    bool blocked;               //  a send failed: nothing is collected (nor audited)
+                                //  for it until the partner speaks again
     int64_t version_logged_ms;  //  last "speaks another major version" line
 } session_t;
 
@@ -311,7 +313,8 @@ s_collect_sessions (MDB_txn *txn, void *arg)
         session_t *session = &self->sessions [i];
         args->scanned [i] = session->sent;
         size_t in_flight = zlistx_size (session->delivered);
-        if (!session->live || session->sent >= self->log_last || in_flight >= session->credit)
+        if (!session->live || session->blocked || session->sent >= self->log_last
+        ||  in_flight >= session->credit)
             continue;
         deliver_args_t deliver = { self, session, txn, args->now_ms, args->pending,
                                    session->credit - in_flight, session->sent, 0 };
@@ -342,7 +345,14 @@ s_send_pending (subscriber_t *self, pump_args_t *args)
             session->sent = item->seq;
         }
         else
+        if (!blocked [index]) {
             blocked [index] = true;
+            //  Its pipe is full or its connection gone (a stale routing id):
+            //  trying every turn cost a commit of disclosures each time
+            session->blocked = true;
+            zsys_warning ("partner %s: cannot send to it (%s); its stream waits until it "
+                          "speaks again", session->partner->id, zmq_strerror (zmq_errno ()));
+        }
         free (item->frame);
         free (item);
     }
@@ -399,7 +409,7 @@ s_anything_due (subscriber_t *self)
 {
     for (size_t i = 0; i < self->config->partner_count; i++) {
         session_t *session = &self->sessions [i];
-        if (session->live && session->sent < self->log_last
+        if (session->live && !session->blocked && session->sent < self->log_last
         &&  zlistx_size (session->delivered) < session->credit)
             return true;
     }
@@ -805,6 +815,7 @@ s_recv (subscriber_t *self, int64_t now_ms)
     }
     if (frame) {
         session->last_seen_ms = now_ms;
+        session->blocked = false;       //  it reads again, or has a new connection
         //  Acks read before any other frame are stored before it is handled
         if (frame->kind != ZVH__V1__SUB_FRAME__KIND__KIND_ACK
         ||  !session->live)

@@ -363,6 +363,50 @@ test_subscribe_after_a_seq_moves_the_stored_cursor.setup = dict(
     regions=[A], partners=[("pol", "police", A)], settings=PATIENT)
 
 
+# --------------------------------------------------------------------- 7.3, blocked sessions
+
+def test_a_partner_gone_without_a_word_costs_no_audit_per_turn(fed):
+    """The police partner acknowledges what it got and closes its connection
+    without a word; its session stays live (peer_timeout_ms: a minute). The
+    signals raised next are audited as disclosed to it once, when the first
+    send fails, and not again on every loop turn (before: up to 256 disclose
+    entries and an fsync each turn, for as long as the session lived), while
+    the crisis service gets every one of them."""
+    case = started(fed, "ZVH-PROTO-13")
+    F = pb().SubFrame
+    pol = raw_partner(fed, A, "pol")
+    try:
+        pol.send(Frame(kind=F.KIND_SUBSCRIBE, seq=0))
+        label = wait_frame(pol, F.KIND_DELIVERY, "the label_set delivery to the police")
+        pol.send(Frame(kind=F.KIND_ACK, seq=label.seq, confirm=True))
+        wait_frame(pol, F.KIND_ACKED, "ACKED for the police's ACK")
+    finally:
+        pol.close()
+    closed_at = len(perm.audit(fed, A))        # resends before the ACK were audited too
+    ggz = raw_partner(fed, A, "ggz")
+    try:
+        ggz.send(Frame(kind=F.KIND_SUBSCRIBE, seq=label.seq))
+        first = [fed.raise_signal(A, case, text=f"eerste {n}") for n in range(3)]
+        fed.wait_log(A, r"partner pol: cannot send to it", "the police's send to fail")
+        #  Many loop turns and commits after the failure: each of these
+        #  raises commits and pumps, and the crisis service gets them all
+        later = [fed.raise_signal(A, case, text=f"later {n}") for n in range(5)]
+        ggz.wait_delivered(first + later, ack=True)
+    finally:
+        ggz.close()
+    disclosed = [e["event_id"] for e in perm.audit(fed, A)[closed_at:]
+                 if e["action"] == "disclose" and e["actor"] == "pol"]
+    eq(sorted(set(disclosed)), sorted(disclosed), "views audited twice as disclosed to the "
+                                                  "police after it was gone")
+    expect(not set(later) & set(disclosed), "signals raised after the failed send were "
+                                            "audited as disclosed to the police")
+
+
+test_a_partner_gone_without_a_word_costs_no_audit_per_turn.setup = dict(
+    regions=[A], partners=[("pol", "police", A), ("ggz", "crisis_service", A)],
+    settings=PATIENT)
+
+
 # --------------------------------------------------------------------- 9.2
 
 class RawControl:
