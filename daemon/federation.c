@@ -321,8 +321,9 @@ s_read_item (federation_t *self, item_t *item)
         ? WIRE_DECODE (Zvh__V1__LinkFrame, zvh__v1__link_frame,
                        zframe_data (header), zframe_size (header))
         : NULL;
-    bool usable = item->region && frame && extra == 0
-               && s_version_ok (self, item->region, frame);
+    bool well_formed = item->region && frame && extra == 0;
+    //  Another major version is logged by the peer's link, once per interval
+    bool usable = well_formed && s_version_ok (self, item->region, frame);
     //  Counted, not committed, per frame: any admitted key could otherwise
     //  make the daemon fsync once per frame it sends
     if (!item->region) {
@@ -334,7 +335,7 @@ s_read_item (federation_t *self, item_t *item)
                           "are counted in the audit trail", key ? key : "none");
     }
     else
-    if (!usable)
+    if (!well_formed)
         log_warning ("federation: malformed message from %s refused", item->region->id);
     if (frame) {
         item->kind = frame->kind;

@@ -588,6 +588,12 @@ def test_other_major_version_is_refused_on_both_sides(fed):
            "a link between major versions 1 and 2 is up")
     eq(fed.state(A, case), "offered", "the case at groningen")
     eq(fed.show(B, case), None, "the case at drenthe")
+    #  Said once per 10 s per peer, not once per frame (a ping every 0.2 s)
+    expect("malformed message" not in fed.log(A) + fed.log(B),
+           "a frame of another major version was logged as malformed")
+    for region in (A, B):
+        lines = fed.log(region).count("speaks protocol")
+        expect(lines <= 6, f"{region} logged the version refusal {lines} times")
 
 
 test_other_major_version_is_refused_on_both_sides.setup = dict(regions=[A, B])
