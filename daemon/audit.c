@@ -3,6 +3,7 @@
  *  cutting off the newest entries is detected too.
  */
 #include "audit.h"
+#include "log.h"
 #include <czmq.h>
 #include <sodium.h>
 
@@ -155,7 +156,7 @@ audit_record_now (audit_t *self, const audit_entry_t *entry, int64_t now_ms)
     assert (self);
     now_args_t args = { self, entry, now_ms };
     if (store_write (self->store, s_record_fn, &args))
-        zsys_error ("audit: could not record '%s' (%s) for %s: see the store error above",
+        log_error ("audit: could not record '%s' (%s) for %s: see the store error above",
                     entry->action, entry->detail ? entry->detail : "", entry->actor);
 }
 
@@ -229,12 +230,12 @@ audit_flush_refusals (audit_t *self, int64_t now_ms, bool always)
         return;
     }
     if (self->refusals_dropped)
-        zsys_warning ("audit: refused frames of %" PRIu64 " more key(s) were counted in "
+        log_warning ("audit: refused frames of %" PRIu64 " more key(s) were counted in "
                       "no entry (more than %d keys in one interval)",
                       self->refusals_dropped, AUDIT_REFUSAL_KEYS_MAX);
     flush_args_t args = { self, now_ms ? now_ms : zclock_time () };
     if (store_write (self->store, s_flush_fn, &args))
-        zsys_error ("audit: could not record %zu refusal count(s): see the store error above",
+        log_error ("audit: could not record %zu refusal count(s): see the store error above",
                     zhashx_size (self->refusals));
     zhashx_purge (self->refusals);
     self->refusals_dropped = 0;

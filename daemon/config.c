@@ -120,7 +120,7 @@ static const number_key_t s_number_keys [] = {
 //  The daemon section's other keys; each has its own reader below.
 static const char *const s_text_keys [] = {
     "region", "data_dir", "bind", "control", "secret_key", "directory",
-    "subscribe_bind", "partners", "data_key", "revoked", "metrics_bind"
+    "subscribe_bind", "partners", "data_key", "revoked", "metrics_bind", "log_format"
 };
 #define TEXT_KEY_COUNT (sizeof (s_text_keys) / sizeof (s_text_keys [0]))
 
@@ -882,6 +882,21 @@ s_is_metrics_address (const char *address)
         return inet_pton (AF_INET6, host + 1, bytes) == 1;
     }
     return inet_pton (AF_INET, host, bytes) == 1;
+}
+
+//  log_format: text (ISO-8601 UTC lines) or json (one object a line).
+static void
+s_read_log_format (config_t *config, loader_t *self)
+{
+    char where [KEY_PATH_MAX];
+    const char *format = s_daemon_value (self, "log_format", where);
+    if (!format || !*format || streq (format, "text"))
+        return;
+    if (streq (format, "json"))
+        config->log_json = true;
+    else
+        s_report (self, self->path, where, "'%s' is not a log format: use text (the "
+                  "default) or json (one JSON object a line, for log shippers)", format);
 }
 
 static void
@@ -1767,6 +1782,7 @@ s_load_daemon (config_t *config, loader_t *self)
     s_read_control (config, self);
     s_read_subscribe_bind (config, self);
     s_read_metrics_bind (config, self);
+    s_read_log_format (config, self);
     s_read_partners_path (config, self);
     s_check_signal_halves (self);
     size_t errors_before = self->error_count;

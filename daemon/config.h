@@ -106,6 +106,7 @@ typedef struct {
     //  Operations (optional: without metrics_bind no HTTP server)
     char metrics_bind [CONFIG_ENDPOINT_MAX];    //  host:port of /metrics, /healthz
     int health_peer_s;                      //  /healthz wants a peer seen this recently
+    bool log_json;                          //  log_format = json: one JSON object a line
 } config_t;
 
 //  Defaults: a key that is absent from the file takes these values.

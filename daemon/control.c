@@ -8,6 +8,7 @@
  *  the status and the operator-readable reason the state machine gave.
  */
 #include "control.h"
+#include "log.h"
 #include "wire.h"
 #include "zvh/zvh.h"
 #include <sys/stat.h>
@@ -94,7 +95,7 @@ control_new (const config_t *config, store_t *store, outbox_t *outbox,
     int port = zsock_bind (self->router, "%s", config->control);
     umask (old_mask);
     if (port < 0) {
-        zsys_error ("control: cannot bind %s: %s", config->control,
+        log_error ("control: cannot bind %s: %s", config->control,
                     zmq_strerror (zmq_errno ()));
         control_destroy (&self);
     }
@@ -807,7 +808,7 @@ control_pump (control_t *self, int64_t now_ms)
     if (now_ms >= self->next_dedup_purge_ms) {
         self->next_dedup_purge_ms = now_ms + CONTROL_DEDUP_PURGE_MS;
         if (store_write (self->store, s_purge_requests, self))
-            zsys_warning ("control: could not drop old request records; tried again in "
+            log_warning ("control: could not drop old request records; tried again in "
                           "an hour");
     }
     int rc;

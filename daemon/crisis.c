@@ -6,6 +6,7 @@
  *  holds the plan itself: only the per-role parts listed in RoleView.
  */
 #include "crisis.h"
+#include "log.h"
 #include "zvh/zvh.h"
 #include <czmq.h>
 #include <time.h>
@@ -231,7 +232,7 @@ s_publish_signal (crisis_t *self, MDB_txn *txn, const Zvh__V1__SignalRaise *rais
     s_enrich_free (&enrich);
     free (raised_bytes);
     if (rc == 0)
-        zsys_info ("signal %s (case %s) published to every region",
+        log_info ("signal %s (case %s) published to every region",
                    event_id, raise->national ? "national" : raise->case_id);
     return rc;
 }
@@ -312,7 +313,7 @@ crisis_raise (crisis_t *self, MDB_txn *txn, const Zvh__V1__SignalRaise *raise,
                            raise->case_id, &raise->base, now_ms, &seq);
     s_event_id (event_id_out, self->config->region, seq);
     if (rc == 0)
-        zsys_info ("signal %s for case %s sent to %s", event_id_out, raise->case_id,
+        log_info ("signal %s for case %s sent to %s", event_id_out, raise->case_id,
                    *owner ? owner : "every region (owner unknown here)");
     return rc;
 }
@@ -328,7 +329,7 @@ s_on_raise (crisis_t *self, MDB_txn *txn, const char *from,
     Zvh__V1__SignalRaise *raise = WIRE_DECODE (Zvh__V1__SignalRaise, zvh__v1__signal_raise,
                                                envelope->payload.data, envelope->payload.len);
     if (!raise || !s_valid_raise (self, raise) || raise->national) {
-        zsys_warning ("signal raise %s/%" PRIu64 " from %s is malformed: dropped",
+        log_warning ("signal raise %s/%" PRIu64 " from %s is malformed: dropped",
                       envelope->origin, envelope->seq, from);
         wire_free (raise ? &raise->base : NULL);
         return 0;
@@ -340,7 +341,7 @@ s_on_raise (crisis_t *self, MDB_txn *txn, const char *from,
         rc = s_publish_signal (self, txn, raise, envelope, event_id, now_ms);
     else
     if (state == ZVH__V1__CASE_STATE__CASE_CLOSED)
-        zsys_warning ("signal %s for case %s from %s dropped: the case is closed here",
+        log_warning ("signal %s for case %s from %s dropped: the case is closed here",
                       event_id, raise->case_id, from);
     else
     if (*owner && !streq (owner, self->config->region))
@@ -358,7 +359,7 @@ s_on_event (crisis_t *self, MDB_txn *txn, const char *from,
     Zvh__V1__SignalEvent *event = WIRE_DECODE (Zvh__V1__SignalEvent, zvh__v1__signal_event,
                                                envelope->payload.data, envelope->payload.len);
     if (!event || !event->event_id || !*event->event_id) {
-        zsys_warning ("signal event %s/%" PRIu64 " from %s is malformed: dropped",
+        log_warning ("signal event %s/%" PRIu64 " from %s is malformed: dropped",
                       envelope->origin, envelope->seq, from);
         wire_free (event ? &event->base : NULL);
         return 0;
@@ -451,7 +452,7 @@ s_review_due (crisis_t *self, MDB_txn *txn, const Zvh__V1__Case *found, int64_t 
         rc = seq_rc ? seq_rc : s_publish (self, txn, &event, false, now_ms);
         if (rc == 0)
             rc = store_set_meta_u64 (self->store, txn, name, found->plan_version);
-        zsys_info ("case %s: review was due on %s", found->id, plan->review_date);
+        log_info ("case %s: review was due on %s", found->id, plan->review_date);
     }
     wire_free (plan ? &plan->base : NULL);
     return rc;
@@ -532,7 +533,7 @@ crisis_purge (crisis_t *self, MDB_txn *txn, int64_t now_ms)
     int rc = signal_log_purge (self->log, txn,
                                now_ms - self->config->retention_days * MS_PER_DAY, &purged);
     if (rc == 0 && purged)
-        zsys_info ("signal log: %zu event(s) past the retention of %" PRId64 " days purged",
+        log_info ("signal log: %zu event(s) past the retention of %" PRId64 " days purged",
                    purged, self->config->retention_days);
     return rc;
 }

@@ -1,6 +1,7 @@
 /*  endpoint: socket options and bind of the daemon's CURVE servers.
  */
 #include "endpoint.h"
+#include "log.h"
 #include "monitor.h"
 #include "wire.h"
 
@@ -30,7 +31,7 @@ endpoint_bind (zcert_t *cert, const char *address, const char *name, int sndhwm,
     *monitor_p = NULL;
     zsock_t *sock = zsock_new (ZMQ_ROUTER);
     if (!sock) {
-        zsys_error ("%s: cannot create a socket: %s", name, zmq_strerror (zmq_errno ()));
+        log_error ("%s: cannot create a socket: %s", name, zmq_strerror (zmq_errno ()));
         return NULL;
     }
     zcert_apply (cert, sock);
@@ -41,13 +42,13 @@ endpoint_bind (zcert_t *cert, const char *address, const char *name, int sndhwm,
     if (sndhwm > 0)
         zsock_set_sndhwm (sock, sndhwm);
     if (endpoint_enforce_zap (sock, name)) {
-        zsys_error ("%s: cannot enforce ZAP: %s", name, zmq_strerror (zmq_errno ()));
+        log_error ("%s: cannot enforce ZAP: %s", name, zmq_strerror (zmq_errno ()));
         endpoint_close (&sock, monitor_p);
         return NULL;
     }
     *monitor_p = monitor_attach (sock, name);
     if (!*monitor_p || zsock_bind (sock, "%s", address) < 0) {
-        zsys_error ("%s: cannot bind %s: %s (is another zvhd running, or the port "
+        log_error ("%s: cannot bind %s: %s (is another zvhd running, or the port "
                     "taken?)", name, address, zmq_strerror (zmq_errno ()));
         endpoint_close (&sock, monitor_p);
     }

@@ -17,6 +17,7 @@
  *  a relayable event's "passed on" record counts as applied). PROTOCOL 4.9.
  */
 #include "federation.h"
+#include "log.h"
 #include "authority.h"
 #include "endpoint.h"
 #include "version.h"
@@ -125,14 +126,14 @@ federation_reload (federation_t *self)
         &&  !config_is_revoked (self->config, region->public_key))
             self->peers [kept++] = peer;
         else {
-            zsys_info ("federation: link to %s closed (left the directory, new key, "
+            log_info ("federation: link to %s closed (left the directory, new key, "
                        "or revoked)", peer_region (peer));
             peer_destroy (&peer);
         }
     }
     self->peer_count = kept;
     if (s_connect_peers (self))
-        zsys_error ("federation: could not open every new link after reload");
+        log_error ("federation: could not open every new link after reload");
 }
 
 federation_t *
@@ -280,7 +281,7 @@ s_data_frame_sane (const item_t *item)
                     : item->floor >= item->link_seq ? "floor at or past its own link seq"
                     : NULL;
     if (why)
-        zsys_warning ("federation: event frame from %s refused: %s (link seq %" PRIu64
+        log_warning ("federation: event frame from %s refused: %s (link seq %" PRIu64
                       ", floor %" PRIu64 ")", item->region->id, why, item->link_seq,
                       item->floor);
     return why == NULL;
@@ -320,21 +321,22 @@ s_read_item (federation_t *self, item_t *item)
         ? WIRE_DECODE (Zvh__V1__LinkFrame, zvh__v1__link_frame,
                        zframe_data (header), zframe_size (header))
         : NULL;
-    bool usable = item->region && frame && extra == 0
-               && s_version_ok (self, item->region, frame);
+    bool well_formed = item->region && frame && extra == 0;
+    //  Another major version is logged by the peer's link, once per interval
+    bool usable = well_formed && s_version_ok (self, item->region, frame);
     //  Counted, not committed, per frame: any admitted key could otherwise
     //  make the daemon fsync once per frame it sends
     if (!item->region) {
         if (audit_note_refusal (self->audit, key, "federation",
                                 "not a region key (partner key, unknown or revoked)",
                                 zclock_time ()))
-            zsys_warning ("federation: message from key %s refused: not a region in "
+            log_warning ("federation: message from key %s refused: not a region in "
                           "the directory (a partner key, or revoked); its refused frames "
                           "are counted in the audit trail", key ? key : "none");
     }
     else
-    if (!usable)
-        zsys_warning ("federation: malformed message from %s refused", item->region->id);
+    if (!well_formed)
+        log_warning ("federation: malformed message from %s refused", item->region->id);
     if (frame) {
         item->kind = frame->kind;
         item->link_seq = frame->link_seq;
@@ -407,7 +409,7 @@ s_take (federation_t *self, MDB_txn *txn, const char *from,
     //  A copy sent again by a restored sender is never looked at again:
     //  only one that came back by another path may be (4.6)
     if (rc == 0 && (resent || !s_relayed_before (&seen, &relay))) {
-        zsys_info ("federation: event %s/%" PRIu64 " was applied before; not again",
+        log_info ("federation: event %s/%" PRIu64 " was applied before; not again",
                    envelope->origin, envelope->seq);
         return 0;
     }
@@ -506,14 +508,14 @@ s_apply_event (MDB_txn *txn, void *arg)
     bool relayable = envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_RAISE
                   || envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_PROPOSAL;
     if (!streq (envelope->origin, from) && !relayable) {
-        zsys_warning ("federation: %s sent an event as region '%.64s': refused (a "
+        log_warning ("federation: %s sent an event as region '%.64s': refused (a "
                       "region speaks only for itself)", from, envelope->origin);
         item->held = "a region sent an event in another region's name";
     }
     const char *unsigned_why = item->held ? NULL
                              : authority_signature_error (self->config, envelope);
     if (unsigned_why) {
-        zsys_warning ("federation: event %s from %s refused: %s", event_id, from,
+        log_warning ("federation: event %s from %s refused: %s", event_id, from,
                       unsigned_why);
         item->held = unsigned_why;
     }
@@ -528,7 +530,7 @@ s_apply_event (MDB_txn *txn, void *arg)
     s_audit_entry (&entry, from, envelope, event_id, refusal);
     int rc;
     if (refusal) {
-        zsys_warning ("federation: event %s (%s, case %.64s) from %s refused: %s",
+        log_warning ("federation: event %s (%s, case %.64s) from %s refused: %s",
                       event_id, s_type_name (envelope->type), envelope->case_id, from,
                       refusal);
         rc = audit_record (self->audit, txn, &entry, self->now_ms);
@@ -564,7 +566,7 @@ s_hold (federation_t *self, MDB_txn *txn, item_t *item, const char *why)
         return rc;
     if (rc == 0 && seen.mv_size == (size_t) size && memcmp (seen.mv_data, held, seen.mv_size) == 0)
         return 0;
-    zsys_error ("federation: link from %s held at seq %" PRIu64 ": %s; it waits until "
+    log_error ("federation: link from %s held at seq %" PRIu64 ": %s; it waits until "
                 "%s sends a valid event there or the directory is fixed",
                 item->region->id, item->link_seq, why, item->region->id);
     audit_entry_t entry = { .action = "refuse", .outcome = "refused",
@@ -590,7 +592,7 @@ s_apply_isolated (federation_t *self, MDB_txn *txn, item_t *item)
     if (rc != FEDERATION_HELD) {
         //  The event broke the store's rules (a bad key...): its link only
         item->held = "the event could not be stored";
-        zsys_error ("federation: event at link seq %" PRIu64 " from %s could not be "
+        log_error ("federation: event at link seq %" PRIu64 " from %s could not be "
                     "applied: %s", item->link_seq, item->region->id,
                     STORE_IS_APP_CODE (rc) ? zvh_strerror (rc) : mdb_strerror (rc));
     }
@@ -606,7 +608,7 @@ s_follow_incarnation (federation_t *self, MDB_txn *txn, item_t *item, uint64_t *
     const char *from = item->region->id;
     char name [FEDERATION_KEY_MAX];
     uint64_t next = item->resume_after < *last_in ? item->resume_after : *last_in;
-    zsys_warning ("federation: %s was restored from a backup (incarnation %" PRIu64 "); "
+    log_warning ("federation: %s was restored from a backup (incarnation %" PRIu64 "); "
                   "its link continues after seq %" PRIu64 " (we had applied %" PRIu64
                   "); what it sends again is recognised by event id", from,
                   item->incarnation, next, *last_in);
@@ -630,7 +632,7 @@ static int
 s_skip_hole (federation_t *self, MDB_txn *txn, item_t *item, uint64_t *last_in)
 {
     const char *from = item->region->id;
-    zsys_error ("federation: events at link seqs %" PRIu64 "-%" PRIu64 " from %s are "
+    log_error ("federation: events at link seqs %" PRIu64 "-%" PRIu64 " from %s are "
                 "gone: %s no longer holds them (this store was restored from a backup "
                 "older than %s's link_retention_days); they are lost for this region",
                 *last_in + 1, item->floor, from, from, from);
@@ -755,7 +757,7 @@ s_recv_batch (federation_t *self, int64_t now_ms)
     }
     else
         //  Nothing committed, nothing acked: the senders will resend
-        zsys_error ("federation: could not store %zu inbound message(s): %s",
+        log_error ("federation: could not store %zu inbound message(s): %s",
                     self->batch_size, zvh_strerror (rc));
     s_clear_batch (self);
 }

@@ -8,6 +8,7 @@
  *  the daemon's start, as Prometheus counters may.
  */
 #include "metrics.h"
+#include "log.h"
 #include "wire.h"
 #include "zvh/zvh.h"
 #include <arpa/inet.h>
@@ -457,7 +458,7 @@ s_answer (void *cls, struct MHD_Connection *connection, const char *url,
         char why [METRICS_WHY_MAX];
         int healthy = metrics_health (self, now_ms, why, sizeof why) == 0;
         if (!healthy)
-            zsys_warning ("metrics: %s: %s", url, why);
+            log_warning ("metrics: %s: %s", url, why);
         char *body = zsys_sprintf ("%s\n", why);
         return s_respond (connection, healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
                           body, "text/plain; charset=utf-8");
@@ -474,7 +475,7 @@ s_log (void *cls, const char *format, va_list args)
     char line [METRICS_WHY_MAX];
     vsnprintf (line, sizeof line, format, args);
     line [strcspn (line, "\n")] = 0;
-    zsys_warning ("metrics: %s", line);
+    log_warning ("metrics: %s", line);
 }
 
 //  host:port or [v6]:port, numeric only: a name could resolve anywhere.
@@ -515,7 +516,7 @@ metrics_new (const config_t *config, store_t *store, outbox_t *outbox,
     struct sockaddr_storage addr;
     bool ipv6;
     if (s_parse_bind (config->metrics_bind, &addr, &ipv6)) {
-        zsys_error ("metrics: metrics_bind '%s' is not host:port with a numeric "
+        log_error ("metrics: metrics_bind '%s' is not host:port with a numeric "
                     "address (e.g. 127.0.0.1:9101)", config->metrics_bind);
         return NULL;
     }
@@ -546,12 +547,12 @@ metrics_new (const config_t *config, store_t *store, outbox_t *outbox,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) METRICS_TIMEOUT_S,
         MHD_OPTION_END);
     if (!self->httpd) {
-        zsys_error ("metrics: cannot listen on %s (in use, or not an address of "
+        log_error ("metrics: cannot listen on %s (in use, or not an address of "
                     "this host)", config->metrics_bind);
         metrics_destroy (&self);
         return NULL;
     }
-    zsys_info ("metrics: serving /metrics, /livez and /readyz (and /healthz, the same as "
+    log_info ("metrics: serving /metrics, /livez and /readyz (and /healthz, the same as "
                "/readyz) on http://%s", config->metrics_bind);
     return self;
 }

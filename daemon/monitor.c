@@ -5,6 +5,7 @@
  *  uint32 value (libzmq's monitor format v1), followed by an endpoint frame.
  */
 #include "monitor.h"
+#include "log.h"
 
 #define MONITOR_EVENTS (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH \
                       | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL \
@@ -21,14 +22,14 @@ monitor_attach (zsock_t *sock, const char *name)
     //  The socket's address makes the endpoint unique within the context
     snprintf (endpoint, sizeof endpoint, "inproc://zvh-monitor-%p", (void *) sock);
     if (zmq_socket_monitor (zsock_resolve (sock), endpoint, MONITOR_EVENTS)) {
-        zsys_error ("%s: cannot monitor socket: %s", name, zmq_strerror (zmq_errno ()));
+        log_error ("%s: cannot monitor socket: %s", name, zmq_strerror (zmq_errno ()));
         return NULL;
     }
     char connect [MONITOR_ENDPOINT_MAX + 1];
     snprintf (connect, sizeof connect, ">%s", endpoint);
     zsock_t *monitor = zsock_new_pair (connect);
     if (!monitor)
-        zsys_error ("%s: cannot open the monitor pair %s: %s", name, endpoint,
+        log_error ("%s: cannot open the monitor pair %s: %s", name, endpoint,
                     zmq_strerror (zmq_errno ()));
     return monitor;
 }
@@ -49,22 +50,22 @@ monitor_recv (zsock_t *monitor, const char *name)
     }
     char *address = address_frame ? zframe_strdup (address_frame) : strdup ("?");
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-        zsys_error ("%s: CURVE handshake with %s refused (authentication failed): "
+        log_error ("%s: CURVE handshake with %s refused (authentication failed): "
                     "the key is not in the federation directory of the other side, "
                     "or our directory holds the wrong key for it", name, address);
     else
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
     ||  event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-        zsys_error ("%s: handshake with %s failed (protocol error or wrong server "
+        log_error ("%s: handshake with %s failed (protocol error or wrong server "
                     "key): check the public key of this region in the directory",
                     name, address);
     else
     if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
-        zsys_info ("%s: secure link to %s up", name, address);
+        log_info ("%s: secure link to %s up", name, address);
     else
     if (event == ZMQ_EVENT_DISCONNECTED)
         //  A peer or partner gone is what an operator looks for first
-        zsys_warning ("%s: link to %s disconnected", name, address);
+        log_warning ("%s: link to %s disconnected", name, address);
     free (address);
     zmsg_destroy (&msg);
     return event;

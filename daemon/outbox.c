@@ -7,6 +7,7 @@
  *  Entries at or below "lack:<peer>" are kept only for the retention.
  */
 #include "outbox.h"
+#include "log.h"
 #include <czmq.h>
 #include <sodium.h>
 
@@ -74,7 +75,7 @@ s_start (MDB_txn *txn, void *arg)
     if (rc == 0)
         rc = store_set_meta_u64 (store, txn, OUTBOX_META_SEQ, next);
     if (rc == 0) {
-        zsys_warning ("outbox: restored store: new incarnation %" PRIu64 "; origin seqs "
+        log_warning ("outbox: restored store: new incarnation %" PRIu64 "; origin seqs "
                       "continue after it (they were at %" PRIu64 "), and every link "
                       "resynchronises with its peer", next, seq);
         self->incarnation = next;
@@ -152,7 +153,7 @@ outbox_relay (outbox_t *self, MDB_txn *txn, outbox_relay_t *relay,
         return EINVAL;
     snprintf (relay->to, sizeof relay->to, "%s", peer);
     if (streq (relay->before, peer)) {
-        zsys_info ("event %s/%" PRIu64 " (case %s) was passed on to %s before; not again",
+        log_info ("event %s/%" PRIu64 " (case %s) was passed on to %s before; not again",
                    envelope->origin, envelope->seq, envelope->case_id, peer);
         return 0;
     }

@@ -12,6 +12,7 @@
  *  again what is still held. Meta "rinc:<peer>" is the peer's incarnation.
  */
 #include "peer.h"
+#include "log.h"
 #include "endpoint.h"
 #include "monitor.h"
 #include "version.h"
@@ -97,7 +98,7 @@ peer_new (const config_region_t *region, zcert_t *cert, const config_t *config,
     self->wake = true;
     self->dealer = zsock_new (ZMQ_DEALER);
     if (!self->dealer || s_configure (self, region, cert)) {
-        zsys_error ("%s: cannot connect to %s: %s", self->name, region->endpoint,
+        log_error ("%s: cannot connect to %s: %s", self->name, region->endpoint,
                     zmq_strerror (zmq_errno ()));
         peer_destroy (&self);
     }
@@ -148,7 +149,7 @@ peer_version_seen (peer_t *self, uint32_t major, uint32_t minor, int64_t now_ms)
         return true;
     if (!self->version_logged_ms || now_ms - self->version_logged_ms >= PEER_VERSION_LOG_MS) {
         self->version_logged_ms = now_ms;
-        zsys_error ("%s: speaks protocol %s, this daemon %" PRIu32 ".%" PRIu32 ": its frames "
+        log_error ("%s: speaks protocol %s, this daemon %" PRIu32 ".%" PRIu32 ": its frames "
                     "are refused and the link stays down until both run the same major "
                     "version (PROTOCOL 12.1)", self->name, self->version, version_major,
                     version_minor);
@@ -264,7 +265,7 @@ peer_pump (peer_t *self, int64_t now_ms)
     assert (self);
     if (self->sent > self->acked && now_ms - self->last_progress_ms >= self->rto_ms) {
         //  No ack in time: send everything unacknowledged again
-        zsys_debug ("%s: no ack for %" PRIu64 " event(s) in %d ms, resending",
+        log_info ("%s: no ack for %" PRIu64 " event(s) in %d ms, resending",
                     self->name, self->sent - self->acked, self->rto_ms);
         self->sent = self->acked;
         self->last_progress_ms = now_ms;
@@ -354,19 +355,19 @@ s_on_peer_restore (peer_t *self, uint64_t peer_incarnation, uint64_t link_seq,
     self->ack_pending = false;
     self->peer_incarnation = peer_incarnation;
     if (link_seq >= self->acked) {
-        zsys_info ("%s: the peer runs a restored store (incarnation %" PRIu64 "); "
+        log_info ("%s: the peer runs a restored store (incarnation %" PRIu64 "); "
                    "it has all this link sent", self->name, peer_incarnation);
         return 0;
     }
-    zsys_warning ("%s: the peer was restored from a backup (incarnation %" PRIu64 "): "
+    log_warning ("%s: the peer was restored from a backup (incarnation %" PRIu64 "): "
                   "it has this link up to %" PRIu64 ", we had %" PRIu64 " acknowledged",
                   self->name, peer_incarnation, link_seq, self->acked);
     if (args.acked > link_seq)
-        zsys_error ("%s: link seqs %" PRIu64 "-%" PRIu64 " are no longer held (older "
+        log_error ("%s: link seqs %" PRIu64 "-%" PRIu64 " are no longer held (older "
                     "than link_retention_days): the restored peer will not get them",
                     self->name, link_seq + 1, args.acked);
     if (args.acked < self->acked) {
-        zsys_warning ("%s: sending again from link seq %" PRIu64, self->name,
+        log_warning ("%s: sending again from link seq %" PRIu64, self->name,
                       args.acked + 1);
         self->acked = self->sent = args.acked;
         self->last_progress_ms = now_ms;
@@ -417,7 +418,7 @@ s_recv_header (peer_t *self, bool *got)
         zframe_destroy (&frame);
     }
     if (!header)
-        zsys_warning ("%s: malformed frame on the link, ignored", self->name);
+        log_warning ("%s: malformed frame on the link, ignored", self->name);
     return header;
 }
 

@@ -10,6 +10,7 @@
  *  the copy to end (s_backup_join).
  */
 #include "store.h"
+#include "log.h"
 #include "zvh/zvh.h"
 #include <czmq.h>
 #include <errno.h>
@@ -23,7 +24,7 @@
 
 #define STORE_MAX_DBS         16
 #define STORE_MAX_READERS     126
-#define STORE_MB              (1024ULL * 1024ULL)
+#define STORE_MB              ((uint64_t) 1024 * 1024)
 #define STORE_GROWTH_FACTOR   2
 #define STORE_META_FORMAT     "format_version"
 #define STORE_META_REGION     "region"
@@ -133,18 +134,18 @@ s_fail (store_t *self, const char *what, int rc)
 {
     //  LMDB reports a short write (the disk filled mid-page) as EIO
     if (rc == ENOSPC || rc == EFBIG || rc == EDQUOT || rc == EIO) {
-        zsys_error ("store %s: %s: the disk is full or failing (%s); free space "
+        log_error ("store %s: %s: the disk is full or failing (%s); free space "
                     "on its volume or check the kernel log; the store keeps its "
                     "last committed state", self->path, what, mdb_strerror (rc));
         return ZVH_E_FULL;
     }
     if (rc == MDB_MAP_FULL) {
-        zsys_error ("store %s: %s: map is at its ceiling of %" PRIu64 " MiB; "
+        log_error ("store %s: %s: map is at its ceiling of %" PRIu64 " MiB; "
                     "raise map_max_mb in the config", self->path, what,
                     self->max_bytes / STORE_MB);
         return ZVH_E_FULL;
     }
-    zsys_error ("store %s: %s: %s", self->path, what, mdb_strerror (rc));
+    log_error ("store %s: %s: %s", self->path, what, mdb_strerror (rc));
     return ZVH_E_STORE;
 }
 
@@ -160,7 +161,7 @@ s_grow (store_t *self)
     int rc = mdb_env_set_mapsize (self->env, (size_t) bigger);
     if (rc)
         return rc;
-    zsys_info ("store %s: map grown from %" PRIu64 " to %" PRIu64 " MiB",
+    log_info ("store %s: map grown from %" PRIu64 " to %" PRIu64 " MiB",
                self->path, self->map_bytes / STORE_MB, bigger / STORE_MB);
     self->map_bytes = bigger;
     return 0;
@@ -226,7 +227,7 @@ s_open (const uint8_t *key_bytes, store_db_t db, const MDB_val *key,
 static int
 s_open_failed (store_t *self, store_db_t db)
 {
-    zsys_error ("store %s: a value in '%s' fails authentication: the store was "
+    log_error ("store %s: a value in '%s' fails authentication: the store was "
                 "altered, or data_key is not this store's key", self->path,
                 s_db_names [db]);
     return MDB_CORRUPTED;
@@ -576,7 +577,7 @@ s_backup_join (store_t *self)
     if (backup->state != BACKUP_RUNNING)
         return;
     if (!atomic_load (&backup->finished))
-        zsys_info ("store %s: waiting for the backup to %s to finish", self->path,
+        log_info ("store %s: waiting for the backup to %s to finish", self->path,
                    backup->dir);
     pthread_join (backup->thread, NULL);
     backup->state = BACKUP_ENDED;
@@ -587,7 +588,7 @@ s_backup_join (store_t *self)
         self->stats.backups++;
         self->stats.last_backup_ms = now_ms;
         self->stats.last_backup_duration_ms = now_ms - backup->started_ms;
-        zsys_info ("store %s: backup written to %s in %" PRId64 " ms", self->path,
+        log_info ("store %s: backup written to %s in %" PRId64 " ms", self->path,
                    backup->dir, now_ms - backup->started_ms);
     }
     else {
@@ -608,7 +609,7 @@ s_backup_refused (store_t *self, int code, const char *format, ...)
     va_start (args, format);
     vsnprintf (self->backup.error, sizeof self->backup.error, format, args);
     va_end (args);
-    zsys_warning ("store %s: %s", self->path, self->backup.error);
+    log_warning ("store %s: %s", self->path, self->backup.error);
     return code;
 }
 
@@ -645,7 +646,7 @@ store_backup_start (store_t *self, const char *dir)
         return s_backup_refused (self, ZVH_E_STORE, "cannot start the backup "
                                  "thread: %s", strerror (rc));
     backup->state = BACKUP_RUNNING;
-    zsys_info ("store %s: backup to %s started", self->path, dir);
+    log_info ("store %s: backup to %s started", self->path, dir);
     return 0;
 }
 
@@ -669,7 +670,7 @@ store_backup_done (store_t *self, int *rc_p)
     backup->state = BACKUP_IDLE;
     *rc_p = backup->rc;
     if (backup->rc == 0 && store_write (self, s_save_backup_time, self))
-        zsys_warning ("store %s: could not record the backup's time; the backup itself "
+        log_warning ("store %s: could not record the backup's time; the backup itself "
                       "is good", self->path);
     return true;
 }
@@ -733,7 +734,7 @@ s_open_dbs (MDB_txn *txn, void *arg)
     }
     uint64_t format = store_meta_u64 (self, txn, STORE_META_FORMAT);
     if (format > STORE_FORMAT_VERSION) {
-        zsys_error ("store %s has format version %" PRIu64 "; this zvhd reads up "
+        log_error ("store %s has format version %" PRIu64 "; this zvhd reads up "
                     "to version %d: run a newer zvhd, or restore a backup",
                     self->path, format, STORE_FORMAT_VERSION);
         args->refused = 1;
@@ -744,7 +745,7 @@ s_open_dbs (MDB_txn *txn, void *arg)
                         strlen (STORE_META_REGION), &value);
     if (rc == 0 && (value.mv_size != strlen (args->region)
                 ||  memcmp (value.mv_data, args->region, value.mv_size))) {
-        zsys_error ("store %s belongs to region '%.*s', not '%s': check data_dir "
+        log_error ("store %s belongs to region '%.*s', not '%s': check data_dir "
                     "in the config", self->path, (int) value.mv_size,
                     (char *) value.mv_data, args->region);
         args->refused = 1;
@@ -781,7 +782,7 @@ s_open_env (store_t *self, uint64_t map_bytes)
         //  Readers of a killed process leave stale slots behind
         mdb_reader_check (self->env, &dead);
         if (dead)
-            zsys_info ("store %s: cleared %d stale reader slot(s)", self->path, dead);
+            log_info ("store %s: cleared %d stale reader slot(s)", self->path, dead);
         MDB_envinfo info;
         if (mdb_env_info (self->env, &info) == 0)
             self->map_bytes = info.me_mapsize;
@@ -798,7 +799,7 @@ store_new (const char *dir, const char *region, uint64_t map_size_mb, uint64_t m
     self->arena = zlist_new ();
     self->max_bytes = map_max_mb * STORE_MB;
     if (mkdir (dir, 0700) && errno != EEXIST) {
-        zsys_error ("store %s: cannot create directory: %s", dir, strerror (errno));
+        log_error ("store %s: cannot create directory: %s", dir, strerror (errno));
         store_destroy (&self);
         return NULL;
     }
@@ -815,7 +816,7 @@ store_new (const char *dir, const char *region, uint64_t map_size_mb, uint64_t m
     rc = store_write (self, s_open_dbs, &args);
     if (rc) {
         if (!args.refused)
-            zsys_error ("store %s: cannot open its databases", dir);
+            log_error ("store %s: cannot open its databases", dir);
         store_destroy (&self);
         return NULL;
     }
@@ -857,7 +858,7 @@ store_read_key_file (const char *path, uint8_t key [STORE_KEY_BYTES])
     if (!read || strlen (text) != STORE_KEY_HEX_LEN
     ||  sodium_hex2bin (key, STORE_KEY_BYTES, text, STORE_KEY_HEX_LEN, NULL, &length, NULL)
     ||  length != STORE_KEY_BYTES) {
-        zsys_error ("cannot read a store key (%d hex digits) from %s: make one with "
+        log_error ("cannot read a store key (%d hex digits) from %s: make one with "
                     "zvhctl datakey FILE", STORE_KEY_HEX_LEN, path);
         sodium_memzero (text, sizeof text);
         return -1;
@@ -931,7 +932,7 @@ store_set_key (store_t *self, const uint8_t key [STORE_KEY_BYTES])
     if (args.new_store && store_write (self, s_stamp_key, &args))
         return -1;
     if (!args.new_store && !args.matches) {
-        zsys_error ("store %s: data_key does not open this store (a wrong key, or a "
+        log_error ("store %s: data_key does not open this store (a wrong key, or a "
                     "store written without encryption: run zvhd --rekey)", self->path);
         return -1;
     }
@@ -994,7 +995,7 @@ store_rekey (store_t *self, const uint8_t new_key [STORE_KEY_BYTES])
         return -1;
     memcpy (self->key, new_key, STORE_KEY_BYTES);
     self->sealed = true;
-    zsys_info ("store %s: %zu value(s) re-encrypted under the new key", self->path,
+    log_info ("store %s: %zu value(s) re-encrypted under the new key", self->path,
                args.count);
     return 0;
 }

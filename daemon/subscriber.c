@@ -6,6 +6,7 @@
  *  the oldest unacknowledged view.
  */
 #include "subscriber.h"
+#include "log.h"
 #include "endpoint.h"
 #include "zap.h"
 #include "monitor.h"
@@ -350,7 +351,7 @@ s_send_pending (subscriber_t *self, pump_args_t *args)
             //  Its pipe is full or its connection gone (a stale routing id):
             //  trying every turn cost a commit of disclosures each time
             session->blocked = true;
-            zsys_warning ("partner %s: cannot send to it (%s); its stream waits until it "
+            log_warning ("partner %s: cannot send to it (%s); its stream waits until it "
                           "speaks again", session->partner->id, zmq_strerror (zmq_errno ()));
         }
         free (item->frame);
@@ -375,7 +376,7 @@ s_keep_alive (subscriber_t *self, session_t *session, int64_t now_ms)
     int ping_ms = self->config->heartbeat_ms < SUBSCRIBER_PING_MAX_MS
                 ? self->config->heartbeat_ms : SUBSCRIBER_PING_MAX_MS;
     if (now_ms - session->last_seen_ms > silence_ms) {
-        zsys_info ("partner %s silent for %d ms: its stream is paused until it "
+        log_info ("partner %s silent for %d ms: its stream is paused until it "
                    "subscribes again", session->partner->id, silence_ms);
         session->live = false;
         return;
@@ -504,7 +505,7 @@ s_on_subscribe (subscriber_t *self, session_t *session, const Zvh__V1__SubFrame 
         reset.kind = ZVH__V1__SUB_FRAME__KIND__KIND_RESET;
         reset.seq = args.last + 1;
         s_send (self, session, &reset, now_ms);
-        zsys_warning ("partner %s resumes after %" PRIu64 " but this log ends at %"
+        log_warning ("partner %s resumes after %" PRIu64 " but this log ends at %"
                       PRIu64 ": told to take the seqs from %" PRIu64 " on (RESET)",
                       session->partner->id, args.seq, args.last, args.last + 1);
     }
@@ -515,7 +516,7 @@ s_on_subscribe (subscriber_t *self, session_t *session, const Zvh__V1__SubFrame 
         gap.kind = ZVH__V1__SUB_FRAME__KIND__KIND_GAP;
         gap.seq = args.first;
         s_send (self, session, &gap, now_ms);
-        zsys_warning ("partner %s resumes after %" PRIu64 " but the log starts at %"
+        log_warning ("partner %s resumes after %" PRIu64 " but the log starts at %"
                       PRIu64 " (retention): told of the gap", session->partner->id,
                       start, args.first);
         start = args.first - 1;
@@ -526,7 +527,7 @@ s_on_subscribe (subscriber_t *self, session_t *session, const Zvh__V1__SubFrame 
     uint32_t max = (uint32_t) self->config->credit_max;
     session->credit = frame->credit == 0 || frame->credit > max ? max : frame->credit;
     session->rto_ms = self->config->retry_min_ms;
-    zsys_info ("partner %s (%s) subscribed from seq %" PRIu64 " with credit %u",
+    log_info ("partner %s (%s) subscribed from seq %" PRIu64 " with credit %u",
                session->partner->id, session->partner->role, start, session->credit);
 }
 
@@ -677,7 +678,7 @@ s_on_raise (subscriber_t *self, session_t *session, zframe_t *routing_id,
         s_reply_error (self, routing_id, frame->request_id, ERROR_CODE (RATE_LIMITED), error);
         if (audit_note_refusal (self->audit, session->partner->id, "partner endpoint",
                                 "raise over the partner's rate limit", zclock_time ()))
-            zsys_warning ("partner %s: raises over its limit of %d a minute refused",
+            log_warning ("partner %s: raises over its limit of %d a minute refused",
                           session->partner->id, self->config->raise_per_min);
         return;
     }
@@ -738,7 +739,7 @@ s_session_of (subscriber_t *self, zframe_t *body, bool *answer_p)
                                         "key is not a partner of this region (unknown or "
                                         "revoked)", zclock_time ());
         if (*answer_p)
-            zsys_warning ("partners: refused a frame from key %s: not a partner of this "
+            log_warning ("partners: refused a frame from key %s: not a partner of this "
                           "region (unknown or revoked; see the partners file); its refused "
                           "frames are counted in the audit trail", key ? key : "(none)");
         return NULL;
@@ -774,7 +775,7 @@ s_version_ok (subscriber_t *self, session_t *session, zframe_t *routing_id,
     if (!session->version_logged_ms || now_ms - session->version_logged_ms
                                        >= SUBSCRIBER_LOG_IVL_MS) {
         session->version_logged_ms = now_ms;
-        zsys_error ("partner %s: refused its frames: %s", session->partner->id, error);
+        log_error ("partner %s: refused its frames: %s", session->partner->id, error);
     }
     return false;
 }
@@ -884,7 +885,7 @@ subscriber_reload (subscriber_t *self)
     }
     for (size_t j = 0; j < CONFIG_PARTNERS_MAX; j++) {
         if (old [j].routing_id)
-            zsys_info ("partners: stream of %s ended (removed or revoked)", old [j].id);
+            log_info ("partners: stream of %s ended (removed or revoked)", old [j].id);
         zframe_destroy (&old [j].routing_id);
         zframe_destroy (&old [j].confirm_to);
         zlistx_destroy (&old [j].delivered);

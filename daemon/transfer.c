@@ -6,6 +6,7 @@
  *  one key per version, which keeps them byte-identical end to end.
  */
 #include "transfer.h"
+#include "log.h"
 #include "authority.h"
 #include "zvh/zvh.h"
 #include "zvh/zvh_plan.h"
@@ -627,7 +628,7 @@ transfer_close (transfer_t *self, MDB_txn *txn, const char *case_id, int64_t now
         rc = s_plan_purge (self, txn, &rec);
     rec.state = ZVH__V1__CASE_STATE__CASE_CLOSED;
     rec.joint_until_ms = 0;
-    zsys_info ("case %s: closed (outflow); plan content purged", rec.id);
+    log_info ("case %s: closed (outflow); plan content purged", rec.id);
     return rc ? rc : s_case_save (self, txn, &rec, now_ms);
 }
 
@@ -696,7 +697,7 @@ transfer_plan_update (transfer_t *self, MDB_txn *txn, const char *case_id,
 static void
 s_drop (const char *from, const Zvh__V1__Envelope *envelope, const char *why)
 {
-    zsys_warning ("event %s/%" PRIu64 " (type %d, case %s) from %s dropped: %s",
+    log_warning ("event %s/%" PRIu64 " (type %d, case %s) from %s dropped: %s",
                   envelope->origin, envelope->seq, envelope->type,
                   envelope->case_id, from, why);
 }
@@ -705,7 +706,7 @@ static int
 s_reject (transfer_t *self, MDB_txn *txn, const char *to,
           const Zvh__V1__TransferOffer *offer, const char *reason, int64_t now_ms)
 {
-    zsys_warning ("offer %s of case %s from %s rejected: %s",
+    log_warning ("offer %s of case %s from %s rejected: %s",
                   offer->transfer_id, offer->case_id, to, reason);
     Zvh__V1__TransferReject msg = ZVH__V1__TRANSFER_REJECT__INIT;
     msg.transfer_id = offer->transfer_id;
@@ -757,7 +758,7 @@ s_on_offer (transfer_t *self, MDB_txn *txn, const char *from,
     Zvh__V1__TransferAccept accept = ZVH__V1__TRANSFER_ACCEPT__INIT;
     accept.transfer_id = rec.transfer_id;
     accept.case_id = rec.id;
-    zsys_info ("case %s: accepted from %s (transfer %s, plan v%" PRIu64 "); "
+    log_info ("case %s: accepted from %s (transfer %s, plan v%" PRIu64 "); "
                "joint phase started, inclusion kept", rec.id, from,
                rec.transfer_id, rec.plan_version);
     rc = s_tell (self, txn, TRANSFER_EVENT_TAKEN_OVER, rec.id, from, now_ms);
@@ -801,7 +802,7 @@ s_accept_of_lost_offer (transfer_t *self, MDB_txn *txn, const char *from,
         return rc == MDB_NOTFOUND ? 0 : rc;
     if (rec.state != ZVH__V1__CASE_STATE__CASE_ACTIVE || !streq (rec.owner, s_region (self)))
         return 0;
-    zsys_warning ("case %s: %s accepted transfer %s, an offer this region made after "
+    log_warning ("case %s: %s accepted transfer %s, an offer this region made after "
                   "the backup it was restored from; %s owns the case: joint phase "
                   "(the plan here may be older until %s sends an update)", rec.id,
                   from, msg->transfer_id, from, from);
@@ -831,7 +832,7 @@ s_on_accept (transfer_t *self, MDB_txn *txn, const char *from,
         return rc == 1 ? 0 : rc;
     rec.state = ZVH__V1__CASE_STATE__CASE_JOINT_SOURCE;
     s_copy (rec.owner, from);
-    zsys_info ("case %s: %s accepted transfer %s; joint phase", rec.id, from,
+    log_info ("case %s: %s accepted transfer %s; joint phase", rec.id, from,
                rec.transfer_id);
     return s_case_save (self, txn, &rec, now_ms);
 }
@@ -846,7 +847,7 @@ s_on_reject (transfer_t *self, MDB_txn *txn, const char *from,
                             ZVH__V1__CASE_STATE__CASE_OFFERED, &rec);
     if (rc)
         return rc == 1 ? 0 : rc;
-    zsys_warning ("case %s: %s rejected transfer %s: %s; the case stays here",
+    log_warning ("case %s: %s rejected transfer %s: %s; the case stays here",
                   rec.id, from, rec.transfer_id, msg->reason);
     rec.state = ZVH__V1__CASE_STATE__CASE_ACTIVE;
     return s_case_save (self, txn, &rec, now_ms);
@@ -875,7 +876,7 @@ s_on_complete (transfer_t *self, MDB_txn *txn, const char *from,
     else
         return 0;       //  both sides completed at once: already done
     rec.joint_until_ms = 0;
-    zsys_info ("case %s: joint phase with %s completed (%s)", rec.id, from,
+    log_info ("case %s: joint phase with %s completed (%s)", rec.id, from,
                transfer_state_name (rec.state));
     return rc ? rc : s_case_save (self, txn, &rec, now_ms);
 }
@@ -920,7 +921,7 @@ s_forward_proposal (transfer_t *self, MDB_txn *txn, const char *from,
         return 0;
     }
     if (!streq (relay->before, to))
-        zsys_info ("case %s: proposal %s/%" PRIu64 " passed on to %s, which holds the case",
+        log_info ("case %s: proposal %s/%" PRIu64 " passed on to %s, which holds the case",
                    rec->id, envelope->origin, envelope->seq, to);
     return outbox_relay (self->outbox, txn, relay, to, envelope);
 }
@@ -945,7 +946,7 @@ s_on_plan_proposal (transfer_t *self, MDB_txn *txn, const char *from,
     &&  rec.state != ZVH__V1__CASE_STATE__CASE_ACTIVE)
         return s_forward_proposal (self, txn, from, envelope, &rec, relay);
     if (msg->base_version < rec.plan_version)
-        zsys_info ("case %s: proposal from %s based on v%" PRIu64 " applied over "
+        log_info ("case %s: proposal from %s based on v%" PRIu64 " applied over "
                    "v%" PRIu64 " (last write wins)", rec.id, from,
                    msg->base_version, rec.plan_version);
     rc = s_new_version (self, txn, &rec, msg->plan.data, msg->plan.len, now_ms);
@@ -1056,7 +1057,7 @@ transfer_expire (transfer_t *self, MDB_txn *txn, int64_t now_ms)
     rc = rc == MDB_NOTFOUND ? 0 : rc;
     for (char *id = (char *) zlist_first (due); id && rc == 0;
          id = (char *) zlist_next (due)) {
-        zsys_info ("case %s: joint phase reached its configured end", id);
+        log_info ("case %s: joint phase reached its configured end", id);
         rc = transfer_complete (self, txn, id, now_ms);
     }
     zlist_destroy (&due);

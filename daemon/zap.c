@@ -7,6 +7,7 @@
  *  Anything but an admitted CURVE key of the request's domain is 400.
  */
 #include "zap.h"
+#include "log.h"
 
 #define ZAP_ENDPOINT        "inproc://zeromq.zap.01"
 #define ZAP_VERSION         "1.0"
@@ -120,10 +121,10 @@ s_log_denial (state_t *state, const char *domain, const char *key)
     denial->logged_ms = now;
     denial->unlogged = 0;
     if (unlogged)
-        zsys_warning ("zap: %s: denied (CURVE) client_key=%s (and %zu more time(s) in the "
+        log_warning ("zap: %s: denied (CURVE) client_key=%s (and %zu more time(s) in the "
                       "last %d s)", domain, key, unlogged, ZAP_DENIAL_LOG_MS / 1000);
     else
-        zsys_warning ("zap: %s: denied (CURVE) client_key=%s", domain, key);
+        log_warning ("zap: %s: denied (CURVE) client_key=%s", domain, key);
 }
 
 static void
@@ -146,7 +147,7 @@ s_request (state_t *state)
     zmsg_addmem (reply, "", 0);
     zmsg_send (&reply, state->handler);
     if (admitted)
-        zsys_info ("zap: %s: allowed (CURVE) client_key=%s", domain, key);
+        log_info ("zap: %s: allowed (CURVE) client_key=%s", domain, key);
     else
         s_log_denial (state, *domain ? domain : "(no domain)", *key ? key : "(none)");
     zmsg_destroy (&request);
@@ -193,7 +194,7 @@ zap_new (void)
         if (zsock_wait (self->actor) == 0)
             return self;
     }
-    zsys_error ("cannot start the ZAP handler on %s: %s (another ZAP handler in this "
+    log_error ("cannot start the ZAP handler on %s: %s (another ZAP handler in this "
                 "process?)", ZAP_ENDPOINT, zmq_strerror (zmq_errno ()));
     zap_destroy (&self);
     return NULL;

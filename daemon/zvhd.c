@@ -15,6 +15,7 @@
  *  Exit codes: 0 clean stop, 1 bad usage or config, 2 start-up failure.
  */
 #include "audit.h"
+#include "log.h"
 #include "config.h"
 #include "control.h"
 #include "crisis.h"
@@ -84,7 +85,7 @@ s_notify (const char *format, ...)
     struct sockaddr_un address = { .sun_family = AF_UNIX };
     size_t length = strlen (path);
     if ((path [0] != '/' && path [0] != '@') || length >= sizeof address.sun_path) {
-        zsys_warning ("NOTIFY_SOCKET '%s' is not a unix socket path; systemd is "
+        log_warning ("NOTIFY_SOCKET '%s' is not a unix socket path; systemd is "
                       "not told of the daemon's state", path);
         return;
     }
@@ -100,7 +101,7 @@ s_notify (const char *format, ...)
     socklen_t size = (socklen_t) (offsetof (struct sockaddr_un, sun_path) + length);
     if (fd < 0 || sendto (fd, state, strlen (state), MSG_NOSIGNAL,
                           (struct sockaddr *) &address, size) < 0)
-        zsys_warning ("cannot notify systemd at %s: %s", path, strerror (errno));
+        log_warning ("cannot notify systemd at %s: %s", path, strerror (errno));
     if (fd >= 0)
         close (fd);
 }
@@ -168,20 +169,20 @@ s_lock_data_dir (daemon_t *self)
     char path [ZVHD_PATH_MAX];
     //  zsys_dir_create makes the parents too, as mkdir -p
     if (zsys_dir_create ("%s", self->config->data_dir)) {
-        zsys_error ("cannot create data_dir %s: %s; it must be writable by the user zvhd "
+        log_error ("cannot create data_dir %s: %s; it must be writable by the user zvhd "
                     "runs as", self->config->data_dir, strerror (errno));
         return ZVHD_EXIT_USAGE;
     }
     snprintf (path, sizeof path, "%s/zvhd.lock", self->config->data_dir);
     self->lock_fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (self->lock_fd < 0) {
-        zsys_error ("cannot write to data_dir %s (lock file %s: %s); it must be writable "
+        log_error ("cannot write to data_dir %s (lock file %s: %s); it must be writable "
                     "by the user zvhd runs as", self->config->data_dir, path,
                     strerror (errno));
         return ZVHD_EXIT_USAGE;
     }
     if (flock (self->lock_fd, LOCK_EX | LOCK_NB)) {
-        zsys_error ("data_dir %s is in use by another zvhd (lock %s): stop it first",
+        log_error ("data_dir %s is in use by another zvhd (lock %s): stop it first",
                     self->config->data_dir, path);
         return ZVHD_EXIT_STARTUP;
     }
@@ -213,7 +214,7 @@ s_admit_keys (daemon_t *self)
     if (rc == 0)
         rc = zap_set_keys (self->zap, ZAP_DOMAIN_PARTNERS, partners);
     if (rc)
-        zsys_error ("the ZAP handler did not take the keys: no key is admitted");
+        log_error ("the ZAP handler did not take the keys: no key is admitted");
     zlist_destroy (&regions);
     zlist_destroy (&partners);
     return rc;
@@ -233,7 +234,7 @@ static int
 s_unlock_store (daemon_t *self)
 {
     if (!*self->config->data_key) {
-        zsys_error ("no data_key in the config: zvhd keeps personal data encrypted "
+        log_error ("no data_key in the config: zvhd keeps personal data encrypted "
                     "at rest; make a key with zvhctl datakey FILE (mode 0600) and "
                     "set data_key = FILE");
         return -1;
@@ -264,6 +265,8 @@ s_fixed_setting_changed (const config_t *old, const config_t *fresh)
         return "metrics_bind";
     if (!streq (old->secret_key, fresh->secret_key) || !streq (old->data_key, fresh->data_key))
         return "secret_key or data_key";
+    if (old->log_json != fresh->log_json)
+        return "log_format";
     return NULL;
 }
 
@@ -289,13 +292,13 @@ s_reload_files (daemon_t *self)
 {
     config_t *fresh = s_load_config (self->config_path);
     if (!fresh) {
-        zsys_error ("reload: %s has errors (above); the daemon keeps its keys",
+        log_error ("reload: %s has errors (above); the daemon keeps its keys",
                     self->config_path);
         return -1;
     }
     const char *changed = s_fixed_setting_changed (self->config, fresh);
     if (changed) {
-        zsys_error ("reload: %s changed; that needs a restart; nothing reloaded", changed);
+        log_error ("reload: %s changed; that needs a restart; nothing reloaded", changed);
         config_destroy (&fresh);
         return -1;
     }
@@ -308,7 +311,7 @@ s_reload_files (daemon_t *self)
     self->reloaded = true;
     if (self->subscriber)
         subscriber_reload (self->subscriber);
-    zsys_info ("reload: %zu regions, %zu partners, %zu revoked key(s)",
+    log_info ("reload: %zu regions, %zu partners, %zu revoked key(s)",
                self->config->region_count, self->config->partner_count,
                self->config->revoked_count);
     return 0;
@@ -325,7 +328,7 @@ s_warn_if_restored (daemon_t *self)
     time_t taken = (time_t) (taken_ms / 1000);
     char when [32];
     strftime (when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime (&taken));
-    zsys_warning ("store %s was restored from a backup taken %s: its peers send "
+    log_warning ("store %s was restored from a backup taken %s: its peers send "
                   "again what they sent it since (within link_retention_days); what "
                   "this region itself did after that is not here (see "
                   "docs/OPERATIONS.md, 'Restore')", store_path (self->store), when);
@@ -358,18 +361,18 @@ s_flush_views (void *arg, bool committed, int64_t now_ms)
 static void
 s_log_settings (const config_t *config)
 {
-    zsys_info ("settings: region %s, data_dir %s, bind %s, control %s, "
+    log_info ("settings: region %s, data_dir %s, bind %s, control %s, "
                "subscribe_bind %s, metrics_bind %s", config->region, config->data_dir,
                config->bind, config->control,
                *config->subscribe_bind ? config->subscribe_bind : "(none)",
                *config->metrics_bind ? config->metrics_bind : "(none)");
-    zsys_info ("settings: map_size_mb %" PRIu64 ", map_max_mb %" PRIu64 ", "
+    log_info ("settings: map_size_mb %" PRIu64 ", map_max_mb %" PRIu64 ", "
                "joint_phase_s %" PRId64 ", heartbeat_ms %d, peer_timeout_ms %d, "
                "retry_min_ms %d, retry_max_ms %d, window %d", config->map_size_mb,
                config->map_max_mb, config->joint_phase_s, config->heartbeat_ms,
                config->peer_timeout_ms, config->retry_min_ms, config->retry_max_ms,
                config->window);
-    zsys_info ("settings: retention_days %" PRId64 ", link_retention_days %" PRId64
+    log_info ("settings: retention_days %" PRId64 ", link_retention_days %" PRId64
                ", review_check_s %" PRId64 ", credit_max %d, health_peer_s %d; %zu "
                "regions, %zu partners, %zu revoked key(s)", config->retention_days,
                config->link_retention_days, config->review_check_s,
@@ -385,13 +388,13 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
     self->config = s_load_config (config_path);
     if (!self->config)
         return ZVHD_EXIT_USAGE;
-    zsys_set_logident (self->config->region);
+    log_setup (self->config->region, self->config->log_json);
     int locked = s_lock_data_dir (self);
     if (locked)
         return locked;
     self->cert = zcert_load (self->config->secret_key);
     if (!self->cert) {
-        zsys_error ("cannot load secret_key %s: missing, unreadable, or not a zcert "
+        log_error ("cannot load secret_key %s: missing, unreadable, or not a zcert "
                     "secret certificate (make one with zvhctl keygen)",
                     self->config->secret_key);
         return ZVHD_EXIT_STARTUP;
@@ -412,21 +415,21 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
     outbox_set_retention (self->outbox, self->config->link_retention_days * ZVHD_MS_PER_DAY);
     int rc = outbox_start (self->outbox, store_backup_taken_ms (self->store), zclock_time ());
     if (rc) {
-        zsys_error ("store %s: cannot begin the restored store's incarnation: %s",
+        log_error ("store %s: cannot begin the restored store's incarnation: %s",
                     store_path (self->store), mdb_strerror (rc));
         return ZVHD_EXIT_STARTUP;
     }
     self->transfer = transfer_new (self->store, self->outbox, self->config);
     rc = transfer_start (self->transfer);
     if (rc) {
-        zsys_error ("store %s: cannot count the cases per state: %s",
+        log_error ("store %s: cannot count the cases per state: %s",
                     store_path (self->store), mdb_strerror (rc));
         return ZVHD_EXIT_STARTUP;
     }
     self->log = signal_log_new (self->store);
     rc = store_write (self->store, s_skip_log, self);
     if (rc) {
-        zsys_error ("store %s: cannot move the restored signal log on: %s",
+        log_error ("store %s: cannot move the restored signal log on: %s",
                     store_path (self->store), mdb_strerror (rc));
         return ZVHD_EXIT_STARTUP;
     }
@@ -466,7 +469,7 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
     }
     if (verbose)
         s_log_settings (self->config);
-    zsys_info ("zvhd %s: region %s serving on %s (control %s), %zu peer(s)",
+    log_info ("zvhd %s: region %s serving on %s (control %s), %zu peer(s)",
                ZVH_RELEASE, self->config->region, self->config->bind,
                self->config->control, federation_peer_count (self->federation));
     return 0;
@@ -526,7 +529,7 @@ s_watchdog_init (daemon_t *self)
     self->watchdog_ms = interval_us / ZVHD_WATCHDOG_US_PER_HALF_MS;
     if (self->watchdog_ms < 1)
         self->watchdog_ms = 1;
-    zsys_info ("zvhd: systemd watchdog every %" PRId64 " ms", self->watchdog_ms);
+    log_info ("zvhd: systemd watchdog every %" PRId64 " ms", self->watchdog_ms);
 }
 
 static void
@@ -615,7 +618,7 @@ s_run (daemon_t *self)
     }
     zpoller_destroy (&poller);
     s_notify ("STOPPING=1\nSTATUS=region %s: stopping", self->config->region);
-    zsys_info ("zvhd: region %s stopping", self->config->region);
+    log_info ("zvhd: region %s stopping", self->config->region);
 }
 
 //  Re-encrypt the store of a stopped daemon under a new key.

@@ -992,6 +992,19 @@ test_secret_files_readable_by_others_are_reported (void **state)
 }
 
 static void
+test_log_format_is_text_or_json (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    log_format = json\n");
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    assert_true (config->log_json);
+    config_destroy (&fx->config);
+    s_write_daemon (fx, NULL, "    log_format = xml\n");
+    s_assert_rejected (fx, "zvhd/log_format", "is not a log format: use text");
+}
+
+static void
 test_duplicate_public_key_is_reported (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
@@ -1985,6 +1998,7 @@ main (void)
         TEST (test_half_federated_region_is_reported),
         TEST (test_federated_region_without_sign_key_is_reported),
         TEST (test_secret_files_readable_by_others_are_reported),
+        TEST (test_log_format_is_text_or_json),
         TEST (test_duplicate_public_key_is_reported),
         TEST (test_region_without_name_is_reported),
         TEST (test_unknown_key_in_directory_is_reported),

@@ -87,6 +87,23 @@ def test_version_names_the_release_and_the_protocol():
             f"{tool} --version printed {done.stdout!r}"
 
 
+def test_both_docker_ignore_files_keep_secrets_out():
+    """The classic builder reads /.dockerignore, BuildKit
+    docker/Dockerfile.dockerignore (issue 16: only the latter existed, so the
+    classic builder copied .git and generated keys into the build stage):
+    both exist, say the same, and leave out .git and secret key files."""
+    source = os.environ.get("ZVH_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+
+    def patterns(name):
+        with open(os.path.join(source, name), encoding="utf-8") as f:
+            return sorted(line.strip() for line in f if line.strip()
+                          and not line.startswith("#"))
+    classic, buildkit = patterns(".dockerignore"), patterns("docker/Dockerfile.dockerignore")
+    assert classic == buildkit, f"the ignore files differ: {classic} vs {buildkit}"
+    for needed in (".git", "docker/generated", "**/*.key_secret", "**/*.data_key"):
+        assert needed in classic, f".dockerignore does not leave out {needed}"
+
+
 def main():
     tests = [value for name, value in globals().items() if name.startswith("test_")]
     passed = failed = 0

@@ -245,17 +245,17 @@ def test_joint_phase_ends_while_down(fed):
     wait_until(lambda: time.time() * 1000 > until + 300, 5, what="the end to pass")
     eq(fed.state(A, "end-owner-down"), "joint_source", "state at the source meanwhile")
     fed.start(B)
-    fed.wait_state(A, "end-owner-down", "tombstone", timeout=10)
+    fed.wait_state(A, "end-owner-down", "tombstone")
     eq(fed.state(B, "end-owner-down"), "active", "state at the owner")
     # Source down when the phase ends: the completion waits in the outbox
     joint("end-source-down")
     fed.stop(A)
-    fed.wait_state(B, "end-source-down", "active", timeout=5)
+    fed.wait_state(B, "end-source-down", "active")
     peer = wait_until(lambda: (lambda p: not p["up"] and p["outbox_depth"] and p)(
-        fed.peer(B, A)), 5, what="drenthe to queue the completion")
+        fed.peer(B, A)), what="drenthe to queue the completion")
     expect(peer["outbox_depth"] >= 1, "queued completion towards groningen")
     fed.start(A)
-    fed.wait_state(A, "end-source-down", "tombstone", timeout=10)
+    fed.wait_state(A, "end-source-down", "tombstone")
     # Owner killed around the end, several times
     for n in range(4):
         case_id = f"end-kill-{n}"
@@ -267,7 +267,7 @@ def test_joint_phase_ends_while_down(fed):
             if not fed.running(region):
                 fed.start(region, wait=False)
         settle(fed)
-        fed.wait_state(A, case_id, "tombstone", timeout=10)
+        fed.wait_state(A, case_id, "tombstone")
     settle(fed)
     check_book(fed, book)
     for case_id in book:

@@ -356,11 +356,11 @@ def test_joint_phase_ends_by_itself(fed):
         expect(fed.state(A, "zvh-expire-1") in ("offered", "joint_source"),
                "the source left the joint phase before its end")
         time.sleep(0.1)
-    done = fed.wait_state(B, "zvh-expire-1", "active", timeout=10)
+    done = fed.wait_state(B, "zvh-expire-1", "active")
     expect(done["updated_ms"] >= until, f"the joint phase ended at {done['updated_ms']}, "
                                         f"before its end {until}")
     eq(done["joint_until_ms"], 0, "joint_until_ms after the end")
-    fed.wait_state(A, "zvh-expire-1", "tombstone", timeout=10)
+    fed.wait_state(A, "zvh-expire-1", "tombstone")
     assert_tombstone(fed, A, "zvh-expire-1", B)
     eq(done["plan_hash"], included["plan_hash"], "plan_hash at drenthe")
     expect("joint phase reached its configured end" in fed.log(B),
@@ -422,7 +422,7 @@ def test_move_mid_handover_refused(fed):
     eq(fed.show(C, "zvh-mid-1"), None, "the case at utrecht")
     # When drenthe returns, the one pending offer completes the handover
     fed.start(B)
-    fed.wait_state(A, "zvh-mid-1", "joint_source", timeout=15)
+    fed.wait_state(A, "zvh-mid-1", "joint_source")
     at_b = fed.show(B, "zvh-mid-1")
     eq((at_b["state"], at_b["plan_hash"]), ("joint_target", included["plan_hash"]),
        "the case at drenthe")

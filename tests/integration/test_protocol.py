@@ -572,6 +572,7 @@ def test_other_major_version_is_refused_on_both_sides(fed):
     that the other speaks another major version and refuses its frames, the
     link stays down on both sides, a move stays queued, and status shows the
     other's version."""
+    since = time.monotonic()
     _start_mixed(fed, NEXT_MAJOR)
     fed.wait_log(A, r"peer drenthe: speaks protocol 2\.0, this daemon 1\.1",
                  "groningen to refuse drenthe's version")
@@ -588,6 +589,14 @@ def test_other_major_version_is_refused_on_both_sides(fed):
            "a link between major versions 1 and 2 is up")
     eq(fed.state(A, case), "offered", "the case at groningen")
     eq(fed.show(B, case), None, "the case at drenthe")
+    #  Said once per 10 s per peer, not once per frame (a ping every 0.2 s)
+    expect("malformed message" not in fed.log(A) + fed.log(B),
+           "a frame of another major version was logged as malformed")
+    allowed = 2 + int((time.monotonic() - since) // 10)
+    for region in (A, B):
+        lines = fed.log(region).count("speaks protocol")
+        expect(lines <= allowed, f"{region} logged the version refusal {lines} times "
+                                 f"(at most {allowed}: one per 10 s)")
 
 
 test_other_major_version_is_refused_on_both_sides.setup = dict(regions=[A, B])

@@ -8,6 +8,7 @@ key that does not match the directory stops the daemon from starting;
 --check-config explains bad files; one zvhd per data_dir; zvhctl gives up
 quickly (exit 2) on a daemon that is not there.
 """
+import json
 import os
 import re
 import socket
@@ -431,6 +432,46 @@ def test_every_startup_failure_says_why(fed):
     # The real config still starts
     fed.start(A)
     eq(fed.show(A, "why-1")["state"], "active", "the case after the failed starts")
+
+
+def _daemon_lines(path):
+    with open(path, encoding="utf-8") as f:
+        return [line for line in f.read().splitlines() if line and not line.startswith("---")]
+
+
+@federation([A, B], FAST)
+def test_log_lines_carry_utc_time_level_and_region(fed):
+    """Every line the daemon logs starts with an ISO-8601 UTC time, its level
+    and its region (issue 16: CZMQ's two-digit year and no zone); with
+    log_format = json every line is one JSON object with the same fields."""
+    fed.start_all()
+    fed.stop(B)                                 # a peer going down: a warning at A
+    fed.wait_log(A, r" W groningen: peer drenthe: link to \S+ disconnected",
+                 "groningen to warn that drenthe went away")
+    fed.stop(A)
+    text_line = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [EWI] groningen: \S")
+    lines = _daemon_lines(fed.log_path(A))
+    expect(len(lines) > 3, f"groningen logged {len(lines)} lines")
+    eq([line for line in lines if not text_line.match(line)], [], "lines of another shape")
+    config = derive_config(fed, os.path.join(fed.root, A, "json-log.cfg"), log_format="json")
+    log_path = os.path.join(fed.root, A, "json.log")
+    proc = fed.spawn(["-c", config], log_path)
+    try:
+        wait_until(lambda: subprocess.run([ZVHCTL, "-c", config, "status"],
+                                          capture_output=True).returncode == 0,
+                   what="the daemon with log_format = json to answer")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=zvhtest.PATIENCE_S)
+        zvhtest._LIVE.discard(proc)
+    lines = _daemon_lines(log_path)
+    expect(lines, "no line logged with log_format = json")
+    for line in lines:
+        entry = json.loads(line)
+        eq(sorted(entry), ["level", "message", "region", "time"], f"fields of {line}")
+        expect(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["time"])
+               and entry["level"] in ("error", "warning", "info")
+               and entry["region"] == A, f"a JSON log line: {line}")
 
 
 @federation([A, B], FAST)

