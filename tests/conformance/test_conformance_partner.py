@@ -875,13 +875,12 @@ def test_revoked_key_on_a_live_connection_is_answered_once(fed):
 test_revoked_key_on_a_live_connection_is_answered_once.setup = dict(revoked=True)
 
 
-@conformance.deviation(["[P7.3-24]"], "a silent partner's session becomes IDLE after "
-                       "max(peer_timeout_ms, 3000) ms (daemon/subscriber.c "
-                       "SUBSCRIBER_SILENCE_MIN_MS), not after peer_timeout_ms")
 def test_silent_partner_is_idle_after_peer_timeout(fed):
-    """peer_timeout_ms 1000: a partner that stops sending must find its
-    session IDLE (its PING answered ERROR_NO_STREAM) well before 2 s of
-    silence (1 s plus the main loop's ticks and this test's polling).
+    """peer_timeout_ms 1000: a partner that stops sending finds its session
+    IDLE once it has been silent longer than peer_timeout_ms and at least 3 s
+    (decided for [P7.3-24]: a short timeout must not cut off a partner that
+    pings every second). Checked as a lower bound (a slow machine only makes
+    it later) and by the daemon saying so.
     checks [P7.3-24]"""
     fed.start_all()
     include(fed, A, "CONF-P25")
@@ -892,8 +891,8 @@ def test_silent_partner_is_idle_after_peer_timeout(fed):
     silent_since = sub.last_send
     fed.wait_log(A, r"stream is paused until it subscribes again", "the session made IDLE")
     silence = time.monotonic() - silent_since
-    expect(silence < 2.0, f"the session became IDLE after {silence:.1f} s of silence "
-                          f"(peer_timeout_ms 1000)")
+    expect(silence >= 3.0, f"the session became IDLE after {silence:.1f} s of silence, "
+                           f"before the 3 s floor (peer_timeout_ms 1000)")
 
 
 test_silent_partner_is_idle_after_peer_timeout.setup = dict(

@@ -15,6 +15,9 @@ function (zvh_conformance_test name)
 endfunction ()
 zvh_conformance_test (test_conformance_partner)
 zvh_conformance_test (test_conformance_federation)
+#  The points issue 14 decided (RESET, error codes, ACKED, idempotent control,
+#  versions with daemons built to announce 1.2 and 2.0: tests/CMakeLists.txt)
+zvh_conformance_test (test_conformance_decided)
 add_test (NAME conformance_coverage
     COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/conformance/coverage.py --check)
 set_tests_properties (conformance_coverage PROPERTIES LABELS "conformance")

@@ -14,7 +14,11 @@ each decided and checked here against real daemons, frame by frame:
   version works with this one, one of another major version is refused on
   both sides, and `zvhctl status` shows each peer's version (12.1).
 
-Run: python3 tests/integration/test_protocol.py [name-filter]
+Each test cites the requirement ids of docs/PROTOCOL.md it checks, as the
+other conformance suites do; unlike them it may use the project's own
+client (zvhctl) where the point is that libzvh follows the spec.
+
+Run: python3 tests/conformance/test_conformance_decided.py [name-filter]
 (needs Debian's python3-protobuf, python3-nacl, python3-zmq, protobuf-compiler).
 """
 import json
@@ -22,12 +26,12 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+INTEGRATION = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration")
+sys.path.insert(0, INTEGRATION)
 import zvhtest                                          # noqa: E402
 from zvhtest import eq, expect, wait_until              # noqa: E402
 
-perm = zvhtest.load_module(os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                        "test_permissions.py"), "test_permissions")
+perm = zvhtest.load_module(os.path.join(INTEGRATION, "test_permissions.py"), "test_permissions")
 pb, RawPartner = perm.pb, perm.RawPartner
 A, B = perm.A, perm.B
 TIMERS = perm.TIMERS
@@ -92,7 +96,8 @@ def test_resume_past_the_log_end_gets_reset(fed):
     """SUBSCRIBE after seq 1000 of a log that ends much lower: RESET{last+1}
     first, then the next signal is delivered at that seq (before: GAP{last+1},
     and a client applying the GAP rule dropped the next live entry). libzvh
-    (zvhctl subscribe --after 1000) prints that signal and says why."""
+    (zvhctl subscribe --after 1000) prints that signal and says why.
+    checks [P7.7-4] [P7.3-6] [P7.4-14]"""
     case = started(fed, "ZVH-PROTO-1")
     sub = raw_partner(fed, A, "pol")
     ctl = None
@@ -137,7 +142,8 @@ def test_every_error_carries_a_code(fed):
     MALFORMED, not recorded. RAISE of 3 MiB text: answered under its own
     request id (before: 'malformed frame' with request_id 0, so the raiser
     never got an answer). RAISE without a signal: MALFORMED with its id. A
-    national RAISE by the police: REFUSED with its id."""
+    national RAISE by the police: REFUSED with its id.
+    checks [P7.9-1] [P7.3-2] [P7.8-4] [P7.8-5] [P7.8-6] [P7.8-7]"""
     case = started(fed, "ZVH-PROTO-2")
     F = pb().SubFrame
     sub = raw_partner(fed, A, "pol")
@@ -191,7 +197,8 @@ def test_a_refused_key_is_told_once_and_cannot_loop(fed):
     live (revocation does not close it). Its next frame is answered once with
     ERROR KEY_REFUSED (stop: retrying cannot help), and the 300 frames after
     it get no answer in that interval (before: an ERROR per frame, telling a
-    client to SUBSCRIBE again: a loop of about 200 frames a second)."""
+    client to SUBSCRIBE again: a loop of about 200 frames a second).
+    checks [P7.9-2]"""
     started(fed, "ZVH-PROTO-3")
     F = pb().SubFrame
     sub = raw_partner(fed, A, "pol")
@@ -227,7 +234,8 @@ test_a_refused_key_is_told_once_and_cannot_loop.setup = dict(
 def test_ack_with_confirm_is_answered_once_durable(fed):
     """ACK{seq, confirm}: ACKED{seq' >= seq} comes once the cursor is stored;
     a new connection resuming from the cursor gets nothing at or below it.
-    zvhctl subscribe confirms before it exits (no warning)."""
+    zvhctl subscribe confirms before it exits (no warning).
+    checks [P7.3-19] [P7.4-16]"""
     case = started(fed, "ZVH-PROTO-4")
     ids = [fed.raise_signal(A, case, text=f"melding {n}") for n in range(3)]
     F = pb().SubFrame
@@ -265,7 +273,8 @@ test_ack_with_confirm_is_answered_once_durable.setup = dict(
 def test_operator_gets_the_region_roles_actions(fed):
     """An operator partner acts for its region: its view of a signal carries
     the actions the plan gives the role 'region' (decided for 8.2: the spec
-    said none), and the police's view only the police's."""
+    said none), and the police's view only the police's.
+    checks [P8.2-8] [P8.2-7]"""
     case = started(fed, "ZVH-PROTO-8")
     with open(zvhtest.EXAMPLE_PLAN, encoding="utf-8") as f:
         plan = json.load(f)
@@ -297,7 +306,8 @@ def test_review_due_reaches_operators_only(fed):
     """The example plan's review date has passed: the operator partner gets a
     review_due entry; the police, streaming from the same seq, gets the
     signal raised after it but never the review_due before it (decided for
-    6.5: the spec said every partner covering the region)."""
+    6.5: the spec said every partner covering the region).
+    checks [P8.1-7]"""
     case = started(fed, "ZVH-PROTO-9")
     F = pb().SubFrame
     review_due = pb().SignalEvent.TYPE_REVIEW_DUE
@@ -331,7 +341,8 @@ test_review_due_reaches_operators_only.setup = dict(
 def test_subscribe_after_a_seq_moves_the_stored_cursor(fed):
     """SUBSCRIBE{seq = N} says the partner has processed up to N: a later
     SUBSCRIBE from the cursor starts after N, without any ACK (decided for
-    7.3: the spec said only ACKs move the cursor)."""
+    7.3: the spec said only ACKs move the cursor).
+    checks [P7.3-4] [P7.3-9]"""
     case = started(fed, "ZVH-PROTO-10")
     ids = [fed.raise_signal(A, case, text=f"melding {n}") for n in range(3)]
     F = pb().SubFrame
@@ -371,7 +382,8 @@ def test_a_partner_gone_without_a_word_costs_no_audit_per_turn(fed):
     signals raised next are audited as disclosed to it once, when the first
     send fails, and not again on every loop turn (before: up to 256 disclose
     entries and an fsync each turn, for as long as the session lived), while
-    the crisis service gets every one of them."""
+    the crisis service gets every one of them.
+    checks [P7.3-16]"""
     case = started(fed, "ZVH-PROTO-13")
     F = pb().SubFrame
     pol = raw_partner(fed, A, "pol")
@@ -451,7 +463,8 @@ def test_a_change_asked_again_is_done_once(fed):
     SIGKILL and restart of the daemon, is recorded once and every answer
     names the first signal: the retry of a change whose reply was lost gets
     the first result. Another request id is a new signal; a request without
-    client_id is not deduplicated (older clients)."""
+    client_id is not deduplicated (older clients).
+    checks [P9.2-2]"""
     case = started(fed, "ZVH-PROTO-11")
     client = os.urandom(16)
     ctl = RawControl(fed, A)
@@ -488,7 +501,8 @@ def test_libzvh_resends_an_unanswered_change_with_its_id(fed):
     """zvhctl (libzvh) raises while the daemon is stopped (SIGSTOP) for longer
     than libzvh's first resend (1 s): the request is sent at least twice
     with one id; after SIGCONT the raise is recorded once and zvhctl prints
-    that signal's id."""
+    that signal's id.
+    checks [P9.2-1] [P9.2-2]"""
     case = started(fed, "ZVH-PROTO-12")
     before = _signals_created(fed, A)
     fed.pause(A)
@@ -513,7 +527,8 @@ test_libzvh_resends_an_unanswered_change_with_its_id.setup = dict(regions=[A])
 
 def test_partner_of_another_major_version_is_refused(fed):
     """A SUBSCRIBE announcing protocol 2.0 is answered ERROR VERSION, naming
-    both versions, and gets no stream; the same partner with 1.x streams."""
+    both versions, and gets no stream; the same partner with 1.x streams.
+    checks [P12.1-2]"""
     started(fed, "ZVH-PROTO-5")
     F = pb().SubFrame
     sub = raw_partner(fed, A, "pol")
@@ -549,7 +564,8 @@ def test_next_minor_version_works_with_this_one(fed):
     """groningen runs this daemon (1.1), drenthe one announcing 1.2: links come
     up, a case moves groningen -> drenthe and back into the joint phase, a
     signal raised at drenthe reaches groningen, and each one's status shows
-    the other's version."""
+    the other's version.
+    checks [P12.1-1]"""
     _start_mixed(fed, NEXT_MINOR)
     fed.wait_links_up()
     case = "ZVH-PROTO-6"
@@ -571,7 +587,8 @@ def test_other_major_version_is_refused_on_both_sides(fed):
     """groningen runs this daemon (1.1), drenthe one announcing 2.0: each logs
     that the other speaks another major version and refuses its frames, the
     link stays down on both sides, a move stays queued, and status shows the
-    other's version."""
+    other's version.
+    checks [P12.1-2]"""
     since = time.monotonic()
     _start_mixed(fed, NEXT_MAJOR)
     fed.wait_log(A, r"peer drenthe: speaks protocol 2\.0, this daemon 1\.1",
