@@ -495,11 +495,16 @@ def test_a_change_asked_again_is_done_once(fed):
                f"another request id made no new signal: {other.event_id}")
         plain = [ctl.call(_raise_request(case, 3)).event_id for _ in range(2)]
         expect(plain[0] != plain[1], "a request without client_id was deduplicated")
+        #  A client_id of another length is not one: served, not deduplicated
+        odd = [ctl.call(_raise_request(case, 4, b"\x00\xff\x01")) for _ in range(2)]
+        expect(all(r.status == pb().ControlReply.STATUS_OK for r in odd)
+               and odd[0].event_id != odd[1].event_id,
+               f"raises with a 3-byte client_id: {[(r.status, r.event_id) for r in odd]}")
     finally:
         ctl.close()
     created = _signals_created(fed, A)
     eq(created.count(first.event_id), 1, "audited creations of the first signal")
-    eq(len(created), 4, f"signals created: {created}")
+    eq(len(created), 6, f"signals created: {created}")
 
 
 test_a_change_asked_again_is_done_once.setup = dict(regions=[A])
