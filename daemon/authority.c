@@ -50,6 +50,78 @@ authority_signature_error (const config_t *config, const Zvh__V1__Envelope *enve
     return NULL;
 }
 
+//  A custody statement signed by `signer`, as its directory sign_key says.
+static bool
+s_custody_signed (const config_t *config, wire_custody_t kind, const char *case_id,
+                  const char *transfer_id, const char *source, const char *target,
+                  const char *signer, ProtobufCBinaryData signature)
+{
+    const config_region_t *region = config_region (config, signer ? signer : "");
+    uint8_t key [WIRE_SIGN_PUBLIC_BYTES];
+    size_t length = 0;
+    return region && *region->sign_key
+        && sodium_hex2bin (key, sizeof key, region->sign_key, strlen (region->sign_key),
+                           NULL, &length, NULL) == 0 && length == sizeof key
+        && wire_custody_verify (kind, case_id, transfer_id, source, target,
+                                signature.data, signature.len, key) == 0;
+}
+
+//  A change of owner that both of its parties signed.
+static bool
+s_link_proven (const config_t *config, const char *case_id, const Zvh__V1__CustodyLink *link)
+{
+    return authority_id_valid (link->transfer_id)
+        && s_custody_signed (config, WIRE_CUSTODY_OFFER, case_id, link->transfer_id,
+                             link->source, link->target, link->source,
+                             link->offer_signature)
+        && s_custody_signed (config, WIRE_CUSTODY_ACCEPT, case_id, link->transfer_id,
+                             link->source, link->target, link->target,
+                             link->accept_signature);
+}
+
+//  The offer's chain proves that its source owns the case (PROTOCOL 2.9):
+//  every link signed by both parties and starting where the one before it
+//  ended, the last ending at the source (no link: the source included it),
+//  and the offer itself signed by the source.
+static void
+s_read_custody (const config_t *config, const Zvh__V1__TransferOffer *offer,
+                authority_event_t *event)
+{
+    size_t count = offer->custody ? offer->custody->n_links : 0;
+    if (count > WIRE_CUSTODY_LINKS_MAX)
+        return;
+    const char *holder = NULL;
+    for (size_t i = 0; i < count; i++) {
+        const Zvh__V1__CustodyLink *link = offer->custody->links [i];
+        if ((holder && !streq (link->source, holder))
+        ||  !s_link_proven (config, offer->case_id, link))
+            return;
+        if (streq (link->source, event->self))
+            snprintf (event->custody_self_transfer, sizeof event->custody_self_transfer,
+                      "%s", link->transfer_id);
+        holder = link->target;
+    }
+    event->custody_proven = (!holder || streq (holder, offer->source))
+        && s_custody_signed (config, WIRE_CUSTODY_OFFER, offer->case_id,
+                             offer->transfer_id, offer->source, offer->target,
+                             offer->source, offer->offer_signature);
+}
+
+//  An accept signed by its sender, and echoing the offer this region signed.
+static void
+s_read_accept (const config_t *config, const Zvh__V1__TransferAccept *accept,
+               authority_event_t *event)
+{
+    event->accept_signed = s_custody_signed (config, WIRE_CUSTODY_ACCEPT, accept->case_id,
+                                             accept->transfer_id, event->self,
+                                             event->from, event->from,
+                                             accept->accept_signature);
+    event->offer_proven = s_custody_signed (config, WIRE_CUSTODY_OFFER, accept->case_id,
+                                            accept->transfer_id, event->self,
+                                            event->from, event->self,
+                                            accept->offer_signature);
+}
+
 //  "region/seq": the region part into region (CONFIG_ID_MAX) and the seq.
 static bool
 s_split_event_id (const char *event_id, char *region, uint64_t *seq)
@@ -149,6 +221,8 @@ s_read_payload (const config_t *config, const Zvh__V1__Envelope *envelope,
                 why = "offer names an over-long region";
             case_id = offer ? offer->case_id : NULL;
             transfer_id = offer ? offer->transfer_id : NULL;
+            if (offer && !why && authority_id_valid (case_id) && authority_id_valid (transfer_id))
+                s_read_custody (config, offer, event);
             break;
         }
         case ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_ACCEPT: {
@@ -157,6 +231,8 @@ s_read_payload (const config_t *config, const Zvh__V1__Envelope *envelope,
             msg = accept ? &accept->base : NULL;
             case_id = accept ? accept->case_id : NULL;
             transfer_id = accept ? accept->transfer_id : NULL;
+            if (accept)
+                s_read_accept (config, accept, event);
             break;
         }
         case ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_REJECT: {
@@ -268,6 +344,14 @@ s_decide_offer (const authority_event_t *event, const authority_case_t *here)
 {
     if (!s_is (event->offer_source, event->origin) || !s_is (event->offer_target, event->self))
         return "an offer that names other regions than its sender and this one";
+    if (!event->custody_proven)
+        return "an offer whose chain of custody does not prove that its sender owns the case";
+    //  Moved on from here: only the owner that the chain proves, after this
+    //  region's own last hand-over, may bring it back
+    if (here->known && here->state == ZVH__V1__CASE_STATE__CASE_TOMBSTONE
+    &&  !s_is (event->custody_self_transfer, here->transfer_id))
+        return "an offer for a case this region handed over, whose chain does not go "
+               "through that hand-over";
     //  Held here in a joint phase: only its owner may move it on
     if (here->known && here->state == ZVH__V1__CASE_STATE__CASE_JOINT_SOURCE
     &&  !s_is (here->owner, event->from))
@@ -278,11 +362,14 @@ s_decide_offer (const authority_event_t *event, const authority_case_t *here)
 static const char *
 s_decide_accept (const authority_event_t *event, const authority_case_t *here)
 {
+    if (!event->accept_signed)
+        return "an accept its sender did not sign (chain of custody)";
     if (s_answers_our_offer (event, here))
         return NULL;
-    //  A restored store lost the offers it made after its backup (4.9)
-    if (event->restored && here->known && here->state == ZVH__V1__CASE_STATE__CASE_ACTIVE
-    &&  s_is (here->owner, event->self))
+    //  A restored store lost the offers it made after its backup (4.9); the
+    //  accept proves one by echoing this region's signature of it
+    if (event->restored && event->offer_proven && here->known
+    &&  here->state == ZVH__V1__CASE_STATE__CASE_ACTIVE && s_is (here->owner, event->self))
         return NULL;
     return "an accept of no offer this region made to its sender";
 }

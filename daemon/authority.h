@@ -34,6 +34,13 @@ typedef struct {
     bool raise_attested;                    //  signal event: carries the raise as
                                             //  event_id's region signed it
     bool restored;                          //  this store was restored (PROTOCOL 4.9)
+    bool custody_proven;                    //  offer: its signed chain ends at its
+                                            //  source, and the source signed it
+    char custody_self_transfer [ZVH_ID_MAX];    //  offer: the chain's last link from
+                                                //  this region, "" if none
+    bool accept_signed;                     //  accept: signed by its sender
+    bool offer_proven;                      //  accept: echoes this region's signature
+                                            //  of the offer it answers
 } authority_event_t;
 
 //  What this region knows of the case an event is about.

@@ -15,6 +15,7 @@
 
 #define CASE_ID_MAX          ZVH_ID_MAX
 #define CASE_INCLUSION_MAX   (16 * 1024)   //  above the plan validator's limits
+#define CASE_CUSTODY_MAX     (WIRE_CUSTODY_LINKS_MAX * 512)  //  a link packs to < 500
 #define PLAN_KEY_MAX         (CASE_ID_MAX + 16)
 #define TRANSFER_ID_RANDOM   8           //  random bytes in a transfer id
 #define CASE_ID_RANDOM       6           //  random bytes in a generated case id
@@ -35,6 +36,8 @@ typedef struct {
     size_t inclusion_size;
     int64_t joint_until_ms;
     int64_t updated_ms;
+    uint8_t custody [CASE_CUSTODY_MAX];         //  serialised CustodyChain
+    size_t custody_size;
 } case_rec_t;
 
 struct _transfer_t {
@@ -43,6 +46,8 @@ struct _transfer_t {
     const config_t *config;
     transfer_hook_fn *hook;
     void *hook_arg;
+    bool signs;                                 //  false in unit tests only
+    uint8_t sign_key [WIRE_SIGN_SECRET_BYTES];  //  for custody statements
     int64_t next_expiry_ms;
     char error [TRANSFER_ERROR_MAX];
 };
@@ -123,8 +128,69 @@ s_case_load (transfer_t *self, MDB_txn *txn, const char *id, case_rec_t *rec)
     }
     rec->joint_until_ms = msg->joint_until_ms;
     rec->updated_ms = msg->updated_ms;
+    if (msg->custody) {
+        size_t size = protobuf_c_message_get_packed_size (&msg->custody->base);
+        if (size <= CASE_CUSTODY_MAX)
+            rec->custody_size = protobuf_c_message_pack (&msg->custody->base,
+                                                         rec->custody);
+    }
     wire_free (&msg->base);
     return 0;
+}
+
+//  The case's custody chain, decoded (NULL if it has none yet).
+static Zvh__V1__CustodyChain *
+s_custody (const case_rec_t *rec)
+{
+    return rec->custody_size
+        ? WIRE_DECODE (Zvh__V1__CustodyChain, zvh__v1__custody_chain,
+                       rec->custody, rec->custody_size)
+        : NULL;
+}
+
+//  rec's chain becomes base's links (NULL: none) and one more link for
+//  transfer_id from source to target; the oldest go beyond the maximum.
+static int
+s_custody_extend (case_rec_t *rec, const Zvh__V1__CustodyChain *base,
+                  const char *transfer_id, const char *source, const char *target,
+                  ProtobufCBinaryData offer_signature,
+                  ProtobufCBinaryData accept_signature)
+{
+    Zvh__V1__CustodyLink link = ZVH__V1__CUSTODY_LINK__INIT;
+    link.transfer_id = (char *) transfer_id;
+    link.source = (char *) source;
+    link.target = (char *) target;
+    link.offer_signature = offer_signature;
+    link.accept_signature = accept_signature;
+    Zvh__V1__CustodyLink *links [WIRE_CUSTODY_LINKS_MAX];
+    size_t kept = base ? base->n_links : 0, first = 0;
+    if (kept >= WIRE_CUSTODY_LINKS_MAX) {
+        first = kept - (WIRE_CUSTODY_LINKS_MAX - 1);
+        kept = WIRE_CUSTODY_LINKS_MAX - 1;
+    }
+    for (size_t i = 0; i < kept; i++)
+        links [i] = base->links [first + i];
+    links [kept] = &link;
+    Zvh__V1__CustodyChain chain = ZVH__V1__CUSTODY_CHAIN__INIT;
+    chain.n_links = kept + 1;
+    chain.links = links;
+    if (protobuf_c_message_get_packed_size (&chain.base) > CASE_CUSTODY_MAX)
+        return ZVH_E_BAD_REQUEST;
+    rec->custody_size = protobuf_c_message_pack (&chain.base, rec->custody);
+    return 0;
+}
+
+//  This region's signature of a custody statement (none in unit tests).
+static void
+s_custody_sign (transfer_t *self, wire_custody_t kind, const char *case_id,
+                const char *transfer_id, const char *source, const char *target,
+                uint8_t signature [WIRE_SIGNATURE_BYTES], ProtobufCBinaryData *out)
+{
+    out->data = signature;
+    out->len = self->signs ? WIRE_SIGNATURE_BYTES : 0;
+    if (self->signs)
+        wire_custody_sign (kind, case_id, transfer_id, source, target, self->sign_key,
+                           signature);
 }
 
 //  ---------------------------------------------------------------- state counts
@@ -244,9 +310,12 @@ s_case_save (transfer_t *self, MDB_txn *txn, case_rec_t *rec, int64_t now_ms)
                        rec->inclusion, rec->inclusion_size)
         : NULL;
     msg.inclusion = inclusion;
+    Zvh__V1__CustodyChain *custody = s_custody (rec);
+    msg.custody = custody;
     size_t size;
     uint8_t *bytes = wire_encode (&msg.base, &size);
     wire_free (inclusion ? &inclusion->base : NULL);
+    wire_free (custody ? &custody->base : NULL);
     if (!bytes)
         return ENOMEM;
     int rc = store_put (self->store, txn, STORE_DB_CASES, rec->id,
@@ -388,8 +457,18 @@ void
 transfer_destroy (transfer_t **self_p)
 {
     assert (self_p);
+    if (*self_p)
+        sodium_memzero ((*self_p)->sign_key, sizeof (*self_p)->sign_key);
     free (*self_p);
     *self_p = NULL;
+}
+
+void
+transfer_set_sign_key (transfer_t *self, const uint8_t sign_key [WIRE_SIGN_SECRET_BYTES])
+{
+    assert (self && sign_key);
+    memcpy (self->sign_key, sign_key, sizeof self->sign_key);
+    self->signs = true;
 }
 
 void
@@ -575,9 +654,15 @@ transfer_move (transfer_t *self, MDB_txn *txn, const char *case_id,
         : NULL;
     offer.joint_until_ms = self->config->joint_phase_s
         ? now_ms + self->config->joint_phase_s * MS_PER_S : 0;
+    Zvh__V1__CustodyChain *custody = s_custody (&rec);
+    offer.custody = custody;
+    uint8_t signature [WIRE_SIGNATURE_BYTES];
+    s_custody_sign (self, WIRE_CUSTODY_OFFER, rec.id, rec.transfer_id, s_region (self),
+                    target, signature, &offer.offer_signature);
     rc = s_push (self, txn, target, ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_OFFER,
                  rec.id, &offer.base, now_ms);
     wire_free (offer.inclusion ? &offer.inclusion->base : NULL);
+    wire_free (custody ? &custody->base : NULL);
     if (rc == 0)
         rc = s_case_save (self, txn, &rec, now_ms);
     return rc;
@@ -743,6 +828,14 @@ s_on_offer (transfer_t *self, MDB_txn *txn, const char *from,
     s_copy (rec.transfer_id, offer->transfer_id);
     rec.state = ZVH__V1__CASE_STATE__CASE_JOINT_TARGET;
     rec.joint_until_ms = offer->joint_until_ms;
+    Zvh__V1__TransferAccept accept = ZVH__V1__TRANSFER_ACCEPT__INIT;
+    uint8_t signature [WIRE_SIGNATURE_BYTES];
+    s_custody_sign (self, WIRE_CUSTODY_ACCEPT, rec.id, rec.transfer_id, from,
+                    s_region (self), signature, &accept.accept_signature);
+    accept.offer_signature = offer->offer_signature;
+    if (s_custody_extend (&rec, offer->custody, rec.transfer_id, from, s_region (self),
+                          offer->offer_signature, accept.accept_signature))
+        return s_reject (self, txn, from, offer, "custody chain too long", now_ms);
     if (offer->inclusion) {
         size_t size = protobuf_c_message_get_packed_size (&offer->inclusion->base);
         if (size <= CASE_INCLUSION_MAX)
@@ -755,7 +848,6 @@ s_on_offer (transfer_t *self, MDB_txn *txn, const char *from,
         rc = s_case_save (self, txn, &rec, now_ms);
     if (rc)
         return rc;
-    Zvh__V1__TransferAccept accept = ZVH__V1__TRANSFER_ACCEPT__INIT;
     accept.transfer_id = rec.transfer_id;
     accept.case_id = rec.id;
     log_info ("case %s: accepted from %s (transfer %s, plan v%" PRIu64 "); "
@@ -785,6 +877,18 @@ s_answer_case (transfer_t *self, MDB_txn *txn, const char *from,
     return 0;
 }
 
+//  Add the link that an accept from `from` completes to rec's chain.
+static int
+s_custody_chain_accepted (transfer_t *self, case_rec_t *rec, const char *from,
+                          const Zvh__V1__TransferAccept *msg)
+{
+    Zvh__V1__CustodyChain *chain = s_custody (rec);
+    int rc = s_custody_extend (rec, chain, msg->transfer_id, s_region (self), from,
+                               msg->offer_signature, msg->accept_signature);
+    wire_free (chain ? &chain->base : NULL);
+    return rc;
+}
+
 //  A store restored from a backup has lost the offers it made after it. A
 //  peer's accept of one, sent again after the restore (docs/PROTOCOL.md
 //  4.9), is the proof: the peer owns the case, so follow it rather than
@@ -812,6 +916,9 @@ s_accept_of_lost_offer (transfer_t *self, MDB_txn *txn, const char *from,
     s_copy (rec.transfer_id, msg->transfer_id);
     rec.joint_until_ms = self->config->joint_phase_s
                        ? now_ms + self->config->joint_phase_s * MS_PER_S : 0;
+    rc = s_custody_chain_accepted (self, &rec, from, msg);
+    if (rc)
+        return rc;
     *taken = true;
     return s_case_save (self, txn, &rec, now_ms);
 }
@@ -832,6 +939,15 @@ s_on_accept (transfer_t *self, MDB_txn *txn, const char *from,
         return rc == 1 ? 0 : rc;
     rec.state = ZVH__V1__CASE_STATE__CASE_JOINT_SOURCE;
     s_copy (rec.owner, from);
+    uint8_t signature [WIRE_SIGNATURE_BYTES];
+    ProtobufCBinaryData offer_signature;
+    s_custody_sign (self, WIRE_CUSTODY_OFFER, rec.id, rec.transfer_id, s_region (self),
+                    from, signature, &offer_signature);
+    Zvh__V1__TransferAccept mine = *msg;
+    mine.offer_signature = offer_signature;
+    rc = s_custody_chain_accepted (self, &rec, from, &mine);
+    if (rc)
+        return rc;
     log_info ("case %s: %s accepted transfer %s; joint phase", rec.id, from,
                rec.transfer_id);
     return s_case_save (self, txn, &rec, now_ms);

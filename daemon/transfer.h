@@ -61,6 +61,11 @@ int
     transfer_count_states (transfer_t *self, MDB_txn *txn,
                            uint64_t counts [ZVH_CASE_STATES + 1]);
 
+//  Sign this region's custody statements with sign_key (copied): without
+//  it (unit tests) offers and accepts go out unsigned and peers refuse them.
+void
+    transfer_set_sign_key (transfer_t *self, const uint8_t sign_key [WIRE_SIGN_SECRET_BYTES]);
+
 //  Set the function told of label events (one; NULL for none).
 void
     transfer_set_hook (transfer_t *self, transfer_hook_fn *hook, void *arg);

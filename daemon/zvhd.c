@@ -411,6 +411,8 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
     uint8_t sign_public [WIRE_SIGN_PUBLIC_BYTES], sign_secret [WIRE_SIGN_SECRET_BYTES];
     wire_sign_keypair (zcert_secret_key (self->cert), sign_public, sign_secret);
     self->outbox = outbox_new (self->store, self->config->region, sign_secret);
+    self->transfer = transfer_new (self->store, self->outbox, self->config);
+    transfer_set_sign_key (self->transfer, sign_secret);
     sodium_memzero (sign_secret, sizeof sign_secret);
     outbox_set_retention (self->outbox, self->config->link_retention_days * ZVHD_MS_PER_DAY);
     int rc = outbox_start (self->outbox, store_backup_taken_ms (self->store), zclock_time ());
@@ -419,7 +421,6 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
                     store_path (self->store), mdb_strerror (rc));
         return ZVHD_EXIT_STARTUP;
     }
-    self->transfer = transfer_new (self->store, self->outbox, self->config);
     rc = transfer_start (self->transfer);
     if (rc) {
         log_error ("store %s: cannot count the cases per state: %s",

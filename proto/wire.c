@@ -183,6 +183,8 @@ wire_hash (const uint8_t *data, size_t size, uint8_t hash [32])
 
 //  ---------------------------------------------------------------- signatures
 
+#define WIRE_CUSTODY_OFFER_CONTEXT   "zvh.v1.custody.offer"
+#define WIRE_CUSTODY_ACCEPT_CONTEXT  "zvh.v1.custody.accept"
 #define WIRE_SIGN_CONTEXT     "zvh.v1.envelope"     //  domain separation
 #define WIRE_SIGN_SEED_KEY    "zvh-sign-v1"
 
@@ -258,4 +260,45 @@ wire_envelope_verify (const Zvh__V1__Envelope *envelope,
     s_envelope_digest (envelope, digest);
     return crypto_sign_verify_detached (envelope->signature.data, digest, sizeof digest,
                                         public_key) == 0 ? 0 : -1;
+}
+
+//  BLAKE2b-512 of a custody statement, each field length-prefixed.
+static void
+s_custody_digest (wire_custody_t kind, const char *case_id, const char *transfer_id,
+                  const char *source, const char *target, uint8_t digest [64])
+{
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, 64);
+    s_put_text (&state, kind == WIRE_CUSTODY_OFFER ? WIRE_CUSTODY_OFFER_CONTEXT
+                                                   : WIRE_CUSTODY_ACCEPT_CONTEXT);
+    s_put_text (&state, case_id);
+    s_put_text (&state, transfer_id);
+    s_put_text (&state, source);
+    s_put_text (&state, target);
+    crypto_generichash_final (&state, digest, 64);
+}
+
+void
+wire_custody_sign (wire_custody_t kind, const char *case_id, const char *transfer_id,
+                   const char *source, const char *target,
+                   const uint8_t secret_key [WIRE_SIGN_SECRET_BYTES],
+                   uint8_t signature [WIRE_SIGNATURE_BYTES])
+{
+    uint8_t digest [64];
+    s_custody_digest (kind, case_id, transfer_id, source, target, digest);
+    crypto_sign_detached (signature, NULL, digest, sizeof digest, secret_key);
+}
+
+int
+wire_custody_verify (wire_custody_t kind, const char *case_id, const char *transfer_id,
+                     const char *source, const char *target,
+                     const uint8_t *signature, size_t size,
+                     const uint8_t public_key [WIRE_SIGN_PUBLIC_BYTES])
+{
+    if (!signature || size != WIRE_SIGNATURE_BYTES)
+        return -1;
+    uint8_t digest [64];
+    s_custody_digest (kind, case_id, transfer_id, source, target, digest);
+    return crypto_sign_verify_detached (signature, digest, sizeof digest, public_key) == 0
+           ? 0 : -1;
 }

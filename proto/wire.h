@@ -15,7 +15,7 @@
 //  The version of docs/PROTOCOL.md this source implements (12.1): every
 //  LinkFrame and SubFrame announces it.
 #define WIRE_PROTOCOL_MAJOR    1
-#define WIRE_PROTOCOL_MINOR    1
+#define WIRE_PROTOCOL_MINOR    2
 
 //  Largest frame a peer or client may send us (also ZMQ_MAXMSGSIZE).
 #define WIRE_MAX_FRAME_BYTES   (4 * 1024 * 1024)
@@ -72,6 +72,31 @@ int
 int
     wire_envelope_verify (const Zvh__V1__Envelope *envelope,
                           const uint8_t public_key [WIRE_SIGN_PUBLIC_BYTES]);
+
+//  Changes of owner a case keeps proof of (the oldest go beyond it).
+#define WIRE_CUSTODY_LINKS_MAX  32
+
+//  The two statements of a change of owner (PROTOCOL 2.9).
+typedef enum {
+    WIRE_CUSTODY_OFFER,         //  signed by the source when it offers
+    WIRE_CUSTODY_ACCEPT         //  signed by the target when it accepts
+} wire_custody_t;
+
+//  Sign a custody statement about case_id's transfer from source to target
+//  into signature (WIRE_SIGNATURE_BYTES).
+void
+    wire_custody_sign (wire_custody_t kind, const char *case_id, const char *transfer_id,
+                       const char *source, const char *target,
+                       const uint8_t secret_key [WIRE_SIGN_SECRET_BYTES],
+                       uint8_t signature [WIRE_SIGNATURE_BYTES]);
+
+//  Check a custody statement's signature (size bytes) with the signer's
+//  public key: 0 if valid.
+int
+    wire_custody_verify (wire_custody_t kind, const char *case_id, const char *transfer_id,
+                         const char *source, const char *target,
+                         const uint8_t *signature, size_t size,
+                         const uint8_t public_key [WIRE_SIGN_PUBLIC_BYTES]);
 
 //  Typed shorthands for the messages decoded most.
 #define WIRE_DECODE(type, lower, data, size) \

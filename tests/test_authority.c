@@ -67,11 +67,23 @@ test_offer_rows (void **state)
     snprintf (offer.offer_source, CONFIG_ID_MAX, B);
     snprintf (offer.offer_target, CONFIG_ID_MAX, A);
     snprintf (offer.transfer_id, ZVH_ID_MAX, T1);
+    offer.custody_proven = true;
     APPLIES (offer, unknown);
-    authority_case_t tombstone = s_case (STATE (TOMBSTONE), C, C, T2);
-    APPLIES (offer, tombstone);     //  no chain of custody yet (PROTOCOL 2.8)
     authority_case_t joint_of_b = s_case (STATE (JOINT_SOURCE), B, B, T2);
     APPLIES (offer, joint_of_b);
+    //  A tombstone (A handed it over in T2) takes it back only along a chain
+    //  that goes through T2
+    authority_case_t tombstone = s_case (STATE (TOMBSTONE), C, C, T2);
+    REFUSED (offer, tombstone);
+    snprintf (offer.custody_self_transfer, ZVH_ID_MAX, T1);
+    REFUSED (offer, tombstone);
+    snprintf (offer.custody_self_transfer, ZVH_ID_MAX, T2);
+    APPLIES (offer, tombstone);
+    offer.custody_proven = false;
+    REFUSED (offer, tombstone);
+    REFUSED (offer, unknown);
+    REFUSED (offer, joint_of_b);
+    offer.custody_proven = true;
     authority_case_t joint_of_c = s_case (STATE (JOINT_SOURCE), C, C, T2);
     REFUSED (offer, joint_of_c);    //  only the owner moves it on
     authority_event_t other = offer;
@@ -91,6 +103,10 @@ test_answer_rows (void **state)
         authority_event_t answer = s_event (types [i], B, B);
         snprintf (answer.transfer_id, ZVH_ID_MAX, T1);
         authority_case_t offered_to_b = s_case (STATE (OFFERED), A, B, T1);
+        answer.accept_signed = false;
+        if (types [i] == ENVELOPE (TRANSFER_ACCEPT))
+            REFUSED (answer, offered_to_b);     //  unsigned: no link of custody
+        answer.accept_signed = true;
         APPLIES (answer, offered_to_b);
         authority_case_t offered_to_c = s_case (STATE (OFFERED), A, C, T1);
         REFUSED (answer, offered_to_c);
@@ -109,7 +125,10 @@ test_accept_after_restore_only_for_an_active_case_owned_here (void **state)
     authority_event_t accept = s_event (ENVELOPE (TRANSFER_ACCEPT), B, B);
     snprintf (accept.transfer_id, ZVH_ID_MAX, T1);
     accept.restored = true;
+    accept.accept_signed = true;
     authority_case_t active = s_case (STATE (ACTIVE), A, "", "");
+    REFUSED (accept, active);       //  no proof of an offer A made to B
+    accept.offer_proven = true;
     APPLIES (accept, active);
     authority_case_t elsewhere = s_case (STATE (TOMBSTONE), C, C, T2);
     REFUSED (accept, elsewhere);
@@ -343,6 +362,177 @@ test_published_raise_is_attested_only_as_signed (void **state)
     free (config);
 }
 
+//  ---------------------------------------------------------------- custody
+
+#define T3  "t-0000000000000003"
+
+static uint8_t s_region_secret [3][WIRE_SIGN_SECRET_BYTES];
+
+//  A directory of A, B and C, each with its own signing key.
+static config_t *
+s_custody_config (void)
+{
+    config_t *config = (config_t *) calloc (1, sizeof (config_t));
+    snprintf (config->region, sizeof config->region, A);
+    const char *ids [] = { A, B, C };
+    for (size_t i = 0; i < 3; i++) {
+        uint8_t public_key [WIRE_SIGN_PUBLIC_BYTES];
+        crypto_sign_keypair (public_key, s_region_secret [i]);
+        config_region_t *region = &config->regions [config->region_count++];
+        snprintf (region->id, sizeof region->id, "%s", ids [i]);
+        sodium_bin2hex (region->sign_key, sizeof region->sign_key, public_key,
+                        sizeof public_key);
+    }
+    return config;
+}
+
+static const uint8_t *
+s_secret_of (const char *region)
+{
+    return s_region_secret [streq (region, A) ? 0 : streq (region, B) ? 1 : 2];
+}
+
+typedef struct {
+    Zvh__V1__CustodyLink link;
+    uint8_t offer_signature [WIRE_SIGNATURE_BYTES];
+    uint8_t accept_signature [WIRE_SIGNATURE_BYTES];
+} signed_link_t;
+
+//  A change of owner of c1, signed by both parties.
+static void
+s_link (signed_link_t *made, const char *transfer_id, const char *source, const char *target)
+{
+    Zvh__V1__CustodyLink init = ZVH__V1__CUSTODY_LINK__INIT;
+    made->link = init;
+    made->link.transfer_id = (char *) transfer_id;
+    made->link.source = (char *) source;
+    made->link.target = (char *) target;
+    wire_custody_sign (WIRE_CUSTODY_OFFER, "c1", transfer_id, source, target,
+                       s_secret_of (source), made->offer_signature);
+    wire_custody_sign (WIRE_CUSTODY_ACCEPT, "c1", transfer_id, source, target,
+                       s_secret_of (target), made->accept_signature);
+    made->link.offer_signature.data = made->offer_signature;
+    made->link.offer_signature.len = WIRE_SIGNATURE_BYTES;
+    made->link.accept_signature.data = made->accept_signature;
+    made->link.accept_signature.len = WIRE_SIGNATURE_BYTES;
+}
+
+//  An envelope of msg as origin, unsigned (the custody checks do not need
+//  its signature), packed into payload.
+static Zvh__V1__Envelope
+s_unsigned (const char *origin, int type, const ProtobufCMessage *msg, uint8_t *payload)
+{
+    Zvh__V1__Envelope envelope = ZVH__V1__ENVELOPE__INIT;
+    envelope.origin = (char *) origin;
+    envelope.type = type;
+    envelope.payload.data = payload;
+    envelope.payload.len = protobuf_c_message_pack (msg, payload);
+    return envelope;
+}
+
+//  C offers c1 to A (transfer T3) with the given links, signed by signer.
+static void
+s_read_offer (const config_t *config, Zvh__V1__CustodyLink **links, size_t count,
+              const char *signer, authority_event_t *event)
+{
+    Zvh__V1__CustodyChain chain = ZVH__V1__CUSTODY_CHAIN__INIT;
+    chain.links = links;
+    chain.n_links = count;
+    uint8_t signature [WIRE_SIGNATURE_BYTES];
+    wire_custody_sign (WIRE_CUSTODY_OFFER, "c1", T3, C, A, s_secret_of (signer), signature);
+    Zvh__V1__TransferOffer offer = ZVH__V1__TRANSFER_OFFER__INIT;
+    offer.transfer_id = T3;
+    offer.case_id = "c1";
+    offer.source = C;
+    offer.target = A;
+    offer.custody = &chain;
+    offer.offer_signature.data = signature;
+    offer.offer_signature.len = sizeof signature;
+    uint8_t payload [8192];
+    Zvh__V1__Envelope envelope = s_unsigned (C, ENVELOPE (TRANSFER_OFFER), &offer.base,
+                                             payload);
+    assert_null (authority_read (config, &envelope, C, false, event));
+}
+
+static void
+test_custody_chain_is_read_as_signed (void **state)
+{
+    (void) state;
+    config_t *config = s_custody_config ();
+    signed_link_t a_to_b, b_to_c, a_to_c;
+    s_link (&a_to_b, T1, A, B);
+    s_link (&b_to_c, T2, B, C);
+    s_link (&a_to_c, T2, A, C);
+    authority_event_t event;
+    Zvh__V1__CustodyLink *chain [] = { &a_to_b.link, &b_to_c.link };
+    s_read_offer (config, chain, 2, C, &event);
+    assert_true (event.custody_proven);
+    assert_string_equal (event.custody_self_transfer, T1);
+    //  No links: C says it included the case; proven as far as C goes
+    s_read_offer (config, NULL, 0, C, &event);
+    assert_true (event.custody_proven);
+    assert_string_equal (event.custody_self_transfer, "");
+    //  The offer signed by another key than C's
+    s_read_offer (config, chain, 2, B, &event);
+    assert_false (event.custody_proven);
+    //  A chain that ends elsewhere, or has a gap
+    s_read_offer (config, chain, 1, C, &event);
+    assert_false (event.custody_proven);
+    Zvh__V1__CustodyLink *gap [] = { &b_to_c.link, &a_to_c.link };
+    s_read_offer (config, gap, 2, C, &event);
+    assert_false (event.custody_proven);
+    //  A link whose accept C signed for B, or with no accept at all
+    wire_custody_sign (WIRE_CUSTODY_ACCEPT, "c1", T1, A, B, s_secret_of (C),
+                       a_to_b.accept_signature);
+    s_read_offer (config, chain, 2, C, &event);
+    assert_false (event.custody_proven);
+    s_link (&a_to_b, T1, A, B);
+    a_to_b.link.accept_signature.len = 0;
+    s_read_offer (config, chain, 2, C, &event);
+    assert_false (event.custody_proven);
+    //  A link's statement changed after signing (another transfer id)
+    s_link (&a_to_b, T1, A, B);
+    a_to_b.link.transfer_id = T3;
+    s_read_offer (config, chain, 2, C, &event);
+    assert_false (event.custody_proven);
+    free (config);
+}
+
+static void
+test_accept_is_read_as_signed (void **state)
+{
+    (void) state;
+    config_t *config = s_custody_config ();
+    signed_link_t a_to_b;
+    s_link (&a_to_b, T1, A, B);
+    Zvh__V1__TransferAccept accept = ZVH__V1__TRANSFER_ACCEPT__INIT;
+    accept.transfer_id = T1;
+    accept.case_id = "c1";
+    accept.offer_signature = a_to_b.link.offer_signature;
+    accept.accept_signature = a_to_b.link.accept_signature;
+    uint8_t payload [4096];
+    Zvh__V1__Envelope envelope = s_unsigned (B, ENVELOPE (TRANSFER_ACCEPT), &accept.base,
+                                             payload);
+    authority_event_t event;
+    assert_null (authority_read (config, &envelope, B, true, &event));
+    assert_true (event.accept_signed);
+    assert_true (event.offer_proven);
+    //  From C, the same signatures prove nothing: they name B
+    envelope.origin = C;
+    assert_null (authority_read (config, &envelope, C, true, &event));
+    assert_false (event.accept_signed);
+    assert_false (event.offer_proven);
+    //  An offer signature A never made
+    wire_custody_sign (WIRE_CUSTODY_OFFER, "c1", T1, A, B, s_secret_of (B),
+                       a_to_b.offer_signature);
+    envelope.origin = B;
+    envelope.payload.len = protobuf_c_message_pack (&accept.base, payload);
+    assert_null (authority_read (config, &envelope, B, true, &event));
+    assert_true (event.accept_signed);
+    assert_false (event.offer_proven);
+    free (config);
+}
+
 int
 main (void)
 {
@@ -358,6 +548,8 @@ main (void)
         cmocka_unit_test (test_signal_event_rows),
         cmocka_unit_test (test_ids_that_cannot_be_keys_are_malformed),
         cmocka_unit_test (test_published_raise_is_attested_only_as_signed),
+        cmocka_unit_test (test_custody_chain_is_read_as_signed),
+        cmocka_unit_test (test_accept_is_read_as_signed),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -121,6 +121,32 @@ def signing_key(fed, region):
     return key
 
 
+def custody_digest(kind, case_id, transfer_id, source, target):
+    """BLAKE2b-512 of a custody statement (2.9): kind is "offer" or "accept"."""
+    h = hashlib.blake2b(digest_size=64)
+    for part in (_text("zvh.v1.custody." + kind), _text(case_id), _text(transfer_id),
+                 _text(source), _text(target)):
+        h.update(part)
+    return h.digest()
+
+
+def custody_signature(fed, signer, kind, case_id, transfer_id, source, target):
+    """signer's signature of a custody statement (2.9)."""
+    return signing_key(fed, signer).sign(
+        custody_digest(kind, case_id, transfer_id, source, target)).signature
+
+
+def accept_payload(fed, case_id, transfer_id, source, target):
+    """A TransferAccept by target of source's offer, signed as 2.9 says (the
+    offer's signature, which only source can make, is echoed when it verifies)."""
+    return pb().TransferAccept(
+        transfer_id=transfer_id, case_id=case_id,
+        offer_signature=custody_signature(fed, source, "offer", case_id, transfer_id,
+                                          source, target),
+        accept_signature=custody_signature(fed, target, "accept", case_id, transfer_id,
+                                           source, target)).SerializeToString()
+
+
 def verify_envelope(fed, env):
     """True if env's signature verifies against its origin's sign_key."""
     import nacl.exceptions

@@ -549,7 +549,7 @@ def test_partner_of_another_major_version_is_refused(fed):
         sub.send(Frame(kind=F.KIND_SUBSCRIBE, seq=0, version_major=2, version_minor=0))
         error = wait_frame(sub, F.KIND_ERROR, "ERROR VERSION for protocol 2.0",
                            code=F.ERROR_VERSION)
-        expect("2.0" in error.error and "1.1" in error.error,
+        expect("2.0" in error.error and "1.2" in error.error,
                f"the refusal does not name both versions: {error.error}")
         sub.drain(ANSWER_S)
         eq(kinds(sub, F.KIND_DELIVERY), [], "deliveries to a partner of protocol 2.0")
@@ -574,7 +574,7 @@ def _start_mixed(fed, binary):
 
 
 def test_next_minor_version_works_with_this_one(fed):
-    """groningen runs this daemon (1.1), drenthe one announcing 1.2: links come
+    """groningen runs this daemon (1.2), drenthe one announcing 1.3: links come
     up, a case moves groningen -> drenthe and back into the joint phase, a
     signal raised at drenthe reaches groningen, and each one's status shows
     the other's version.
@@ -583,13 +583,13 @@ def test_next_minor_version_works_with_this_one(fed):
     fed.wait_links_up()
     case = "ZVH-PROTO-6"
     fed.include(A, fed.plan_file(), case)
-    eq(fed.move(A, case, B)[0], 0, "exit code of the move to the 1.2 daemon")
+    eq(fed.move(A, case, B)[0], 0, "exit code of the move to the 1.3 daemon")
     fed.wait_state(B, case, "joint_target")
     fed.wait_state(A, case, "joint_source")
-    eq(fed.peer(A, B).get("version"), "1.2", "drenthe's version in groningen's status")
-    eq(fed.peer(B, A).get("version"), "1.1", "groningen's version in drenthe's status")
+    eq(fed.peer(A, B).get("version"), "1.3", "drenthe's version in groningen's status")
+    eq(fed.peer(B, A).get("version"), "1.2", "groningen's version in drenthe's status")
     rc, out, err = fed.ctl(A, "status", use_json=False)
-    expect(rc == 0 and "protocol 1.2" in out, f"zvhctl status (text) shows no peer "
+    expect(rc == 0 and "protocol 1.3" in out, f"zvhctl status (text) shows no peer "
                                               f"version: {out!r}")
 
 
@@ -597,7 +597,7 @@ test_next_minor_version_works_with_this_one.setup = dict(regions=[A, B])
 
 
 def test_other_major_version_is_refused_on_both_sides(fed):
-    """groningen runs this daemon (1.1), drenthe one announcing 2.0: each logs
+    """groningen runs this daemon (1.2), drenthe one announcing 2.0: each logs
     that the other speaks another major version and refuses its frames, the
     link stays down on both sides, a move stays queued, and status shows the
     other's version.
@@ -613,8 +613,8 @@ def test_other_major_version_is_refused_on_both_sides(fed):
     eq(fed.move(A, case, B)[0], 0, "exit code of the move (queued)")
     wait_until(lambda: fed.peer(A, B).get("version") == "2.0",
                what="drenthe's version 2.0 in groningen's status")
-    wait_until(lambda: fed.peer(B, A).get("version") == "1.1",
-               what="groningen's version 1.1 in drenthe's status")
+    wait_until(lambda: fed.peer(B, A).get("version") == "1.2",
+               what="groningen's version 1.2 in drenthe's status")
     expect(not fed.peer(A, B)["up"] and not fed.peer(B, A)["up"],
            "a link between major versions 1 and 2 is up")
     eq(fed.state(A, case), "offered", "the case at groningen")

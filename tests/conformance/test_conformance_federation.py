@@ -31,7 +31,8 @@ if __name__ == "__main__":
 
 import zvhtest                                      # noqa: E402
 from conformance import (LinkServer, RawLink, audit, deviation,  # noqa: E402
-                         envelope, pb, plan_bytes, verify_envelope)
+                         accept_payload, custody_signature, envelope, pb, plan_bytes,
+                         verify_envelope)
 from zvhtest import eq, expect, wait_until          # noqa: E402
 
 A, B, C = "groningen", "drenthe", "utrecht"
@@ -91,12 +92,18 @@ def server(fed):
     return srv
 
 
-def offer(fed, seq, case_id, transfer_id, source=B, target=A, plan=None, origin=B):
+def offer(fed, seq, case_id, transfer_id, source=B, target=A, plan=None, origin=B,
+          links=()):
+    """An offer signed as its source (2.9), with links as its chain of custody."""
     p = pb()
     plan = plan if plan is not None else plan_bytes(f"plan van {case_id}", B)
     msg = p.TransferOffer(transfer_id=transfer_id, case_id=case_id, source=source,
                           target=target, plan=plan)
     msg.inclusion.CopyFrom(p.Plan.FromString(plan).inclusion)
+    msg.custody.links.extend(links)
+    if source in fed.info:
+        msg.offer_signature = custody_signature(fed, source, "offer", case_id, transfer_id,
+                                                source, target)
     return envelope(fed, origin, seq, types().TYPE_TRANSFER_OFFER, msg.SerializeToString(),
                     case_id)
 
@@ -617,9 +624,8 @@ def test_move_to_a_raw_peer_accept_update_and_complete(fed):
        "hash of the offered plan bytes (the stored version's)")
     tid = msg.transfer_id
     eq(fed.show(A, case)["transfer_id"], tid, "transfer id at groningen")
-    accept = pb().TransferAccept(transfer_id=tid, case_id=case)
-    link.data(pos + 1, envelope(fed, B, SEQ0, types().TYPE_TRANSFER_ACCEPT,
-                                accept.SerializeToString(), case))
+    accept = accept_payload(fed, case, tid, A, B)
+    link.data(pos + 1, envelope(fed, B, SEQ0, types().TYPE_TRANSFER_ACCEPT, accept, case))
     link.expect_ack(pos + 1, "ACK of the accept")
     shown = fed.wait_state(A, case, "joint_source")
     eq(shown["owner"], B, "owner at groningen after the accept")
@@ -715,8 +721,9 @@ def test_chained_move_sends_the_complete_before_the_offer(fed):
     TransferComplete of the old handover comes before the TransferOffer of
     the new one. drenthe accepts: groningen is JOINT_SOURCE; groningen's
     case complete then makes it a TOMBSTONE and sends the complete to the
-    owner, drenthe. Offered again, the tombstone takes the case back.
-    checks [P5.7-1] [P5.7-2] [P5.3-6] [P4.8-1] [P5.3-9] [P5.3-12] [P4.5-1]"""
+    owner, drenthe. Offered again, the tombstone takes the case back along
+    the chain of custody groningen's own offer carried.
+    checks [P2.9-1] [P2.9-2] [P2.9-4] [P5.7-1] [P5.7-2] [P5.3-6] [P4.8-1] [P5.3-9] [P5.3-12] [P4.5-1]"""
     fed.start(A)
     srv, link = server(fed), link_to(fed)
     case, tid = "CONF-F10", "t-0000000000000f10"
@@ -737,16 +744,25 @@ def test_chained_move_sends_the_complete_before_the_offer(fed):
     new_tid = payload(seen[-1][1], "TransferOffer").transfer_id
     expect(new_tid != tid, "the chained move kept the old transfer id")
     link.data(2, envelope(fed, B, SEQ0 + 2, types().TYPE_TRANSFER_ACCEPT,
-                          pb().TransferAccept(transfer_id=new_tid, case_id=case)
-                          .SerializeToString(), case))
+                          accept_payload(fed, case, new_tid, A, B), case))
     link.expect_ack(2, "ACK of drenthe's accept")
     fed.wait_state(A, case, "joint_source")
     fed.ctl_ok(A, "case", "complete", case)
     eq(fed.state(A, case), "tombstone", "state at groningen after its case complete")
     _, env = from_a(srv, types().TYPE_TRANSFER_COMPLETE, case, "the complete to the owner")
     eq(payload(env, "TransferComplete").transfer_id, new_tid, "transfer id of the complete")
-    #  A tombstone can receive the case again
-    link.data(3, offer(fed, SEQ0 + 3, case, "t-0000000000000f1a"))
+    #  A tombstone can receive the case again, along the chain of custody
+    #  through its own hand-over (2.9): groningen's offer carried the link
+    #  drenthe -> groningen, drenthe adds groningen -> drenthe
+    a_offer = payload(seen[-1][1], "TransferOffer")
+    eq([(lk.source, lk.target, lk.transfer_id) for lk in a_offer.custody.links],
+       [(B, A, tid)], "the chain of custody groningen's offer carries")
+    back = pb().CustodyLink(transfer_id=new_tid, source=A, target=B,
+                            offer_signature=a_offer.offer_signature,
+                            accept_signature=custody_signature(fed, B, "accept", case,
+                                                               new_tid, A, B))
+    link.data(3, offer(fed, SEQ0 + 3, case, "t-0000000000000f1a",
+                       links=list(a_offer.custody.links) + [back]))
     link.expect_ack(3, "ACK of the offer to the tombstone")
     eq(fed.wait_state(A, case, "joint_target")["transfer_id"], "t-0000000000000f1a",
        "transfer id at groningen after the case came back")

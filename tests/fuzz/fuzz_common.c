@@ -8,6 +8,7 @@
  *  field with a new size class, counts as new coverage and is kept.
  */
 #include "fuzz_common.h"
+#include "authority.h"
 #include "config.h"
 #include "zvh/zvh_plan.h"
 
@@ -269,6 +270,7 @@ const ProtobufCMessageDescriptor *const fuzz_wire_types [] = {
     &zvh__v1__case__descriptor,                 //  from the store
     &zvh__v1__inclusion__descriptor,            //  from the store
     &zvh__v1__audit_record__descriptor,         //  from the store, in audit exports
+    &zvh__v1__custody_chain__descriptor,        //  in offers and case records
 };
 const size_t fuzz_wire_type_count = sizeof (fuzz_wire_types) / sizeof (fuzz_wire_types [0]);
 
@@ -353,6 +355,55 @@ s_decode_round_trip (const ProtobufCMessageDescriptor *desc, const uint8_t *data
 
 static void s_plan_checks (const uint8_t *data, size_t size, const ProtobufCMessage *plan);
 
+//  The directory the authority checks read: two regions with a sign_key.
+//  Made once per process (a harness's fixture, not daemon state).
+static const config_t *
+s_authority_config (void)
+{
+    static config_t *config = NULL;
+    if (!config) {
+        config = (config_t *) calloc (1, sizeof (config_t));
+        FUZZ_CHECK (config, "out of memory");
+        snprintf (config->region, sizeof config->region, "groningen");
+        const char *ids [] = { "groningen", "drenthe" };
+        for (size_t i = 0; i < 2; i++) {
+            config_region_t *region = &config->regions [config->region_count++];
+            snprintf (region->id, sizeof region->id, "%s", ids [i]);
+            snprintf (region->sign_key, sizeof region->sign_key, SIGN_KEY_HEX);
+        }
+    }
+    return config;
+}
+
+//  An inbound envelope read by authority_read (every decoder and signature
+//  check it runs) and judged by the table against each kind of case record;
+//  a malformed event gets a reason, never a crash.
+static void
+s_authority_checks (const Zvh__V1__Envelope *envelope)
+{
+    const config_t *config = s_authority_config ();
+    (void) authority_signature_error (config, envelope);
+    const char *senders [] = { "groningen", "drenthe" };
+    for (size_t i = 0; i < 2; i++) {
+        authority_event_t event;
+        const char *why = authority_read (config, envelope, senders [i], i == 1, &event);
+        if (why) {
+            FUZZ_CHECK (*why, "authority_read refused with an empty reason");
+            continue;
+        }
+        FUZZ_CHECK (authority_id_valid (event.origin), "an invalid origin was read as valid");
+        authority_case_t cases [] = {
+            { false, 0, NULL, NULL, NULL },
+            { true, ZVH__V1__CASE_STATE__CASE_ACTIVE, "groningen", "", "" },
+            { true, ZVH__V1__CASE_STATE__CASE_OFFERED, "groningen", "drenthe", event.transfer_id },
+            { true, ZVH__V1__CASE_STATE__CASE_JOINT_SOURCE, "drenthe", "drenthe", event.transfer_id },
+            { true, ZVH__V1__CASE_STATE__CASE_TOMBSTONE, "drenthe", "drenthe", "t-1" },
+        };
+        for (size_t c = 0; c < sizeof cases / sizeof cases [0]; c++)
+            (void) authority_decide (&event, &cases [c]);
+    }
+}
+
 //  The bytes fields that the daemon decodes in their turn.
 static void
 s_nested_checks (const ProtobufCMessage *message)
@@ -363,6 +414,7 @@ s_nested_checks (const ProtobufCMessage *message)
         const ProtobufCMessageDescriptor *payload = s_payload_type (envelope);
         if (payload)
             fuzz_wire_check (payload, envelope->payload.data, envelope->payload.len);
+        s_authority_checks (envelope);
         return;
     }
     const ProtobufCFieldDescriptor *field =

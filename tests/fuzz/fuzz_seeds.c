@@ -229,11 +229,33 @@ s_federation_seeds (void)
     offer.plan = s_binary (s_minimal_plan, s_minimal_plan_size);
     s_envelope_seeds ("offer-minimal", ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_OFFER,
                       &offer.base);
+    //  With a chain of custody (PROTOCOL 2.9); signatures of the right size
+    uint8_t signature [WIRE_SIGNATURE_BYTES];
+    memset (signature, 0x5a, sizeof signature);
+    Zvh__V1__CustodyLink link = ZVH__V1__CUSTODY_LINK__INIT;
+    link.transfer_id = "t-0000000000000001";
+    link.source = "drenthe";
+    link.target = "groningen";
+    link.offer_signature = s_binary (signature, sizeof signature);
+    link.accept_signature = s_binary (signature, sizeof signature);
+    Zvh__V1__CustodyLink *links [] = { &link, &link };
+    Zvh__V1__CustodyChain chain = ZVH__V1__CUSTODY_CHAIN__INIT;
+    chain.links = links;
+    chain.n_links = 2;
+    s_wire_seed_only ("custody-chain", &chain.base);
+    offer.custody = &chain;
+    offer.offer_signature = s_binary (signature, sizeof signature);
+    s_envelope_seeds ("offer-custody", ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_OFFER,
+                      &offer.base);
 
     Zvh__V1__TransferAccept accept = ZVH__V1__TRANSFER_ACCEPT__INIT;
     accept.transfer_id = "groningen-7";
     accept.case_id = "GRN-2024-017";
     s_envelope_seeds ("accept", ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_ACCEPT, &accept.base);
+    accept.offer_signature = s_binary (signature, sizeof signature);
+    accept.accept_signature = s_binary (signature, sizeof signature);
+    s_envelope_seeds ("accept-signed", ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_ACCEPT,
+                      &accept.base);
 
     Zvh__V1__TransferReject reject = ZVH__V1__TRANSFER_REJECT__INIT;
     reject.transfer_id = "groningen-7";

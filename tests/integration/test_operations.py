@@ -582,14 +582,7 @@ def test_backup_under_load_restores_every_acknowledged_case(fed):
 
 
 def _restore(fed, region, backup_dir):
-    """kill -9 region, put the backup in place of its store, start it."""
-    fed.kill(region)
-    data_dir = fed.data_dir(region)
-    shutil.move(data_dir, data_dir + ".lost")
-    os.makedirs(os.path.join(data_dir, "store"), mode=0o700)
-    shutil.copy2(os.path.join(backup_dir, "data.mdb"),
-                 os.path.join(data_dir, "store", "data.mdb"))
-    fed.start(region)
+    fed.restore(region, backup_dir)
 
 
 def _owners(fed, case_id):

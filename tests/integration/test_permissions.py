@@ -141,8 +141,30 @@ def make_envelope(origin, seq, type_, payload, case_id="", signer=None, time_ms=
     return env
 
 
-def offer_payload(case_id, source, target, summary):
-    """A well-formed TransferOffer of a valid minimal plan."""
+def custody_digest(kind, case_id, transfer_id, source, target):
+    """BLAKE2b-512 of a custody statement (PROTOCOL.md 2.9): kind "offer" or
+    "accept"."""
+    h = hashlib.blake2b(digest_size=64)
+    for part in (_text("zvh.v1.custody." + kind), _text(case_id), _text(transfer_id),
+                 _text(source), _text(target)):
+        h.update(part)
+    return h.digest()
+
+
+def custody_link(case_id, transfer_id, source, target, source_key, target_key):
+    """A CustodyLink of case_id from source to target, signed by the keys given."""
+    return pb().CustodyLink(
+        transfer_id=transfer_id, source=source, target=target,
+        offer_signature=source_key.sign(custody_digest("offer", case_id, transfer_id,
+                                                       source, target)).signature,
+        accept_signature=target_key.sign(custody_digest("accept", case_id, transfer_id,
+                                                        source, target)).signature)
+
+
+def offer_payload(case_id, source, target, summary, signer=None, links=(),
+                  transfer_id="t-00000000000000ff"):
+    """A well-formed TransferOffer of a valid minimal plan; signer signs its
+    custody statement, links are its chain (PROTOCOL.md 2.9)."""
     p = pb()
     plan = p.Plan(version=1, review_date="2099-01-01", summary=summary)
     plan.legal_basis.route = p.LegalBasis.ROUTE_CONSENT
@@ -150,9 +172,13 @@ def offer_payload(case_id, source, target, summary):
     plan.inclusion.region = source
     plan.inclusion.date = "2024-06-03"
     plan.inclusion.decision = "inclusie " + summary
-    offer = p.TransferOffer(transfer_id="t-00000000000000ff", case_id=case_id,
+    offer = p.TransferOffer(transfer_id=transfer_id, case_id=case_id,
                             source=source, target=target, plan=plan.SerializeToString())
     offer.inclusion.CopyFrom(plan.inclusion)
+    offer.custody.links.extend(links)
+    if signer is not None:
+        offer.offer_signature = signer.sign(custody_digest("offer", case_id, transfer_id,
+                                                           source, target)).signature
     return offer.SerializeToString()
 
 
@@ -624,7 +650,7 @@ def test_region_cannot_send_for_another_region(fed):
     try:
         last = link.ping()
         forged = "ZVH-PERM-5-FORGED"
-        offer = offer_payload(forged, C, A, "namens utrecht")
+        offer = offer_payload(forged, C, A, "namens utrecht", c_sign)
         tries = [("an offer as utrecht signed by drenthe",
                   make_envelope(C, 900, p.Envelope.TYPE_TRANSFER_OFFER, offer, forged, b_sign),
                   r"drenthe sent an event as region 'utrecht': refused \(a region speaks "
@@ -1098,7 +1124,8 @@ def test_offer_for_a_case_in_its_joint_phase_is_taken_only_from_its_owner(fed):
     fed.wait_state(A, case, "joint_source")
     p = pb()
     env = make_envelope(C, 10 ** 9, p.Envelope.TYPE_TRANSFER_OFFER,
-                        offer_payload(case, C, A, "gestolen"), case, region_signer(fed, C))
+                        offer_payload(case, C, A, "gestolen", region_signer(fed, C)), case,
+                        region_signer(fed, C))
     link = hostile_link(fed, A)
     try:
         last = link.ping()
@@ -1114,6 +1141,125 @@ def test_offer_for_a_case_in_its_joint_phase_is_taken_only_from_its_owner(fed):
 
 test_offer_for_a_case_in_its_joint_phase_is_taken_only_from_its_owner.setup = dict(
     regions=[A, B, C])
+
+
+def send_refused(fed, target, envelopes, what):
+    """Send envelopes from utrecht to target on a raw link and wait until
+    target has taken them all (refused, acknowledged: the link goes on). Each
+    is sent twice at its link seq, as a resend would."""
+    link = hostile_link(fed, target)
+    try:
+        last = link.ping()
+        for _ in range(2):
+            for n, env in enumerate(envelopes, 1):
+                link.send_data(last + n, env)
+        wait_until(lambda: link.ping() == last + len(envelopes), what=what)
+    finally:
+        link.close()
+
+
+def audited_once(fed, region, actor, count, what):
+    """actor's events (actor/10**9 + n, n < count) were each refused and
+    audited once at region."""
+    for n in range(count):
+        got = [e for e in refusals(fed, region, actor)
+               if e["event_id"] == f"{actor}/{10 ** 9 + n}"]
+        eq(len(got), 1, f"refusals audited for {what} {n}")
+
+
+def test_offer_for_a_handed_over_case_needs_its_chain_of_custody(fed):
+    """groningen moved a case to drenthe and the joint phase ended (a
+    tombstone at groningen). utrecht offers that case to groningen: unsigned,
+    signed but with no chain, with a chain whose links utrecht signed for
+    drenthe and groningen, and with groningen's real hand-over plus a link
+    drenthe never signed. Each is refused, audited once, and groningen is no
+    second owner; drenthe's honest move back, whose chain goes through
+    groningen's hand-over, is taken. (Checked: with the tombstone row of
+    authority_decide switched off, the offer with no chain is taken.)
+    checks [P2.9-3] [P2.9-4]"""
+    need_modules()
+    fed.start_all()
+    case = "ZVH-AUTH-6"
+    fed.include(A, fed.plan_file(), case)
+    eq(fed.move(A, case, B)[0], 0, "move to drenthe")
+    fed.wait_state(A, case, "joint_source")
+    fed.ctl_ok(B, "case", "complete", case)
+    fed.wait_state(A, case, "tombstone")
+    handed = fed.show(A, case)["transfer_id"]
+    p = pb()
+    a_sign, c_sign = region_signer(fed, A), region_signer(fed, C)
+    tid = "t-00000000000000c6"
+    forged_links = [custody_link(case, handed, A, B, c_sign, c_sign),
+                    custody_link(case, "t-00000000000000c5", B, C, c_sign, c_sign)]
+    real_then_forged = [custody_link(case, handed, A, B, a_sign, c_sign),
+                        custody_link(case, "t-00000000000000c5", B, C, c_sign, c_sign)]
+    offers = [offer_payload(case, C, A, "gestolen", None, transfer_id=tid),
+              offer_payload(case, C, A, "gestolen", c_sign, transfer_id=tid),
+              offer_payload(case, C, A, "gestolen", c_sign, forged_links, tid),
+              offer_payload(case, C, A, "gestolen", c_sign, real_then_forged, tid)]
+    envelopes = [make_envelope(C, 10 ** 9 + n, p.Envelope.TYPE_TRANSFER_OFFER, offer, case,
+                               c_sign) for n, offer in enumerate(offers)]
+    send_refused(fed, A, envelopes, "groningen to take utrecht's offers")
+    expect_log(fed, A, r"refused: an offer for a case this region handed over, whose "
+                       r"chain does not go through that hand-over", "the chainless offer")
+    expect_log(fed, A, r"refused: an offer whose chain of custody does not prove",
+               "the offers with forged chains")
+    audited_once(fed, A, C, len(offers), "utrecht's offer")
+    eq(fed.state(A, case), "tombstone", "the case at groningen after utrecht's offers")
+    eq(fed.owners(case), [B], "owners of the case")
+    #  The honest way back
+    eq(fed.move(B, case, A)[0], 0, "move back to groningen")
+    fed.wait_state(A, case, "joint_target")
+    fed.wait_state(B, case, "joint_source")
+    eq(fed.owners(case), [A], "owners of the case after the move back")
+    expect(audit_intact(fed, A)["intact"], "audit trail at groningen")
+
+
+test_offer_for_a_handed_over_case_needs_its_chain_of_custody.setup = dict(
+    regions=[A, B, C])
+
+
+def test_accept_after_a_restore_needs_the_regions_own_offer_signature(fed):
+    """groningen is restored from a backup (so it may have lost offers it
+    made). utrecht sends accepts for groningen's active case: without the
+    offer's signature, with one utrecht made, and with none of its own.
+    Each is refused and the case stays groningen's; only an accept that
+    echoes groningen's own signature of an offer to its sender could take
+    it (test_operations: test_restored_region_resynchronises_with_its_peers).
+    (Checked: with offer_proven not required, the first accept is taken.)
+    checks [P2.9-5]"""
+    need_modules()
+    fed.start_all()
+    case = "ZVH-AUTH-7"
+    fed.include(A, fed.plan_file(), case)
+    backup_dir = os.path.join(fed.root, "backup-auth-7")
+    fed.ctl_ok(A, "backup", backup_dir)
+    fed.restore(A, backup_dir)
+    expect_log(fed, A, r"was restored from a backup taken", "groningen runs a restored store")
+    p = pb()
+    c_sign = region_signer(fed, C)
+    tid = "t-00000000000000c7"
+    accept_sig = c_sign.sign(custody_digest("accept", case, tid, A, C)).signature
+    forged_offer = c_sign.sign(custody_digest("offer", case, tid, A, C)).signature
+    accepts = [p.TransferAccept(transfer_id=tid, case_id=case, accept_signature=accept_sig),
+               p.TransferAccept(transfer_id=tid, case_id=case, accept_signature=accept_sig,
+                                offer_signature=forged_offer),
+               p.TransferAccept(transfer_id=tid, case_id=case, offer_signature=forged_offer)]
+    envelopes = [make_envelope(C, 10 ** 9 + n, p.Envelope.TYPE_TRANSFER_ACCEPT,
+                               accept.SerializeToString(), case, c_sign)
+                 for n, accept in enumerate(accepts)]
+    send_refused(fed, A, envelopes, "groningen to take utrecht's accepts")
+    expect_log(fed, A, r"refused: an accept of no offer this region made to its sender",
+               "the accepts without groningen's offer signature")
+    expect_log(fed, A, r"refused: an accept its sender did not sign",
+               "the unsigned accept")
+    audited_once(fed, A, C, len(accepts), "utrecht's accept")
+    eq(fed.state(A, case), "active", "the case at groningen after utrecht's accepts")
+    eq(fed.owners(case), [A], "owners of the case")
+
+
+test_accept_after_a_restore_needs_the_regions_own_offer_signature.setup = dict(
+    regions=[A, C])
 
 
 def test_poisoned_event_fails_only_its_own_event(fed):

@@ -579,6 +579,17 @@ class Federation:
         """SIGKILL and wait."""
         return self._reap(region, signal.SIGKILL)
 
+    def restore(self, region, backup_dir):
+        """kill -9 region, put the backup (zvhctl backup) in place of its
+        store, start it."""
+        self.kill(region)
+        data_dir = self.data_dir(region)
+        shutil.move(data_dir, data_dir + ".lost")
+        os.makedirs(os.path.join(data_dir, "store"), mode=0o700)
+        shutil.copy2(os.path.join(backup_dir, "data.mdb"),
+                     os.path.join(data_dir, "store", "data.mdb"))
+        self.start(region)
+
     def pause(self, region):
         self.procs[region].send_signal(signal.SIGSTOP)
         self.paused.add(region)
