@@ -17,12 +17,14 @@
 #define SUB_RECONNECT_MS    100
 #define SUB_RESUBSCRIBE_MS  1000        //  after ERROR NO_STREAM, subscribe again at most this often
 #define SUB_ERROR_NO_STREAM 1           //  ERROR seq (daemons before code): subscribe again
+#define SUB_MONITOR_EVENT_SIZE  6       //  libzmq monitor frame: u16 event, u32 value
 
 #define SUB_KIND(name)  ZVH__V1__SUB_FRAME__KIND__KIND_##name
 #define SUB_CODE(name)  ZVH__V1__SUB_FRAME__ERROR_CODE__ERROR_##name
 
 struct _zvh_subscriber_t {
     zsock_t *dealer;
+    zsock_t *monitor;               //  handshake outcomes (a refused key)
     bool started;
     bool from_cursor;               //  the stream was started from the cursor
     bool have_seq;                  //  last_seq is known (from a start or a view)
@@ -38,6 +40,39 @@ struct _zvh_subscriber_t {
     zframe_t *current_raw;
     char error [SUB_ERROR_MAX];
 };
+
+//  A monitor of the dealer's handshakes: a daemon that stops admitting our
+//  key (revoked) closes the connection, and libzmq then dials again and
+//  fails the handshake without a frame we could read (PROTOCOL 2.7).
+static zsock_t *
+s_monitor (zsock_t *dealer)
+{
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "inproc://zvh-subscriber-%p", (void *) dealer);
+    if (zmq_socket_monitor (zsock_resolve (dealer), endpoint, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
+        return NULL;
+    zsock_t *monitor = zsock_new (ZMQ_PAIR);
+    if (monitor && zsock_connect (monitor, "%s", endpoint))
+        zsock_destroy (&monitor);
+    return monitor;
+}
+
+//  True if the daemon refused our key at a handshake.
+static bool
+s_key_refused (zvh_subscriber_t *self)
+{
+    bool refused = false;
+    while (zsock_events (self->monitor) & ZMQ_POLLIN) {
+        zmsg_t *msg = zmsg_recv (self->monitor);
+        zframe_t *event = msg ? zmsg_first (msg) : NULL;
+        uint16_t code = 0;
+        if (event && zframe_size (event) == SUB_MONITOR_EVENT_SIZE)
+            memcpy (&code, zframe_data (event), sizeof code);
+        refused |= code == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+        zmsg_destroy (&msg);
+    }
+    return refused;
+}
 
 zvh_subscriber_t *
 zvh_subscriber_new (const char *endpoint, const char *server_key, const char *cert_file)
@@ -59,7 +94,9 @@ zvh_subscriber_new (const char *endpoint, const char *server_key, const char *ce
         zsock_set_reconnect_ivl (self->dealer, SUB_RECONNECT_MS);
     }
     zcert_destroy (&cert);
-    if (!self->dealer || zsock_connect (self->dealer, "%s", endpoint)) {
+    if (self->dealer)
+        self->monitor = s_monitor (self->dealer);
+    if (!self->dealer || !self->monitor || zsock_connect (self->dealer, "%s", endpoint)) {
         zvh_subscriber_destroy (&self);
         return NULL;
     }
@@ -85,6 +122,9 @@ zvh_subscriber_destroy (zvh_subscriber_t **self_p)
     while (self->pending && (frame = (zframe_t *) zlist_pop (self->pending)))
         zframe_destroy (&frame);
     zlist_destroy (&self->pending);
+    if (self->monitor)
+        zmq_socket_monitor (zsock_resolve (self->dealer), NULL, 0);
+    zsock_destroy (&self->monitor);
     zsock_destroy (&self->dealer);
     free (self);
     *self_p = NULL;
@@ -288,6 +328,10 @@ zvh_subscriber_next (zvh_subscriber_t *self, int timeout_ms, zvh_signal_t *signa
         int64_t left = deadline - zclock_mono ();
         if (left < 0)
             return s_fail (self, ZVH_E_TIMEOUT, "no signal within %d ms", timeout_ms);
+        if (s_key_refused (self))
+            return s_fail (self, ZVH_E_PROTOCOL, "the region refused this key at the "
+                           "handshake (revoked, or not in its partners file): stop, and "
+                           "ask the region's IT");
         s_keep_alive (self);
         zframe_t *raw = s_read (self, (int) (left < SUB_HEARTBEAT_MS ? left : SUB_HEARTBEAT_MS));
         if (!raw)

@@ -6,6 +6,8 @@
 #include "wire.h"
 
 #define ENDPOINT_ZAP_ENFORCE_DOMAIN  93     //  ZMQ_ZAP_ENFORCE_DOMAIN, a draft constant
+#define ENDPOINT_REBIND_TRIES        200    //  the old listener closes in the I/O thread,
+#define ENDPOINT_REBIND_WAIT_MS      10     //  so its port may be busy for a moment
 
 int
 endpoint_enforce_zap (zsock_t *sock, const char *domain)
@@ -13,6 +15,34 @@ endpoint_enforce_zap (zsock_t *sock, const char *domain)
     int on = 1;
     zsock_set_zap_domain (sock, domain);
     return zmq_setsockopt (zsock_resolve (sock), ENDPOINT_ZAP_ENFORCE_DOMAIN, &on, sizeof on);
+}
+
+int
+endpoint_rebind (zsock_t *sock, const char *name)
+{
+    char *address = zsock_last_endpoint (sock);
+    if (!address || zmq_unbind (zsock_resolve (sock), address)) {
+        log_error ("%s: cannot unbind %s to close revoked keys' connections: %s", name,
+                    address ? address : "(no endpoint)", zmq_strerror (zmq_errno ()));
+        zstr_free (&address);
+        return -1;
+    }
+    int rc = -1;
+    for (int tries = 0; rc && tries < ENDPOINT_REBIND_TRIES; tries++) {
+        rc = zmq_bind (zsock_resolve (sock), address);
+        if (rc && zmq_errno () != EADDRINUSE)
+            break;
+        if (rc)
+            zclock_sleep (ENDPOINT_REBIND_WAIT_MS);
+    }
+    if (rc)
+        log_error ("%s: cannot bind %s again: %s; the endpoint is down until a restart",
+                    name, address, zmq_strerror (zmq_errno ()));
+    else
+        log_warning ("%s: every connection closed (a key was revoked or removed); "
+                      "admitted peers reconnect", name);
+    zstr_free (&address);
+    return rc;
 }
 
 void

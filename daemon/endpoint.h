@@ -18,6 +18,13 @@ zsock_t *
     endpoint_bind (zcert_t *cert, const char *address, const char *name,
                    int sndhwm, zsock_t **monitor_p);
 
+//  Unbind sock from its endpoint and bind it again: libzmq closes every
+//  connection accepted on an endpoint when it is unbound (it cannot drop one
+//  peer of a ROUTER), and new handshakes meet the ZAP handler's current keys.
+//  Returns 0, or -1 (logged) if the endpoint could not be bound again.
+int
+    endpoint_rebind (zsock_t *sock, const char *name);
+
 //  Stop monitoring sock and close it and its monitor (either may be NULL).
 void
     endpoint_close (zsock_t **sock_p, zsock_t **monitor_p);

@@ -115,9 +115,11 @@ s_connect_peers (federation_t *self)
 }
 
 void
-federation_reload (federation_t *self)
+federation_reload (federation_t *self, bool withdrawn)
 {
     assert (self);
+    if (withdrawn)
+        endpoint_rebind (self->router, ZAP_DOMAIN_FEDERATION);
     size_t kept = 0;
     for (size_t i = 0; i < self->peer_count; i++) {
         peer_t *peer = self->peers [i];
@@ -253,7 +255,7 @@ federation_pump (federation_t *self, int64_t now_ms)
     if (now_ms - self->monitors_read_ms >= FEDERATION_MONITOR_MS) {
         self->monitors_read_ms = now_ms;
         while (zsock_events (self->monitor) & ZMQ_POLLIN)
-            monitor_recv (self->monitor, "federation");
+            monitor_recv (self->monitor, "federation", true);
         for (size_t i = 0; i < self->peer_count; i++)
             peer_recv_monitor (self->peers [i]);
     }

@@ -30,9 +30,11 @@ federation_t *
 
 //  Follow a reloaded config (same object, new keys and regions): links to
 //  regions that left or changed key are closed, new ones opened. Messages
-//  from keys no longer admitted are refused from now on.
+//  from keys no longer admitted are refused from now on; with withdrawn
+//  (a key was revoked or removed) every inbound connection is closed too,
+//  so that the withdrawn key's live one goes (admitted peers reconnect).
 void
-    federation_reload (federation_t *self);
+    federation_reload (federation_t *self, bool withdrawn);
 
 //  Close every link and null the pointer.
 void

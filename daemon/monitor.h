@@ -14,9 +14,10 @@
 zsock_t *
     monitor_attach (zsock_t *sock, const char *name);
 
-//  Read one event from a monitor socket and log it. Returns the ZMQ_EVENT_*
-//  code, or 0 if nothing could be read.
+//  Read one event from a monitor socket and log it (on a server socket a
+//  denied key is not: the ZAP handler logs it, rate-limited). Returns the
+//  ZMQ_EVENT_* code, or 0 if nothing could be read.
 int
-    monitor_recv (zsock_t *monitor, const char *name);
+    monitor_recv (zsock_t *monitor, const char *name, bool server);
 
 #endif

@@ -485,5 +485,5 @@ peer_recv_monitor (peer_t *self)
 {
     assert (self);
     while (zsock_events (self->monitor) & ZMQ_POLLIN)
-        s_on_monitor_event (self, monitor_recv (self->monitor, self->name));
+        s_on_monitor_event (self, monitor_recv (self->monitor, self->name, false));
 }

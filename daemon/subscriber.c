@@ -858,9 +858,11 @@ s_recv (subscriber_t *self, int64_t now_ms)
 }
 
 void
-subscriber_reload (subscriber_t *self)
+subscriber_reload (subscriber_t *self, bool withdrawn)
 {
     assert (self);
+    if (withdrawn)
+        endpoint_rebind (self->router, ZAP_DOMAIN_PARTNERS);
     //  Sessions follow their partner by id; a partner gone (or revoked) loses
     //  its stream at once, the others keep theirs
     session_t *old = self->sessions;
@@ -908,7 +910,7 @@ subscriber_handle (subscriber_t *self, void *socket, int64_t now_ms)
         return true;
     }
     if (socket == self->monitor) {
-        monitor_recv (self->monitor, "partners");
+        monitor_recv (self->monitor, "partners", true);
         return true;
     }
     return false;

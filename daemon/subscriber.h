@@ -28,9 +28,11 @@ subscriber_t *
                     signal_log_t *log, crisis_t *crisis, audit_t *audit);
 
 //  Follow a reloaded config: sessions of partners that are gone or revoked
-//  end at once; the others keep their streams.
+//  end at once; the others keep their streams. With withdrawn (a key was
+//  revoked or removed) every partner connection is closed as well, so that
+//  the withdrawn key's live one goes; the others reconnect and resume.
 void
-    subscriber_reload (subscriber_t *self);
+    subscriber_reload (subscriber_t *self, bool withdrawn);
 
 //  Close and null the pointer.
 void

@@ -18,6 +18,7 @@
 //  logged once per interval, with the count of the ones not logged.
 #define ZAP_DENIAL_LOG_MS   10000
 #define ZAP_DENIALS_MAX     1024    //  keys remembered; beyond, the oldest go
+#define ZAP_DENIED          "DENIED"    //  actor -> main: domain, key
 
 struct _zap_t {
     zactor_t *actor;
@@ -120,6 +121,15 @@ s_log_denial (state_t *state, const char *domain, const char *key)
     }
     denial->logged_ms = now;
     denial->unlogged = 0;
+    //  Told to the main thread to be audited; never waits for it
+    zmsg_t *report = zmsg_new ();
+    zmsg_addstr (report, ZAP_DENIED);
+    zmsg_addstr (report, domain);
+    zmsg_addstr (report, key);
+    zsock_set_sndtimeo (state->pipe, 0);
+    if (zmsg_send (&report, state->pipe))
+        zmsg_destroy (&report);
+    zsock_set_sndtimeo (state->pipe, -1);
     if (unlogged)
         log_warning ("zap: %s: denied (CURVE) client_key=%s (and %zu more time(s) in the "
                       "last %d s)", domain, key, unlogged, ZAP_DENIAL_LOG_MS / 1000);
@@ -210,6 +220,33 @@ zap_destroy (zap_t **self_p)
     zactor_destroy (&self->actor);
     free (self);
     *self_p = NULL;
+}
+
+zsock_t *
+zap_socket (zap_t *self)
+{
+    assert (self);
+    return (zsock_t *) self->actor;
+}
+
+bool
+zap_denial (zap_t *self, char *domain, char *key)
+{
+    assert (self && domain && key);
+    zmsg_t *msg = zmsg_recv (self->actor);
+    char *kind = msg ? zmsg_popstr (msg) : NULL;
+    char *from_domain = kind ? zmsg_popstr (msg) : NULL;
+    char *from_key = from_domain ? zmsg_popstr (msg) : NULL;
+    bool denial = from_key && streq (kind, ZAP_DENIED);
+    if (denial) {
+        snprintf (domain, ZAP_DOMAIN_MAX, "%s", from_domain);
+        snprintf (key, ZAP_KEY_MAX, "%s", from_key);
+    }
+    zstr_free (&kind);
+    zstr_free (&from_domain);
+    zstr_free (&from_key);
+    zmsg_destroy (&msg);
+    return denial;
 }
 
 int

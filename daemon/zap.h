@@ -26,6 +26,18 @@ zap_t *
 void
     zap_destroy (zap_t **self_p);
 
+//  The handler's socket, readable when it reports a denial (zap_denial).
+zsock_t *
+    zap_socket (zap_t *self);
+
+//  Read one denial the handler reports: the first of each 10 s interval per
+//  key and domain, so that it can be audited. Fills domain and key (sizes
+//  ZAP_DOMAIN_MAX, ZAP_KEY_MAX); false if the message was not a denial.
+#define ZAP_DOMAIN_MAX  64
+#define ZAP_KEY_MAX     41
+bool
+    zap_denial (zap_t *self, char *domain, char *key);
+
 //  Admit exactly keys (Z85 strings) in domain from the next handshake on;
 //  returns when the handler has them. 0, or -1 if the handler is gone.
 int

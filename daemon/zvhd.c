@@ -189,27 +189,57 @@ s_lock_data_dir (daemon_t *self)
     return 0;
 }
 
+//  The keys the federation endpoint (or the partner endpoint) admits under
+//  config, appended to keys (strings owned by config).
+static void
+s_admitted (const config_t *config, bool partner_endpoint, zlist_t *keys)
+{
+    for (size_t i = 0; i < config->region_count && !partner_endpoint; i++) {
+        const config_region_t *region = &config->regions [i];
+        if (config_region_is_federated (region)
+        &&  !config_is_revoked (config, region->public_key))
+            zlist_append (keys, (void *) region->public_key);
+    }
+    for (size_t i = 0; i < config->partner_count && partner_endpoint; i++) {
+        const config_partner_t *partner = &config->partners [i];
+        if (!config_is_revoked (config, partner->public_key))
+            zlist_append (keys, (void *) partner->public_key);
+        if (*partner->public_key_next && !config_is_revoked (config, partner->public_key_next))
+            zlist_append (keys, (void *) partner->public_key_next);
+    }
+}
+
+//  True if an endpoint admits a key under old that it does not under fresh:
+//  that key's live connections must be closed (PROTOCOL 2.7).
+static bool
+s_key_withdrawn (const config_t *old, const config_t *fresh, bool partner_endpoint)
+{
+    zlist_t *before = zlist_new (), *after = zlist_new ();
+    s_admitted (old, partner_endpoint, before);
+    s_admitted (fresh, partner_endpoint, after);
+    bool withdrawn = false;
+    for (const char *key = (const char *) zlist_first (before); key && !withdrawn;
+         key = (const char *) zlist_next (before)) {
+        bool kept = false;
+        for (const char *other = (const char *) zlist_first (after); other && !kept;
+             other = (const char *) zlist_next (after))
+            kept = streq (key, other);
+        withdrawn = !kept;
+    }
+    zlist_destroy (&before);
+    zlist_destroy (&after);
+    return withdrawn;
+}
+
 //  The keys each endpoint admits, from the config: those are the only keys
 //  the ZAP handler lets through its handshake, per endpoint.
 static int
 s_admit_keys (daemon_t *self)
 {
-    const config_t *config = self->config;
     zlist_t *regions = zlist_new ();
     zlist_t *partners = zlist_new ();
-    for (size_t i = 0; i < config->region_count; i++) {
-        const config_region_t *region = &config->regions [i];
-        if (config_region_is_federated (region)
-        &&  !config_is_revoked (config, region->public_key))
-            zlist_append (regions, (void *) region->public_key);
-    }
-    for (size_t i = 0; i < config->partner_count; i++) {
-        const config_partner_t *partner = &config->partners [i];
-        if (!config_is_revoked (config, partner->public_key))
-            zlist_append (partners, (void *) partner->public_key);
-        if (*partner->public_key_next && !config_is_revoked (config, partner->public_key_next))
-            zlist_append (partners, (void *) partner->public_key_next);
-    }
+    s_admitted (self->config, false, regions);
+    s_admitted (self->config, true, partners);
     int rc = zap_set_keys (self->zap, ZAP_DOMAIN_FEDERATION, regions);
     if (rc == 0)
         rc = zap_set_keys (self->zap, ZAP_DOMAIN_PARTNERS, partners);
@@ -302,15 +332,17 @@ s_reload_files (daemon_t *self)
         config_destroy (&fresh);
         return -1;
     }
+    bool regions_withdrawn = s_key_withdrawn (self->config, fresh, false);
+    bool partners_withdrawn = s_key_withdrawn (self->config, fresh, true);
     *self->config = *fresh;
     config_destroy (&fresh);
     outbox_set_retention (self->outbox, self->config->link_retention_days * ZVHD_MS_PER_DAY);
     s_admit_keys (self);
     crisis_reload (self->crisis);
-    federation_reload (self->federation);
+    federation_reload (self->federation, regions_withdrawn);
     self->reloaded = true;
     if (self->subscriber)
-        subscriber_reload (self->subscriber);
+        subscriber_reload (self->subscriber, partners_withdrawn);
     log_info ("reload: %zu regions, %zu partners, %zu revoked key(s)",
                self->config->region_count, self->config->partner_count,
                self->config->revoked_count);
@@ -576,13 +608,36 @@ s_hangup_taken (void)
     return sigtimedwait (&hangup, NULL, &now) == SIGHUP;
 }
 
-static void
-s_run (daemon_t *self)
+//  The poller over every socket that exists now.
+static zpoller_t *
+s_poller (daemon_t *self)
 {
-    zpoller_t *poller = zpoller_new (control_socket (self->control), NULL);
+    zpoller_t *poller = zpoller_new (control_socket (self->control), zap_socket (self->zap),
+                                     NULL);
     federation_poll_add (self->federation, poller);
     if (self->subscriber)
         subscriber_poll_add (self->subscriber, poller);
+    return poller;
+}
+
+//  A key the ZAP handler refused at a handshake: audited once per interval
+//  per key (a refused key retries for ever), as refused frames are.
+static void
+s_audit_denial (daemon_t *self, int64_t now_ms)
+{
+    char domain [ZAP_DOMAIN_MAX], key [ZAP_KEY_MAX];
+    if (zap_denial (self->zap, domain, key))
+        audit_note_refusal (self->audit, key,
+                            streq (domain, ZAP_DOMAIN_PARTNERS) ? "partner endpoint"
+                                                                : "federation",
+                            "denied at the CURVE handshake: not a key of this endpoint "
+                            "(unknown, revoked, or of the other endpoint)", now_ms);
+}
+
+static void
+s_run (daemon_t *self)
+{
+    zpoller_t *poller = s_poller (self);
     while (!zsys_interrupted) {
         void *which = zpoller_wait (poller, ZVHD_TICK_MS);
         if (zpoller_terminated (poller))
@@ -595,6 +650,9 @@ s_run (daemon_t *self)
         if (which == control_socket (self->control))
             control_handle (self->control, now_ms);
         else
+        if (which == zap_socket (self->zap))
+            s_audit_denial (self, now_ms);
+        else
         if (which && !federation_handle (self->federation, which, now_ms)
         &&  self->subscriber && subscriber_handle (self->subscriber, which, now_ms))
             federation_wake (self->federation);     //  a raise may have queued events
@@ -603,10 +661,7 @@ s_run (daemon_t *self)
             //  that exist now (a closed one in the poller ends this loop)
             self->reloaded = false;
             zpoller_destroy (&poller);
-            poller = zpoller_new (control_socket (self->control), NULL);
-            federation_poll_add (self->federation, poller);
-            if (self->subscriber)
-                subscriber_poll_add (self->subscriber, poller);
+            poller = s_poller (self);
         }
         s_run_timers (self, now_ms);
         audit_flush_refusals (self->audit, now_ms, false);

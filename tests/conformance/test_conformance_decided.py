@@ -43,7 +43,7 @@ perm = zvhtest.load_module(os.path.join(INTEGRATION, "test_permissions.py"), "te
 pb, RawPartner = perm.pb, perm.RawPartner
 A, B = perm.A, perm.B
 TIMERS = perm.TIMERS
-PROTOCOL = (1, 1)                       # the version this source implements
+PROTOCOL = (1, 2)                       # the version this source implements
 NEXT_MINOR = os.path.join(zvhtest.BUILD_DIR, "tests", "zvhd_next_minor")
 NEXT_MAJOR = os.path.join(zvhtest.BUILD_DIR, "tests", "zvhd_next_major")
 #  A negative check ("no further answer"): the daemon answers a frame in the

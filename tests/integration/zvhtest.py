@@ -53,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import struct
 import time
 import traceback
 
@@ -343,7 +344,11 @@ class CurveDealer:
     ZMQ_CURVE_PUBLICKEY, ZMQ_CURVE_SECRETKEY, ZMQ_CURVE_SERVERKEY = 48, 49, 50
     MAX_FRAME_BYTES = 4 * 1024 * 1024       # as the daemon's ZMQ_MAXMSGSIZE
 
-    def __init__(self, endpoint, server_key, cert_file):
+    ZMQ_RECONNECT_IVL = 18
+
+    def __init__(self, endpoint, server_key, cert_file, reconnect_ivl_ms=None, watch=False):
+        """watch: monitor the connection from the start (wait_event);
+        reconnect_ivl_ms: how soon libzmq tries again after a refusal."""
         name = ctypes.util.find_library("zmq") or "libzmq.so.5"
         self.zmq = zmq = ctypes.CDLL(name, use_errno=True)
         zmq.zmq_ctx_new.restype = ctypes.c_void_p
@@ -371,6 +376,10 @@ class CurveDealer:
             self._check(zmq.zmq_setsockopt(self.sock, option, raw, 40), "setsockopt")
         self._setopt(self.ZMQ_LINGER, ctypes.c_int(0))
         self._setopt(self.ZMQ_MAXMSGSIZE, ctypes.c_int64(self.MAX_FRAME_BYTES))
+        if reconnect_ivl_ms is not None:
+            self._setopt(self.ZMQ_RECONNECT_IVL, ctypes.c_int(reconnect_ivl_ms))
+        if watch:
+            self.watch()
         self._check(zmq.zmq_connect(self.sock, endpoint.encode()), "connect")
 
     def _check(self, rc, what):
@@ -415,7 +424,44 @@ class CurveDealer:
         frames = self.recv_multipart(timeout_ms)
         return frames[-1] if frames else None
 
+    ZMQ_PAIR, ZMQ_EVENT_ALL = 0, 0xFFFF
+    EVENT_DISCONNECTED, EVENT_HANDSHAKE_SUCCEEDED = 0x0200, 0x1000
+    EVENT_HANDSHAKE_FAILED_AUTH = 0x4000
+
+    def watch(self):
+        """Monitor this socket's connection (zmq_socket_monitor): wait_event
+        then waits for what happens to it (closed by the peer, refused)."""
+        zmq = self.zmq
+        zmq.zmq_socket_monitor.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+        address = f"inproc://watch-{id(self)}".encode()
+        self._check(zmq.zmq_socket_monitor(self.sock, address, self.ZMQ_EVENT_ALL),
+                    "socket_monitor")
+        self.monitor = zmq.zmq_socket(self.ctx, self.ZMQ_PAIR)
+        self._check(zmq.zmq_connect(self.monitor, address), "connect to the monitor")
+
+    def wait_event(self, event, what, timeout_s=PATIENCE_S, count=1):
+        """Wait until the monitor reports event (EVENT_*) count times; the
+        events seen."""
+        seen, deadline = [], time.monotonic() + timeout_s
+        timeout = ctypes.c_int(200)
+        self.zmq.zmq_setsockopt(self.monitor, self.ZMQ_RCVTIMEO, ctypes.byref(timeout),
+                                ctypes.sizeof(timeout))
+        while time.monotonic() < deadline:
+            size = self.zmq.zmq_recv(self.monitor, self.buffer, 64, 0)
+            if size < 0:
+                continue
+            frame = self.buffer.raw[:size]
+            self.zmq.zmq_recv(self.monitor, self.buffer, 1024, 0)     # the address
+            seen.append(struct.unpack("<H", frame[:2])[0])
+            if seen.count(event) >= count:
+                return seen
+        raise TestFailure(f"timed out after {timeout_s} s waiting for {what} (monitor "
+                          f"events seen: {[hex(e) for e in seen]})")
+
     def close(self):
+        if getattr(self, "monitor", None):
+            self.zmq.zmq_close(self.monitor)
+            self.monitor = None
         if self.sock:
             self.zmq.zmq_close(self.sock)
             self.sock = None
