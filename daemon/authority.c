@@ -7,6 +7,7 @@
  *  the rules of docs/PROTOCOL.md 2.8, one branch per event type.
  */
 #include "authority.h"
+#include "proof.h"
 #include <ctype.h>
 #include <sodium.h>
 

@@ -12,7 +12,6 @@
 #define ZVH_AUTHORITY_H
 
 #include "config.h"
-#include "proof.h"
 #include "wire.h"
 #include "zvh/zvh.h"
 

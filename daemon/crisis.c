@@ -6,8 +6,8 @@
  *  holds the plan itself: only the per-role parts listed in RoleView.
  */
 #include "crisis.h"
-#include "proof.h"
 #include "log.h"
+#include "proof.h"
 #include "zvh/zvh.h"
 #include <czmq.h>
 #include <time.h>

@@ -134,9 +134,10 @@ view_encode (const config_t *config, const config_partner_t *partner,
     //  of the rest (PROTOCOL 8.3); an event from before proofs has none
     proof_storage_t storage;
     Zvh__V1__SignalView values;
-    proof_values (&values, event);
-    if (event->proof)
+    if (event->proof) {
+        proof_values (&values, event);
         view.proof = proof_open (&storage, event->proof, &values, event->roles,
                                  event->n_roles, shown, part ? part->role : NULL);
+    }
     return wire_encode (&view.base, size_p);
 }

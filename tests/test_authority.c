@@ -3,6 +3,7 @@
  *  they can become keys, a published raise attested by its raiser.
  */
 #include "authority.h"
+#include "proof.h"
 #include <sodium.h>
 #include <setjmp.h>
 #include <stdarg.h>
