@@ -282,7 +282,7 @@ proof_verify_view (const Zvh__V1__SignalView *view,
     assert (view);
     const Zvh__V1__SignalProof *proof = view->proof;
     commitments_t commitments;
-    if (!proof || !s_read_fields (proof, view, false, &commitments)
+    if (!proof || !proof->publisher || !s_read_fields (proof, view, false, &commitments)
     ||  proof->n_roles > PROOF_ROLES_MAX)
         return -1;
     //  A region publishes in its own name only (PROTOCOL 2.8): a view that

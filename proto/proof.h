@@ -27,9 +27,12 @@
 #define PROOF_TAG_ACTIONS       16
 #define PROOF_TAG_CONTACT       17      //  coordinator_contact
 
-//  Which SignalView fields a view shows: bit (1 << tag) per field.
+//  Which SignalView fields a view shows: bit (1 << tag) per field (tags
+//  past the proof's have no bit: no proof covers them).
 typedef uint32_t proof_shown_t;
-#define PROOF_SHOWN(tag)        ((proof_shown_t) 1 << (tag))
+#define PROOF_SHOWN_BITS        32
+#define PROOF_SHOWN(tag)        ((uint32_t) (tag) < PROOF_SHOWN_BITS \
+                                 ? (proof_shown_t) 1 << (tag) : (proof_shown_t) 0)
 
 //  Room for one proof (event or view), so that none is malloc'd: the
 //  message points into it and stays valid while it lives.
