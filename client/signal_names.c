@@ -117,4 +117,5 @@ zvh_signal_fill (zvh_signal_t *signal, const Zvh__V1__SignalView *view)
     signal->coordinator_contact = s_text (view->coordinator_contact);
     signal->previous_region = s_text (view->previous_region);
     signal->review_date = s_text (view->review_date);
+    signal->publisher = view->proof ? s_text (view->proof->publisher) : NULL;
 }

@@ -47,6 +47,7 @@ zvh_strerror (int code)
         case ZVH_E_FULL:            return "disk or store full";
         case ZVH_E_TIMEOUT:         return "timed out";
         case ZVH_E_GAP:             return "gap in the signal log";
+        case ZVH_E_FORGED:          return "signal proof does not verify";
         default:                    return "unknown error";
     }
 }

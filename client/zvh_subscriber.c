@@ -7,6 +7,7 @@
  *  or says it no longer knows the stream (after a restart).
  */
 #include "zvh/zvh.h"
+#include "proof.h"
 #include "signal_names.h"
 #include "wire.h"
 #include <czmq.h>
@@ -435,4 +436,24 @@ zvh_subscriber_raise (zvh_subscriber_t *self, const zvh_raise_t *raise,
     frame.request_id = self->next_request_id++;
     int rc = s_send (self, &frame);
     return rc ? rc : s_await_raised (self, frame.request_id, event_id_out, timeout_ms);
+}
+
+//  From the frame as received, so that what is checked is what came.
+int
+zvh_signal_verify (const zvh_signal_t *signal, const char *sign_key)
+{
+    assert (signal);
+    uint8_t key [WIRE_SIGN_PUBLIC_BYTES];
+    size_t length = 0;
+    if (!sign_key || strlen (sign_key) != ZVH_SIGN_KEY_HEX_LEN
+    ||  sodium_hex2bin (key, sizeof key, sign_key, strlen (sign_key), NULL, &length, NULL)
+    ||  length != sizeof key)
+        return ZVH_E_BAD_REQUEST;
+    Zvh__V1__SubFrame *frame = signal->raw
+        ? WIRE_DECODE (Zvh__V1__SubFrame, zvh__v1__sub_frame, signal->raw, signal->raw_size)
+        : NULL;
+    int rc = frame && frame->view && proof_verify_view (frame->view, key) == 0
+           ? ZVH_OK : ZVH_E_FORGED;
+    wire_free (frame ? &frame->base : NULL);
+    return rc;
 }

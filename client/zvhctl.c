@@ -21,6 +21,7 @@
 #define EXIT_REFUSED      3
 #define EXIT_STORE        4
 #define EXIT_PROTOCOL     5
+#define EXIT_UNVERIFIED   6     //  subscribe --directory: a view failed verification
 #define ENDPOINT_MAX      (2 * PATH_MAX + 32)
 #define PLAN_FILE_MAX     (4 * 1024 * 1024)
 #define DATA_KEY_BYTES    32
@@ -51,7 +52,9 @@ static const char *s_usage_text =
     "               [--certainty C] [--text TEXT] [PARTNER]\n"
     "                                  raise a crisis signal (as operator, or as PARTNER)\n"
     "  subscribe PARTNER [--after SEQ | --from-cursor] [--credit N] [--count N]\n"
-    "            [--idle-exit MS]      receive signals as JSON lines, acknowledging each\n"
+    "            [--idle-exit MS] [--directory REGIONS.zpl]\n"
+    "                                  receive signals as JSON lines, acknowledging each;\n"
+    "                                  with --directory, check who published each one\n"
     "    PARTNER = --endpoint TCP --server-key Z85 --key SECRET_CERT_FILE\n"
     "  keygen NAME [--dir DIR] [--region R] [--role ROLE] [--force]\n"
     "                                  write a CURVE certificate NAME.key + NAME.key_secret\n"
@@ -65,7 +68,8 @@ static const char *s_usage_text =
     "\n"
     "The daemon is found by -e ENDPOINT, by -d DATA_DIR (ipc://DATA_DIR/control.sock),\n"
     "by the control or data_dir key of -c CONFIG, or by $ZVH_CONTROL.\n"
-    "exit codes: 0 ok, 1 usage, 2 daemon unreachable, 3 refused, 4 store error, 5 protocol\n";
+    "exit codes: 0 ok, 1 usage, 2 daemon unreachable, 3 refused, 4 store error, 5 protocol,\n"
+    "6 a received signal failed verification (subscribe --directory)\n";
 
 static int
 s_usage (const char *problem)
@@ -588,12 +592,42 @@ s_set_text (json_t *object, const char *name, const char *value)
         json_object_set_new (object, name, json_string (value));
 }
 
+//  Whether signal is verified (PROTOCOL 8.3) against the publisher's
+//  sign_key in the directory; a failure is said on stderr, loudly.
+static bool
+s_verified (zconfig_t *directory, const zvh_signal_t *signal)
+{
+    const char *publisher = signal->publisher;
+    char path [ZVH_ID_MAX + 32];
+    //  A region id never holds '/', which would walk elsewhere in the file
+    bool named = publisher && *publisher && !strchr (publisher, '/')
+              && strlen (publisher) < ZVH_ID_MAX;
+    snprintf (path, sizeof path, "directory/%s/sign_key", named ? publisher : "-");
+    const char *key = named ? zconfig_get (directory, path, NULL) : NULL;
+    int rc = !named ? ZVH_E_FORGED
+           : key && *key ? zvh_signal_verify (signal, key) : ZVH_E_UNKNOWN_REGION;
+    if (rc)
+        fprintf (stderr, "zvhctl: WARNING: signal seq %" PRIu64 " (%s) FAILED verification: "
+                 "%s\n", signal->seq, signal->event_id ? signal->event_id : "no event id",
+                 !named ? "it carries no proof of who published it"
+                 : rc == ZVH_E_UNKNOWN_REGION ? "its publisher has no sign_key in the directory"
+                 : rc == ZVH_E_BAD_REQUEST ? "its publisher's sign_key in the directory is "
+                                             "not 64 hex digits"
+                 : "not published as it reads (altered, or forged in another's name)");
+    return rc == ZVH_OK;
+}
+
 //  One signal as one JSON line: only what the partner's view holds, and
 //  the frame as received in hex (for audits and tests of what was disclosed).
+//  With a directory, also who published it and whether that is verified.
 static void
-s_print_signal (const zvh_signal_t *signal)
+s_print_signal (const zvh_signal_t *signal, zconfig_t *directory, bool verified)
 {
     json_t *line = json_pack ("{s:I}", "seq", (json_int_t) signal->seq);
+    if (directory) {
+        s_set_text (line, "publisher", signal->publisher);
+        json_object_set_new (line, "verified", json_boolean (verified));
+    }
     s_set_text (line, "type", signal->type);
     s_set_text (line, "event_id", signal->event_id);
     s_set_text (line, "case_id", signal->case_id);
@@ -632,9 +666,11 @@ s_print_signal (const zvh_signal_t *signal)
     json_decref (line);
 }
 
-//  Receive until --count signals or --idle-exit ms without one.
+//  Receive until --count signals or --idle-exit ms without one; with a
+//  directory, each is verified and *unverified_p counts the failures.
 static int
-s_receive (ctl_t *self, zvh_subscriber_t *partner)
+s_receive (ctl_t *self, zvh_subscriber_t *partner, zconfig_t *directory,
+           size_t *unverified_p)
 {
     const char *count = s_option (self, "--count");
     const char *idle = s_option (self, "--idle-exit");
@@ -654,7 +690,9 @@ s_receive (ctl_t *self, zvh_subscriber_t *partner)
         }
         else
         if (rc == 0) {
-            s_print_signal (&signal);
+            bool verified = directory && s_verified (directory, &signal);
+            *unverified_p += directory && !verified;
+            s_print_signal (&signal, directory, verified);
             rc = zvh_subscriber_ack (partner, signal.seq);
             acked = signal.seq;
             wanted--;
@@ -674,21 +712,33 @@ s_receive (ctl_t *self, zvh_subscriber_t *partner)
 static int
 s_cmd_subscribe (ctl_t *self)
 {
+    const char *directory_file = s_option (self, "--directory");
+    zconfig_t *directory = directory_file ? zconfig_load (directory_file) : NULL;
+    if (directory_file && !directory) {
+        fprintf (stderr, "zvhctl: cannot read directory %s\n", directory_file);
+        return EXIT_USAGE;
+    }
     bool named;
     zvh_subscriber_t *partner = s_partner_link (self, &named);
-    if (!partner)
+    if (!partner) {
+        zconfig_destroy (&directory);
         return s_usage ("subscribe needs --endpoint, --server-key and a readable --key");
+    }
     const char *after = s_option (self, "--after");
     const char *credit = s_option (self, "--credit");
     int rc = zvh_subscriber_start (partner, after ? strtoull (after, NULL, 10) : 0,
                                    s_flag (self, "--from-cursor") || !after,
                                    credit ? (uint32_t) atoi (credit) : 0);
+    size_t unverified = 0;
     if (rc == 0)
-        rc = s_receive (self, partner);
+        rc = s_receive (self, partner, directory, &unverified);
     if (rc)
         fprintf (stderr, "zvhctl: %s\n", zvh_subscriber_error (partner));
     zvh_subscriber_destroy (&partner);
-    return s_exit_code (rc);
+    zconfig_destroy (&directory);
+    if (rc == 0 && unverified)
+        fprintf (stderr, "zvhctl: WARNING: %zu signal(s) FAILED verification\n", unverified);
+    return rc == 0 && unverified ? EXIT_UNVERIFIED : s_exit_code (rc);
 }
 
 //  A store key for data_key: 32 random bytes as hex, in a new file that only
@@ -832,7 +882,7 @@ s_command_help (const char *command)
         return s_usage (NULL);
     printf ("\nglobal options: [-c CONFIG | -d DATA_DIR | -e ENDPOINT] [--json] [-t MS]\n"
             "exit codes: 0 ok, 1 usage, 2 daemon unreachable, 3 refused, 4 store error, "
-            "5 protocol\n");
+            "5 protocol, 6 unverified signal\n");
     return 0;
 }
 

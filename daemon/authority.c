@@ -7,6 +7,7 @@
  *  the rules of docs/PROTOCOL.md 2.8, one branch per event type.
  */
 #include "authority.h"
+#include "proof.h"
 #include <ctype.h>
 #include <sodium.h>
 
@@ -35,15 +36,23 @@ s_copy (char *dest, size_t size, const char *src)
     return true;
 }
 
+//  The directory's sign_key of region into key; false if it has none.
+static bool
+s_sign_key (const config_t *config, const char *region, uint8_t key [WIRE_SIGN_PUBLIC_BYTES])
+{
+    const config_region_t *found = config_region (config, region ? region : "");
+    size_t length = 0;
+    return found && *found->sign_key
+        && sodium_hex2bin (key, WIRE_SIGN_PUBLIC_BYTES, found->sign_key,
+                           strlen (found->sign_key), NULL, &length, NULL) == 0
+        && length == WIRE_SIGN_PUBLIC_BYTES;
+}
+
 const char *
 authority_signature_error (const config_t *config, const Zvh__V1__Envelope *envelope)
 {
-    const config_region_t *origin = config_region (config, envelope->origin);
     uint8_t key [WIRE_SIGN_PUBLIC_BYTES];
-    size_t length = 0;
-    if (!origin || !*origin->sign_key
-    ||  sodium_hex2bin (key, sizeof key, origin->sign_key, strlen (origin->sign_key),
-                        NULL, &length, NULL) || length != sizeof key)
+    if (!s_sign_key (config, envelope->origin, key))
         return "its origin has no sign_key in the directory, so it cannot be verified";
     if (wire_envelope_verify (envelope, key))
         return "its signature does not verify (forged or altered)";
@@ -56,12 +65,8 @@ s_custody_signed (const config_t *config, wire_custody_t kind, const char *case_
                   const char *transfer_id, const char *source, const char *target,
                   const char *signer, ProtobufCBinaryData signature)
 {
-    const config_region_t *region = config_region (config, signer ? signer : "");
     uint8_t key [WIRE_SIGN_PUBLIC_BYTES];
-    size_t length = 0;
-    return region && *region->sign_key
-        && sodium_hex2bin (key, sizeof key, region->sign_key, strlen (region->sign_key),
-                           NULL, &length, NULL) == 0 && length == sizeof key
+    return s_sign_key (config, signer, key)
         && wire_custody_verify (kind, case_id, transfer_id, source, target,
                                 signature.data, signature.len, key) == 0;
 }
@@ -179,6 +184,22 @@ s_raise_attested (const config_t *config, const Zvh__V1__SignalEvent *event)
     return attested;
 }
 
+//  A proof of who published the event (PROTOCOL 8.3) that is not its
+//  publisher's, or does not verify against the publisher's sign_key: its
+//  partners' views would fail. An event without one is from before proofs.
+static bool
+s_proof_refuted (const config_t *config, const char *origin,
+                 const Zvh__V1__SignalEvent *event)
+{
+    if (!event->proof)
+        return false;
+    uint8_t key [WIRE_SIGN_PUBLIC_BYTES];
+    Zvh__V1__SignalView values;
+    proof_values (&values, event);
+    return !streq (event->proof->publisher, origin) || !s_sign_key (config, origin, key)
+        || proof_verify_event (event->proof, &values, event->roles, event->n_roles, key);
+}
+
 static const char *
 s_read_signal_event (const config_t *config, const Zvh__V1__SignalEvent *msg,
                      authority_event_t *event)
@@ -198,6 +219,7 @@ s_read_signal_event (const config_t *config, const Zvh__V1__SignalEvent *msg,
     snprintf (event->case_id, sizeof event->case_id, "%s", msg->case_id);
     event->raise_attested = msg->type == ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_SIGNAL
                          && s_raise_attested (config, msg);
+    event->proof_refuted = s_proof_refuted (config, event->origin, msg);
     return NULL;
 }
 
@@ -413,6 +435,9 @@ s_decide_signal_event (const authority_event_t *event)
         return "a signal event published in another region's name";
     if (!s_split_event_id (event->event_id, region, &seq))
         return "a signal event without a valid event id";
+    if (event->proof_refuted)
+        return "a signal event whose proof of who published it does not verify against "
+               "its origin's sign_key";
     if (streq (region, event->origin))
         return NULL;
     if (event->signal_type == ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_SIGNAL && event->raise_attested)

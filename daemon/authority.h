@@ -33,6 +33,8 @@ typedef struct {
     bool national;                          //  raise, signal event
     bool raise_attested;                    //  signal event: carries the raise as
                                             //  event_id's region signed it
+    bool proof_refuted;                     //  signal event: carries a proof of who
+                                            //  published it that does not verify
     bool restored;                          //  this store was restored (PROTOCOL 4.9)
     bool custody_proven;                    //  offer: its signed chain ends at its
                                             //  source, and the source signed it

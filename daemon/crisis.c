@@ -7,6 +7,7 @@
  */
 #include "crisis.h"
 #include "log.h"
+#include "proof.h"
 #include "zvh/zvh.h"
 #include <czmq.h>
 #include <time.h>
@@ -30,6 +31,8 @@ struct _crisis_t {
     const config_t *config;
     const char *peers [CONFIG_REGIONS_MAX + 1];     //  NULL-terminated
     char error [CRISIS_ERROR_MAX];
+    bool signs;                                     //  sign_key was given
+    uint8_t sign_key [WIRE_SIGN_SECRET_BYTES];      //  for the proofs of events made here
 };
 
 //  The per-role parts of a plan, pointing into the decoded plan.
@@ -79,10 +82,20 @@ void
 crisis_destroy (crisis_t **self_p)
 {
     assert (self_p);
-    if (*self_p)
+    if (*self_p) {
         transfer_set_hook ((*self_p)->transfer, NULL, NULL);
+        sodium_memzero ((*self_p)->sign_key, sizeof (*self_p)->sign_key);
+    }
     free (*self_p);
     *self_p = NULL;
+}
+
+void
+crisis_set_sign_key (crisis_t *self, const uint8_t sign_key [WIRE_SIGN_SECRET_BYTES])
+{
+    assert (self && sign_key);
+    memcpy (self->sign_key, sign_key, sizeof self->sign_key);
+    self->signs = true;
 }
 
 const char *
@@ -198,6 +211,27 @@ s_publish (crisis_t *self, MDB_txn *txn, const Zvh__V1__SignalEvent *event,
                              event->case_id, &event->base, now_ms, &envelope_seq);
 }
 
+//  Publish an event made here, with the proof of who published it
+//  (PROTOCOL 8.3): every partner's view of it can then be checked.
+static int
+s_publish_own (crisis_t *self, MDB_txn *txn, Zvh__V1__SignalEvent *event, bool flood,
+               int64_t now_ms)
+{
+    proof_storage_t storage;
+    Zvh__V1__SignalView values;
+    if (self->signs) {
+        proof_values (&values, event);
+        event->proof = proof_sign (&storage, self->config->region, &values, event->roles,
+                                   event->n_roles, self->sign_key);
+        if (!event->proof)
+            log_warning ("event %s: its roles cannot be signed (unnamed or named twice); "
+                          "published without a proof", event->event_id);
+    }
+    int rc = s_publish (self, txn, event, flood, now_ms);
+    event->proof = NULL;
+    return rc;
+}
+
 //  The holder of the plan turns a raise into the event partners see. A raise
 //  from another region (raised, its envelope) travels with the event as that
 //  region signed it: only it may mint ids in its namespace (PROTOCOL 2.8).
@@ -228,7 +262,7 @@ s_publish_signal (crisis_t *self, MDB_txn *txn, const Zvh__V1__SignalRaise *rais
                   raise->kind == ZVH__V1__SIGNAL_KIND__SIGNAL_SCALE_DOWN
                   ? ZVH__V1__SCENARIO__DIRECTION__DIRECTION_DOWN
                   : ZVH__V1__SCENARIO__DIRECTION__DIRECTION_UP, &enrich, &event);
-    int rc = s_publish (self, txn, &event, true, now_ms);
+    int rc = s_publish_own (self, txn, &event, true, now_ms);
     s_enrich_free (&enrich);
     free (raised_bytes);
     if (rc == 0)
@@ -403,7 +437,7 @@ s_on_case_event (void *arg, MDB_txn *txn, transfer_event_t what, const char *cas
     event.time_ms = now_ms;
     enrich_t enrich;
     s_enrich (self, txn, case_id, ZVH__V1__SCENARIO__DIRECTION__DIRECTION_UP, &enrich, &event);
-    rc = s_publish (self, txn, &event, true, now_ms);
+    rc = s_publish_own (self, txn, &event, true, now_ms);
     s_enrich_free (&enrich);
     return rc;
 }
@@ -449,7 +483,7 @@ s_review_due (crisis_t *self, MDB_txn *txn, const Zvh__V1__Case *found, int64_t 
         event.region = (char *) self->config->region;
         event.review_date = plan->review_date;
         event.time_ms = now_ms;
-        rc = seq_rc ? seq_rc : s_publish (self, txn, &event, false, now_ms);
+        rc = seq_rc ? seq_rc : s_publish_own (self, txn, &event, false, now_ms);
         if (rc == 0)
             rc = store_set_meta_u64 (self->store, txn, name, found->plan_version);
         log_info ("case %s: review was due on %s", found->id, plan->review_date);

@@ -37,6 +37,12 @@ crisis_t *
 void
     crisis_destroy (crisis_t **self_p);
 
+//  Sign the proof of every event made here with sign_key (copied), so that
+//  partners can check who published it (PROTOCOL 8.3). Without it events
+//  carry no proof (unit tests only).
+void
+    crisis_set_sign_key (crisis_t *self, const uint8_t sign_key [WIRE_SIGN_SECRET_BYTES]);
+
 //  Follow a reloaded config (the regions to send to).
 void
     crisis_reload (crisis_t *self);

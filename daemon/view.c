@@ -62,29 +62,10 @@ s_role_part (const Zvh__V1__SignalEvent *event, const char *role)
 
 static void
 s_fill (Zvh__V1__SignalView *view, const Zvh__V1__SignalEvent *event,
-        const char *role, uint64_t seq)
+        const Zvh__V1__RoleView *part, uint64_t seq)
 {
+    proof_values (view, event);
     view->seq = seq;
-    view->type = event->type;
-    view->event_id = event->event_id;
-    view->case_id = event->case_id;
-    view->region = event->region;
-    view->national = event->national;
-    view->time_ms = event->time_ms;
-    view->coordinator_contact = event->coordinator_contact;
-    view->previous_region = event->previous_region;
-    view->review_date = event->review_date;
-    const Zvh__V1__SignalRaise *raise = event->signal;
-    if (raise) {
-        view->kind = raise->kind;
-        view->urgency = raise->urgency;
-        view->severity = raise->severity;
-        view->certainty = raise->certainty;
-        view->text = raise->text;
-        view->raised_by = raise->raised_by;
-        view->raised_role = raise->raised_role;
-    }
-    const Zvh__V1__RoleView *part = s_role_part (event, role);
     if (part) {
         view->partner_ref = part->partner_ref;
         view->actions = part->actions;
@@ -94,22 +75,25 @@ s_fill (Zvh__V1__SignalView *view, const Zvh__V1__SignalEvent *event,
 
 //  Clear each field of view that the role may not see. Fields are found by
 //  name in the generated descriptor, so a new SignalView field is hidden
-//  until a view lists it.
-static void
+//  until a view lists it. Returns the fields left.
+static proof_shown_t
 s_minimise (Zvh__V1__SignalView *view, const config_view_t *allowed)
 {
     const ProtobufCMessageDescriptor *desc = view->base.descriptor;
+    proof_shown_t shown = 0;
     for (unsigned i = 0; i < desc->n_fields; i++) {
         const ProtobufCFieldDescriptor *field = &desc->fields [i];
-        if (config_view_has (allowed, field->name))
+        if (config_view_has (allowed, field->name)) {
+            shown |= PROOF_SHOWN (field->id);
             continue;
+        }
         char *member = (char *) view + field->offset;
         if (field->label == PROTOBUF_C_LABEL_REPEATED) {
             *(size_t *) ((char *) view + field->quantifier_offset) = 0;
             *(void **) member = NULL;
         }
         else
-        if (field->type == PROTOBUF_C_TYPE_STRING)
+        if (field->type == PROTOBUF_C_TYPE_STRING || field->type == PROTOBUF_C_TYPE_MESSAGE)
             *(char **) member = NULL;
         else
         if (field->type == PROTOBUF_C_TYPE_UINT64 || field->type == PROTOBUF_C_TYPE_INT64)
@@ -123,6 +107,7 @@ s_minimise (Zvh__V1__SignalView *view, const config_view_t *allowed)
         else
             assert (false);     //  a SignalView field type this code does not know
     }
+    return shown;
 }
 
 uint8_t *
@@ -132,15 +117,27 @@ view_encode (const config_t *config, const config_partner_t *partner,
     const config_view_t *allowed = config_view (config, partner->role);
     if (!allowed)
         return NULL;
-    Zvh__V1__SignalView view = ZVH__V1__SIGNAL_VIEW__INIT;
-    s_fill (&view, event, partner->role, seq);
+    const Zvh__V1__RoleView *part = s_role_part (event, partner->role);
+    Zvh__V1__SignalView view;
+    s_fill (&view, event, part, seq);
+    proof_shown_t shown = s_minimise (&view, allowed);
     if (s_departure_only (partner, event)) {
         //  Not the new owner, its contact or its actions (PROTOCOL 8.1)
         view.region = NULL;
         view.coordinator_contact = NULL;
         view.actions = NULL;
         view.n_actions = 0;
+        shown &= ~(PROOF_SHOWN (PROOF_TAG_REGION) | PROOF_SHOWN (PROOF_TAG_CONTACT)
+                 | PROOF_SHOWN (PROOF_TAG_ACTIONS));
     }
-    s_minimise (&view, allowed);
+    //  Who published it: the salts of what this view shows, the commitments
+    //  of the rest (PROTOCOL 8.3); an event from before proofs has none
+    proof_storage_t storage;
+    Zvh__V1__SignalView values;
+    if (event->proof) {
+        proof_values (&values, event);
+        view.proof = proof_open (&storage, event->proof, &values, event->roles,
+                                 event->n_roles, shown, part ? part->role : NULL);
+    }
     return wire_encode (&view.base, size_p);
 }

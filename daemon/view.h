@@ -10,6 +10,7 @@
 #define ZVH_VIEW_H
 
 #include "config.h"
+#include "proof.h"
 #include "wire.h"
 
 //  True if partner's subscription covers event.
@@ -18,7 +19,7 @@ bool
 
 //  Encode the view of event at log seq for partner; malloc'd bytes of
 //  *size_p, or NULL if the role has no view. The result is a SignalView
-//  message.
+//  message, with the proof of who published it if the event has one.
 uint8_t *
     view_encode (const config_t *config, const config_partner_t *partner,
                  const Zvh__V1__SignalEvent *event, uint64_t seq, size_t *size_p);

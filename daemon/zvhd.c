@@ -469,6 +469,11 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
     self->audit = audit_new (self->store);
     self->crisis = crisis_new (self->store, self->outbox, self->log, self->transfer,
                                self->config);
+    //  The same key again (zeroed above): it signs the proofs of the events
+    //  this region publishes (PROTOCOL 8.3)
+    wire_sign_keypair (zcert_secret_key (self->cert), sign_public, sign_secret);
+    crisis_set_sign_key (self->crisis, sign_secret);
+    sodium_memzero (sign_secret, sizeof sign_secret);
     self->federation = federation_new (self->config, self->cert, self->store,
                                        self->outbox, self->transfer, self->crisis,
                                        self->audit);

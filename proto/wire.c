@@ -200,8 +200,8 @@ wire_sign_keypair (const uint8_t curve_secret [WIRE_CURVE_SECRET_BYTES],
     sodium_memzero (seed, sizeof seed);
 }
 
-static void
-s_put_u64 (crypto_generichash_state *state, uint64_t value)
+void
+wire_hash_u64 (crypto_generichash_state *state, uint64_t value)
 {
     uint8_t bytes [8];
     for (int i = 7; i >= 0; i--) {
@@ -211,11 +211,11 @@ s_put_u64 (crypto_generichash_state *state, uint64_t value)
     crypto_generichash_update (state, bytes, sizeof bytes);
 }
 
-static void
-s_put_text (crypto_generichash_state *state, const char *text)
+void
+wire_hash_text (crypto_generichash_state *state, const char *text)
 {
     text = text ? text : "";
-    s_put_u64 (state, strlen (text));
+    wire_hash_u64 (state, strlen (text));
     crypto_generichash_update (state, (const uint8_t *) text, strlen (text));
 }
 
@@ -225,13 +225,13 @@ s_envelope_digest (const Zvh__V1__Envelope *envelope, uint8_t digest [64])
 {
     crypto_generichash_state state;
     crypto_generichash_init (&state, NULL, 0, 64);
-    s_put_text (&state, WIRE_SIGN_CONTEXT);
-    s_put_text (&state, envelope->origin);
-    s_put_u64 (&state, envelope->seq);
-    s_put_u64 (&state, (uint64_t) envelope->type);
-    s_put_u64 (&state, (uint64_t) envelope->time_ms);
-    s_put_text (&state, envelope->case_id);
-    s_put_u64 (&state, envelope->payload.len);
+    wire_hash_text (&state, WIRE_SIGN_CONTEXT);
+    wire_hash_text (&state, envelope->origin);
+    wire_hash_u64 (&state, envelope->seq);
+    wire_hash_u64 (&state, (uint64_t) envelope->type);
+    wire_hash_u64 (&state, (uint64_t) envelope->time_ms);
+    wire_hash_text (&state, envelope->case_id);
+    wire_hash_u64 (&state, envelope->payload.len);
     crypto_generichash_update (&state, envelope->payload.data, envelope->payload.len);
     crypto_generichash_final (&state, digest, 64);
 }
@@ -269,12 +269,12 @@ s_custody_digest (wire_custody_t kind, const char *case_id, const char *transfer
 {
     crypto_generichash_state state;
     crypto_generichash_init (&state, NULL, 0, 64);
-    s_put_text (&state, kind == WIRE_CUSTODY_OFFER ? WIRE_CUSTODY_OFFER_CONTEXT
+    wire_hash_text (&state, kind == WIRE_CUSTODY_OFFER ? WIRE_CUSTODY_OFFER_CONTEXT
                                                    : WIRE_CUSTODY_ACCEPT_CONTEXT);
-    s_put_text (&state, case_id);
-    s_put_text (&state, transfer_id);
-    s_put_text (&state, source);
-    s_put_text (&state, target);
+    wire_hash_text (&state, case_id);
+    wire_hash_text (&state, transfer_id);
+    wire_hash_text (&state, source);
+    wire_hash_text (&state, target);
     crypto_generichash_final (&state, digest, 64);
 }
 

@@ -9,6 +9,7 @@
 #define ZVH_WIRE_H
 
 #include "zvh.pb-c.h"
+#include <sodium.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,14 @@ uint8_t *
 //  BLAKE2b-256 of data into hash (32 bytes): the plan fingerprint.
 void
     wire_hash (const uint8_t *data, size_t size, uint8_t hash [32]);
+
+//  The layout of every signed digest (PROTOCOL 2.6), so that a signature
+//  never depends on protobuf encoding: u64 is 8 bytes big-endian; text is
+//  u64 (its byte length) then its UTF-8 bytes (NULL is empty).
+void
+    wire_hash_u64 (crypto_generichash_state *state, uint64_t value);
+void
+    wire_hash_text (crypto_generichash_state *state, const char *text);
 
 #define WIRE_SIGN_PUBLIC_BYTES  32      //  Ed25519
 #define WIRE_SIGN_SECRET_BYTES  64

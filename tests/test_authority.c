@@ -3,6 +3,7 @@
  *  they can become keys, a published raise attested by its raiser.
  */
 #include "authority.h"
+#include "proof.h"
 #include <sodium.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -222,6 +223,12 @@ test_signal_event_rows (void **state)
     REFUSED (event, unknown);                   //  labels are their publisher's own
     snprintf (event.event_id, sizeof event.event_id, "not-an-id");
     REFUSED (event, unknown);
+    //  A proof of who published it that does not verify: its partners'
+    //  views would all fail (PROTOCOL 8.3)
+    snprintf (event.event_id, sizeof event.event_id, B "/7");
+    APPLIES (event, unknown);
+    event.proof_refuted = true;
+    REFUSED (event, unknown);
 }
 
 //  ---------------------------------------------------------------- reading
@@ -362,11 +369,91 @@ test_published_raise_is_attested_only_as_signed (void **state)
     free (config);
 }
 
+//  ---------------------------------------------------------------- proofs
+
+static uint8_t s_region_secret [3][WIRE_SIGN_SECRET_BYTES];
+static config_t *s_custody_config (void);
+static const uint8_t *s_secret_of (const char *region);
+
+//  Sign label's proof (in storage) as publisher with the key of signer.
+static void
+s_sign_label (Zvh__V1__SignalEvent *label, proof_storage_t *storage, const char *publisher,
+              const char *signer)
+{
+    Zvh__V1__SignalView values;
+    proof_values (&values, label);
+    label->proof = proof_sign (storage, publisher, &values, label->roles, label->n_roles,
+                               s_secret_of (signer));
+    assert_non_null (label->proof);
+}
+
+//  Whether A, reading label from B, finds its proof refuted.
+static bool
+s_read_proof (const config_t *config, const Zvh__V1__SignalEvent *label)
+{
+    uint8_t payload [8192];
+    Zvh__V1__Envelope envelope = ZVH__V1__ENVELOPE__INIT;
+    envelope.origin = B;
+    envelope.type = ENVELOPE (SIGNAL_EVENT);
+    envelope.payload.data = payload;
+    envelope.payload.len = protobuf_c_message_pack (&label->base, payload);
+    authority_event_t event;
+    assert_null (authority_read (config, &envelope, B, false, &event));
+    return event.proof_refuted;
+}
+
+static void
+test_signal_proof_is_read_against_the_publisher_key (void **state)
+{
+    (void) state;
+    config_t *config = s_custody_config ();
+    char *actions [] = { "aanhouden", "melden" };
+    Zvh__V1__RoleView police = ZVH__V1__ROLE_VIEW__INIT, region = ZVH__V1__ROLE_VIEW__INIT;
+    police.role = "police";
+    police.partner_ref = "PL-1";
+    police.actions = actions;
+    police.n_actions = 2;
+    region.role = "region";
+    region.partner_ref = "GR-1";
+    Zvh__V1__RoleView *roles [] = { &region, &police };
+    Zvh__V1__SignalEvent label = ZVH__V1__SIGNAL_EVENT__INIT;
+    label.type = ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_LABEL_SET;
+    label.event_id = B "/3";
+    label.case_id = "c1";
+    label.region = B;
+    label.roles = roles;
+    label.n_roles = 2;
+    label.coordinator_contact = "coordinator@zvh-drenthe.nl";
+    assert_false (s_read_proof (config, &label));       //  none: from before proofs
+    proof_storage_t storage;
+    s_sign_label (&label, &storage, B, B);
+    assert_false (s_read_proof (config, &label));
+    //  Changed after signing: a field, a role's actions, a role left out
+    label.coordinator_contact = "iemand@elders.nl";
+    assert_true (s_read_proof (config, &label));
+    label.coordinator_contact = "coordinator@zvh-drenthe.nl";
+    police.n_actions = 1;
+    assert_true (s_read_proof (config, &label));
+    police.n_actions = 2;
+    label.n_roles = 1;
+    assert_true (s_read_proof (config, &label));
+    label.n_roles = 2;
+    assert_false (s_read_proof (config, &label));
+    //  Signed with another key, or in another region's name
+    s_sign_label (&label, &storage, B, C);
+    assert_true (s_read_proof (config, &label));
+    s_sign_label (&label, &storage, C, C);
+    assert_true (s_read_proof (config, &label));
+    //  A proof whose salt was taken out (a hidden field): regions see all
+    s_sign_label (&label, &storage, B, B);
+    label.proof->fields [0]->salt.len = 0;
+    assert_true (s_read_proof (config, &label));
+    free (config);
+}
+
 //  ---------------------------------------------------------------- custody
 
 #define T3  "t-0000000000000003"
-
-static uint8_t s_region_secret [3][WIRE_SIGN_SECRET_BYTES];
 
 //  A directory of A, B and C, each with its own signing key.
 static config_t *
@@ -548,6 +635,7 @@ main (void)
         cmocka_unit_test (test_signal_event_rows),
         cmocka_unit_test (test_ids_that_cannot_be_keys_are_malformed),
         cmocka_unit_test (test_published_raise_is_attested_only_as_signed),
+        cmocka_unit_test (test_signal_proof_is_read_against_the_publisher_key),
         cmocka_unit_test (test_custody_chain_is_read_as_signed),
         cmocka_unit_test (test_accept_is_read_as_signed),
     };

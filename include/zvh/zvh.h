@@ -30,6 +30,7 @@ extern "C" {
 #define ZVH_E_FULL            -8    //  disk or store map full
 #define ZVH_E_TIMEOUT         -9    //  nothing arrived in the time given
 #define ZVH_E_GAP            -10    //  signals before the resume point were purged
+#define ZVH_E_FORGED         -11    //  a signal's proof of who published it fails
 
 #define ZVH_ID_MAX            64    //  ids incl. NUL: case, region, transfer
 #define ZVH_HASH_HEX_MAX      65    //  BLAKE2b-256 as hex, incl. NUL
@@ -219,7 +220,21 @@ typedef struct {
     const char *review_date;
     const uint8_t *raw;
     size_t raw_size;
+    const char *publisher;          //  the region whose proof it carries, NULL if none
+                                    //  (unchecked until zvh_signal_verify)
 } zvh_signal_t;
+
+#define ZVH_SIGN_KEY_HEX_LEN  64    //  an Ed25519 public key in hex (a region's sign_key)
+
+//  Check who published a delivered signal (PROTOCOL 8.3): its proof must be
+//  signed with sign_key, the publisher's `sign_key` in the federation
+//  directory (64 hex digits), and every field the signal holds must be one
+//  that the publisher vouched for, unchanged. Look sign_key up by
+//  signal->publisher. ZVH_OK if it holds; ZVH_E_FORGED if the signal has no
+//  proof, or it does not verify (altered, or not published by that region);
+//  ZVH_E_BAD_REQUEST if sign_key is not 64 hex digits.
+int
+    zvh_signal_verify (const zvh_signal_t *signal, const char *sign_key);
 
 typedef struct _zvh_subscriber_t zvh_subscriber_t;
 

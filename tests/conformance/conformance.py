@@ -159,6 +159,165 @@ def verify_envelope(fed, env):
         return False
 
 
+# --------------------------------------------------------------------- provenance (8.3)
+
+PROOF_TAGS = list(range(2, 15)) + [17, 18, 19]     # the fields, in digest order
+ROLE_TAGS = [15, 16]                               # partner_ref, actions
+STRING_TAGS = {3, 4, 5, 11, 12, 13, 15, 17, 18, 19}
+SALT_BYTES, COMMITMENT_BYTES = 16, 32
+
+
+def _canonical(tag, view):
+    """The canonical bytes of field tag of a SignalView (8.3)."""
+    name = pb().SignalView.DESCRIPTOR.fields_by_number[tag].name
+    value = getattr(view, name)
+    if tag == 16:
+        return _u64(len(value)) + b"".join(_text(action) for action in value)
+    if tag in STRING_TAGS:
+        return _text(value)
+    return _u64(int(value))                         # enums, national, time_ms
+
+
+def proof_commitment(tag, salt, view):
+    """BLAKE2b-256(salt || u64(tag) || canonical bytes)."""
+    return hashlib.blake2b(bytes(salt) + _u64(tag) + _canonical(tag, view),
+                           digest_size=32).digest()
+
+
+def proof_digest(publisher, event_id, commitments, role_parts):
+    """BLAKE2b-512 of 8.3: commitments by tag, role_parts [(role, [c15, c16])]
+    sorted by role."""
+    h = hashlib.blake2b(digest_size=64)
+    h.update(_text("zvh.v1.signal.proof") + _text(publisher) + _text(event_id))
+    for tag in PROOF_TAGS:
+        h.update(commitments[tag])
+    h.update(_u64(len(role_parts)))
+    for role, parts in role_parts:
+        h.update(_text(role) + parts[0] + parts[1])
+    return h.digest()
+
+
+def event_values(event):
+    """The SignalView an event's fields fill (8.2), without seq and role parts."""
+    view = pb().SignalView(type=event.type, event_id=event.event_id, case_id=event.case_id,
+                           region=event.region, national=event.national,
+                           time_ms=event.time_ms,
+                           coordinator_contact=event.coordinator_contact,
+                           previous_region=event.previous_region,
+                           review_date=event.review_date)
+    if event.HasField("signal"):
+        raise_ = event.signal
+        for name in ("kind", "urgency", "severity", "certainty", "text", "raised_by",
+                     "raised_role"):
+            setattr(view, name, getattr(raise_, name))
+    return view
+
+
+def _role_values(role_view):
+    return pb().SignalView(partner_ref=role_view.partner_ref, actions=role_view.actions)
+
+
+def sign_event_proof(fed, region, event, publisher=None):
+    """Put into event a proof (8.3) signed with region's key, every field
+    opened, naming publisher (default: region)."""
+    publisher = publisher or region
+    values = event_values(event)
+    proof = event.proof
+    proof.Clear()
+    proof.publisher = publisher
+    commitments = {}
+    for tag in PROOF_TAGS:
+        salt = os.urandom(SALT_BYTES)
+        commitments[tag] = proof_commitment(tag, salt, values)
+        proof.fields.add(tag=tag, salt=salt)
+    role_parts = []
+    for role_view in sorted(event.roles, key=lambda r: r.role.encode()):
+        part = proof.roles.add(role=role_view.role)
+        parts = []
+        for tag in ROLE_TAGS:
+            salt = os.urandom(SALT_BYTES)
+            parts.append(proof_commitment(tag, salt, _role_values(role_view)))
+            part.fields.add(tag=tag, salt=salt)
+        role_parts.append((role_view.role, parts))
+    digest = proof_digest(publisher, event.event_id, commitments, role_parts)
+    proof.signature = signing_key(fed, region).sign(digest).signature
+    return event
+
+
+def _field_commitment(field, tag, view, where):
+    """A field's commitment: from its salt and view (opened), or as given."""
+    eq(field.tag, tag, f"tag of the proof's entry for {where}")
+    if field.salt:
+        eq((len(field.salt), len(field.commitment)), (SALT_BYTES, 0),
+           f"salt and commitment lengths of opened {where}")
+        return proof_commitment(tag, field.salt, view), True
+    eq(len(field.commitment), COMMITMENT_BYTES, f"commitment length of hidden {where}")
+    return bytes(field.commitment), False
+
+
+def check_view_proof(fed, view, view_raw):
+    """Verify a view's proof as a partner does (8.3, [P8.3-4]); returns the
+    set of tags it opens (role parts: 15, 16 of the opened part). Fails the
+    test if it does not verify."""
+    import nacl.signing
+    proof = view.proof
+    on_wire = wire_fields(view_raw)
+    eq([f.tag for f in proof.fields], PROOF_TAGS, "tags of the proof's fields, in order")
+    commitments, opened = {}, set()
+    for field in proof.fields:
+        commitments[field.tag], is_open = _field_commitment(field, field.tag, view,
+                                                            f"field {field.tag}")
+        if is_open:
+            opened.add(field.tag)
+        else:
+            expect(field.tag not in on_wire, f"field {field.tag} on the wire, not opened")
+    roles = [part.role for part in proof.roles]
+    eq(roles, sorted(roles, key=lambda r: r.encode()), "role parts sorted by role")
+    role_parts, opened_parts = [], 0
+    for part in proof.roles:
+        eq([f.tag for f in part.fields], ROLE_TAGS, f"tags of role part {part.role}")
+        parts = []
+        part_open = any(f.salt for f in part.fields)
+        opened_parts += part_open
+        for field in part.fields:
+            commitment, is_open = _field_commitment(field, field.tag, view,
+                                                    f"{part.role}'s field {field.tag}")
+            parts.append(commitment)
+            if is_open:
+                opened.add(field.tag)
+        role_parts.append((part.role, parts))
+    expect(opened_parts <= 1, f"{opened_parts} role parts opened in one view")
+    for tag in (15, 16):
+        expect(tag not in on_wire or tag in opened, f"field {tag} on the wire, not opened")
+    if 5 in on_wire:
+        eq(view.region, proof.publisher, "a shown region vs the proof's publisher")
+    key = nacl.signing.VerifyKey(bytes.fromhex(fed.info[proof.publisher]["sign_key"]))
+    key.verify(proof_digest(proof.publisher, view.event_id, commitments, role_parts),
+               bytes(proof.signature))
+    return opened
+
+
+def check_event_proof(fed, event):
+    """Verify an event's proof as a region does ([P8.3-1]): every field and
+    every role part opened, signed by its region."""
+    values = event_values(event)
+    by_role = {r.role: r for r in event.roles}
+    eq(sorted(by_role, key=lambda r: r.encode()), [p.role for p in event.proof.roles],
+       "the proof's role parts vs the event's RoleViews")
+    for part in event.proof.roles:
+        expect(all(f.salt for f in part.fields), f"role part {part.role} fully opened")
+    for field in event.proof.fields:
+        expect(field.salt, f"field {field.tag} of an event's proof opened")
+    eq(event.proof.publisher, event.region, "the event proof's publisher")
+    commitments = {f.tag: proof_commitment(f.tag, f.salt, values) for f in event.proof.fields}
+    role_parts = [(part.role, [proof_commitment(f.tag, f.salt, _role_values(by_role[part.role]))
+                               for f in part.fields]) for part in event.proof.roles]
+    import nacl.signing
+    key = nacl.signing.VerifyKey(bytes.fromhex(fed.info[event.region]["sign_key"]))
+    key.verify(proof_digest(event.proof.publisher, event.event_id, commitments, role_parts),
+               bytes(event.proof.signature))
+
+
 def key_file(fed, name):
     return os.path.join(fed.root, "keys", name + ".key_secret")
 

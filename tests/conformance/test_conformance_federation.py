@@ -240,6 +240,59 @@ def test_event_the_authority_table_refuses_counts_as_applied(fed):
 test_event_the_authority_table_refuses_counts_as_applied.setup = dict()
 
 
+def test_signal_events_carry_their_publishers_proof(fed):
+    """groningen's label_set and signal (with the plan's role parts) reach
+    drenthe's raw peer with a proof in which every field and every role
+    part is opened, publisher groningen, verified here as 8.3 says.
+    drenthe's own national events: with a valid proof, applied; with its
+    text changed after signing, or naming utrecht as publisher (signed by
+    utrecht), refused and audited, and the link goes on; without a proof
+    (a daemon from before proofs), applied.
+    checks [P8.3-1] [P8.3-2]"""
+    fed.start(A)
+    srv = server(fed)
+    case = "CONF-F15"
+    fed.include(A, fed.plan_file(review_date="2099-01-01"), case)
+    fed.ctl_ok(A, "signal", "raise", case, "--kind", "scale_up", "--text", "herkomst")
+    events = {}
+
+    def event_of(lk, env):
+        if lk.kind == kinds().KIND_DATA:
+            srv.ack(lk.link_seq)
+            if env.type == types().TYPE_SIGNAL_EVENT and env.case_id == case:
+                event = payload(env, "SignalEvent")
+                events[event.type] = event
+        return len(events) == 2
+    srv.wait_for(event_of, f"groningen's label_set and signal of {case}")
+    for event in events.values():
+        expect(event.HasField("proof"), f"a {event.type} event without a proof")
+        expect(event.roles, f"a {event.type} event without role parts (plan enrichment)")
+        conformance.check_event_proof(fed, event)
+    link = link_to(fed)
+    pos = link.position()
+    p = pb()
+    cases = [("valid", {}, True), ("altered", {"text": "veranderd"}, False),
+             ("utrecht's", {"publisher": C}, False), ("none", {"proofless": True}, True)]
+    for n, (what, change, applies) in enumerate(cases, 1):
+        seq = SEQ0 + n
+        event = p.SignalEvent.FromString(national_event(fed, seq).payload)
+        if not change.get("proofless"):
+            publisher = change.get("publisher", B)
+            conformance.sign_event_proof(fed, publisher, event, publisher)
+        if "text" in change:
+            event.signal.text = change["text"]
+        env = envelope(fed, B, seq, types().TYPE_SIGNAL_EVENT, event.SerializeToString())
+        link.data(pos + n, env)
+        eq(link.next_ack().link_seq, pos + n, f"ACK of the event with the {what} proof")
+        event_id = f"{B}/{seq}"
+        eq((len(received(fed, event_id)), len(refused(fed, event_id))),
+           (1, 0) if applies else (0, 1),
+           f"'receive' and 'refuse' entries for the event with the {what} proof")
+
+
+test_signal_events_carry_their_publishers_proof.setup = dict(regions=[A, B, C])
+
+
 def test_link_state_and_dedup_records_survive_a_restart(fed):
     """After groningen restarts, a PING is answered with the lin it had, and
     an event applied before the restart, sent again at the next link seq,

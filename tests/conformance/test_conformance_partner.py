@@ -479,6 +479,52 @@ def test_views_hide_unlisted_fields_on_the_wire(fed):
 test_views_hide_unlisted_fields_on_the_wire.setup = dict()
 
 
+def test_every_view_proves_its_publisher(fed):
+    """groningen's case CONF-PV with a signal (text), drenthe's case CONF-PW
+    with a signal, and a national signal of drenthe; at groningen, pol
+    (police), ggz (crisis service, covers drenthe) and ops (operator). Each
+    view carries a proof (tag 20) that verifies as 8.3 says (implemented
+    here, with the directory's sign_key of its publisher): the publisher is
+    the region that made the event; a field the view shows is opened by its
+    salt, every other by a commitment only; of the role parts only the
+    view's own is opened.
+    checks [P8.3-3] [P8.3-4] [P8.2-3]"""
+    fed.start_all()
+    include(fed, A, "CONF-PV")
+    include(fed, B, "CONF-PW")
+    own = fed.raise_signal(A, "CONF-PV", kind="scale_up", text="herkomst")
+    theirs = fed.raise_signal(B, "CONF-PW", kind="incident", text="elders")
+    national = fed.raise_signal(B, national=True, kind="scale_down")
+    publisher = {own: A, theirs: B, national: B}
+    police_hidden = {4, 11, 12, 13, 19}             # case_id, text, raised_by/role, review_date
+    wanted = {"pol": [own, national], "ggz": [theirs, national],
+              "ops": [own, theirs, national]}
+    for name, event_ids in wanted.items():
+        sub = partner(fed, name)
+        sub.subscribe(seq=0)
+        for event_id in event_ids:
+            raw, frame = sub.wait_delivery(event_id=event_id)
+            view = frame.view
+            what = f"{name}'s view of {event_id}"
+            expect(20 in wire_fields(view_bytes(raw)), f"{what} carries no proof")
+            eq(view.proof.publisher, publisher[event_id], f"publisher in {what}")
+            opened = conformance.check_view_proof(fed, view, view_bytes(raw))
+            if name == "pol":
+                eq(opened & police_hidden, set(), f"fields opened in {what} beyond the view")
+                expect({2, 3, 5, 7, 14} <= opened, f"fields opened in {what}: {opened}")
+            if name == "ops":
+                expect({4, 11, 12, 13} <= opened, f"fields opened in {what}: {opened}")
+            parts = [part.role for part in view.proof.roles
+                     if any(f.salt for f in part.fields)]
+            own_part = {"pol": {"police"}, "ggz": {"crisis_service"},
+                        "ops": {"operator", "region"}}[name]
+            expect(set(parts) <= own_part, f"role parts opened in {what}: {parts}")
+        sub.close()
+
+
+test_every_view_proves_its_publisher.setup = dict(regions=[A, B])
+
+
 def test_coverage_by_region_case_and_national(fed):
     """At groningen: pol covers region groningen, ggz region drenthe, prob
     only case CONF-PX (regions: utrecht, not running), ops everything.

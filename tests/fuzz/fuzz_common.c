@@ -10,6 +10,7 @@
 #include "fuzz_common.h"
 #include "authority.h"
 #include "config.h"
+#include "proof.h"
 #include "zvh/zvh_plan.h"
 
 #include <czmq.h>
@@ -404,11 +405,27 @@ s_authority_checks (const Zvh__V1__Envelope *envelope)
     }
 }
 
+//  A view as libzvh checks it (PROTOCOL 8.3): any bytes may come from a
+//  daemon; one without a proof never verifies.
+static void
+s_view_checks (const Zvh__V1__SignalView *view)
+{
+    uint8_t key [WIRE_SIGN_PUBLIC_BYTES];
+    FUZZ_CHECK (sodium_hex2bin (key, sizeof key, SIGN_KEY_HEX, strlen (SIGN_KEY_HEX),
+                                NULL, NULL, NULL) == 0, "SIGN_KEY_HEX is not hex");
+    int rc = proof_verify_view (view, key);
+    FUZZ_CHECK (view->proof || rc != 0, "a view without a proof verified");
+}
+
 //  The bytes fields that the daemon decodes in their turn.
 static void
 s_nested_checks (const ProtobufCMessage *message)
 {
     const ProtobufCMessageDescriptor *desc = message->descriptor;
+    if (desc == &zvh__v1__signal_view__descriptor)
+        s_view_checks ((const Zvh__V1__SignalView *) message);
+    if (desc == &zvh__v1__sub_frame__descriptor && ((const Zvh__V1__SubFrame *) message)->view)
+        s_view_checks (((const Zvh__V1__SubFrame *) message)->view);
     if (desc == &zvh__v1__envelope__descriptor) {
         const Zvh__V1__Envelope *envelope = (const Zvh__V1__Envelope *) message;
         const ProtobufCMessageDescriptor *payload = s_payload_type (envelope);

@@ -14,6 +14,7 @@
  *  fuzz_wire.c). The plan seeds come from config/example-plan.json.
  */
 #include "fuzz_common.h"
+#include "proof.h"
 #include "zvh/zvh_plan.h"
 
 #include <ctype.h>
@@ -315,6 +316,15 @@ s_signal_seeds (void)
     event.coordinator_contact = "coordinator@fact-noord.example";
     event.time_ms = 1718000000500;
     s_envelope_seeds ("event", ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_EVENT, &event.base);
+    //  With the publisher's proof (PROTOCOL 8.3), signed by a key of its own
+    uint8_t sign_public [WIRE_SIGN_PUBLIC_BYTES], sign_secret [WIRE_SIGN_SECRET_BYTES];
+    crypto_sign_keypair (sign_public, sign_secret);
+    Zvh__V1__SignalView values;
+    proof_values (&values, &event);
+    proof_storage_t signed_proof, view_proof;
+    event.proof = proof_sign (&signed_proof, "groningen", &values, roles, 2, sign_secret);
+    FUZZ_CHECK (event.proof, "the seed event's roles cannot be signed");
+    s_envelope_seeds ("event-proof", ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_EVENT, &event.base);
     Zvh__V1__SignalEvent moved = ZVH__V1__SIGNAL_EVENT__INIT;
     moved.type = ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_LABEL_MOVED;
     moved.event_id = "drenthe/3";
@@ -345,6 +355,16 @@ s_signal_seeds (void)
     view.previous_region = "fryslan";
     view.review_date = "2024-09-02";
     s_wire_seed_only ("signal-view", &view.base);
+    //  As a police partner gets it: its own fields opened, the rest committed
+    Zvh__V1__SignalView police_view = view;
+    police_view.case_id = police_view.text = police_view.raised_by = NULL;
+    police_view.raised_role = police_view.review_date = police_view.previous_region = NULL;
+    police_view.proof = proof_open (&view_proof, event.proof, &values, roles, 2,
+                                    ~(proof_shown_t) 0 & ~PROOF_SHOWN (4) & ~PROOF_SHOWN (11)
+                                    & ~PROOF_SHOWN (12) & ~PROOF_SHOWN (13) & ~PROOF_SHOWN (19),
+                                    "police");
+    FUZZ_CHECK (police_view.proof, "the seed event's proof does not open");
+    s_wire_seed_only ("signal-view-proof", &police_view.base);
 
     //  Every kind of subscriber frame
     Zvh__V1__SubFrame frame = ZVH__V1__SUB_FRAME__INIT;

@@ -55,7 +55,8 @@ class Subscriber:
     view, printed and flushed before it is acknowledged) goes to a file."""
 
     def __init__(self, fed, region, partner, name, after=None, from_cursor=False,
-                 credit=None, count=None, idle_exit_ms=None, key=None, server_key=None):
+                 credit=None, count=None, idle_exit_ms=None, key=None, server_key=None,
+                 directory=None):
         self.fed, self.region, self.partner, self.name = fed, region, partner, name
         subdir = os.path.join(fed.root, "subscribers")
         os.makedirs(subdir, exist_ok=True)
@@ -74,6 +75,8 @@ class Subscriber:
             cmd += ["--count", str(count)]
         if idle_exit_ms is not None:
             cmd += ["--idle-exit", str(idle_exit_ms)]
+        if directory is not None:
+            cmd += ["--directory", directory]       # verify who published each view
         self.cmd = cmd
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = zvhtest.start_process(cmd, stdin=subprocess.DEVNULL, stdout=out,

@@ -14,7 +14,9 @@ unknown key (or a region's key) gets nothing; review_due reaches the owner's
 operators, and only them; a resume --after a seq the log never reached does
 not lose the next signals silently; a raise relayed along a chain of moves
 that comes back to a region it passed through, which holds the case by
-then, is published (once), and the same for a plan proposal.
+then, is published (once), and the same for a plan proposal; every view a
+partner gets verifies against the directory's sign_key of its publisher,
+and none does against another region's key (zvhctl subscribe --directory).
 
 Run: python3 tests/integration/test_signals.py [name-filter]
 """
@@ -681,6 +683,49 @@ def test_raise_relayed_back_to_a_region_that_now_holds_the_case(fed):
     eq(len([e for e in ops.event_ids("signal") if e == event_id]), 1,
        f"copies of {event_id} at A")
     eq(fed.owners(case), [B], f"owners of {case}")
+
+
+# --------------------------------------------------------------------- 14
+
+@signal_federation([A, B, C], partners=[("pol", "police", A), ("ggz", "crisis_service", A),
+                                        ("ops", "operator", A)])
+def test_partners_verify_who_published_every_view(fed):
+    """Provenance (PROTOCOL 8.3): partners of A, each verifying with the
+    directory's sign_keys, find every view they get verified and published
+    by the region that made it: A's label and signal, a raise from B that A
+    published, a national signal of C. With a directory in which A's
+    sign_key is another region's, every view from A fails, loudly, and the
+    subscriber exits 6."""
+    fed.start_all()
+    case = "ZVH-T14-PROVENANCE"
+    directory = os.path.join(fed.root, "federation.zpl")
+    fed.include(A, fed.plan_file(), case)
+    own = fed.raise_signal(A, case, kind="scale_up", text="T14 eigen signaal")
+    from_b = fed.raise_signal(B, case, kind="incident", text="T14 via drenthe")
+    national = fed.raise_signal(C, national=True, kind="scale_down")
+    publisher = {own: A, from_b: A, national: C}
+    for partner in ("pol", "ggz", "ops"):
+        sub = fed.subscribe(A, partner, f"{partner}-verifies", directory=directory)
+        lines = sub.wait_events(list(publisher))
+        for line in lines:
+            what = f"{partner}'s {line['type']} {line['event_id']}"
+            eq(line.get("verified"), True, f"verified for {what}")
+            eq(line.get("publisher"), publisher.get(line["event_id"], A), f"publisher of {what}")
+        expect("FAILED" not in sub.stderr(), f"{partner} reported a failure: {sub.stderr()!r}")
+    #  A directory that gives A another region's sign_key: nothing of A verifies
+    with open(directory, encoding="utf-8") as f:
+        text = f.read()
+    wrong = os.path.join(fed.root, "wrong-directory.zpl")
+    with open(wrong, "w", encoding="utf-8") as f:
+        f.write(text.replace(fed.info[A]["sign_key"], fed.info[B]["sign_key"]))
+    sub = fed.subscribe(A, "pol", "pol-wrong-key", directory=wrong, idle_exit_ms=1500,
+                        after=0)
+    eq(sub.wait_exit(), 6, "exit code of a subscriber that got views that fail")
+    by_id = {line["event_id"]: line for line in sub.lines()}
+    for event_id, region in publisher.items():
+        eq(by_id[event_id].get("verified"), region != A, f"verified for {event_id}")
+    expect(f"({own}) FAILED verification" in sub.stderr(),
+           f"no loud report of {own}: {sub.stderr()!r}")
 
 
 if __name__ == "__main__":
