@@ -55,12 +55,22 @@ zvh_strerror (int code)
 zvh_client_t *
 zvh_client_new (const char *endpoint)
 {
-    if (!endpoint)
+    return zvh_client_new_curve (endpoint, NULL, NULL);
+}
+
+zvh_client_t *
+zvh_client_new_curve (const char *endpoint, const char *server_key, const char *cert_file)
+{
+    zcert_t *cert = cert_file ? zcert_load (cert_file) : NULL;
+    if (!endpoint || (cert_file && !cert) || (!server_key != !cert_file)) {
+        zcert_destroy (&cert);
         return NULL;
+    }
     zvh_client_t *self = (zvh_client_t *) zmalloc (sizeof (zvh_client_t));
     self->timeout_ms = ZVH_DEFAULT_TIMEOUT_MS;
     self->next_request_id = 1;
     if (sodium_init () < 0) {
+        zcert_destroy (&cert);
         free (self);
         return NULL;
     }
@@ -70,6 +80,11 @@ zvh_client_new (const char *endpoint)
         zsock_set_linger (self->dealer, 0);
         zsock_set_maxmsgsize (self->dealer, WIRE_MAX_FRAME_BYTES);
     }
+    if (self->dealer && cert) {
+        zcert_apply (cert, self->dealer);
+        zsock_set_curve_serverkey (self->dealer, server_key);
+    }
+    zcert_destroy (&cert);
     if (!self->dealer || zsock_connect (self->dealer, "%s", endpoint)) {
         zsock_destroy (&self->dealer);
         free (self);

@@ -29,6 +29,8 @@
 
 typedef struct {
     char endpoint [ENDPOINT_MAX];
+    const char *server_key;         //  --server-key: a tcp:// control endpoint's key
+    const char *key_file;           //  --key: this operator's key file (CURVE)
     bool json;
     int timeout_ms;
     bool timeout_given;             //  -t on the command line
@@ -38,6 +40,7 @@ typedef struct {
 
 static const char *s_usage_text =
     "usage: zvhctl [-c CONFIG | -d DATA_DIR | -e ENDPOINT] [--json] [-t MS] COMMAND\n"
+    "       (a tcp:// ENDPOINT also takes --server-key KEY --key OPERATOR.key_secret)\n"
     "\n"
     "commands:\n"
     "  status                          region, peers up/down, outbox per peer, cases\n"
@@ -179,6 +182,12 @@ s_parse_globals (ctl_t *self, int argc, char *argv [])
             self->timeout_ms = atoi (argv [++arg]);
             self->timeout_given = true;
         }
+        else
+        if (streq (opt, "--server-key"))
+            self->server_key = argv [++arg];
+        else
+        if (streq (opt, "--key"))
+            self->key_file = argv [++arg];
         else
             return -1;
     }
@@ -543,14 +552,24 @@ s_raise_as_partner (ctl_t *self, zvh_subscriber_t *partner, zvh_raise_t *raise,
     return s_exit_code (rc);
 }
 
+//  A client for the control endpoint: CURVE when --server-key and --key
+//  are given (a tcp:// endpoint, PROTOCOL 9.1).
+static zvh_client_t *
+s_client (const ctl_t *self)
+{
+    if (self->server_key || self->key_file)
+        return zvh_client_new_curve (self->endpoint, self->server_key, self->key_file);
+    return zvh_client_new (self->endpoint);
+}
+
 static int
 s_raise_as_operator (ctl_t *self, zvh_raise_t *raise, char *event_id)
 {
     if (!*self->endpoint)
         return s_usage ("say which daemon: -c CONFIG, -d DATA_DIR or -e ENDPOINT");
-    zvh_client_t *client = zvh_client_new (self->endpoint);
+    zvh_client_t *client = s_client (self);
     if (!client)
-        return s_usage ("not a usable endpoint");
+        return s_usage ("not a usable endpoint (or --server-key and --key not both given)");
     zvh_client_set_timeout (client, self->timeout_ms);
     int rc = zvh_client_signal_raise (client, raise, event_id);
     if (rc)
@@ -924,9 +943,10 @@ main (int argc, char *argv [])
     if (!*self.endpoint)
         return s_usage ("say which daemon: -c CONFIG, -d DATA_DIR, -e ENDPOINT or $ZVH_CONTROL");
     zsys_init ();
-    zvh_client_t *client = zvh_client_new (self.endpoint);
+    zvh_client_t *client = s_client (&self);
     if (!client) {
-        fprintf (stderr, "zvhctl: '%s' is not a usable endpoint\n", self.endpoint);
+        fprintf (stderr, "zvhctl: '%s' is not a usable endpoint (a tcp:// one takes "
+                 "--server-key and --key, both)\n", self.endpoint);
         return EXIT_USAGE;
     }
     zvh_client_set_timeout (client, self.timeout_ms);

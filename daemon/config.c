@@ -45,6 +45,9 @@
 #define DAEMON_SECTION       "zvhd"
 #define DIRECTORY_SECTION    "directory"
 #define PARTNERS_SECTION     "partners"
+#define OPERATORS_SECTION    "operators"
+#define ACCESS_READ_ONLY     "read-only"
+#define ACCESS_READ_WRITE    "read-write"
 #define VIEWS_SECTION        "views"
 #define REGION_ROLE          "region"       //  of CONFIG_ROLES, the one partners lack
 #define PARTNER_ROLES_MAX    8
@@ -120,7 +123,8 @@ static const number_key_t s_number_keys [] = {
 //  The daemon section's other keys; each has its own reader below.
 static const char *const s_text_keys [] = {
     "region", "data_dir", "bind", "control", "secret_key", "directory",
-    "subscribe_bind", "partners", "data_key", "revoked", "metrics_bind", "log_format"
+    "subscribe_bind", "partners", "data_key", "revoked", "metrics_bind", "log_format",
+    "operators"
 };
 #define TEXT_KEY_COUNT (sizeof (s_text_keys) / sizeof (s_text_keys [0]))
 
@@ -802,16 +806,108 @@ s_read_control (config_t *config, loader_t *self)
     if (s_is_ipc_endpoint (control))
         s_read_ipc_control (config, self, where, control);
     else
-    if (s_is_tcp_endpoint (control))
-        //  Anyone who reached the port could include cases, read plans and
-        //  export the audit trail as the region's operator
-        s_report (self, self->path, where, "'%s': the control socket takes every "
-                  "operation of this region without a key, so it is ipc:// only (a file "
-                  "of mode 0600 under data_dir); leave it out for ipc://<data_dir>/"
-                  CONTROL_SOCKET_NAME ", and run zvhctl on the daemon's host", control);
+    //  Anyone who reached the port could include cases, read plans and export
+    //  the audit trail: tcp:// only with CURVE and operator keys (checked
+    //  once the operators file is read)
+    if (s_is_tcp_endpoint (control)
+    &&  s_copy (config->control, sizeof (config->control), control) != 0)
+        s_report (self, self->path, where, "'%s' is longer than %d bytes", control,
+                  CONFIG_ENDPOINT_MAX - 1);
     else
-        s_report (self, self->path, where, "'%s' must be ipc://path; leave it out for "
-                  "ipc://<data_dir>/" CONTROL_SOCKET_NAME, control);
+    if (s_is_tcp_endpoint (control))
+        ;
+    else
+        s_report (self, self->path, where, "'%s' must be ipc://path (or tcp://host:port "
+                  "with zvhd/operators); leave it out for ipc://<data_dir>/"
+                  CONTROL_SOCKET_NAME, control);
+}
+
+//  ---------------------------------------------------------------- operators
+
+static size_t
+s_child_count (zconfig_t *section)
+{
+    size_t count = 0;
+    for (zconfig_t *item = zconfig_child (section); item; item = zconfig_next (item))
+        count++;
+    return count;
+}
+
+
+static const char *const s_operator_keys [] = { "public_key", "access" };
+#define OPERATOR_KEY_COUNT (sizeof (s_operator_keys) / sizeof (s_operator_keys [0]))
+
+//  One operator: an id, a key of its own, and read-only or read-write.
+static void
+s_read_operator (config_t *config, loader_t *self, zconfig_t *entry)
+{
+    const char *file = config->operators_file, *id = zconfig_name (entry);
+    char where [KEY_PATH_MAX], key_where [KEY_PATH_MAX];
+    s_key_path (where, OPERATORS_SECTION, id);
+    s_check_keys (self, file, entry, where, s_operator_keys, OPERATOR_KEY_COUNT);
+    const char *key = zconfig_get (entry, "public_key", "");
+    const char *access = zconfig_get (entry, "access", "");
+    size_t errors = self->error_count;
+    if (!s_is_id (id))
+        s_report (self, file, where, "'%s' is not an operator id; use 1 to %d characters "
+                  "from a-z, 0-9 and '-'", id, CONFIG_ID_MAX - 1);
+    s_key_path (key_where, where, "public_key");
+    if (!s_is_public_key (key))
+        s_report (self, file, key_where, "'%s' is not a CURVE public key: use the "
+                  "%d-character Z85 key from " KEYGEN_HINT ", in double quotes", key,
+                  CONFIG_KEY_Z85_LEN);
+    else
+    if (config_region_by_key (config, key) || config_partner_by_key (config, key)
+    ||  config_operator_by_key (config, key))
+        s_report (self, file, key_where, "is the key of a region, a partner or another "
+                  "operator; an operator needs its own key pair (" KEYGEN_HINT ")");
+    s_key_path (key_where, where, "access");
+    if (!streq (access, ACCESS_READ_ONLY) && !streq (access, ACCESS_READ_WRITE))
+        s_report (self, file, key_where, "'%s': set " ACCESS_READ_ONLY " (status, show, "
+                  "list, audit) or " ACCESS_READ_WRITE " (every operation)", access);
+    if (self->error_count != errors || config->operator_count >= CONFIG_OPERATORS_MAX)
+        return;
+    config_operator_t *operator_ = &config->operators [config->operator_count++];
+    s_copy (operator_->id, sizeof (operator_->id), id);
+    s_copy (operator_->public_key, sizeof (operator_->public_key), key);
+    operator_->read_write = streq (access, ACCESS_READ_WRITE);
+}
+
+//  zvhd/operators names the file of operator keys, which a tcp:// control
+//  endpoint needs and an ipc:// one does not use.
+static void
+s_load_operators (config_t *config, loader_t *self)
+{
+    char where [KEY_PATH_MAX];
+    const char *name = s_daemon_value (self, "operators", where);
+    bool tcp = config_control_is_tcp (config);
+    if (name && *name && !tcp)
+        s_report (self, self->path, where, "is set, but zvhd/control is not tcp://: the "
+                  "ipc:// control socket is the host's own (mode 0600) and takes no keys");
+    if (!name || !*name || !tcp || s_store_path (self, where, name, config->operators_file))
+        return;
+    zconfig_t *root = s_zpl_load (self, config->operators_file, self->path, where);
+    zconfig_t *section = root ? s_section (self, config->operators_file, root,
+                                           OPERATORS_SECTION) : NULL;
+    if (section && s_child_count (section) > CONFIG_OPERATORS_MAX)
+        s_report (self, config->operators_file, OPERATORS_SECTION, "lists more than %d "
+                  "operators (CONFIG_OPERATORS_MAX)", CONFIG_OPERATORS_MAX);
+    for (zconfig_t *entry = section ? zconfig_child (section) : NULL; entry;
+         entry = zconfig_next (entry))
+        s_read_operator (config, self, entry);
+    zconfig_destroy (&root);
+}
+
+//  A tcp:// control endpoint without operator keys would take any caller.
+static void
+s_check_tcp_control (config_t *config, loader_t *self)
+{
+    if (config_control_is_tcp (config) && config->operator_count == 0)
+        s_report (self, self->path, DAEMON_SECTION "/control", "'%s': a tcp:// control "
+                  "endpoint takes CURVE operator keys only: set zvhd/operators to a file "
+                  "listing them (id, public_key, access = " ACCESS_READ_ONLY " or "
+                  ACCESS_READ_WRITE "), or leave control out for ipc://<data_dir>/"
+                  CONTROL_SOCKET_NAME " on this host", config->control);
 }
 
 //  Partners subscribe at subscribe_bind and are listed in the partners
@@ -1156,15 +1252,6 @@ s_read_region_entry (config_t *config, loader_t *self, zconfig_t *entry)
     s_check_region_halves (self, file, entry, where);
     if (valid_id && !s_is_duplicate (config, self, file, &region, where))
         config->regions [config->region_count++] = region;
-}
-
-static size_t
-s_child_count (zconfig_t *section)
-{
-    size_t count = 0;
-    for (zconfig_t *item = zconfig_child (section); item; item = zconfig_next (item))
-        count++;
-    return count;
 }
 
 //  Returns 0 when the directory file could be read, even with bad entries.
@@ -1796,6 +1883,8 @@ s_load_daemon (config_t *config, loader_t *self)
         s_check_secret_key (config, self);
     if (*config->partners_file)
         s_load_partners (config, self);
+    s_load_operators (config, self);
+    s_check_tcp_control (config, self);
     s_read_security_files (config, self);
 }
 
@@ -1867,6 +1956,25 @@ config_partner_by_key (const config_t *self, const char *public_key)
         ||  streq (self->partners [index].public_key_next, public_key))
             return &self->partners [index];
     return NULL;
+}
+
+const config_operator_t *
+config_operator_by_key (const config_t *self, const char *public_key)
+{
+    assert (self);
+    if (!public_key || !*public_key || config_is_revoked (self, public_key))
+        return NULL;
+    for (size_t index = 0; index < self->operator_count; index++)
+        if (streq (self->operators [index].public_key, public_key))
+            return &self->operators [index];
+    return NULL;
+}
+
+bool
+config_control_is_tcp (const config_t *self)
+{
+    assert (self);
+    return strncmp (self->control, "tcp://", strlen ("tcp://")) == 0;
 }
 
 const config_view_t *

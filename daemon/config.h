@@ -35,6 +35,7 @@ typedef struct {
 } config_region_t;
 
 #define CONFIG_PARTNERS_MAX   256
+#define CONFIG_OPERATORS_MAX  64
 #define CONFIG_ROLE_MAX       32
 #define CONFIG_COVER_MAX      32      //  regions or cases one partner lists
 #define CONFIG_VIEW_FIELDS_MAX 32
@@ -60,6 +61,14 @@ typedef struct {
     size_t case_count;
     char cases [CONFIG_COVER_MAX][CONFIG_ID_MAX];
 } config_partner_t;
+
+//  An operator allowed on a tcp:// control endpoint (the operators file):
+//  its CURVE key, and whether it may change cases or only read.
+typedef struct {
+    char id [CONFIG_ID_MAX];                        //  e.g. anna-de-vries
+    char public_key [CONFIG_KEY_Z85_LEN + 1];
+    bool read_write;                                //  access = read-write
+} config_operator_t;
 
 //  What one role may see of a signal: the SignalView field names it gets
 //  (proto/zvh.proto); every other field is removed before sending.
@@ -99,6 +108,9 @@ typedef struct {
     size_t view_count;
     config_view_t views [CONFIG_VIEWS_MAX];
     //  Security
+    char operators_file [CONFIG_PATH_MAX];  //  operator keys for a tcp:// control
+    size_t operator_count;
+    config_operator_t operators [CONFIG_OPERATORS_MAX];
     char data_key [CONFIG_PATH_MAX];        //  store encryption key file (hex, 0600)
     char revoked_file [CONFIG_PATH_MAX];    //  revoked keys, one Z85 key per line
     size_t revoked_count;
@@ -180,6 +192,15 @@ bool
 //  when unknown or revoked.
 const config_partner_t *
     config_partner_by_key (const config_t *self, const char *public_key);
+
+//  Look an operator up by its CURVE public key (Z85); NULL when unknown or
+//  revoked.
+const config_operator_t *
+    config_operator_by_key (const config_t *self, const char *public_key);
+
+//  True if the control endpoint is tcp:// (CURVE with operator keys).
+bool
+    config_control_is_tcp (const config_t *self);
 
 //  The view of a role; NULL when the config defines none (the role sees
 //  nothing).

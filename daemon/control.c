@@ -8,7 +8,9 @@
  *  the status and the operator-readable reason the state machine gave.
  */
 #include "control.h"
+#include "endpoint.h"
 #include "log.h"
+#include "zap.h"
 #include "wire.h"
 #include "zvh/zvh.h"
 #include <sys/stat.h>
@@ -19,6 +21,8 @@
 #define CONTROL_BATCH_MAX      64       //  requests read and committed together
 #define CONTROL_CLIENT_ID_BYTES 16      //  ControlRequest.client_id
 #define CONTROL_DEDUP_KEY_BYTES (CONTROL_CLIENT_ID_BYTES + 8)
+#define CONTROL_KEY_Z85_LEN     40      //  a CURVE public key in Z85
+#define CONTROL_ACTOR_MAX       (CONFIG_ID_MAX * 2 + 2)     //  id@region
 #define CONTROL_DEDUP_KEEP_MS  (24 * 3600 * 1000)  //  a retry comes within seconds: a day is ample
 #define CONTROL_DEDUP_PURGE_MS (3600 * 1000)       //  old records are dropped this often
 
@@ -51,7 +55,8 @@ typedef struct {
     zlist_t *garbage;               //  decoded messages the reply points into
     char error [TRANSFER_ERROR_MAX];    //  a refusal found by a read
     char event_id [CRISIS_EVENT_ID_MAX];
-    char actor [ZVH_ID_MAX + 16];
+    char actor [CONTROL_ACTOR_MAX];   //  operator@region, or id@region (tcp://)
+    const char *source;             //  the operator's key (tcp://), NULL on ipc://
     bool deferred;                  //  answered later (a backup)
 } op_t;
 
@@ -70,12 +75,28 @@ typedef struct _slot_t {
     char *claimed_role;
     uint8_t dedup_key [CONTROL_DEDUP_KEY_BYTES];    //  client id, be64 request id
     bool dedup;                     //  a change with a client id: done once
+    bool denied;                    //  a change asked by a read-only operator
+    char key [CONTROL_KEY_Z85_LEN + 1]; //  the caller's CURVE key (tcp://), else ""
 } slot_t;
 
 #define CONTROL_OPERATOR_ROLE  "operator"   //  who raises through this socket
 
+//  tcp:// is a CURVE server that only admits operator keys (zap.c).
+static int
+s_secure (control_t *self, zcert_t *cert)
+{
+    zcert_apply (cert, self->router);
+    zsock_set_curve_server (self->router, 1);
+    if (endpoint_enforce_zap (self->router, ZAP_DOMAIN_CONTROL)) {
+        log_error ("control: cannot enforce ZAP on %s: %s", self->config->control,
+                    zmq_strerror (zmq_errno ()));
+        return -1;
+    }
+    return 0;
+}
+
 control_t *
-control_new (const config_t *config, store_t *store, outbox_t *outbox,
+control_new (const config_t *config, zcert_t *cert, store_t *store, outbox_t *outbox,
              transfer_t *transfer, crisis_t *crisis, audit_t *audit,
              federation_t *federation)
 {
@@ -91,6 +112,10 @@ control_new (const config_t *config, store_t *store, outbox_t *outbox,
     self->router = zsock_new (ZMQ_ROUTER);
     zsock_set_maxmsgsize (self->router, WIRE_MAX_FRAME_BYTES);
     zsock_set_linger (self->router, 0);
+    if (config_control_is_tcp (config) && (!cert || s_secure (self, cert))) {
+        control_destroy (&self);
+        return NULL;
+    }
     mode_t old_mask = umask (CONTROL_PRIVATE_UMASK);
     int port = zsock_bind (self->router, "%s", config->control);
     umask (old_mask);
@@ -222,7 +247,7 @@ s_audit_entry (op_t *op, audit_entry_t *entry, const char *outcome, const char *
     entry->purpose = "levensloopaanpak: case work by the region's operators";
     entry->legal_basis = s_route_of (op->request);
     entry->case_id = *op->case_id ? op->case_id : NULL;
-    entry->source = "local control socket (zvhctl, libzvh)";
+    entry->source = op->source ? op->source : "local control socket (zvhctl, libzvh)";
     entry->event_id = *op->event_id ? op->event_id : NULL;
     if (why)
         entry->detail = why;
@@ -400,7 +425,7 @@ s_raise_claims (slot_t *slot, char *raised_by)
     Zvh__V1__SignalRaise *raise = slot->request->raise;
     slot->claimed_by = raise->raised_by;
     slot->claimed_role = raise->raised_role;
-    snprintf (raised_by, ZVH_ID_MAX + 16, "operator@%s", slot->op.self->config->region);
+    snprintf (raised_by, CONTROL_ACTOR_MAX, "%s", slot->op.actor);
     raise->raised_by = raised_by;
     raise->raised_role = (char *) CONTROL_OPERATOR_ROLE;
     raise->raised_ms = slot->op.now_ms;
@@ -580,6 +605,41 @@ s_is_write (const Zvh__V1__ControlRequest *request)
     }
 }
 
+//  What a read-only operator may ask: reads that change nothing.
+static bool
+s_is_read (const Zvh__V1__ControlRequest *request)
+{
+    switch (request->op) {
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_STATUS:
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_SHOW:
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_LIST:
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_AUDIT_VERIFY:
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_AUDIT_EXPORT:
+            return true;
+        default:
+            return false;
+    }
+}
+
+//  Who asks: on ipc:// the host's operator (operator@region); on tcp:// the
+//  operator whose key passed the handshake, by its id, with its key as the
+//  audit source; a read-only one is denied every change.
+static void
+s_identify (control_t *self, slot_t *slot)
+{
+    op_t *op = &slot->op;
+    const config_operator_t *operator_ = *slot->key
+        ? config_operator_by_key (self->config, slot->key) : NULL;
+    if (!operator_) {
+        snprintf (op->actor, sizeof op->actor, "operator@%s", self->config->region);
+        slot->denied = config_control_is_tcp (self->config);   //  revoked since
+        return;
+    }
+    snprintf (op->actor, sizeof op->actor, "%s@%s", operator_->id, self->config->region);
+    op->source = slot->key;
+    slot->denied = !operator_->read_write && !s_is_read (op->request);
+}
+
 //  Read one waiting request into slot; false if nothing was there.
 static bool
 s_read_slot (control_t *self, slot_t *slot, int64_t now_ms)
@@ -591,6 +651,8 @@ s_read_slot (control_t *self, slot_t *slot, int64_t now_ms)
     slot->routing_id = zmsg_pop (msg);
     zframe_t *body = zmsg_pop (msg);
     zmsg_destroy (&msg);
+    const char *key = body ? zframe_meta (body, "User-Id") : NULL;
+    snprintf (slot->key, sizeof slot->key, "%s", key ? key : "");
     slot->request = body
         ? WIRE_DECODE (Zvh__V1__ControlRequest, zvh__v1__control_request,
                        zframe_data (body), zframe_size (body))
@@ -604,11 +666,11 @@ s_read_slot (control_t *self, slot_t *slot, int64_t now_ms)
     op->reply = &slot->reply;
     op->now_ms = now_ms;
     op->garbage = zlist_new ();
-    snprintf (op->actor, sizeof op->actor, "operator@%s", self->config->region);
+    s_identify (self, slot);
     snprintf (op->case_id, sizeof op->case_id, "%s",
               op->request->case_id ? op->request->case_id : "");
     s_prepare_reply (op, slot->counts, slot->count_ptrs, ZVH_CASE_STATES + 1);
-    slot->write = slot->request && s_is_write (slot->request);
+    slot->write = slot->request && s_is_write (slot->request) && !slot->denied;
     slot->dedup = slot->write && slot->request->client_id.len == CONTROL_CLIENT_ID_BYTES;
     if (slot->dedup) {
         memcpy (slot->dedup_key, slot->request->client_id.data, CONTROL_CLIENT_ID_BYTES);
@@ -698,7 +760,7 @@ s_write_batch (MDB_txn *txn, void *arg)
 static void
 s_commit_writes (control_t *self)
 {
-    char raised_by [CONTROL_BATCH_MAX][ZVH_ID_MAX + 16];
+    char raised_by [CONTROL_BATCH_MAX][CONTROL_ACTOR_MAX];
     bool any = false;
     for (size_t i = 0; i < self->slot_count; i++) {
         slot_t *slot = &self->slots [i];
@@ -735,6 +797,13 @@ s_finish_slot (control_t *self, slot_t *slot)
     int rc;
     if (!slot->request)
         rc = ZVH_E_BAD_REQUEST;
+    else
+    if (slot->denied) {
+        snprintf (op->error, sizeof op->error, "%s may only read (access = read-only in "
+                  "the operators file, or its key was revoked); ask the region's IT for "
+                  "read-write access", op->actor);
+        rc = ZVH_E_BAD_REQUEST;
+    }
     else
     if (!slot->write)
         rc = s_run (op);
@@ -814,7 +883,7 @@ control_pump (control_t *self, int64_t now_ms)
     int rc;
     if (!store_backup_done (self->store, &rc))
         return;
-    char actor [ZVH_ID_MAX + 16];
+    char actor [CONTROL_ACTOR_MAX];   //  operator@region, or id@region (tcp://)
     snprintf (actor, sizeof actor, "operator@%s", self->config->region);
     char detail [CONTROL_BACKUP_DIR_MAX + 96];
     snprintf (detail, sizeof detail, "store backup (every case, plan and signal, "

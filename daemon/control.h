@@ -21,9 +21,11 @@
 
 typedef struct _control_t control_t;
 
-//  Bind the control endpoint. Returns NULL (logged) on failure.
+//  Bind the control endpoint: ipc:// (mode 0600, the host's own), or
+//  tcp:// as a CURVE server with cert that admits the operator keys of the
+//  config (ZAP domain ZAP_DOMAIN_CONTROL). Returns NULL (logged) on failure.
 control_t *
-    control_new (const config_t *config, store_t *store, outbox_t *outbox,
+    control_new (const config_t *config, zcert_t *cert, store_t *store, outbox_t *outbox,
                  transfer_t *transfer, crisis_t *crisis, audit_t *audit,
                  federation_t *federation);
 

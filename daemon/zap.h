@@ -15,6 +15,7 @@
 
 #define ZAP_DOMAIN_FEDERATION  "federation"
 #define ZAP_DOMAIN_PARTNERS    "partners"
+#define ZAP_DOMAIN_CONTROL     "control"
 
 typedef struct _zap_t zap_t;
 

@@ -240,9 +240,16 @@ s_admit_keys (daemon_t *self)
     zlist_t *partners = zlist_new ();
     s_admitted (self->config, false, regions);
     s_admitted (self->config, true, partners);
+    zlist_t *operators = zlist_new ();
+    for (size_t i = 0; i < self->config->operator_count; i++)
+        if (!config_is_revoked (self->config, self->config->operators [i].public_key))
+            zlist_append (operators, (void *) self->config->operators [i].public_key);
     int rc = zap_set_keys (self->zap, ZAP_DOMAIN_FEDERATION, regions);
     if (rc == 0)
         rc = zap_set_keys (self->zap, ZAP_DOMAIN_PARTNERS, partners);
+    if (rc == 0)
+        rc = zap_set_keys (self->zap, ZAP_DOMAIN_CONTROL, operators);
+    zlist_destroy (&operators);
     if (rc)
         log_error ("the ZAP handler did not take the keys: no key is admitted");
     zlist_destroy (&regions);
@@ -485,7 +492,7 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
         if (!self->subscriber)
             return ZVHD_EXIT_STARTUP;
     }
-    self->control = control_new (self->config, self->store, self->outbox,
+    self->control = control_new (self->config, self->cert, self->store, self->outbox,
                                  self->transfer, self->crisis, self->audit,
                                  self->federation);
     if (!self->control)

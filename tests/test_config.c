@@ -462,10 +462,13 @@ static void
 test_tcp_control_endpoint_is_refused (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
+    //  Without operator keys (PROTOCOL 9.1); with them: test_security
     s_write_daemon (fx, NULL, "    control = tcp://0.0.0.0:7301\n");
-    s_assert_rejected (fx, "zvhd/control", "ipc:// only");
+    s_assert_rejected (fx, "zvhd/control", "operator keys only");
     s_write_daemon (fx, NULL, "    control = tcp://127.0.0.1:7199\n");
-    s_assert_rejected (fx, "zvhd/control", "without a key");
+    s_assert_rejected (fx, "zvhd/control", "zvhd/operators");
+    s_write_daemon (fx, NULL, "    operators = operators.zpl\n");
+    s_assert_rejected (fx, "zvhd/operators", "not tcp://");
 }
 
 static void

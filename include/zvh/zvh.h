@@ -77,6 +77,13 @@ typedef struct _zvh_client_t zvh_client_t;
 zvh_client_t *
     zvh_client_new (const char *endpoint);
 
+//  The same for a tcp:// control endpoint (PROTOCOL 9.1): CURVE with the
+//  daemon's public key (Z85) and the operator's key file (zcert secret).
+//  NULL if the endpoint or the key file is unusable.
+zvh_client_t *
+    zvh_client_new_curve (const char *endpoint, const char *server_key,
+                          const char *cert_file);
+
 //  Destroy the client and null the pointer.
 void
     zvh_client_destroy (zvh_client_t **self_p);

@@ -297,7 +297,7 @@ def test_check_config_explains_bad_files(fed):
                          ["error:", "peer_timeout_ms", "heartbeat_ms"]),
         "unknown-key.cfg": (good + "    colour = blue\n", ["error:", "colour"]),
         "tcp-control.cfg": (set_key(good, "control", "tcp://0.0.0.0:7301"),
-                            ["error:", "zvhd/control", "ipc:// only"]),
+                            ["error:", "zvhd/control", "operator keys only"]),
         "no-region.cfg": (good.replace("    region = groningen\n", ""),
                           ["error:", "region"]),
         "bad-region.cfg": (good.replace("region = groningen", "region = atlantis"),
@@ -494,6 +494,58 @@ def test_zvhctl_gives_up_quickly_on_absent_daemon(fed):
     # And it answers once the daemon is back
     fed.start(A)
     eq(fed.ctl(A, "status", timeout_ms=500)[0], 0, "status after the start")
+
+
+def test_tcp_control_admits_operator_keys_by_access(fed):
+    """A tcp:// control endpoint (PROTOCOL 9.1) is a CURVE server for the
+    operator keys of the operators file: anna (read-write) includes a case,
+    bert (read-only) shows it but his include is refused, carl's key (not
+    listed) and a connection without CURVE get no answer. The audit trail
+    records each operator by id and key: who did what is no longer just
+    "operator@region". checks [P9.1-3] [P9.1-4]"""
+    keys = os.path.join(fed.root, "operators")
+    anna, bert = keygen(keys, "anna", A), keygen(keys, "bert", A)
+    keygen(keys, "carl", A)
+    operators = os.path.join(fed.root, "operators.zpl")
+    with open(operators, "w", encoding="utf-8") as f:
+        f.write("operators\n")
+        for name, key, access in (("anna", anna, "read-write"), ("bert", bert, "read-only")):
+            f.write(f'    {name}\n        public_key = "{key["public_key"]}"\n'
+                    f'        access = "{access}"\n')
+    endpoint = f"tcp://127.0.0.1:{zvhtest.make_federation.free_ports(1)[0]}"
+    with open(fed.config(A), encoding="utf-8") as f:
+        text = f.read()
+    text = set_key(set_key(text, "control", f'"{endpoint}"'), "operators", f'"{operators}"')
+    with open(fed.config(A), "w", encoding="utf-8") as f:
+        f.write(text)
+    rc, out, err = check_config(fed.config(A))
+    eq(rc, 0, f"--check-config of a tcp:// control with operators ({out}{err})")
+    fed.start(A, wait=False)
+
+    def ctl(name, *args, keyed=True):
+        cmd = [ZVHCTL, "-e", endpoint, "-t", "1000"]
+        if keyed:
+            cmd += ["--server-key", fed.info[A]["public_key"],
+                    "--key", os.path.join(keys, name + ".key_secret")]
+        return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=60)
+    wait_until(lambda: ctl("anna", "status").returncode == 0,
+               what="groningen to answer anna on its tcp:// control endpoint")
+    plan = fed.plan_file()
+    done = ctl("anna", "case", "include", plan, "--case", "TCP-1")
+    eq(done.returncode, 0, f"anna's include ({done.stderr.strip()})")
+    eq(ctl("bert", "case", "show", "TCP-1").returncode, 0, "bert's show")
+    refused = ctl("bert", "case", "include", plan, "--case", "TCP-2")
+    expect(refused.returncode != 0 and "may only read" in refused.stderr,
+           f"bert's include: exit {refused.returncode}, {refused.stderr.strip()!r}")
+    for name, keyed in (("carl", True), ("nobody", False)):
+        got = ctl(name, "status", keyed=keyed)
+        eq(got.returncode, 2, f"status as {name} ({got.stderr.strip()!r})")
+    trail = ctl("anna", "audit", "export").stdout
+    for who, key, action in (("anna", anna, "create"), ("bert", bert, "refuse")):
+        lines = [line for line in trail.splitlines() if f"{who}@{A}" in line]
+        expect(any(key["public_key"] in line and action in line for line in lines),
+               f"no '{action}' by {who}@{A} with its key in the audit trail: {lines}")
+    expect(ctl("anna", "case", "show", "TCP-2").returncode != 0, "bert's case exists")
 
 
 if __name__ == "__main__":
