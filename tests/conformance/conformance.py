@@ -388,9 +388,9 @@ class Partner(zvhtest.CurveDealer):
     #  waits, unless keepalive is off (a test of a silent partner)
     KEEPALIVE_S = 0.4
 
-    def __init__(self, fed, region, partner, key=None):
+    def __init__(self, fed, region, partner, key=None, watch=False):
         super().__init__(fed.info[region]["subscribe"], fed.info[region]["public_key"],
-                         key or fed.partners[partner]["key"])
+                         key or fed.partners[partner]["key"], watch=watch)
         self.received = []
         self.keepalive = True
         self.last_send = time.monotonic()
