@@ -409,21 +409,36 @@ s_decide_complete (const authority_event_t *event, const authority_case_t *here)
     return NULL;
 }
 
+//  True if region handed the case over at some time (a link's source).
+static bool
+s_former_owner (const Zvh__V1__CustodyChain *custody, const char *region)
+{
+    for (size_t i = 0; custody && i < custody->n_links; i++)
+        if (s_is (custody->links [i]->source, region))
+            return true;
+    return false;
+}
+
 //  At the owner, a proposal is applied when its maker is the case's (last)
 //  joint-phase partner, racing the end of that phase included; or this
 //  region itself (its own proposal came back once the case did); or when it
 //  comes over the link from that partner, which passed it on after passing
-//  the case on (an accepted proposal is never lost). Anyone else's is
-//  refused. Elsewhere it is passed on towards the owner, which decides.
+//  the case on (an accepted proposal is never lost), and its maker owned the
+//  case before by the chain of custody (the partner's word is not enough).
+//  Anyone else's is refused. Elsewhere it is passed on towards the owner.
 static const char *
 s_decide_proposal (const authority_event_t *event, const authority_case_t *here)
 {
     bool owned = here->known && (here->state == ZVH__V1__CASE_STATE__CASE_ACTIVE
                              ||  here->state == ZVH__V1__CASE_STATE__CASE_JOINT_TARGET);
-    if (!owned || s_is (event->origin, event->self) || s_is (event->origin, here->partner)
-    ||  s_is (event->from, here->partner))
+    if (!owned || s_is (event->origin, event->self) || s_is (event->origin, here->partner))
         return NULL;
-    return "a proposal from a region that is not the case's joint-phase partner";
+    if (!s_is (event->from, here->partner))
+        return "a proposal from a region that is not the case's joint-phase partner";
+    if (!s_former_owner (here->custody, event->origin))
+        return "a proposal passed on by the joint-phase partner, made by a region that "
+               "never owned the case (chain of custody)";
+    return NULL;
 }
 
 static const char *

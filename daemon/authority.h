@@ -52,6 +52,7 @@ typedef struct {
     const char *owner;
     const char *partner;                    //  the other party of the transfer
     const char *transfer_id;
+    const Zvh__V1__CustodyChain *custody;   //  its changes of owner, NULL if none
 } authority_case_t;
 
 //  True if id is a valid case or transfer id: 1-63 letters, digits, '.',

@@ -446,6 +446,7 @@ s_case_here (federation_t *self, MDB_txn *txn, const char *case_id, case_here_t 
         here->view.owner = here->found->owner;
         here->view.partner = here->found->partner;
         here->view.transfer_id = here->found->transfer_id;
+        here->view.custody = here->found->custody;
     }
 }
 

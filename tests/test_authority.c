@@ -36,11 +36,11 @@ s_event (int type, const char *from, const char *origin)
 static authority_case_t
 s_case (int state, const char *owner, const char *partner, const char *transfer_id)
 {
-    authority_case_t here = { true, state, owner, partner, transfer_id };
+    authority_case_t here = { true, state, owner, partner, transfer_id, NULL };
     return here;
 }
 
-static const authority_case_t unknown = { false, 0, NULL, NULL, NULL };
+static const authority_case_t unknown = { false, 0, NULL, NULL, NULL, NULL };
 
 #define APPLIES(event, here)  assert_null (authority_decide (&(event), &(here)))
 #define REFUSED(event, here)  assert_non_null (authority_decide (&(event), &(here)))
@@ -181,7 +181,24 @@ test_proposal_rows (void **state)
     authority_event_t from_partner = s_event (ENVELOPE (PLAN_PROPOSAL), B, B);
     APPLIES (from_partner, joint_with_b);
     APPLIES (from_partner, ended_with_b);       //  racing the end of the phase
+    //  Passed on by B after the case: only a former owner's (PROTOCOL 2.9)
     authority_event_t relayed_by_partner = s_event (ENVELOPE (PLAN_PROPOSAL), B, C);
+    REFUSED (relayed_by_partner, joint_with_b); //  no chain: B's word only
+    Zvh__V1__CustodyLink c_to_b = ZVH__V1__CUSTODY_LINK__INIT;
+    c_to_b.source = C;
+    c_to_b.target = B;
+    Zvh__V1__CustodyLink b_to_a = ZVH__V1__CUSTODY_LINK__INIT;
+    b_to_a.source = B;
+    b_to_a.target = A;
+    Zvh__V1__CustodyLink *links [] = { &b_to_a, &c_to_b };
+    Zvh__V1__CustodyChain chain = ZVH__V1__CUSTODY_CHAIN__INIT;
+    chain.links = links;
+    chain.n_links = 1;
+    joint_with_b.custody = &chain;              //  B -> A only: C never owned it
+    REFUSED (relayed_by_partner, joint_with_b);
+    links [0] = &c_to_b;
+    links [1] = &b_to_a;
+    chain.n_links = 2;                          //  C -> B -> A
     APPLIES (relayed_by_partner, joint_with_b); //  passed on after the case
     authority_event_t own = s_event (ENVELOPE (PLAN_PROPOSAL), C, A);
     APPLIES (own, joint_with_b);                //  came back with the case

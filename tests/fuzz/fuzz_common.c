@@ -394,11 +394,11 @@ s_authority_checks (const Zvh__V1__Envelope *envelope)
         }
         FUZZ_CHECK (authority_id_valid (event.origin), "an invalid origin was read as valid");
         authority_case_t cases [] = {
-            { false, 0, NULL, NULL, NULL },
-            { true, ZVH__V1__CASE_STATE__CASE_ACTIVE, "groningen", "", "" },
-            { true, ZVH__V1__CASE_STATE__CASE_OFFERED, "groningen", "drenthe", event.transfer_id },
-            { true, ZVH__V1__CASE_STATE__CASE_JOINT_SOURCE, "drenthe", "drenthe", event.transfer_id },
-            { true, ZVH__V1__CASE_STATE__CASE_TOMBSTONE, "drenthe", "drenthe", "t-1" },
+            { false, 0, NULL, NULL, NULL, NULL },
+            { true, ZVH__V1__CASE_STATE__CASE_ACTIVE, "groningen", "", "", NULL },
+            { true, ZVH__V1__CASE_STATE__CASE_OFFERED, "groningen", "drenthe", event.transfer_id, NULL },
+            { true, ZVH__V1__CASE_STATE__CASE_JOINT_SOURCE, "drenthe", "drenthe", event.transfer_id, NULL },
+            { true, ZVH__V1__CASE_STATE__CASE_TOMBSTONE, "drenthe", "drenthe", "t-1", NULL },
         };
         for (size_t c = 0; c < sizeof cases / sizeof cases [0]; c++)
             (void) authority_decide (&event, &cases [c]);

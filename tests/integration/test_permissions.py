@@ -1066,6 +1066,41 @@ def test_stranger_region_cannot_rewrite_a_plan(fed):
 test_stranger_region_cannot_rewrite_a_plan.setup = dict(regions=[A, B, C])
 
 
+def test_proposal_passed_on_needs_a_former_owner(fed):
+    """drenthe moved a case to groningen and is its joint-phase partner. A
+    proposal made by utrecht, which never owned the case, passed on to the
+    owner over drenthe's link (as a compromised drenthe would), is refused:
+    the partner's word is not enough, the chain of custody must show the
+    maker as a former owner (before: taken on drenthe's word). drenthe's
+    daemon is stopped first, so that the test's frames on drenthe's link
+    are the only ones (the honest relay is test_conformance_federation's
+    test_proposal_for_a_case_that_moved_on_is_relayed). (Checked: with the
+    former-owner check off, the plan is rewritten.) checks [P2.9-6]"""
+    need_modules()
+    fed.start_all()
+    case = "ZVH-AUTH-8"
+    fed.include(B, fed.plan_file(), case)
+    eq(fed.move(B, case, A)[0], 0, "move to groningen")
+    fed.wait_state(A, case, "joint_target")
+    fed.wait_state(B, case, "joint_source")
+    fed.wait_quiescent()
+    fed.stop(B)
+    p = pb()
+    proposal = p.PlanProposal(case_id=case, base_version=1,
+                              plan=plan_bytes("herschreven door utrecht", C))
+    env = make_envelope(C, 10 ** 9, p.Envelope.TYPE_PLAN_PROPOSAL,
+                        proposal.SerializeToString(), case, region_signer(fed, C))
+    send_refused(fed, A, [env], "groningen to take the passed-on proposal", region=B)
+    expect_log(fed, A, r"refused: a proposal passed on by the joint-phase partner, made by "
+                       r"a region that never owned the case", "the refusal")
+    eq(fed.show(A, case)["plan_version"], 1, "plan version at groningen after the forgery")
+    got = [e for e in refusals(fed, A, B) if e["event_id"] == f"{C}/{10 ** 9}"]
+    eq(len(got), 1, "refusals audited for the passed-on proposal")
+
+
+test_proposal_passed_on_needs_a_former_owner.setup = dict(regions=[A, B, C])
+
+
 def test_signal_id_of_another_region_cannot_be_squatted(fed):
     """utrecht publishes 'signals' with groningen's next event ids (in its
     own name, and in groningen's): every one is refused, and groningen's real
@@ -1143,11 +1178,12 @@ test_offer_for_a_case_in_its_joint_phase_is_taken_only_from_its_owner.setup = di
     regions=[A, B, C])
 
 
-def send_refused(fed, target, envelopes, what):
-    """Send envelopes from utrecht to target on a raw link and wait until
-    target has taken them all (refused, acknowledged: the link goes on). Each
-    is sent twice at its link seq, as a resend would."""
-    link = hostile_link(fed, target)
+def send_refused(fed, target, envelopes, what, region=C):
+    """Send envelopes over region's link (utrecht's by default) to target on
+    a raw link and wait until target has taken them all (refused,
+    acknowledged: the link goes on). Each is sent twice at its link seq, as
+    a resend would."""
+    link = hostile_link(fed, target, region)
     try:
         last = link.ping()
         for _ in range(2):

@@ -399,6 +399,13 @@ class CurveDealer:
             rc = self.zmq.zmq_send(self.sock, bytes(frame), len(frame), flags)
             expect(rc == len(frame), f"zmq_send returned {rc} (errno {self.zmq.zmq_errno()})")
 
+    def send_nowait(self, frame):
+        """One frame without blocking (ZMQ_DONTWAIT): for a connection that
+        may be gone. True if libzmq took it."""
+        if not isinstance(frame, (bytes, bytearray)):
+            frame = frame.SerializeToString()
+        return self.zmq.zmq_send(self.sock, bytes(frame), len(frame), 1) == len(frame)
+
     def recv_multipart(self, timeout_ms):
         """The frames of one message, or None if none came within timeout_ms."""
         self._setopt(self.ZMQ_RCVTIMEO, ctypes.c_int(max(0, int(timeout_ms))))
