@@ -219,6 +219,11 @@ s_read_signal_event (const config_t *config, const Zvh__V1__SignalEvent *msg,
     snprintf (event->case_id, sizeof event->case_id, "%s", msg->case_id);
     event->raise_attested = msg->type == ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_SIGNAL
                          && s_raise_attested (config, msg);
+    const Zvh__V1__CustodyLink *moved = msg->moved_by;
+    event->move_proven = msg->type == ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_LABEL_MOVED && moved
+                      && s_same_text (moved->target, msg->region)
+                      && s_same_text (moved->source, msg->previous_region)
+                      && s_link_proven (config, msg->case_id, moved);
     event->proof_refuted = s_proof_refuted (config, event->origin, msg);
     return NULL;
 }
@@ -450,6 +455,9 @@ s_decide_signal_event (const authority_event_t *event)
         return "a signal event published in another region's name";
     if (!s_split_event_id (event->event_id, region, &seq))
         return "a signal event without a valid event id";
+    if (event->signal_type == ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_LABEL_MOVED
+    &&  !event->move_proven)
+        return "a label_moved without the signed hand-over it reports (chain of custody)";
     if (event->proof_refuted)
         return "a signal event whose proof of who published it does not verify against "
                "its origin's sign_key";

@@ -31,6 +31,8 @@ typedef struct {
     char event_id [AUTHORITY_EVENT_ID_MAX]; //  signal event
     char event_region [CONFIG_ID_MAX];      //  signal event: the publishing region
     bool national;                          //  raise, signal event
+    bool move_proven;                       //  label_moved: carries the signed hand-over
+                                            //  from previous_region to its publisher
     bool raise_attested;                    //  signal event: carries the raise as
                                             //  event_id's region signed it
     bool proof_refuted;                     //  signal event: carries a proof of who

@@ -435,10 +435,16 @@ s_on_case_event (void *arg, MDB_txn *txn, transfer_event_t what, const char *cas
     event.region = (char *) self->config->region;
     event.previous_region = (char *) previous_region;
     event.time_ms = now_ms;
+    //  A move is reported with its proof: the case's newest link of custody
+    Zvh__V1__Case *found = what == TRANSFER_EVENT_TAKEN_OVER
+                         ? transfer_case (self->transfer, txn, case_id) : NULL;
+    if (found && found->custody && found->custody->n_links)
+        event.moved_by = found->custody->links [found->custody->n_links - 1];
     enrich_t enrich;
     s_enrich (self, txn, case_id, ZVH__V1__SCENARIO__DIRECTION__DIRECTION_UP, &enrich, &event);
     rc = s_publish_own (self, txn, &event, true, now_ms);
     s_enrich_free (&enrich);
+    wire_free (found ? &found->base : NULL);
     return rc;
 }
 

@@ -238,6 +238,14 @@ test_signal_event_rows (void **state)
     APPLIES (event, unknown);                   //  A's raise, published by B
     event.signal_type = ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_LABEL_REMOVED;
     REFUSED (event, unknown);                   //  labels are their publisher's own
+    //  A move is reported only with the signed hand-over (PROTOCOL 2.9)
+    authority_event_t moved = s_event (ENVELOPE (SIGNAL_EVENT), B, B);
+    moved.signal_type = ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_LABEL_MOVED;
+    snprintf (moved.event_region, CONFIG_ID_MAX, B);
+    snprintf (moved.event_id, sizeof moved.event_id, B "/9");
+    REFUSED (moved, unknown);
+    moved.move_proven = true;
+    APPLIES (moved, unknown);
     snprintf (event.event_id, sizeof event.event_id, "not-an-id");
     REFUSED (event, unknown);
     //  A proof of who published it that does not verify: its partners'
@@ -637,6 +645,45 @@ test_accept_is_read_as_signed (void **state)
     free (config);
 }
 
+//  B publishes that c1 moved to it from previous, carrying link.
+static void
+s_read_moved (const config_t *config, const Zvh__V1__CustodyLink *link,
+              const char *previous, authority_event_t *event)
+{
+    Zvh__V1__SignalEvent moved = ZVH__V1__SIGNAL_EVENT__INIT;
+    moved.type = ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_LABEL_MOVED;
+    moved.event_id = B "/9";
+    moved.case_id = "c1";
+    moved.region = B;
+    moved.previous_region = (char *) previous;
+    moved.moved_by = (Zvh__V1__CustodyLink *) link;
+    uint8_t payload [4096];
+    Zvh__V1__Envelope envelope = s_unsigned (B, ENVELOPE (SIGNAL_EVENT), &moved.base, payload);
+    assert_null (authority_read (config, &envelope, B, false, event));
+}
+
+static void
+test_label_moved_is_read_with_its_hand_over (void **state)
+{
+    (void) state;
+    config_t *config = s_custody_config ();
+    signed_link_t a_to_b, c_to_b;
+    s_link (&a_to_b, T1, A, B);
+    s_link (&c_to_b, T1, C, B);
+    authority_event_t event;
+    s_read_moved (config, &a_to_b.link, A, &event);
+    assert_true (event.move_proven);
+    s_read_moved (config, &a_to_b.link, C, &event);     //  says C, proves A
+    assert_false (event.move_proven);
+    s_read_moved (config, NULL, A, &event);
+    assert_false (event.move_proven);
+    wire_custody_sign (WIRE_CUSTODY_OFFER, "c1", T1, C, B, s_secret_of (B),
+                       c_to_b.offer_signature);              //  B signs for C
+    s_read_moved (config, &c_to_b.link, C, &event);
+    assert_false (event.move_proven);
+    free (config);
+}
+
 int
 main (void)
 {
@@ -655,6 +702,7 @@ main (void)
         cmocka_unit_test (test_signal_proof_is_read_against_the_publisher_key),
         cmocka_unit_test (test_custody_chain_is_read_as_signed),
         cmocka_unit_test (test_accept_is_read_as_signed),
+        cmocka_unit_test (test_label_moved_is_read_with_its_hand_over),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -1101,16 +1101,58 @@ def test_proposal_passed_on_needs_a_former_owner(fed):
 test_proposal_passed_on_needs_a_former_owner.setup = dict(regions=[A, B, C])
 
 
+def included_with_operator(fed, case):
+    """Every daemon started, case included at groningen, its operator
+    partner subscribed: (the subscriber, the case's label_set line)."""
+    need_modules()
+    fed.start_all()
+    fed.include(A, fed.plan_file(), case)
+    ops = fed.subscribe(A, "ops", "ops")
+    return ops, ops.wait_count(1, type_=None)[0]
+
+
+def test_label_moved_needs_the_signed_hand_over(fed):
+    """utrecht tells groningen that groningen's case moved to utrecht (a
+    label_moved in its own name and namespace): without a link, and with a
+    link utrecht signed for both sides. Both are refused and audited once;
+    groningen's operator partner gets no departure view, and the case stays
+    groningen's (before: every partner of the region left would have been
+    told the person moved away). An honest move's label_moved carries the
+    real link (test_handover, test_signals). (Checked: with move_proven not
+    required, the operator gets the forged departure.) checks [P2.9-7]"""
+    case = "ZVH-AUTH-9"
+    ops, label = included_with_operator(fed, case)
+    p = pb()
+    c_sign = region_signer(fed, C)
+    tid = "t-00000000000000c9"
+    events = [p.SignalEvent(type=p.SignalEvent.TYPE_LABEL_MOVED, event_id=f"{C}/{10 ** 9 + n}",
+                            case_id=case, region=C, previous_region=A)
+              for n in range(2)]
+    events[1].moved_by.CopyFrom(custody_link(case, tid, A, C, c_sign, c_sign))
+    envelopes = [make_envelope(C, 10 ** 9 + n, p.Envelope.TYPE_SIGNAL_EVENT,
+                               event.SerializeToString(), case, c_sign)
+                 for n, event in enumerate(events)]
+    send_refused(fed, A, envelopes, "groningen to take utrecht's label_moved events")
+    marker = fed.raise_signal(A, case, text="na de valse verhuizing")
+    ops.wait_event(marker)
+    moved = [line for line in ops.lines() if line.get("type") == "label_moved"]
+    eq(moved, [], f"departure views at groningen's operator after {label['event_id']}")
+    expect_log(fed, A, r"refused: a label_moved without the signed hand-over",
+               "the refusal of the forged moves")
+    audited_once(fed, A, C, len(envelopes), "utrecht's label_moved")
+    eq(fed.owners(case), [A], "owners of the case")
+
+
+test_label_moved_needs_the_signed_hand_over.setup = dict(
+    regions=[A, C], partners=[("ops", "operator", A)])
+
+
 def test_signal_id_of_another_region_cannot_be_squatted(fed):
     """utrecht publishes 'signals' with groningen's next event ids (in its
     own name, and in groningen's): every one is refused, and groningen's real
     signal with such an id reaches groningen's operator partner, once."""
-    need_modules()
-    fed.start_all()
     case = "ZVH-AUTH-2"
-    fed.include(A, fed.plan_file(), case)
-    ops = fed.subscribe(A, "ops", "ops")
-    label = ops.wait_count(1, type_=None)[0]
+    ops, label = included_with_operator(fed, case)
     next_seq = int(label["event_id"].split("/")[1]) + 1
     p = pb()
     signer = region_signer(fed, C)
