@@ -56,7 +56,8 @@ typedef struct {
     char error [TRANSFER_ERROR_MAX];    //  a refusal found by a read
     char event_id [CRISIS_EVENT_ID_MAX];
     char actor [CONTROL_ACTOR_MAX];   //  operator@region, or id@region (tcp://)
-    const char *source;             //  the operator's key (tcp://), NULL on ipc://
+    const char *source;             //  source_text on tcp://, NULL on ipc://
+    char source_text [CONTROL_KEY_Z85_LEN + 32];    //  "tcp control, key <Z85>"
     bool deferred;                  //  answered later (a backup)
 } op_t;
 
@@ -636,7 +637,8 @@ s_identify (control_t *self, slot_t *slot)
         return;
     }
     snprintf (op->actor, sizeof op->actor, "%s@%s", operator_->id, self->config->region);
-    op->source = slot->key;
+    snprintf (op->source_text, sizeof op->source_text, "tcp control, key %s", slot->key);
+    op->source = op->source_text;
     slot->denied = !operator_->read_write && !s_is_read (op->request);
 }
 

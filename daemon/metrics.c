@@ -95,7 +95,8 @@ s_source_of (const char *source)
         return SOURCE_FEDERATION;
     if (strncmp (source, "partner", strlen ("partner")) == 0)
         return SOURCE_PARTNER;
-    if (strncmp (source, "local control", strlen ("local control")) == 0)
+    if (strncmp (source, "local control", strlen ("local control")) == 0
+    ||  strncmp (source, "tcp control", strlen ("tcp control")) == 0)
         return SOURCE_CONTROL;
     return SOURCE_OTHER;
 }
