@@ -605,9 +605,9 @@ def test_other_major_version_is_refused_on_both_sides(fed):
     checks [P12.1-2]"""
     since = time.monotonic()
     _start_mixed(fed, NEXT_MAJOR)
-    fed.wait_log(A, r"peer drenthe: speaks protocol 2\.0, this daemon 1\.1",
+    fed.wait_log(A, r"peer drenthe: speaks protocol 2\.0, this daemon 1\.2",
                  "groningen to refuse drenthe's version")
-    fed.wait_log(B, r"peer groningen: speaks protocol 1\.1, this daemon 2\.0",
+    fed.wait_log(B, r"peer groningen: speaks protocol 1\.2, this daemon 2\.0",
                  "drenthe to refuse groningen's version")
     case = "ZVH-PROTO-7"
     fed.include(A, fed.plan_file(), case)
