@@ -40,6 +40,8 @@ struct _control_t {
     zframe_t *backup_caller;        //  who waits for the running backup, or NULL
     uint64_t backup_request_id;
     char backup_dir [CONTROL_BACKUP_DIR_MAX];
+    char backup_actor [CONTROL_ACTOR_MAX];          //  who asked for it
+    char backup_source [CONTROL_KEY_Z85_LEN + 32];  //  its audit source
     struct _slot_t *slots;          //  the batch being handled
     size_t slot_count;
     store_hook_t hook;
@@ -464,6 +466,9 @@ s_backup (op_t *op)
         return rc;
     }
     snprintf (self->backup_dir, sizeof self->backup_dir, "%s", dir);
+    snprintf (self->backup_actor, sizeof self->backup_actor, "%s", op->actor);
+    snprintf (self->backup_source, sizeof self->backup_source, "%s",
+              op->source ? op->source : "local control socket (zvhctl, libzvh)");
     op->deferred = true;
     return 0;
 }
@@ -885,16 +890,14 @@ control_pump (control_t *self, int64_t now_ms)
     int rc;
     if (!store_backup_done (self->store, &rc))
         return;
-    char actor [CONTROL_ACTOR_MAX];   //  operator@region, or id@region (tcp://)
-    snprintf (actor, sizeof actor, "operator@%s", self->config->region);
     char detail [CONTROL_BACKUP_DIR_MAX + 96];
     snprintf (detail, sizeof detail, "store backup (every case, plan and signal, "
               "sealed) written to %s", self->backup_dir);
     audit_entry_t entry = {
-        .action = "read", .outcome = rc ? "failed" : "ok", .actor = actor,
+        .action = "read", .outcome = rc ? "failed" : "ok", .actor = self->backup_actor,
         .actor_role = CONTROL_OPERATOR_ROLE, .on_behalf = self->config->region,
         .purpose = "levensloopaanpak: continuity of the region's records",
-        .source = "local control socket (zvhctl, libzvh)",
+        .source = self->backup_source,
         .detail = rc ? store_backup_error (self->store) : detail };
     audit_record_now (self->audit, &entry, now_ms);
     if (!self->backup_caller)

@@ -540,7 +540,11 @@ def test_tcp_control_admits_operator_keys_by_access(fed):
     for name, keyed in (("carl", True), ("nobody", False)):
         got = ctl(name, "status", keyed=keyed)
         eq(got.returncode, 2, f"status as {name} ({got.stderr.strip()!r})")
+    backup = ctl("anna", "backup", os.path.join(fed.root, "backup-by-anna"))
+    eq(backup.returncode, 0, f"anna's backup ({backup.stderr.strip()})")
     trail = ctl("anna", "audit", "export").stdout
+    expect(any("store backup" in line and f"anna@{A}" in line for line in trail.splitlines()),
+           "the backup is not audited as anna's")
     for who, key, action in (("anna", anna, "create"), ("bert", bert, "refuse")):
         lines = [line for line in trail.splitlines() if f"{who}@{A}" in line]
         expect(any(key["public_key"] in line and action in line for line in lines),
