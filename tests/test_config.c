@@ -471,6 +471,40 @@ test_tcp_control_endpoint_is_refused (void **state)
     s_assert_rejected (fx, "zvhd/operators", "not tcp://");
 }
 
+//  The operators file of a tcp:// control endpoint (PROTOCOL 9.1): garbage
+//  in each field is named; a good entry is found by its key.
+static void
+test_operators_file_is_checked (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    const char *tcp = "    control = tcp://127.0.0.1:7199\n    operators = operators.zpl\n";
+    char text [TEXT_MAX];
+    snprintf (text, sizeof text, "operators\n    Anna\n        public_key = \"kort\"\n"
+              "        access = \"alles\"\n        colour = \"blue\"\n"
+              "    bert\n        public_key = \"%s\"\n        access = \"read-only\"\n",
+              fx->peer_key);
+    s_write (fx, "operators.zpl", text);
+    s_write_daemon (fx, NULL, tcp);
+    s_assert_rejected (fx, "operators/Anna", "not an operator id");
+    assert_true (s_some_error_says (fx, "operators/Anna/public_key", "not a CURVE public key",
+                                    NULL));
+    assert_true (s_some_error_says (fx, "operators/Anna/access", "read-only", NULL));
+    assert_true (s_some_error_says (fx, "operators/Anna/colour", "unknown key", NULL));
+    assert_true (s_some_error_says (fx, "operators/bert/public_key", "own key pair", NULL));
+    zcert_t *cert = zcert_new ();
+    snprintf (text, sizeof text, "operators\n    anna\n        public_key = \"%s\"\n"
+              "        access = \"read-write\"\n", zcert_public_txt (cert));
+    s_write (fx, "operators.zpl", text);
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    const config_operator_t *anna = config_operator_by_key (config, zcert_public_txt (cert));
+    assert_non_null (anna);
+    assert_string_equal (anna->id, "anna");
+    assert_true (anna->read_write);
+    assert_true (config_control_is_tcp (config));
+    zcert_destroy (&cert);
+}
+
 static void
 test_regions_are_found_by_id_and_by_key (void **state)
 {
@@ -1960,6 +1994,7 @@ main (void)
         TEST (test_absolute_paths_are_kept),
         TEST (test_default_control_is_a_socket_in_data_dir),
         TEST (test_tcp_control_endpoint_is_refused),
+        TEST (test_operators_file_is_checked),
         TEST (test_regions_are_found_by_id_and_by_key),
         TEST (test_placeholder_region_is_not_federated),
         TEST (test_destroy_nulls_the_pointer),

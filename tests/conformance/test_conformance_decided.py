@@ -22,6 +22,7 @@ Run: python3 tests/conformance/test_conformance_decided.py [name-filter]
 (needs Debian's python3-protobuf, python3-nacl, python3-zmq, protobuf-compiler).
 """
 import json
+import re
 import os
 import sys
 import time
@@ -43,7 +44,21 @@ perm = zvhtest.load_module(os.path.join(INTEGRATION, "test_permissions.py"), "te
 pb, RawPartner = perm.pb, perm.RawPartner
 A, B = perm.A, perm.B
 TIMERS = perm.TIMERS
-PROTOCOL = (1, 2)                       # the version this source implements
+
+
+def _wire_version():
+    """The version this source implements, as proto/wire.h says (a test
+    that wrote it out went stale when the protocol moved on)."""
+    with open(os.path.join(zvhtest.SOURCE_DIR, "proto", "wire.h"), encoding="utf-8") as f:
+        text = f.read()
+    return tuple(int(re.search(rf"#define WIRE_PROTOCOL_{part}\s+(\d+)", text).group(1))
+                 for part in ("MAJOR", "MINOR"))
+
+
+PROTOCOL = _wire_version()
+THIS = f"{PROTOCOL[0]}.{PROTOCOL[1]}"           # this daemon
+NEXT_MINOR_VERSION = f"{PROTOCOL[0]}.{PROTOCOL[1] + 1}"
+NEXT_MAJOR_VERSION = f"{PROTOCOL[0] + 1}.0"
 NEXT_MINOR = os.path.join(zvhtest.BUILD_DIR, "tests", "zvhd_next_minor")
 NEXT_MAJOR = os.path.join(zvhtest.BUILD_DIR, "tests", "zvhd_next_major")
 #  A negative check ("no further answer"): the daemon answers a frame in the
@@ -550,7 +565,7 @@ def test_partner_of_another_major_version_is_refused(fed):
         sub.send(Frame(kind=F.KIND_SUBSCRIBE, seq=0, version_major=2, version_minor=0))
         error = wait_frame(sub, F.KIND_ERROR, "ERROR VERSION for protocol 2.0",
                            code=F.ERROR_VERSION)
-        expect("2.0" in error.error and "1.2" in error.error,
+        expect(NEXT_MAJOR_VERSION in error.error and THIS in error.error,
                f"the refusal does not name both versions: {error.error}")
         sub.drain(ANSWER_S)
         eq(kinds(sub, F.KIND_DELIVERY), [], "deliveries to a partner of protocol 2.0")
@@ -584,14 +599,16 @@ def test_next_minor_version_works_with_this_one(fed):
     fed.wait_links_up()
     case = "ZVH-PROTO-6"
     fed.include(A, fed.plan_file(), case)
-    eq(fed.move(A, case, B)[0], 0, "exit code of the move to the 1.3 daemon")
+    eq(fed.move(A, case, B)[0], 0,
+       f"exit code of the move to the {NEXT_MINOR_VERSION} daemon")
     fed.wait_state(B, case, "joint_target")
     fed.wait_state(A, case, "joint_source")
-    eq(fed.peer(A, B).get("version"), "1.3", "drenthe's version in groningen's status")
-    eq(fed.peer(B, A).get("version"), "1.2", "groningen's version in drenthe's status")
+    eq(fed.peer(A, B).get("version"), NEXT_MINOR_VERSION,
+       "drenthe's version in groningen's status")
+    eq(fed.peer(B, A).get("version"), THIS, "groningen's version in drenthe's status")
     rc, out, err = fed.ctl(A, "status", use_json=False)
-    expect(rc == 0 and "protocol 1.3" in out, f"zvhctl status (text) shows no peer "
-                                              f"version: {out!r}")
+    expect(rc == 0 and f"protocol {NEXT_MINOR_VERSION}" in out,
+           f"zvhctl status (text) shows no peer version: {out!r}")
 
 
 test_next_minor_version_works_with_this_one.setup = dict(regions=[A, B])
@@ -605,17 +622,19 @@ def test_other_major_version_is_refused_on_both_sides(fed):
     checks [P12.1-2]"""
     since = time.monotonic()
     _start_mixed(fed, NEXT_MAJOR)
-    fed.wait_log(A, r"peer drenthe: speaks protocol 2\.0, this daemon 1\.2",
+    fed.wait_log(A, rf"peer drenthe: speaks protocol {re.escape(NEXT_MAJOR_VERSION)}, "
+                    rf"this daemon {re.escape(THIS)}",
                  "groningen to refuse drenthe's version")
-    fed.wait_log(B, r"peer groningen: speaks protocol 1\.2, this daemon 2\.0",
+    fed.wait_log(B, rf"peer groningen: speaks protocol {re.escape(THIS)}, "
+                    rf"this daemon {re.escape(NEXT_MAJOR_VERSION)}",
                  "drenthe to refuse groningen's version")
     case = "ZVH-PROTO-7"
     fed.include(A, fed.plan_file(), case)
     eq(fed.move(A, case, B)[0], 0, "exit code of the move (queued)")
-    wait_until(lambda: fed.peer(A, B).get("version") == "2.0",
-               what="drenthe's version 2.0 in groningen's status")
-    wait_until(lambda: fed.peer(B, A).get("version") == "1.2",
-               what="groningen's version 1.2 in drenthe's status")
+    wait_until(lambda: fed.peer(A, B).get("version") == NEXT_MAJOR_VERSION,
+               what=f"drenthe's version {NEXT_MAJOR_VERSION} in groningen's status")
+    wait_until(lambda: fed.peer(B, A).get("version") == THIS,
+               what=f"groningen's version {THIS} in drenthe's status")
     expect(not fed.peer(A, B)["up"] and not fed.peer(B, A)["up"],
            "a link between major versions 1 and 2 is up")
     eq(fed.state(A, case), "offered", "the case at groningen")

@@ -283,6 +283,8 @@ def test_key_mismatch_does_not_start(fed):
 
 @federation([A, B], FAST)
 def test_check_config_explains_bad_files(fed):
+    """--check-config names the key and the fix of every bad file it is given,
+    a tcp:// control endpoint without operator keys included. checks [P9.1-2]"""
     good = open(fed.config(A), encoding="utf-8").read()
     cases = {
         "garbage-binary.cfg": (bytes(range(256)) * 4, ["error:"]),
@@ -537,6 +539,13 @@ def test_tcp_control_admits_operator_keys_by_access(fed):
     refused = ctl("bert", "case", "include", plan, "--case", "TCP-2")
     expect(refused.returncode != 0 and "may only read" in refused.stderr,
            f"bert's include: exit {refused.returncode}, {refused.stderr.strip()!r}")
+    #  Garbage on the command line: a clear error, nothing sent
+    for extra in (["--server-key", fed.info[A]["public_key"], "--key", "/nonexistent"],
+                  ["--server-key", fed.info[A]["public_key"]]):
+        bad = subprocess.run([ZVHCTL, "-e", endpoint] + extra + ["status"],
+                             capture_output=True, text=True, timeout=60)
+        expect(bad.returncode == 1 and "--server-key and --key" in bad.stderr,
+               f"zvhctl {' '.join(extra)}: exit {bad.returncode}, {bad.stderr.strip()!r}")
     for name, keyed in (("carl", True), ("nobody", False)):
         got = ctl(name, "status", keyed=keyed)
         eq(got.returncode, 2, f"status as {name} ({got.stderr.strip()!r})")
