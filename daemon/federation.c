@@ -32,6 +32,7 @@
 #define FEDERATION_META_LINK_INC       "linc:"
 #define FEDERATION_META_RESENT         "lres:"  //  link seqs up to here: sent again
 #define FEDERATION_META_HELD           "lheld:" //  link seq held and already recorded
+#define FEDERATION_META_ORIGIN_SEQ     "oseq:"  //  highest event seq recorded per origin
 #define FEDERATION_KEY_MAX             128
 #define FEDERATION_Z85_KEY_LEN         40
 #define FEDERATION_HELD                1    //  refused: the link waits at this event
@@ -41,6 +42,7 @@
 //  a link's monitor doubled that for nothing most of the time.
 #define FEDERATION_MONITOR_MS          100
 #define FEDERATION_WHEN_SIZE           8    //  dedup value: big-endian ms, then relay
+#define FEDERATION_OVERTAKEN_IVL_MS    10000    //  peers begin an incarnation this often at most
 
 _Static_assert (OUTBOX_PEER_MAX >= CONFIG_ID_MAX, "a relay target holds a region id");
 
@@ -55,6 +57,7 @@ typedef struct {
     zframe_t *envelope;
     uint64_t ack;                   //  last applied on this link after the batch
     uint64_t ack_incarnation;       //  whose numbering ack is in
+    uint64_t ack_origin_seq;        //  the sender's highest event seq recorded here
     bool resent;                    //  sent again by a restored sender
     const char *held;               //  why the link waits at this event, or NULL
     char held_event [CRISIS_EVENT_ID_MAX];  //  the held event's id ("" if unreadable)
@@ -78,6 +81,8 @@ struct _federation_t {
     store_hook_t hook;
     int64_t acks_stored_ms;         //  when peers' ACKs were last stored
     int64_t monitors_read_ms;       //  when the monitor sockets were last read
+    const char *overtaken_by;       //  a sender has acks of ours this store lacks
+    int64_t overtaken_ms;           //  when a peer last made us begin an incarnation
 };
 
 static void s_store_acks_due (federation_t *self, int64_t now_ms, bool always);
@@ -382,6 +387,18 @@ s_relayed_before (const MDB_val *seen, outbox_relay_t *relay)
     return true;
 }
 
+//  The highest event seq of origin recorded here: every ACK to origin
+//  carries it, so a copy of origin's store learns which ids it gave (4.9).
+static int
+s_note_origin_seq (federation_t *self, MDB_txn *txn, const Zvh__V1__Envelope *envelope)
+{
+    char name [FEDERATION_KEY_MAX];
+    s_meta_name (name, FEDERATION_META_ORIGIN_SEQ, envelope->origin);
+    if (store_meta_u64 (self->store, txn, name) >= envelope->seq)
+        return 0;
+    return store_set_meta_u64 (self->store, txn, name, envelope->seq);
+}
+
 //  Record (origin, seq) as taken: applied here, or passed on to relay->to.
 static int
 s_record_taken (federation_t *self, MDB_txn *txn, const uint8_t *key, size_t key_size,
@@ -424,6 +441,8 @@ s_take (federation_t *self, MDB_txn *txn, const char *from,
                                   self->now_ms);
     if (rc == 0 && !relay.unplaced)
         rc = s_record_taken (self, txn, key, key_size, &relay);
+    if (rc == 0)
+        rc = s_note_origin_seq (self, txn, envelope);
     if (rc == 0)
         rc = audit_record (self->audit, txn, entry, self->now_ms);
     return rc;
@@ -682,15 +701,26 @@ s_apply_item (federation_t *self, MDB_txn *txn, item_t *item)
         if (rc == 0)
             last_in = item->link_seq;
     }
+    //  The sender has our acks for more than this store applied: the store
+    //  is an older copy (4.9); a new incarnation makes the sender go back
+    bool heard = item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA
+              || item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_PING;
+    if (rc != 0 && rc != FEDERATION_HELD)
+        return rc;
+    if (current && heard && item->resume_after > last_in)
+        self->overtaken_by = item->region->id;
     item->ack = last_in;
     item->ack_incarnation = link_inc;
-    return rc == FEDERATION_HELD ? 0 : rc;
+    s_meta_name (name, FEDERATION_META_ORIGIN_SEQ, item->region->id);
+    item->ack_origin_seq = store_meta_u64 (self->store, txn, name);
+    return 0;
 }
 
 static int
 s_apply_batch (MDB_txn *txn, void *arg)
 {
     federation_t *self = (federation_t *) arg;
+    self->overtaken_by = NULL;      //  the batch may run again (a map grown)
     for (size_t i = 0; i < self->batch_size; i++) {
         int rc = s_apply_item (self, txn, &self->batch [i]);
         if (rc)
@@ -718,9 +748,10 @@ s_send_acks (federation_t *self)
         ack.link_seq = item->ack;
         ack.link_incarnation = item->ack_incarnation;
         ack.incarnation = outbox_incarnation (self->outbox);
+        ack.origin_seq = item->ack_origin_seq;
         ack.version_major = version_major;
         ack.version_minor = version_minor;
-        uint8_t bytes [64];
+        uint8_t bytes [WIRE_LINK_FRAME_MAX];
         size_t size = protobuf_c_message_pack (&ack.base, bytes);
         zframe_t *routing_id = zframe_dup (item->routing_id);
         //  A sender gone since is no error: it will ping and hear again
@@ -728,6 +759,23 @@ s_send_acks (federation_t *self)
             zmq_send (zsock_resolve (self->router), bytes, size, ZMQ_DONTWAIT);
         zframe_destroy (&routing_id);
     }
+}
+
+//  A peer showed that this store is an older copy of this region's (a
+//  snapshot, a file copy, a backup without its stamp): begin an incarnation
+//  above what the peer knows, and number every link again (4.9). At most
+//  once per interval: a hostile peer could otherwise make every link
+//  resynchronise on every frame; an honest one shows it again.
+static void
+s_overtaken (federation_t *self, const char *by, uint64_t incarnation, uint64_t seq)
+{
+    if (self->overtaken_ms && self->now_ms - self->overtaken_ms < FEDERATION_OVERTAKEN_IVL_MS)
+        return;
+    self->overtaken_ms = self->now_ms;
+    if (outbox_overtaken (self->outbox, by, incarnation, seq, self->now_ms))
+        return;                     //  logged; the peer will show it again
+    for (size_t i = 0; i < self->peer_count; i++)
+        peer_restart (self->peers [i]);
 }
 
 static void
@@ -755,6 +803,8 @@ s_recv_batch (federation_t *self, int64_t now_ms)
         self->hook.flush (self->hook.arg, rc == 0, now_ms);
     if (rc == 0) {
         s_acks_stored (self, now_ms);
+        if (self->overtaken_by)
+            s_overtaken (self, self->overtaken_by, 0, 0);
         s_send_acks (self);
         federation_wake (self);     //  applied events may have queued answers
     }
@@ -777,6 +827,10 @@ federation_handle (federation_t *self, void *socket, int64_t now_ms)
         peer_t *peer = self->peers [i];
         if (socket == peer_socket (peer)) {
             peer_recv (peer, now_ms);
+            self->now_ms = now_ms;
+            uint64_t incarnation, seq;
+            if (peer_overtaken (peer, &incarnation, &seq))
+                s_overtaken (self, peer_region (peer), incarnation, seq);
             return true;
         }
     }

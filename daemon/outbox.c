@@ -16,9 +16,11 @@
 #define OUTBOX_META_LAST_ACK "lack:"
 #define OUTBOX_META_INC      "inc"
 #define OUTBOX_META_INC_FROM "inc_from"
+#define OUTBOX_META_STARTED  "started"     //  set at the first start
 #define OUTBOX_META_KEY_MAX  128
 #define OUTBOX_KEY_MAX       128
 #define OUTBOX_US_PER_MS     1000
+#define OUTBOX_REPORT_SLACK  (1ULL << 40)   //  about 12 days of microseconds
 
 struct _outbox_t {
     store_t *store;
@@ -26,6 +28,7 @@ struct _outbox_t {
     bool signs;
     uint8_t sign_key [WIRE_SIGN_SECRET_BYTES];
     uint64_t incarnation;
+    bool started_before;            //  this store had run before this start
     int64_t retain_ms;
 };
 
@@ -43,52 +46,142 @@ outbox_new (store_t *store, const char *region, const uint8_t sign_key [WIRE_SIG
     return self;
 }
 
+static int
+s_read_incarnation (MDB_txn *txn, void *arg)
+{
+    outbox_t *self = (outbox_t *) arg;
+    self->incarnation = store_meta_u64 (self->store, txn, OUTBOX_META_INC);
+    return 0;
+}
+
 typedef struct {
     outbox_t *outbox;
     int64_t taken_ms;
     int64_t now_ms;
+    uint64_t peer_incarnation;      //  outbox_overtaken: what a peer reported
+    uint64_t peer_seq;
+    uint64_t next;                  //  the incarnation begun, 0 = none
 } start_args_t;
 
-//  A new incarnation is above the last one, above every origin seq made so
-//  far, and above the clock in microseconds: a later restore from an older
-//  backup still starts above every seq the lost store can have made (a
-//  region makes far fewer than a million events a second).
+//  The next incarnation: above this store's and above any a peer follows.
+static uint64_t
+s_next_incarnation (uint64_t mine, uint64_t reported)
+{
+    return (reported > mine ? reported : mine) + 1;
+}
+
+//  A number a peer reports of us is believable up to this far past both
+//  ours and the clock in microseconds (old incarnations were clock values):
+//  a hostile report of 2^64-1 would leave no incarnation or seq after it.
+static bool
+s_plausible (uint64_t reported, uint64_t mine, int64_t now_ms)
+{
+    uint64_t clock = (uint64_t) now_ms * OUTBOX_US_PER_MS;
+    uint64_t bound = (mine > clock ? mine : clock) + OUTBOX_REPORT_SLACK;
+    return reported <= bound;
+}
+
+//  Begin incarnation args->next: origin seqs continue after every seq this
+//  store or a peer has seen. The caller takes it into memory after commit.
+static int
+s_begin (MDB_txn *txn, start_args_t *args)
+{
+    store_t *store = args->outbox->store;
+    uint64_t seq = store_meta_u64 (store, txn, OUTBOX_META_SEQ);
+    if (args->peer_seq > seq)
+        seq = args->peer_seq;
+    int rc = store_set_meta_u64 (store, txn, OUTBOX_META_INC, args->next);
+    return rc ? rc : store_set_meta_u64 (store, txn, OUTBOX_META_SEQ, seq);
+}
+
+//  Every start but the first: origin seqs jump past the clock in
+//  microseconds, so that a copy of this store (a snapshot, cp, mdb_copy, a
+//  backup) started later gives no event an id the lost store gave (it made
+//  far fewer than a million events a second). A stamped backup also begins an incarnation
+//  at once; an unstamped copy begins one when a peer shows it (4.9).
 static int
 s_start (MDB_txn *txn, void *arg)
 {
     start_args_t *args = (start_args_t *) arg;
     outbox_t *self = args->outbox;
     store_t *store = self->store;
-    self->incarnation = store_meta_u64 (store, txn, OUTBOX_META_INC);
+    args->next = 0;
+    uint64_t incarnation = store_meta_u64 (store, txn, OUTBOX_META_INC);
+    uint64_t clock_seq = (uint64_t) args->now_ms * OUTBOX_US_PER_MS;
+    //  A store that never ran has given no ids: its seqs may start at 1
+    self->started_before = store_meta_u64 (store, txn, OUTBOX_META_STARTED) != 0;
+    int rc = self->started_before ? 0 : store_set_meta_u64 (store, txn, OUTBOX_META_STARTED, 1);
+    if (rc == 0 && self->started_before && store_meta_u64 (store, txn, OUTBOX_META_SEQ) < clock_seq)
+        rc = store_set_meta_u64 (store, txn, OUTBOX_META_SEQ, clock_seq);
+    if (rc)
+        return rc;
     if (!args->taken_ms
     ||  store_meta_u64 (store, txn, OUTBOX_META_INC_FROM) == (uint64_t) args->taken_ms)
         return 0;
-    uint64_t seq = store_meta_u64 (store, txn, OUTBOX_META_SEQ);
-    uint64_t next = (uint64_t) args->now_ms * OUTBOX_US_PER_MS;
-    if (next <= self->incarnation)
-        next = self->incarnation + 1;
-    if (next <= seq)
-        next = seq + 1;
-    int rc = store_set_meta_u64 (store, txn, OUTBOX_META_INC, next);
-    if (rc == 0)
-        rc = store_set_meta_u64 (store, txn, OUTBOX_META_INC_FROM, (uint64_t) args->taken_ms);
-    if (rc == 0)
-        rc = store_set_meta_u64 (store, txn, OUTBOX_META_SEQ, next);
-    if (rc == 0) {
-        log_warning ("outbox: restored store: new incarnation %" PRIu64 "; origin seqs "
-                      "continue after it (they were at %" PRIu64 "), and every link "
-                      "resynchronises with its peer", next, seq);
-        self->incarnation = next;
-    }
-    return rc;
+    args->next = s_next_incarnation (incarnation, 0);
+    rc = s_begin (txn, args);
+    return rc ? rc : store_set_meta_u64 (store, txn, OUTBOX_META_INC_FROM,
+                                        (uint64_t) args->taken_ms);
 }
 
 int
 outbox_start (outbox_t *self, int64_t backup_taken_ms, int64_t now_ms)
 {
     assert (self);
-    start_args_t args = { self, backup_taken_ms, now_ms };
-    return store_write (self->store, s_start, &args);
+    start_args_t args = { self, backup_taken_ms, now_ms, 0, 0, 0 };
+    int rc = store_read (self->store, s_read_incarnation, self);
+    if (rc == 0)
+        rc = store_write (self->store, s_start, &args);
+    if (rc == 0 && args.next) {
+        log_warning ("outbox: restored backup: new incarnation %" PRIu64 "; every link "
+                      "resynchronises with its peer", args.next);
+        self->incarnation = args.next;
+    }
+    return rc;
+}
+
+static int
+s_overtaken (MDB_txn *txn, void *arg)
+{
+    start_args_t *args = (start_args_t *) arg;
+    store_t *store = args->outbox->store;
+    uint64_t incarnation = store_meta_u64 (store, txn, OUTBOX_META_INC);
+    uint64_t seq = store_meta_u64 (store, txn, OUTBOX_META_SEQ);
+    if (!s_plausible (args->peer_incarnation, incarnation, args->now_ms)
+    ||  !s_plausible (args->peer_seq, seq, args->now_ms))
+        return 0;
+    args->next = s_next_incarnation (incarnation, args->peer_incarnation);
+    return s_begin (txn, args);
+}
+
+int
+outbox_overtaken (outbox_t *self, const char *peer, uint64_t peer_incarnation,
+                  uint64_t peer_seq, int64_t now_ms)
+{
+    assert (self && peer);
+    start_args_t args = { self, 0, now_ms, peer_incarnation, peer_seq, 0 };
+    int rc = store_write (self->store, s_overtaken, &args);
+    if (rc == 0 && args.next) {
+        log_warning ("outbox: %s has more of this region than this store (it follows "
+                      "incarnation %" PRIu64 ", has its events up to %" PRIu64 "): this "
+                      "store is an older copy; new incarnation %" PRIu64 ", every link "
+                      "resynchronises with its peer", peer, peer_incarnation, peer_seq,
+                      args.next);
+        self->incarnation = args.next;
+    }
+    else
+    if (rc == 0)
+        log_error ("outbox: %s reports incarnation %" PRIu64 " and event seq %" PRIu64
+                    " of this region, beyond anything it can have made: ignored",
+                    peer, peer_incarnation, peer_seq);
+    return rc;
+}
+
+bool
+outbox_started_before (outbox_t *self)
+{
+    assert (self);
+    return self->started_before;
 }
 
 uint64_t
@@ -405,4 +498,13 @@ uint64_t
 outbox_last_seq (outbox_t *self, MDB_txn *txn)
 {
     return store_meta_u64 (self->store, txn, OUTBOX_META_SEQ);
+}
+
+uint64_t
+outbox_last_out (outbox_t *self, MDB_txn *txn, const char *peer)
+{
+    assert (self && peer);
+    char name [OUTBOX_META_KEY_MAX];
+    s_meta_name (name, OUTBOX_META_LAST_OUT, peer);
+    return store_meta_u64 (self->store, txn, name);
 }

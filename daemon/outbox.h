@@ -8,8 +8,9 @@
  *
  *  Acknowledged entries stay for the retention period (outbox_prune), so a
  *  peer restored from a backup can be brought up to date (outbox_rewind).
- *  A store restored from a backup starts a new incarnation (outbox_start):
- *  its origin seqs jump past any it made before, its links renumber.
+ *  Origin seqs jump past the clock at every start; a store restored from a
+ *  stamped backup, or one a peer shows to be an older copy, begins a new
+ *  incarnation (outbox_start, outbox_overtaken): its links renumber.
  */
 #ifndef ZVH_OUTBOX_H
 #define ZVH_OUTBOX_H
@@ -30,12 +31,27 @@ outbox_t *
     outbox_new (store_t *store, const char *region,
                 const uint8_t sign_key [WIRE_SIGN_SECRET_BYTES]);
 
-//  Read this region's incarnation; if the store is a restored backup that
-//  has not started before (backup_taken_ms, 0 if not restored), begin a new
-//  incarnation: higher than any before, and origin seqs jump past it.
-//  Returns 0 or an LMDB code.
+//  Read this region's incarnation and, unless the store never ran before,
+//  move origin seqs past the clock (in microseconds): a copy of this store
+//  started later gives no event an id that the lost store gave. A stamped backup that has not started before
+//  (backup_taken_ms, 0 if none) begins a new incarnation. Returns 0 or an
+//  LMDB code.
 int
     outbox_start (outbox_t *self, int64_t backup_taken_ms, int64_t now_ms);
+
+//  peer has more of this region than this store holds (it follows
+//  peer_incarnation, or has our events up to peer_seq): the store is an
+//  older copy. Begin an incarnation above both ours and peer_incarnation,
+//  origin seqs past peer_seq (PROTOCOL 4.9); reports far beyond ours and
+//  the clock are logged and ignored. Returns 0 or an LMDB code.
+int
+    outbox_overtaken (outbox_t *self, const char *peer, uint64_t peer_incarnation,
+                      uint64_t peer_seq, int64_t now_ms);
+
+//  True if the store had run before this start (outbox_start): only then
+//  can a copy of it have given ids or seqs this store does not know.
+bool
+    outbox_started_before (outbox_t *self);
 
 //  This region's incarnation: 0 until its store is first restored.
 uint64_t
@@ -136,5 +152,9 @@ int
 //  The last origin seq this region assigned.
 uint64_t
     outbox_last_seq (outbox_t *self, MDB_txn *txn);
+
+//  The last link seq queued for peer (0 if none).
+uint64_t
+    outbox_last_out (outbox_t *self, MDB_txn *txn, const char *peer);
 
 #endif

@@ -10,6 +10,9 @@
  *  An ACK from a peer in a higher incarnation than seen before, for less
  *  than it had acknowledged, means the peer was restored: go back and send
  *  again what is still held. Meta "rinc:<peer>" is the peer's incarnation.
+ *  An ACK that follows a later incarnation of ours, or acknowledges a link
+ *  seq or event seq this store never made, shows this store is an older
+ *  copy (peer_overtaken): the federation begins a new incarnation.
  */
 #include "peer.h"
 #include "log.h"
@@ -42,7 +45,6 @@ struct _peer_t {
     uint64_t acked;
     uint64_t sent;
     uint64_t floor;                 //  entries after this are still held
-    uint64_t incarnation;           //  this region's
     uint64_t peer_incarnation;      //  the peer's, as last heard
     bool acked_known;               //  acked read from the store yet
     bool ack_pending;               //  acked is ahead of the store
@@ -54,6 +56,10 @@ struct _peer_t {
     bool wake;                      //  outbox may have grown
     int64_t redial_ms;              //  after a refused handshake: connect again then
     char version [PEER_VERSION_MAX];    //  the peer's protocol version, "" = not heard
+    bool overtaken;                 //  the peer has more of us than our store
+    uint64_t overtaken_incarnation; //  what it reported: our incarnation it follows
+    uint64_t overtaken_seq;         //  and our highest event seq it has
+    uint64_t seq_seen;              //  our origin seq was at least this (read before)
     int64_t version_logged_ms;      //  last "speaks another major version" line
 };
 
@@ -195,12 +201,12 @@ s_send (peer_t *self, Zvh__V1__LinkFrame__Kind kind, uint64_t link_seq,
     Zvh__V1__LinkFrame header = ZVH__V1__LINK_FRAME__INIT;
     header.kind = kind;
     header.link_seq = link_seq;
-    header.incarnation = self->incarnation;
+    header.incarnation = outbox_incarnation (self->outbox);
     header.resume_after = self->acked;  //  fixed until the peer acks this incarnation
     header.floor = envelope ? self->floor : 0;
     header.version_major = version_major;
     header.version_minor = version_minor;
-    uint8_t bytes [64];             //  five varint fields: well under 64 bytes
+    uint8_t bytes [WIRE_LINK_FRAME_MAX];
     size_t size = protobuf_c_message_pack (&header.base, bytes);
     void *handle = zsock_resolve (self->dealer);
     int more = envelope ? ZMQ_SNDMORE : 0;
@@ -238,7 +244,6 @@ s_send_window (MDB_txn *txn, void *arg)
     peer_t *self = args->peer;
     if (!self->acked_known) {
         self->acked = self->sent = outbox_acked (self->outbox, txn, self->region);
-        self->incarnation = outbox_incarnation (self->outbox);
         char name [PEER_META_KEY_MAX];
         snprintf (name, sizeof name, "%s%s", PEER_META_INC, self->region);
         self->peer_incarnation = store_meta_u64 (self->store, txn, name);
@@ -376,13 +381,59 @@ s_on_peer_restore (peer_t *self, uint64_t peer_incarnation, uint64_t link_seq,
     return 0;
 }
 
+typedef struct {
+    peer_t *peer;
+    const Zvh__V1__LinkFrame *frame;
+    bool ahead;
+} ahead_args_t;
+
+//  An ACK in our numbering for a link seq we never queued, or for an event
+//  seq we never gave: the peer has what a later state of this store sent.
+static int
+s_read_ahead (MDB_txn *txn, void *arg)
+{
+    ahead_args_t *args = (ahead_args_t *) arg;
+    peer_t *self = args->peer;
+    self->seq_seen = outbox_last_seq (self->outbox, txn);
+    args->ahead = args->frame->link_seq > outbox_last_out (self->outbox, txn, self->region)
+               || args->frame->origin_seq > self->seq_seen;
+    return 0;
+}
+
+//  The peer follows a later incarnation of ours than this store has, or an
+//  ACK in our numbering says it has more of us than this store ever made:
+//  this store is an older copy (PROTOCOL 4.9). Noted for the federation,
+//  which begins a new incarnation.
+static int
+s_check_overtaken (peer_t *self, const Zvh__V1__LinkFrame *frame)
+{
+    uint64_t incarnation = outbox_incarnation (self->outbox);
+    ahead_args_t args = { self, frame, frame->link_incarnation > incarnation };
+    bool suspect = frame->link_incarnation == incarnation
+                && (frame->link_seq > self->sent || frame->origin_seq > self->seq_seen);
+    if (!args.ahead && suspect) {
+        int rc = store_read (self->store, s_read_ahead, &args);
+        if (rc)
+            return rc;
+    }
+    if (args.ahead) {
+        self->overtaken = true;
+        self->overtaken_incarnation = frame->link_incarnation;
+        self->overtaken_seq = frame->origin_seq;
+    }
+    return 0;
+}
+
 static int
 s_on_ack (peer_t *self, const Zvh__V1__LinkFrame *frame, int64_t now_ms)
 {
     uint64_t link_seq = frame->link_seq;
-    //  An ack in an older incarnation's numbering says nothing about ours
-    if (!self->acked_known || frame->link_incarnation != self->incarnation)
+    if (!self->acked_known)
         return 0;
+    int rc = s_check_overtaken (self, frame);
+    //  An ack in another incarnation's numbering says nothing about ours
+    if (rc || self->overtaken || frame->link_incarnation != outbox_incarnation (self->outbox))
+        return rc;
     if (frame->incarnation > self->peer_incarnation)
         return s_on_peer_restore (self, frame->incarnation, link_seq, now_ms);
     if (link_seq <= self->acked)
@@ -397,6 +448,26 @@ s_on_ack (peer_t *self, const Zvh__V1__LinkFrame *frame, int64_t now_ms)
     self->last_progress_ms = now_ms;
     self->wake = true;              //  the window has room again
     return 0;
+}
+
+bool
+peer_overtaken (peer_t *self, uint64_t *incarnation_p, uint64_t *seq_p)
+{
+    assert (self);
+    if (!self->overtaken)
+        return false;
+    self->overtaken = false;
+    *incarnation_p = self->overtaken_incarnation;
+    *seq_p = self->overtaken_seq;
+    return true;
+}
+
+void
+peer_restart (peer_t *self)
+{
+    assert (self);
+    self->sent = self->acked;       //  the new incarnation numbers after acked
+    self->wake = true;
 }
 
 //  Receive one frame's header; NULL if nothing came or it did not decode
@@ -454,6 +525,7 @@ peer_recv (peer_t *self, int64_t now_ms)
                 best.link_seq = header->link_seq;
                 best.incarnation = header->incarnation;
                 best.link_incarnation = header->link_incarnation;
+                best.origin_seq = header->origin_seq;
                 have_best = true;
             }
         }

@@ -91,4 +91,14 @@ const char *
 void
     peer_wake (peer_t *self);
 
+//  True once if the peer showed that this store is an older copy (it
+//  follows a later incarnation of ours, or has more of our link or events
+//  than we made): the incarnation and event seq it reported.
+bool
+    peer_overtaken (peer_t *self, uint64_t *incarnation_p, uint64_t *seq_p);
+
+//  This region began a new incarnation: number the link again after acked.
+void
+    peer_restart (peer_t *self);
+
 #endif

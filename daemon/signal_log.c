@@ -1,12 +1,14 @@
 /*  signal_log: STORE_DB_SIGNALS keyed by be64 seq (appended with MDB_APPEND,
  *  since seqs only grow), STORE_DB_SIGNAL_IDS as the once-only index, and
  *  STORE_DB_CURSORS. Meta "slog" is the last seq ever given, so a purge of
- *  the whole log never reuses a seq.
+ *  the whole log never reuses a seq; "slog_purged" the last seq purged
+ *  (seqs skipped at a start are holes, not purged entries).
  */
 #include "signal_log.h"
 #include <czmq.h>
 
 #define SIGNAL_LOG_META_LAST  "slog"
+#define SIGNAL_LOG_META_PURGED "slog_purged"    //  seq of the last entry purged
 
 struct _signal_log_t {
     store_t *store;
@@ -36,14 +38,33 @@ signal_log_last (signal_log_t *self, MDB_txn *txn)
     return store_meta_u64 (self->store, txn, SIGNAL_LOG_META_LAST);
 }
 
+uint64_t
+signal_log_purged (signal_log_t *self, MDB_txn *txn)
+{
+    assert (self);
+    return store_meta_u64 (self->store, txn, SIGNAL_LOG_META_PURGED);
+}
+
+//  A store from before "slog_purged": whatever lies below its oldest entry
+//  was purged.
+static int
+s_note_old_purges (signal_log_t *self, MDB_txn *txn)
+{
+    MDB_val value;
+    const char *name = SIGNAL_LOG_META_PURGED;
+    int rc = store_get (self->store, txn, STORE_DB_META, name, strlen (name), &value);
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    return store_set_meta_u64 (self->store, txn, name, signal_log_first (self, txn) - 1);
+}
+
 int
 signal_log_skip_to (signal_log_t *self, MDB_txn *txn, uint64_t seq)
 {
     assert (self);
-    if (signal_log_last (self, txn) >= seq)
-        return 0;
-    zsys_warning ("signal log: restored store: new entries continue after seq %" PRIu64
-                  ", past every seq its partners can have seen", seq);
+    int rc = s_note_old_purges (self, txn);
+    if (rc || signal_log_last (self, txn) >= seq)
+        return rc;
     return store_set_meta_u64 (self->store, txn, SIGNAL_LOG_META_LAST, seq);
 }
 
@@ -136,7 +157,10 @@ signal_log_purge (signal_log_t *self, MDB_txn *txn, int64_t cutoff_ms, size_t *p
         wire_free (event ? &event->base : NULL);
         if (!old)
             break;              //  time order follows seq order closely enough
+        uint64_t seq = key.mv_size == 8 ? store_be64_get ((const uint8_t *) key.mv_data) : 0;
         rc = mdb_cursor_del (cursor, 0);
+        if (rc == 0 && seq)
+            rc = store_set_meta_u64 (self->store, txn, SIGNAL_LOG_META_PURGED, seq);
         if (rc == 0) {
             (*purged_p)++;
             rc = store_cursor_get (self->store, cursor, STORE_DB_SIGNALS, &key, &value, MDB_FIRST);

@@ -38,13 +38,19 @@ int
 uint64_t
     signal_log_last (signal_log_t *self, MDB_txn *txn);
 
-//  Give the next entries seqs after seq, if the log is not past it already:
-//  a restored store's log must not hand out again seqs its partners have
-//  seen. Returns 0 or an LMDB code.
+//  At every start: give the next entries seqs after seq (the clock in
+//  microseconds), if the log is not past it already, so that a copy of the
+//  store started later hands out no seq its partners saw from the lost
+//  store. Returns 0 or an LMDB code.
 int
     signal_log_skip_to (signal_log_t *self, MDB_txn *txn, uint64_t seq);
 uint64_t
     signal_log_first (signal_log_t *self, MDB_txn *txn);
+
+//  The seq of the last entry purged (0 if none): a partner that resumes
+//  below it has missed entries (GAP). Seqs skipped at a start are no loss.
+uint64_t
+    signal_log_purged (signal_log_t *self, MDB_txn *txn);
 
 //  Visit entries after seq `after`, at most max.
 int

@@ -54,6 +54,8 @@ static const bool s_sealed_db [STORE_DB_COUNT] = {
 
 #define STORE_BACKUP_PATH_MAX   512
 #define STORE_BACKUP_FILE       "data.mdb"      //  what mdb_env_copy2 writes
+#define STORE_BACKUP_PARTIAL    ".partial"      //  the copy is made here, then renamed
+#define STORE_BACKUP_NAME_MAX   (STORE_BACKUP_PATH_MAX + 32)
 #define STORE_META_BACKUP_TAKEN "backup_taken_ms"   //  only ever set in a copy
 #define STORE_META_LAST_BACKUP  "last_backup_ms"    //  the last good backup of this store
 
@@ -549,22 +551,41 @@ s_mark_copy (const char *dir, int64_t taken_ms)
     return rc;
 }
 
+//  The copy is made in dir/.partial and renamed to dir/data.mdb only once
+//  it is complete, stamped and on disk: a backup killed half-way leaves no
+//  data.mdb that could be restored by mistake (an unstamped copy).
+static int
+s_make_copy (store_t *self, const char *dir, int64_t taken_ms)
+{
+    char partial [STORE_BACKUP_NAME_MAX], done [STORE_BACKUP_NAME_MAX];
+    char file [STORE_BACKUP_NAME_MAX + sizeof STORE_BACKUP_FILE + 1];
+    snprintf (partial, sizeof partial, "%s/%s", dir, STORE_BACKUP_PARTIAL);
+    snprintf (file, sizeof file, "%s/%s", partial, STORE_BACKUP_FILE);
+    snprintf (done, sizeof done, "%s/%s", dir, STORE_BACKUP_FILE);
+    if (mkdir (partial, 0700) && errno != EEXIST)
+        return errno;
+    if (unlink (file) && errno != ENOENT)   //  left by a backup killed before
+        return errno;
+    int rc = mdb_env_copy2 (self->env, partial, MDB_CP_COMPACT);
+    if (rc == 0)
+        rc = s_mark_copy (partial, taken_ms);
+    if (rc == 0)
+        rc = s_sync_path (file, O_RDONLY);
+    if (rc == 0 && rename (file, done))
+        rc = errno;
+    if (rc == 0)
+        rc = s_sync_path (dir, O_RDONLY | O_DIRECTORY);
+    if (rc == 0)
+        rmdir (partial);            //  only a leftover if it fails: harmless
+    return rc;
+}
+
 static void *
 s_backup_thread (void *arg)
 {
     store_t *self = (store_t *) arg;
     backup_t *backup = &self->backup;
-    int rc = mdb_env_copy2 (self->env, backup->dir, MDB_CP_COMPACT);
-    if (rc == 0)
-        rc = s_mark_copy (backup->dir, backup->started_ms);
-    if (rc == 0) {
-        char file [STORE_BACKUP_PATH_MAX + sizeof STORE_BACKUP_FILE + 1];
-        snprintf (file, sizeof file, "%s/%s", backup->dir, STORE_BACKUP_FILE);
-        rc = s_sync_path (file, O_RDONLY);
-    }
-    if (rc == 0)
-        rc = s_sync_path (backup->dir, O_RDONLY | O_DIRECTORY);
-    backup->mdb_rc = rc;
+    backup->mdb_rc = s_make_copy (self, backup->dir, backup->started_ms);
     atomic_store (&backup->finished, true);
     return NULL;
 }

@@ -474,6 +474,7 @@ typedef struct {
     char event_id [CRISIS_EVENT_ID_MAX];
     uint64_t first;
     uint64_t last;
+    uint64_t purged;                //  the last seq purged: resuming below it is a gap
 } op_args_t;
 
 static int
@@ -481,6 +482,7 @@ s_read_positions (MDB_txn *txn, void *arg)
 {
     op_args_t *args = (op_args_t *) arg;
     args->first = signal_log_first (args->self->log, txn);
+    args->purged = signal_log_purged (args->self->log, txn);
     args->last = signal_log_last (args->self->log, txn);
     if (args->frame->from_cursor)
         args->seq = signal_log_cursor (args->self->log, txn, args->session->partner->id);
@@ -491,7 +493,7 @@ static void
 s_on_subscribe (subscriber_t *self, session_t *session, const Zvh__V1__SubFrame *frame,
                 int64_t now_ms)
 {
-    op_args_t args = { self, session, frame->seq, frame, "", 0, 0 };
+    op_args_t args = { self, session, frame->seq, frame, "", 0, 0, 0 };
     if (store_read (self->store, s_read_positions, &args))
         return;
     if (args.last > self->log_last)
@@ -510,7 +512,7 @@ s_on_subscribe (subscriber_t *self, session_t *session, const Zvh__V1__SubFrame 
                       session->partner->id, args.seq, args.last, args.last + 1);
     }
     else
-    if (start + 1 < args.first) {
+    if (start < args.purged) {
         //  Entries were purged: say so, never skip silently
         Zvh__V1__SubFrame gap = ZVH__V1__SUB_FRAME__INIT;
         gap.kind = ZVH__V1__SUB_FRAME__KIND__KIND_GAP;
@@ -548,7 +550,7 @@ s_advance_cursor (MDB_txn *txn, void *arg)
 static void
 s_remember_position (subscriber_t *self, session_t *session, uint64_t seq)
 {
-    op_args_t args = { self, session, seq, NULL, "", 0, 0 };
+    op_args_t args = { self, session, seq, NULL, "", 0, 0, 0 };
     if (seq)
         store_write (self->store, s_advance_cursor, &args);
 }
@@ -704,7 +706,7 @@ s_on_raise (subscriber_t *self, session_t *session, zframe_t *routing_id,
     frame->raise->raised_by = (char *) session->partner->id;
     frame->raise->raised_role = (char *) session->partner->role;
     frame->raise->raised_ms = zclock_time ();
-    op_args_t args = { self, session, 0, frame, "", 0, 0 };
+    op_args_t args = { self, session, 0, frame, "", 0, 0, 0 };
     int rc = store_write (self->store, s_raise_fn, &args);
     frame->raise->raised_by = frame->raise->raised_role = NULL;
     if (rc) {

@@ -72,6 +72,7 @@ typedef struct {
 #define ZVHD_PURGE_INTERVAL_MS  (3600 * 1000)   //  signal log retention check
 #define ZVHD_NOTIFY_MAX         512             //  one sd_notify datagram
 #define ZVHD_MS_PER_DAY         (24LL * 3600 * 1000)
+#define ZVHD_US_PER_MS          1000
 
 //  systemd's notify protocol without libsystemd: one datagram to the unix
 //  socket named by $NOTIFY_SOCKET ("@name" is an abstract socket). Does
@@ -373,14 +374,17 @@ s_warn_if_restored (daemon_t *self)
                   "docs/OPERATIONS.md, 'Restore')", store_path (self->store), when);
 }
 
-//  A restored store's log goes on past its incarnation (docs/PROTOCOL.md
-//  7.7): partners that saw the lost store's later seqs miss nothing new.
+//  Every start but the first: the log goes on past the clock in
+//  microseconds, as origin seqs do (outbox_start; docs/PROTOCOL.md 7.7): if
+//  this store is a copy, partners that saw the lost store's later seqs miss
+//  nothing new.
 static int
 s_skip_log (MDB_txn *txn, void *arg)
 {
     daemon_t *self = (daemon_t *) arg;
-    uint64_t incarnation = outbox_incarnation (self->outbox);
-    return incarnation ? signal_log_skip_to (self->log, txn, incarnation) : 0;
+    uint64_t clock = (uint64_t) zclock_time () * ZVHD_US_PER_MS;
+    return signal_log_skip_to (self->log, txn,
+                               outbox_started_before (self->outbox) ? clock : 0);
 }
 
 //  The partner endpoint's part in other modules' write transactions.
@@ -469,7 +473,7 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
     self->log = signal_log_new (self->store);
     rc = store_write (self->store, s_skip_log, self);
     if (rc) {
-        log_error ("store %s: cannot move the restored signal log on: %s",
+        log_error ("store %s: cannot move the signal log past the clock: %s",
                     store_path (self->store), mdb_strerror (rc));
         return ZVHD_EXIT_STARTUP;
     }

@@ -16,12 +16,14 @@
 //  The version of docs/PROTOCOL.md this source implements (12.1): every
 //  LinkFrame and SubFrame announces it.
 #define WIRE_PROTOCOL_MAJOR    1
-#define WIRE_PROTOCOL_MINOR    2
+#define WIRE_PROTOCOL_MINOR    3
 
 //  Largest frame a peer or client may send us (also ZMQ_MAXMSGSIZE).
 #define WIRE_MAX_FRAME_BYTES   (4 * 1024 * 1024)
 //  Most memory one decode may allocate.
 #define WIRE_DECODE_BUDGET     (16 * 1024 * 1024)
+//  Room for one packed LinkFrame: ten varint fields of at most 11 bytes.
+#define WIRE_LINK_FRAME_MAX    128
 //  Largest serialised plan accepted.
 #define WIRE_MAX_PLAN_BYTES    (1024 * 1024)
 

@@ -171,27 +171,66 @@ test_retention_keeps_acked_entries_for_a_rewind (void **state)
     assert_int_equal (acked, 4);
 }
 
-//  A restored store starts a new incarnation once per backup: higher than
-//  the last, and its origin seqs jump past it.
+static uint64_t
+s_seq (fixture_t *fixture)
+{
+    op_t op = { fixture, 0, 0 };
+    assert_int_equal (store_read (fixture->store, s_read_seq, &op), 0);
+    return op.result;
+}
+
+//  Every start moves origin seqs past the clock (in microseconds): a copy
+//  of the store started later gives no id the lost store gave. A stamped
+//  backup begins a new incarnation once, above the last, without the clock.
 static void
-test_restored_store_begins_a_new_incarnation (void **state)
+test_start_moves_seqs_past_the_clock_and_a_backup_begins_an_incarnation (void **state)
 {
     fixture_t *fixture = (fixture_t *) *state;
     assert_int_equal (outbox_incarnation (fixture->outbox), 0);
     s_push_events (fixture, EVENTS);
+    const int64_t later_ms = NOW_MS + DAY_MS;
+    assert_int_equal (outbox_start (fixture->outbox, 0, later_ms), 0);
+    assert_int_equal (outbox_incarnation (fixture->outbox), 0);
+    assert_int_equal (s_seq (fixture), (uint64_t) later_ms * 1000);
+    //  A clock that went back moves nothing back
+    assert_int_equal (outbox_start (fixture->outbox, 0, NOW_MS), 0);
+    assert_int_equal (s_seq (fixture), (uint64_t) later_ms * 1000);
     const int64_t taken_ms = NOW_MS - DAY_MS;
     assert_int_equal (outbox_start (fixture->outbox, taken_ms, NOW_MS), 0);
-    uint64_t first = outbox_incarnation (fixture->outbox);
-    assert_true (first >= (uint64_t) NOW_MS * 1000);
-    op_t op = { fixture, 0, 0 };
-    assert_int_equal (store_read (fixture->store, s_read_seq, &op), 0);
-    assert_int_equal (op.result, first);
+    assert_int_equal (outbox_incarnation (fixture->outbox), 1);
     //  The same backup started again (a restart): the same incarnation
     assert_int_equal (outbox_start (fixture->outbox, taken_ms, NOW_MS + 1), 0);
-    assert_int_equal (outbox_incarnation (fixture->outbox), first);
+    assert_int_equal (outbox_incarnation (fixture->outbox), 1);
     //  Another restore, with a clock that went back: still higher
     assert_int_equal (outbox_start (fixture->outbox, taken_ms + 1, NOW_MS - DAY_MS), 0);
-    assert_true (outbox_incarnation (fixture->outbox) > first);
+    assert_int_equal (outbox_incarnation (fixture->outbox), 2);
+}
+
+//  A peer that follows a later incarnation of ours, or has event seqs we
+//  never gave, shows the store is an older copy: an incarnation above its
+//  report, seqs past its report. Reports beyond ours and the clock by far
+//  (a hostile peer's 2^64-1) are ignored.
+static void
+test_a_peer_that_has_more_of_us_begins_an_incarnation (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    s_push_events (fixture, EVENTS);
+    uint64_t seq = s_seq (fixture);
+    assert_int_equal (outbox_overtaken (fixture->outbox, "peer", 0, 0, NOW_MS), 0);
+    assert_int_equal (outbox_incarnation (fixture->outbox), 1);
+    assert_int_equal (s_seq (fixture), seq);
+    assert_int_equal (outbox_overtaken (fixture->outbox, "peer", 7, seq + 100, NOW_MS), 0);
+    assert_int_equal (outbox_incarnation (fixture->outbox), 8);
+    assert_int_equal (s_seq (fixture), seq + 100);
+    assert_int_equal (outbox_overtaken (fixture->outbox, "peer", UINT64_MAX, 0, NOW_MS), 0);
+    assert_int_equal (outbox_incarnation (fixture->outbox), 8);
+    assert_int_equal (outbox_overtaken (fixture->outbox, "peer", 0, UINT64_MAX, NOW_MS), 0);
+    assert_int_equal (s_seq (fixture), seq + 100);
+    //  The state is the store's: a restart reads it back
+    outbox_destroy (&fixture->outbox);
+    fixture->outbox = outbox_new (fixture->store, "groningen", NULL);
+    assert_int_equal (outbox_start (fixture->outbox, 0, 0), 0);
+    assert_int_equal (outbox_incarnation (fixture->outbox), 8);
 }
 
 int
@@ -203,7 +242,10 @@ main (void)
                                          s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_retention_keeps_acked_entries_for_a_rewind,
                                          s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_restored_store_begins_a_new_incarnation,
+        cmocka_unit_test_setup_teardown (
+            test_start_moves_seqs_past_the_clock_and_a_backup_begins_an_incarnation,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_peer_that_has_more_of_us_begins_an_incarnation,
                                          s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

@@ -127,6 +127,44 @@ test_purge_removes_only_old_entries_and_never_reuses_seqs (void **state)
 }
 
 static int
+s_skip_fn (MDB_txn *txn, void *arg)
+{
+    args_t *args = (args_t *) arg;
+    int rc = signal_log_skip_to (args->fixture->log, txn, args->seq);
+    args->value = signal_log_purged (args->fixture->log, txn);
+    return rc;
+}
+
+static uint64_t
+s_purged (fixture_t *fixture, uint64_t skip_to)
+{
+    args_t args = { fixture, NULL, 0, skip_to, 0, NULL };
+    assert_int_equal (store_write (fixture->store, s_skip_fn, &args), 0);
+    return args.value;
+}
+
+//  A start moves the log past the clock: the seqs skipped are a hole, not
+//  purged entries, so a partner that resumes in it is told of no gap. Only
+//  entries really purged count (docs/PROTOCOL.md 7.7).
+static void
+test_seqs_skipped_at_a_start_are_no_purge (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    assert_int_equal (s_append (fixture, "a/1", 1 * DAY_MS), 1);
+    assert_int_equal (s_append (fixture, "a/2", 2 * DAY_MS), 2);
+    assert_int_equal (s_purged (fixture, 1000), 0);
+    assert_int_equal (s_append (fixture, "a/3", 40 * DAY_MS), 1001);
+    assert_int_equal (s_purged (fixture, 0), 0);        //  a skip to below: nothing
+    args_t purge = { fixture, NULL, 31 * DAY_MS, 0, 0, NULL };
+    assert_int_equal (store_write (fixture->store, s_purge_fn, &purge), 0);
+    assert_int_equal (purge.value, 2);
+    assert_int_equal (s_purged (fixture, 0), 2);        //  not 1000: 3..1000 never were
+    args_t bounds = { fixture, NULL, 0, 0, 0, NULL };
+    assert_int_equal (store_read (fixture->store, s_bounds_fn, &bounds), 0);
+    assert_int_equal (bounds.seq, 1001);
+}
+
+static int
 s_cursor_fn (MDB_txn *txn, void *arg)
 {
     args_t *args = (args_t *) arg;
@@ -243,6 +281,8 @@ main (void)
     zsys_init ();
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_each_event_id_is_logged_once_in_order, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_seqs_skipped_at_a_start_are_no_purge,
+                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_purge_removes_only_old_entries_and_never_reuses_seqs, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_cursors_are_kept_per_subscriber, s_setup, s_teardown),
         cmocka_unit_test (test_view_holds_only_the_fields_and_role_part_it_may),

@@ -590,7 +590,7 @@ def _start_mixed(fed, binary):
 
 
 def test_next_minor_version_works_with_this_one(fed):
-    """groningen runs this daemon (1.2), drenthe one announcing 1.3: links come
+    """groningen runs this daemon, drenthe one announcing the next minor: links come
     up, a case moves groningen -> drenthe and back into the joint phase, a
     signal raised at drenthe reaches groningen, and each one's status shows
     the other's version.

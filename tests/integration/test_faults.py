@@ -478,6 +478,19 @@ def _check_cases(fed, region, book, when):
            f"plan hash of {case_id} at {region} {when}")
 
 
+def _check_cut_backup(backup_dir):
+    """A backup killed half-way leaves no data.mdb (the copy is renamed to
+    it only once complete and stamped); one that finished is stamped."""
+    copy = os.path.join(backup_dir, "data.mdb")
+    if not os.path.exists(copy):
+        return
+    dump = subprocess.run(["mdb_dump", "-p", "-n", "-s", "meta", copy],
+                          capture_output=True, text=True, check=False)
+    eq(dump.returncode, 0, f"mdb_dump of {copy} ({dump.stderr.strip()})")
+    expect("backup_taken_ms" in dump.stdout, f"{copy} is there but has no backup stamp: "
+                                             "a cut copy that could be restored by mistake")
+
+
 @federation([A, B], dict(FAST))
 def test_kill9_during_backup_and_rekey(fed):
     """A backup only reads the store and --rekey re-encrypts it in one
@@ -495,6 +508,7 @@ def test_kill9_during_backup_and_rekey(fed):
         time.sleep(rng.uniform(0.0, 0.03))
         fed.kill(A)
         fed.ctl_finish(proc)
+        _check_cut_backup(os.path.join(fed.root, f"cut-backup-{n}"))
         expect(_starts(fed, A), f"{A} starts after a SIGKILL during a backup")
         _check_cases(fed, A, book, f"after a SIGKILL during backup {n}")
     fed.ctl_ok(A, "backup", os.path.join(fed.root, "whole-backup"))

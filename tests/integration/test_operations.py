@@ -709,6 +709,105 @@ def test_restored_region_resynchronises_with_its_peers(fed):
                                     "restored region")
 
 
+def _copy_store(fed, region, copy_dir, running):
+    """A copy of region's store without zvhctl backup (no stamp): of the
+    stopped daemon (cp of a stopped store), or of the running daemon frozen
+    with SIGSTOP (what a VM or LVM snapshot sees: crash-consistent)."""
+    if running:
+        fed.pause(region)
+    else:
+        fed.stop(region)
+    try:
+        os.makedirs(copy_dir, mode=0o700)
+        shutil.copy2(os.path.join(fed.data_dir(region), "store", "data.mdb"),
+                     os.path.join(copy_dir, "data.mdb"))
+    finally:
+        if running:
+            fed.resume(region)
+        else:
+            fed.start(region)
+
+
+def _restore_from_a_copy_without_a_stamp(fed, running):
+    """Groningen's store is copied without zvhctl backup; it then works on
+    (Drenthe moves cases to it, it moves a case of its own to Utrecht and
+    raises a signal) and is killed and started from the copy. Nothing tells
+    the daemon at start: its peers show it (PROTOCOL 4.9), it begins a new
+    incarnation, they send again what it lost, and its new events are not
+    taken for resends."""
+    fed.start_all()
+    police = fed.subscribe_as(POLICE)
+    include(fed, A, "CP-A1")
+    loader = Mover(fed, B, A)
+    loader.start()
+    try:
+        wait_until(lambda: len(loader.moved) >= 2, what="two cases moved")
+        copy_dir = os.path.join(fed.root, "copy")
+        _copy_store(fed, A, copy_dir, running)
+        count = len(loader.moved)
+        wait_until(lambda: len(loader.moved) >= count + 3,
+                   what="three cases moved after the copy")
+    finally:
+        loader.finish()
+    rc, _, err = fed.move(A, "CP-A1", C)        # its own, after the copy
+    eq(rc, 0, f"move CP-A1 to {C} ({err.strip()})")
+    fed.wait_state(C, "CP-A1", "joint_target")
+    include(fed, A, "CP-A2")
+    lost_signal = fed.raise_signal(A, "CP-A2", kind="incident")
+    police.wait_event(lost_signal)
+    fed.wait_quiescent()
+    before = {e["event_id"] for e in police.events()}
+
+    fed.restore(A, copy_dir)                    # kill -9, the copy in place, start
+    expect("was restored from a backup" not in fed.log(A),
+           "the copy has no stamp: the daemon cannot know at start")
+    wait_until(lambda: "this store is an older copy" in fed.log(A),
+               what=f"a peer to show {A} that its store is an older copy")
+    wait_until(lambda: "the peer was restored from a backup" in fed.log(B),
+               what=f"{B} to see {A}'s new incarnation and send again")
+
+    #  Nothing Drenthe sent since the copy is lost
+    fed.wait_quiescent()
+    for case_id in loader.moved:
+        eq(_owners(fed, case_id), [A], f"owners of {case_id}, moved to {A}")
+        eq(fed.state(A, case_id), "joint_target", f"{case_id} at {A} after the restore")
+    #  Utrecht's accept of the lost offer comes again and is followed
+    eq(fed.state(A, "CP-A1"), "joint_source", f"CP-A1 at {A}")
+    eq(_owners(fed, "CP-A1"), [C], "owners of CP-A1")
+
+    #  Its new events are new to the peers: a handover and a signal
+    include(fed, A, "CP-A3")
+    rc, _, err = fed.move(A, "CP-A3", B)
+    eq(rc, 0, f"move CP-A3 to {B} ({err.strip()})")
+    fed.wait_state(B, "CP-A3", "joint_target")
+    include(fed, A, "CP-A4")
+    own_signal = fed.raise_signal(A, "CP-A4", kind="incident")
+    expect(own_signal not in before, f"{own_signal}: a fresh id, not one the lost "
+                                     "store gave")
+    crisis = fed.subscribe_as(CRISIS)
+    crisis.wait_event(own_signal)
+    #  The police stayed connected through the restore: the new entry
+    #  reaches them (the restored log goes on past the clock)
+    police.wait_event(own_signal)
+    fed.wait_quiescent()
+    eq(_owners(fed, "CP-A3"), [B], "owners of CP-A3")
+
+
+@compose()
+def test_restore_from_a_plain_copy_of_a_stopped_store(fed):
+    """cp of a stopped store, restored later: see
+    _restore_from_a_copy_without_a_stamp."""
+    _restore_from_a_copy_without_a_stamp(fed, running=False)
+
+
+@compose()
+def test_restore_from_a_copy_taken_while_it_ran(fed):
+    """A crash-consistent copy of the running store (the daemon frozen, as a
+    VM or LVM snapshot sees it), restored later: see
+    _restore_from_a_copy_without_a_stamp."""
+    _restore_from_a_copy_without_a_stamp(fed, running=True)
+
+
 @compose(dict(TIMERS, link_retention_days=0))
 def test_restore_older_than_the_retention_is_loud_and_links_go_on(fed):
     """With link_retention_days = 0 a peer keeps nothing it had acknowledged:
