@@ -177,12 +177,12 @@ federation_destroy (federation_t **self_p)
 }
 
 void
-federation_poll_add (federation_t *self, zpoller_t *poller)
+federation_poll_add (federation_t *self, pollset_t *pollset)
 {
     assert (self);
-    zpoller_add (poller, self->router);
+    pollset_add_socket (pollset, self->router);
     for (size_t i = 0; i < self->peer_count; i++)
-        zpoller_add (poller, peer_socket (self->peers [i]));
+        pollset_add_socket (pollset, peer_socket (self->peers [i]));
 }
 
 size_t

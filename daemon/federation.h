@@ -15,6 +15,7 @@
 #include "crisis.h"
 #include "outbox.h"
 #include "peer.h"
+#include "pollset.h"
 #include "store.h"
 #include "transfer.h"
 #include <czmq.h>
@@ -40,9 +41,9 @@ void
 void
     federation_destroy (federation_t **self_p);
 
-//  Add every socket to poll to poller.
+//  Add every socket to poll to pollset: the inbound ROUTER, then each link.
 void
-    federation_poll_add (federation_t *self, zpoller_t *poller);
+    federation_poll_add (federation_t *self, pollset_t *pollset);
 
 //  Handle a socket that the poller said is readable; false if not ours.
 bool

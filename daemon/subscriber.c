@@ -118,11 +118,11 @@ subscriber_destroy (subscriber_t **self_p)
 }
 
 void
-subscriber_poll_add (subscriber_t *self, zpoller_t *poller)
+subscriber_poll_add (subscriber_t *self, pollset_t *pollset)
 {
     assert (self);
-    zpoller_add (poller, self->router);
-    zpoller_add (poller, self->monitor);
+    pollset_add_socket (pollset, self->router);
+    pollset_add_socket (pollset, self->monitor);
 }
 
 size_t

@@ -16,6 +16,7 @@
 #include "audit.h"
 #include "config.h"
 #include "crisis.h"
+#include "pollset.h"
 #include "signal_log.h"
 #include "store.h"
 #include <czmq.h>
@@ -40,7 +41,7 @@ void
 
 //  Add the sockets to poll.
 void
-    subscriber_poll_add (subscriber_t *self, zpoller_t *poller);
+    subscriber_poll_add (subscriber_t *self, pollset_t *pollset);
 
 //  Handle a readable socket; false if it is not one of ours.
 bool

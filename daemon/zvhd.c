@@ -22,6 +22,7 @@
 #include "federation.h"
 #include "metrics.h"
 #include "outbox.h"
+#include "pollset.h"
 #include "signal_log.h"
 #include "store.h"
 #include "subscriber.h"
@@ -620,16 +621,18 @@ s_hangup_taken (void)
     return sigtimedwait (&hangup, NULL, &now) == SIGHUP;
 }
 
-//  The poller over every socket that exists now.
-static zpoller_t *
-s_poller (daemon_t *self)
+//  Poll every socket that exists now, and nothing else: a closed socket in
+//  the set would end the loop. Control comes last: its requests are
+//  served after the links' traffic of the same turn.
+static void
+s_poll_build (daemon_t *self, pollset_t *pollset)
 {
-    zpoller_t *poller = zpoller_new (control_socket (self->control), zap_socket (self->zap),
-                                     NULL);
-    federation_poll_add (self->federation, poller);
+    pollset_clear (pollset);
+    federation_poll_add (self->federation, pollset);
     if (self->subscriber)
-        subscriber_poll_add (self->subscriber, poller);
-    return poller;
+        subscriber_poll_add (self->subscriber, pollset);
+    pollset_add_socket (pollset, zap_socket (self->zap));
+    pollset_add_socket (pollset, control_socket (self->control));
 }
 
 //  A key the ZAP handler refused at a handshake: audited once per interval
@@ -646,34 +649,50 @@ s_audit_denial (daemon_t *self, int64_t now_ms)
                             "(unknown, revoked, or of the other endpoint)", now_ms);
 }
 
+//  Serve one ready socket: a bounded batch of what waits on it.
+static void
+s_serve (daemon_t *self, void *socket, int64_t now_ms)
+{
+    if (socket == control_socket (self->control))
+        control_handle (self->control, now_ms);
+    else
+    if (socket == zap_socket (self->zap))
+        s_audit_denial (self, now_ms);
+    else
+    if (!federation_handle (self->federation, socket, now_ms)
+    &&  self->subscriber && subscriber_handle (self->subscriber, socket, now_ms))
+        federation_wake (self->federation);     //  a raise may have queued events
+}
+
+//  Every socket the poll found readable, each once. A request may reload
+//  (zvhctl reload): the sockets after it in the set may be closed, and
+//  wait for the next turn, polled in the rebuilt set.
+static void
+s_serve_ready (daemon_t *self, pollset_t *pollset, int64_t now_ms)
+{
+    size_t cursor = 0;
+    void *socket;
+    while (!self->reloaded && (socket = pollset_next_ready (pollset, &cursor)))
+        s_serve (self, socket, now_ms);
+}
+
 static void
 s_run (daemon_t *self)
 {
-    zpoller_t *poller = s_poller (self);
+    pollset_t *pollset = pollset_new ();
+    s_poll_build (self, pollset);
     while (!zsys_interrupted) {
-        void *which = zpoller_wait (poller, ZVHD_TICK_MS);
-        if (zpoller_terminated (poller))
+        if (pollset_wait (pollset, ZVHD_TICK_MS) < 0)
             break;                  //  SIGINT or SIGTERM
         int64_t now_ms = zclock_time ();
-        if (s_hangup_taken ()) {
-            s_reload (self);
-            which = NULL;           //  it may be a socket the reload closed
-        }
-        if (which == control_socket (self->control))
-            control_handle (self->control, now_ms);
+        if (s_hangup_taken ())
+            s_reload (self);        //  what the poll found may be closed now
         else
-        if (which == zap_socket (self->zap))
-            s_audit_denial (self, now_ms);
-        else
-        if (which && !federation_handle (self->federation, which, now_ms)
-        &&  self->subscriber && subscriber_handle (self->subscriber, which, now_ms))
-            federation_wake (self->federation);     //  a raise may have queued events
+            s_serve_ready (self, pollset, now_ms);
         if (self->reloaded) {
-            //  The reload closed and opened links: poll exactly the sockets
-            //  that exist now (a closed one in the poller ends this loop)
+            //  The reload closed and opened links
             self->reloaded = false;
-            zpoller_destroy (&poller);
-            poller = s_poller (self);
+            s_poll_build (self, pollset);
         }
         s_run_timers (self, now_ms);
         audit_flush_refusals (self->audit, now_ms, false);
@@ -684,7 +703,7 @@ s_run (daemon_t *self)
         if (self->subscriber)
             subscriber_pump (self->subscriber, now_ms);
     }
-    zpoller_destroy (&poller);
+    pollset_destroy (&pollset);
     s_notify ("STOPPING=1\nSTATUS=region %s: stopping", self->config->region);
     log_info ("zvhd: region %s stopping", self->config->region);
 }
