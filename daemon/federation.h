@@ -50,9 +50,15 @@ bool
     federation_handle (federation_t *self, void *socket, int64_t now_ms);
 
 //  Pump every peer link (new events, resends, heartbeats); read the links'
-//  monitor events (refused handshakes, new connections) every 100 ms.
+//  monitor events (refused handshakes, new connections) every 100 ms, or
+//  every second while every link is settled. Does nothing before
+//  federation_next_due_ms, unless woken or handed a socket since.
 void
     federation_pump (federation_t *self, int64_t now_ms);
+
+//  When federation_pump next has work (epoch ms; 0 = at once).
+int64_t
+    federation_next_due_ms (federation_t *self);
 
 //  Mark every link as having new outbox entries.
 void
