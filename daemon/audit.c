@@ -241,6 +241,14 @@ audit_flush_refusals (audit_t *self, int64_t now_ms, bool always)
     self->refusals_dropped = 0;
 }
 
+int64_t
+audit_next_flush_ms (audit_t *self)
+{
+    assert (self);
+    bool noted = zhashx_size (self->refusals) || self->refusals_dropped;
+    return noted ? self->flushed_ms + AUDIT_REFUSAL_INTERVAL_MS : INT64_MAX;
+}
+
 int
 audit_scan (audit_t *self, MDB_txn *txn, uint64_t after, size_t max,
             audit_visit_fn *visit, void *arg)

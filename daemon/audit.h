@@ -68,6 +68,10 @@ bool
 void
     audit_flush_refusals (audit_t *self, int64_t now_ms, bool always);
 
+//  When audit_flush_refusals next has work (epoch ms; INT64_MAX: none noted).
+int64_t
+    audit_next_flush_ms (audit_t *self);
+
 //  Check the whole chain: *count_p entries; returns 0 if intact, else 1 with
 //  the first problem in why (AUDIT_WHY_MAX). LMDB errors are returned as is.
 int

@@ -25,6 +25,7 @@
 #define CONTROL_ACTOR_MAX       (CONFIG_ID_MAX * 2 + 2)     //  id@region
 #define CONTROL_DEDUP_KEEP_MS  (24 * 3600 * 1000)  //  a retry comes within seconds: a day is ample
 #define CONTROL_DEDUP_PURGE_MS (3600 * 1000)       //  old records are dropped this often
+#define CONTROL_BACKUP_POLL_MS 50           //  a running backup is looked at this often
 
 struct _control_t {
     const config_t *config;
@@ -909,4 +910,16 @@ control_pump (control_t *self, int64_t now_ms)
     if (rc)
         reply.error = (char *) store_backup_error (self->store);
     s_send_reply (self, &self->backup_caller, &reply);
+}
+
+int64_t
+control_next_due_ms (control_t *self, int64_t now_ms)
+{
+    assert (self);
+    store_stats_t stats;
+    store_stats (self->store, &stats);
+    int64_t due_ms = self->next_dedup_purge_ms;
+    if (stats.backup_running && now_ms + CONTROL_BACKUP_POLL_MS < due_ms)
+        due_ms = now_ms + CONTROL_BACKUP_POLL_MS;
+    return due_ms;
 }

@@ -54,8 +54,14 @@ void
     control_handle (control_t *self, int64_t now_ms);
 
 //  Answer what waits on work outside the request (OP_BACKUP: the backup
-//  thread has finished). Call it on every tick.
+//  thread has finished); drop old request records. Cheap when nothing is
+//  due: call it every loop turn.
 void
     control_pump (control_t *self, int64_t now_ms);
+
+//  When control_pump next has work (epoch ms): soon while a backup runs
+//  (its thread does not wake the loop), else the next purge of records.
+int64_t
+    control_next_due_ms (control_t *self, int64_t now_ms);
 
 #endif

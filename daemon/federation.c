@@ -41,6 +41,12 @@
 //  the poller costs two syscalls on every wake-up (libzmq's ZMQ_EVENTS), and
 //  a link's monitor doubled that for nothing most of the time.
 #define FEDERATION_MONITOR_MS          100
+//  ... and this often while every link is settled (up, nothing in flight):
+//  then a new connection asks for nothing and a refusal cannot be pending
+#define FEDERATION_MONITOR_IDLE_MS     1000
+//  The pump runs on its own timers at most this often (the old loop tick):
+//  a step that keeps failing (a store error) is not retried in a busy loop
+#define FEDERATION_PUMP_MIN_MS         50
 #define FEDERATION_WHEN_SIZE           8    //  dedup value: big-endian ms, then relay
 #define FEDERATION_OVERTAKEN_IVL_MS    10000    //  peers begin an incarnation this often at most
 
@@ -83,6 +89,8 @@ struct _federation_t {
     int64_t monitors_read_ms;       //  when the monitor sockets were last read
     const char *overtaken_by;       //  a sender has acks of ours this store lacks
     int64_t overtaken_ms;           //  when a peer last made us begin an incarnation
+    int64_t monitor_ivl_ms;         //  read them this often
+    int64_t next_due_ms;            //  federation_pump has work (0 = at once)
 };
 
 static void s_store_acks_due (federation_t *self, int64_t now_ms, bool always);
@@ -139,6 +147,7 @@ federation_reload (federation_t *self, bool withdrawn)
         }
     }
     self->peer_count = kept;
+    self->next_due_ms = 0;          //  new links say hello at once
     if (s_connect_peers (self))
         log_error ("federation: could not open every new link after reload");
 }
@@ -182,12 +191,12 @@ federation_destroy (federation_t **self_p)
 }
 
 void
-federation_poll_add (federation_t *self, zpoller_t *poller)
+federation_poll_add (federation_t *self, pollset_t *pollset)
 {
     assert (self);
-    zpoller_add (poller, self->router);
+    pollset_add_socket (pollset, self->router);
     for (size_t i = 0; i < self->peer_count; i++)
-        zpoller_add (poller, peer_socket (self->peers [i]));
+        pollset_add_socket (pollset, peer_socket (self->peers [i]));
 }
 
 size_t
@@ -210,6 +219,7 @@ federation_wake (federation_t *self)
     assert (self);
     for (size_t i = 0; i < self->peer_count; i++)
         peer_wake (self->peers [i]);
+    self->next_due_ms = 0;
 }
 
 void
@@ -253,11 +263,39 @@ s_store_acks_due (federation_t *self, int64_t now_ms, bool always)
         s_acks_stored (self, now_ms);
 }
 
+static int64_t
+s_earlier (int64_t due_ms, int64_t other_ms)
+{
+    return other_ms < due_ms ? other_ms : due_ms;
+}
+
+//  The first timer of any link, the monitors' and the held ACKs'; never
+//  sooner than FEDERATION_PUMP_MIN_MS after now.
+static int64_t
+s_next_due (federation_t *self, int64_t now_ms)
+{
+    bool settled = true, pending = false;
+    int64_t due_ms = INT64_MAX;
+    for (size_t i = 0; i < self->peer_count; i++) {
+        due_ms = s_earlier (due_ms, peer_next_due_ms (self->peers [i]));
+        settled = settled && peer_is_settled (self->peers [i], now_ms);
+        pending = pending || peer_ack_pending (self->peers [i]);
+    }
+    self->monitor_ivl_ms = settled ? FEDERATION_MONITOR_IDLE_MS : FEDERATION_MONITOR_MS;
+    due_ms = s_earlier (due_ms, self->monitors_read_ms + self->monitor_ivl_ms);
+    if (pending)
+        due_ms = s_earlier (due_ms, self->acks_stored_ms + FEDERATION_ACK_STORE_MS);
+    return due_ms > now_ms + FEDERATION_PUMP_MIN_MS ? due_ms
+                                                    : now_ms + FEDERATION_PUMP_MIN_MS;
+}
+
 void
 federation_pump (federation_t *self, int64_t now_ms)
 {
     assert (self);
-    if (now_ms - self->monitors_read_ms >= FEDERATION_MONITOR_MS) {
+    if (now_ms < self->next_due_ms)
+        return;
+    if (now_ms - self->monitors_read_ms >= self->monitor_ivl_ms) {
         self->monitors_read_ms = now_ms;
         while (zsock_events (self->monitor) & ZMQ_POLLIN)
             monitor_recv (self->monitor, "federation", true);
@@ -267,6 +305,14 @@ federation_pump (federation_t *self, int64_t now_ms)
     for (size_t i = 0; i < self->peer_count; i++)
         peer_pump (self->peers [i], now_ms);
     s_store_acks_due (self, now_ms, false);
+    self->next_due_ms = s_next_due (self, now_ms);
+}
+
+int64_t
+federation_next_due_ms (federation_t *self)
+{
+    assert (self);
+    return self->next_due_ms;
 }
 
 //  ---------------------------------------------------------------- inbound
@@ -776,6 +822,7 @@ s_overtaken (federation_t *self, const char *by, uint64_t incarnation, uint64_t 
         return;                     //  logged; the peer will show it again
     for (size_t i = 0; i < self->peer_count; i++)
         peer_restart (self->peers [i]);
+    self->next_due_ms = 0;          //  every link sends again at the next pump
 }
 
 static void
@@ -786,6 +833,16 @@ s_clear_batch (federation_t *self)
         zframe_destroy (&self->batch [i].envelope);
     }
     self->batch_size = 0;
+}
+
+//  A batch of heartbeats only (PINGs) changed nothing to send.
+static bool
+s_batch_has_events (federation_t *self)
+{
+    for (size_t i = 0; i < self->batch_size; i++)
+        if (self->batch [i].kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA)
+            return true;
+    return false;
 }
 
 static void
@@ -806,7 +863,8 @@ s_recv_batch (federation_t *self, int64_t now_ms)
         if (self->overtaken_by)
             s_overtaken (self, self->overtaken_by, 0, 0);
         s_send_acks (self);
-        federation_wake (self);     //  applied events may have queued answers
+        if (s_batch_has_events (self))
+            federation_wake (self); //  applied events may have queued answers
     }
     else
         //  Nothing committed, nothing acked: the senders will resend
@@ -831,6 +889,12 @@ federation_handle (federation_t *self, void *socket, int64_t now_ms)
             uint64_t incarnation, seq;
             if (peer_overtaken (peer, &incarnation, &seq))
                 s_overtaken (self, peer_region (peer), incarnation, seq);
+            //  An ACK opens the window and is held for storing: only this
+            //  link's timers moved
+            self->next_due_ms = s_earlier (self->next_due_ms, peer_next_due_ms (peer));
+            if (peer_ack_pending (peer))
+                self->next_due_ms = s_earlier (self->next_due_ms,
+                                               self->acks_stored_ms + FEDERATION_ACK_STORE_MS);
             return true;
         }
     }

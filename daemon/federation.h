@@ -15,6 +15,7 @@
 #include "crisis.h"
 #include "outbox.h"
 #include "peer.h"
+#include "pollset.h"
 #include "store.h"
 #include "transfer.h"
 #include <czmq.h>
@@ -40,18 +41,24 @@ void
 void
     federation_destroy (federation_t **self_p);
 
-//  Add every socket to poll to poller.
+//  Add every socket to poll to pollset: the inbound ROUTER, then each link.
 void
-    federation_poll_add (federation_t *self, zpoller_t *poller);
+    federation_poll_add (federation_t *self, pollset_t *pollset);
 
 //  Handle a socket that the poller said is readable; false if not ours.
 bool
     federation_handle (federation_t *self, void *socket, int64_t now_ms);
 
 //  Pump every peer link (new events, resends, heartbeats); read the links'
-//  monitor events (refused handshakes, new connections) every 100 ms.
+//  monitor events (refused handshakes, new connections) every 100 ms, or
+//  every second while every link is settled. Does nothing before
+//  federation_next_due_ms, unless woken or handed a socket since.
 void
     federation_pump (federation_t *self, int64_t now_ms);
+
+//  When federation_pump next has work (epoch ms; 0 = at once).
+int64_t
+    federation_next_due_ms (federation_t *self);
 
 //  Mark every link as having new outbox entries.
 void

@@ -23,6 +23,7 @@
 #define METRICS_CONTENT_TYPE     "text/plain; version=0.0.4; charset=utf-8"
 #define METRICS_HEALTH_META      "health_check_ms"
 #define METRICS_VERSION          "0.1.0"
+#define METRICS_POLL_MS          50     //  without an epoll descriptor: run this often
 
 //  Where refusals recorded in the audit trail come from.
 typedef enum {
@@ -576,4 +577,26 @@ metrics_run (metrics_t *self)
 {
     assert (self);
     MHD_run (self->httpd);
+}
+
+int
+metrics_fd (metrics_t *self)
+{
+    assert (self);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->httpd,
+                                                            MHD_DAEMON_INFO_EPOLL_FD);
+    return info ? info->epoll_fd : -1;
+}
+
+int64_t
+metrics_next_due_ms (metrics_t *self, int64_t now_ms)
+{
+    assert (self);
+    if (metrics_fd (self) < 0)
+        return now_ms + METRICS_POLL_MS;
+    MHD_UNSIGNED_LONG_LONG timeout_ms;
+    if (MHD_get_timeout (self->httpd, &timeout_ms) != MHD_YES)
+        return INT64_MAX;
+    return timeout_ms < (MHD_UNSIGNED_LONG_LONG) (INT64_MAX - now_ms)
+         ? now_ms + (int64_t) timeout_ms : INT64_MAX;
 }

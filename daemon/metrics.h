@@ -45,6 +45,16 @@ void
 void
     metrics_run (metrics_t *self);
 
+//  The descriptor that is readable when metrics_run has work, or -1 if
+//  there is none (libmicrohttpd without epoll: poll it by metrics_next_due_ms).
+int
+    metrics_fd (metrics_t *self);
+
+//  When metrics_run must run even if metrics_fd stays quiet (epoch ms):
+//  connection timeouts, or soon when there is no descriptor.
+int64_t
+    metrics_next_due_ms (metrics_t *self, int64_t now_ms);
+
 //  Every metric as Prometheus text; the caller frees it. NULL on error.
 char *
     metrics_render (metrics_t *self, int64_t now_ms);

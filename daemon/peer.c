@@ -31,6 +31,10 @@
 #define PEER_RECONNECT_MAX_MS  2000
 #define PEER_VERSION_LOG_MS    10000        //  a version mismatch is logged this often
 #define PEER_VERSION_MAX       24           //  "4294967295.4294967295"
+//  A heartbeat goes up to heartbeat_ms / this early when the link is pumped
+//  anyway: the links' heartbeats fall into step, and the loop wakes once per
+//  heartbeat for all of them instead of once per link. Sooner is never late.
+#define PEER_HEARTBEAT_EARLY_DIV  4
 
 struct _peer_t {
     const config_t *config;
@@ -297,11 +301,41 @@ peer_pump (peer_t *self, int64_t now_ms)
         if (rc)
             return rc;
     }
-    if (now_ms - self->last_send_ms >= self->config->heartbeat_ms) {
+    int early_ms = self->config->heartbeat_ms / PEER_HEARTBEAT_EARLY_DIV;
+    if (now_ms - self->last_send_ms >= self->config->heartbeat_ms - early_ms) {
         s_send (self, ZVH__V1__LINK_FRAME__KIND__KIND_PING, 0, NULL, 0);
         self->last_send_ms = now_ms;
     }
     return 0;
+}
+
+static int64_t
+s_earlier (int64_t due_ms, int64_t other_ms)
+{
+    return other_ms < due_ms ? other_ms : due_ms;
+}
+
+int64_t
+peer_next_due_ms (peer_t *self)
+{
+    assert (self);
+    if (self->wake)
+        return 0;
+    int64_t due_ms = self->last_send_ms + self->config->heartbeat_ms;
+    if (self->sent > self->acked)
+        due_ms = s_earlier (due_ms, self->last_progress_ms + self->rto_ms);
+    if (self->redial_ms)
+        due_ms = s_earlier (due_ms, self->redial_ms);
+    if (self->acked_known)
+        due_ms = s_earlier (due_ms, self->next_prune_ms);
+    return due_ms;
+}
+
+bool
+peer_is_settled (peer_t *self, int64_t now_ms)
+{
+    assert (self);
+    return peer_is_up (self, now_ms) && self->sent == self->acked && !self->redial_ms;
 }
 
 typedef struct {

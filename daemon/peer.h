@@ -45,6 +45,16 @@ const char *
 int
     peer_pump (peer_t *self, int64_t now_ms);
 
+//  When peer_pump next has work (epoch ms; 0 = at once): the heartbeat,
+//  the retransmit timeout, a redial, a prune or new outbox entries.
+int64_t
+    peer_next_due_ms (peer_t *self);
+
+//  True if nothing on the link needs watching: the peer answered within
+//  peer_timeout_ms, nothing is in flight and no redial waits.
+bool
+    peer_is_settled (peer_t *self, int64_t now_ms);
+
 //  Handle one message from the peer (an ACK). Returns 0 or a ZVH_E_* code.
 int
     peer_recv (peer_t *self, int64_t now_ms);

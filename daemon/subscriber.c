@@ -56,6 +56,8 @@ struct _subscriber_t {
     session_t *sessions;        //  one per partner, by index in config->partners
     uint64_t log_last;          //  as of the last pump
     struct _pump_args_t *hooked;    //  collected in a caller's transaction
+    int64_t next_due_ms;        //  a session's timer (0 = at once)
+    uint64_t commits_seen;      //  the store's commits as of the last pump
 };
 
 //  Views collected (and audited) in one transaction, sent after it.
@@ -118,11 +120,11 @@ subscriber_destroy (subscriber_t **self_p)
 }
 
 void
-subscriber_poll_add (subscriber_t *self, zpoller_t *poller)
+subscriber_poll_add (subscriber_t *self, pollset_t *pollset)
 {
     assert (self);
-    zpoller_add (poller, self->router);
-    zpoller_add (poller, self->monitor);
+    pollset_add_socket (pollset, self->router);
+    pollset_add_socket (pollset, self->monitor);
 }
 
 size_t
@@ -367,14 +369,29 @@ s_send_pending (subscriber_t *self, pump_args_t *args)
 //  not give up on a partner sooner than three of its pings.
 #define SUBSCRIBER_PING_MAX_MS      1000
 #define SUBSCRIBER_SILENCE_MIN_MS   3000
+//  The pump runs on its own timers at most this often (the old loop tick):
+//  a send that keeps failing is not retried in a busy loop
+#define SUBSCRIBER_PUMP_MIN_MS      50
+
+static int
+s_silence_ms (subscriber_t *self)
+{
+    return self->config->peer_timeout_ms > SUBSCRIBER_SILENCE_MIN_MS
+         ? self->config->peer_timeout_ms : SUBSCRIBER_SILENCE_MIN_MS;
+}
+
+static int
+s_ping_ms (subscriber_t *self)
+{
+    return self->config->heartbeat_ms < SUBSCRIBER_PING_MAX_MS
+         ? self->config->heartbeat_ms : SUBSCRIBER_PING_MAX_MS;
+}
 
 static void
 s_keep_alive (subscriber_t *self, session_t *session, int64_t now_ms)
 {
-    int silence_ms = self->config->peer_timeout_ms > SUBSCRIBER_SILENCE_MIN_MS
-                   ? self->config->peer_timeout_ms : SUBSCRIBER_SILENCE_MIN_MS;
-    int ping_ms = self->config->heartbeat_ms < SUBSCRIBER_PING_MAX_MS
-                ? self->config->heartbeat_ms : SUBSCRIBER_PING_MAX_MS;
+    int silence_ms = s_silence_ms (self);
+    int ping_ms = s_ping_ms (self);
     if (now_ms - session->last_seen_ms > silence_ms) {
         log_info ("partner %s silent for %d ms: its stream is paused until it "
                    "subscribes again", session->partner->id, silence_ms);
@@ -438,15 +455,18 @@ subscriber_flush (subscriber_t *self, bool committed, int64_t now_ms)
     if (!args)
         return;
     args->now_ms = now_ms;
+    //  Views sent start their sessions' timers; uncommitted ones are
+    //  collected again by the next pump
+    if (!committed || zlist_size (args->pending))
+        self->next_due_ms = 0;
     if (committed)
         s_send_pending (self, args);
     s_pending_clear (args->pending);
 }
 
-void
-subscriber_pump (subscriber_t *self, int64_t now_ms)
+static void
+s_pump (subscriber_t *self, int64_t now_ms)
 {
-    assert (self);
     for (size_t i = 0; i < self->config->partner_count; i++)
         if (self->sessions [i].live)
             s_keep_alive (self, &self->sessions [i], now_ms);
@@ -462,6 +482,54 @@ subscriber_pump (subscriber_t *self, int64_t now_ms)
     s_pending_clear (args->pending);
     zlist_destroy (&args->pending);
     free (args);
+}
+
+static int64_t
+s_earlier (int64_t due_ms, int64_t other_ms)
+{
+    return other_ms < due_ms ? other_ms : due_ms;
+}
+
+//  The first keep-alive, silence or resend timer of a live session; never
+//  sooner than SUBSCRIBER_PUMP_MIN_MS after now.
+static int64_t
+s_next_due (subscriber_t *self, int64_t now_ms)
+{
+    int64_t due_ms = INT64_MAX;
+    for (size_t i = 0; i < self->config->partner_count; i++) {
+        session_t *session = &self->sessions [i];
+        if (!session->live)
+            continue;
+        due_ms = s_earlier (due_ms, session->last_seen_ms + s_silence_ms (self) + 1);
+        due_ms = s_earlier (due_ms, session->last_send_ms + s_ping_ms (self));
+        if (zlistx_size (session->delivered))
+            due_ms = s_earlier (due_ms, session->last_progress_ms + session->rto_ms);
+    }
+    return due_ms > now_ms + SUBSCRIBER_PUMP_MIN_MS ? due_ms
+                                                    : now_ms + SUBSCRIBER_PUMP_MIN_MS;
+}
+
+void
+subscriber_pump (subscriber_t *self, int64_t now_ms)
+{
+    assert (self);
+    //  A commit anywhere may have appended to the log: not every writer
+    //  collects views in its own transaction (the timers do not)
+    store_stats_t stats;
+    store_stats (self->store, &stats);
+    if (now_ms < self->next_due_ms && stats.commits == self->commits_seen)
+        return;
+    s_pump (self, now_ms);
+    store_stats (self->store, &stats);
+    self->commits_seen = stats.commits;
+    self->next_due_ms = s_next_due (self, now_ms);
+}
+
+int64_t
+subscriber_next_due_ms (subscriber_t *self)
+{
+    assert (self);
+    return self->next_due_ms;
 }
 
 //  ---------------------------------------------------------------- receiving
@@ -895,6 +963,7 @@ subscriber_reload (subscriber_t *self, bool withdrawn)
         zlistx_destroy (&old [j].delivered);
     }
     free (old);
+    self->next_due_ms = 0;
 }
 
 bool
@@ -909,6 +978,7 @@ subscriber_handle (subscriber_t *self, void *socket, int64_t now_ms)
             s_recv (self, now_ms);
         }
         s_store_acks (self, now_ms);
+        self->next_due_ms = 0;      //  acks, subscriptions: sessions moved
         return true;
     }
     if (socket == self->monitor) {

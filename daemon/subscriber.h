@@ -16,6 +16,7 @@
 #include "audit.h"
 #include "config.h"
 #include "crisis.h"
+#include "pollset.h"
 #include "signal_log.h"
 #include "store.h"
 #include <czmq.h>
@@ -40,15 +41,21 @@ void
 
 //  Add the sockets to poll.
 void
-    subscriber_poll_add (subscriber_t *self, zpoller_t *poller);
+    subscriber_poll_add (subscriber_t *self, pollset_t *pollset);
 
 //  Handle a readable socket; false if it is not one of ours.
 bool
     subscriber_handle (subscriber_t *self, void *socket, int64_t now_ms);
 
 //  Send what is due to every session: new views, resends, heartbeats.
+//  Does nothing before subscriber_next_due_ms unless the store committed
+//  since (the log may have grown) or a socket was handled.
 void
     subscriber_pump (subscriber_t *self, int64_t now_ms);
+
+//  When subscriber_pump next has work of its own (epoch ms; 0 = at once).
+int64_t
+    subscriber_next_due_ms (subscriber_t *self);
 
 //  Inside a caller's write transaction: collect and audit the views every
 //  live session may receive now (store_hook_t.collect). Returns 0 or an

@@ -8,6 +8,33 @@
  *  copies the store in a thread of its own: see store_backup_start.) The
  *  metrics endpoint is served from the same loop, without threads.
  *
+ *  A loop turn (s_run):
+ *    1. Wait in one zmq_poll (pollset.c) on every socket and descriptor:
+ *       the SIGHUP signalfd, the metrics listener, the federation ROUTER,
+ *       each link's DEALER, the partner ROUTER and its monitor, the ZAP
+ *       pipe, the control ROUTER (in that order). The wait lasts until the
+ *       first timer of any module is due (s_timeout_ms: heartbeats and
+ *       retransmits per link, partner pings, joint-phase expiry, review and
+ *       purge, held ACKs, audit refusal counts, the watchdog, metrics
+ *       timeouts, a running backup), at most ZVHD_POLL_MAX_MS: idle, the
+ *       daemon wakes for due work only, not on a tick.
+ *    2. A SIGHUP reloads, and nothing else is served in that turn (the
+ *       reload may have closed a socket the poll reported).
+ *    3. Otherwise every readable socket is served once, in that order, each
+ *       with a bounded batch: inbound federation up to FEDERATION_BATCH_MAX
+ *       (256) frames in one transaction, a link up to PEER_RECV_BATCH (256)
+ *       ACKs, partners up to SUBSCRIBER_RECV_BATCH (256) frames, control up
+ *       to CONTROL_BATCH_MAX (64) requests in one commit, one ZAP denial.
+ *       So no socket waits for another that never runs dry: a flood of
+ *       control requests costs the links at most one control batch per
+ *       turn. A reload asked by a request ends the serving (step 2).
+ *    4. After a reload the poll set is rebuilt from the sockets that exist.
+ *    5. What is due runs (s_run_due): timers, refusal counts, control,
+ *       metrics, the links (federation_pump), the partners
+ *       (subscriber_pump, last: it sends what the turn's commits logged).
+ *       Each returns at once when it has nothing due (its next-due time),
+ *       so an idle turn walks no link.
+ *
  *  Under systemd (Type=notify) it says READY=1 once it serves, RELOADING=1
  *  and READY=1 around a reload, STOPPING=1 when it stops: datagrams to
  *  $NOTIFY_SOCKET, written here without libsystemd.
@@ -22,6 +49,7 @@
 #include "federation.h"
 #include "metrics.h"
 #include "outbox.h"
+#include "pollset.h"
 #include "signal_log.h"
 #include "store.h"
 #include "subscriber.h"
@@ -33,6 +61,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <sys/file.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -41,7 +70,8 @@
 
 #define ZVHD_EXIT_USAGE    1
 #define ZVHD_EXIT_STARTUP  2
-#define ZVHD_TICK_MS       50       //  poll tick: timers are checked this often
+#define ZVHD_POLL_MAX_MS   1000     //  the longest wait: a bound, not a tick
+#define ZVHD_RETRY_MS      50       //  a timer whose write failed tries again after this
 #define ZVHD_WATCHDOG_US_PER_HALF_MS  2000  //  WATCHDOG_USEC / this = half of it, in ms
 #define ZVHD_PATH_MAX      (CONFIG_PATH_MAX + 64)
 
@@ -66,7 +96,9 @@ typedef struct {
     int64_t next_purge_ms;
     int64_t watchdog_ms;            //  WATCHDOG=1 this often (half WatchdogSec), 0 = off
     int64_t next_watchdog_ms;
-    bool reloaded;                      //  rebuild the poller: links changed
+    int64_t next_expiry_try_ms;         //  after a failed expiry pass
+    bool reloaded;                      //  rebuild the poll set: links changed
+    int hangup_fd;                      //  readable while a SIGHUP waits, -1 = none
 } daemon_t;
 
 #define ZVHD_PURGE_INTERVAL_MS  (3600 * 1000)   //  signal log retention check
@@ -589,8 +621,12 @@ s_run_timers (daemon_t *self, int64_t now_ms)
         self->next_watchdog_ms = now_ms + self->watchdog_ms;
     }
     if (transfer_next_expiry (self->transfer) <= now_ms
-    &&  store_write (self->store, s_expire_joint_phases, self) == 0)
-        federation_wake (self->federation);
+    &&  self->next_expiry_try_ms <= now_ms) {
+        if (store_write (self->store, s_expire_joint_phases, self) == 0)
+            federation_wake (self->federation);
+        else
+            self->next_expiry_try_ms = now_ms + ZVHD_RETRY_MS;
+    }
     if (now_ms >= self->next_review_ms || now_ms >= self->next_purge_ms) {
         self->review_done = false;
         bool reviewed = store_write (self->store, s_review_and_purge, self) == 0;
@@ -624,16 +660,36 @@ s_hangup_taken (void)
     return sigtimedwait (&hangup, NULL, &now) == SIGHUP;
 }
 
-//  The poller over every socket that exists now.
-static zpoller_t *
-s_poller (daemon_t *self)
+//  A descriptor that is readable while a SIGHUP waits (it stays blocked and
+//  is taken by s_hangup_taken): a reload need not wait for a timer. -1 if
+//  there is none; then a reload waits for the next wake-up.
+static int
+s_hangup_fd (void)
 {
-    zpoller_t *poller = zpoller_new (control_socket (self->control), zap_socket (self->zap),
-                                     NULL);
-    federation_poll_add (self->federation, poller);
+    sigset_t hangup = s_hangup_set ();
+    int fd = signalfd (-1, &hangup, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (fd < 0)
+        log_warning ("zvhd: no signalfd (%s): a SIGHUP reloads at the next wake-up, "
+                      "within %d ms", strerror (errno), ZVHD_POLL_MAX_MS);
+    return fd;
+}
+
+//  Poll every socket that exists now, and nothing else: a closed socket in
+//  the set would end the loop. Control comes last: its requests are
+//  served after the links' traffic of the same turn.
+static void
+s_poll_build (daemon_t *self, pollset_t *pollset)
+{
+    pollset_clear (pollset);
+    if (self->hangup_fd >= 0)
+        pollset_add_fd (pollset, self->hangup_fd, &self->hangup_fd);
+    if (self->metrics && metrics_fd (self->metrics) >= 0)
+        pollset_add_fd (pollset, metrics_fd (self->metrics), self->metrics);
+    federation_poll_add (self->federation, pollset);
     if (self->subscriber)
-        subscriber_poll_add (self->subscriber, poller);
-    return poller;
+        subscriber_poll_add (self->subscriber, pollset);
+    pollset_add_socket (pollset, zap_socket (self->zap));
+    pollset_add_socket (pollset, control_socket (self->control));
 }
 
 //  A key the ZAP handler refused at a handshake: audited once per interval
@@ -650,45 +706,107 @@ s_audit_denial (daemon_t *self, int64_t now_ms)
                             "(unknown, revoked, or of the other endpoint)", now_ms);
 }
 
+//  Serve one ready socket: a bounded batch of what waits on it.
+static void
+s_serve (daemon_t *self, void *socket, int64_t now_ms)
+{
+    if (socket == &self->hangup_fd)
+        ;                           //  the SIGHUP was taken before serving
+    else
+    if (self->metrics && socket == self->metrics)
+        metrics_run (self->metrics);
+    else
+    if (socket == control_socket (self->control))
+        control_handle (self->control, now_ms);
+    else
+    if (socket == zap_socket (self->zap))
+        s_audit_denial (self, now_ms);
+    else
+    if (!federation_handle (self->federation, socket, now_ms)
+    &&  self->subscriber && subscriber_handle (self->subscriber, socket, now_ms))
+        federation_wake (self->federation);     //  a raise may have queued events
+}
+
+//  Every socket the poll found readable, each once. A request may reload
+//  (zvhctl reload): the sockets after it in the set may be closed, and
+//  wait for the next turn, polled in the rebuilt set.
+static void
+s_serve_ready (daemon_t *self, pollset_t *pollset, int64_t now_ms)
+{
+    size_t cursor = 0;
+    void *socket;
+    while (!self->reloaded && (socket = pollset_next_ready (pollset, &cursor)))
+        s_serve (self, socket, now_ms);
+}
+
+static int64_t
+s_earlier (int64_t due_ms, int64_t other_ms)
+{
+    return other_ms < due_ms ? other_ms : due_ms;
+}
+
+//  How long the poll may wait: until the first timer of any module is due,
+//  at most ZVHD_POLL_MAX_MS.
+static int
+s_timeout_ms (daemon_t *self, int64_t now_ms)
+{
+    int64_t due_ms = s_earlier (self->next_review_ms, self->next_purge_ms);
+    if (self->watchdog_ms)
+        due_ms = s_earlier (due_ms, self->next_watchdog_ms);
+    int64_t expiry_ms = transfer_next_expiry (self->transfer);
+    due_ms = s_earlier (due_ms, expiry_ms > self->next_expiry_try_ms
+                                ? expiry_ms : self->next_expiry_try_ms);
+    due_ms = s_earlier (due_ms, audit_next_flush_ms (self->audit));
+    due_ms = s_earlier (due_ms, control_next_due_ms (self->control, now_ms));
+    due_ms = s_earlier (due_ms, federation_next_due_ms (self->federation));
+    if (self->subscriber)
+        due_ms = s_earlier (due_ms, subscriber_next_due_ms (self->subscriber));
+    if (self->metrics)
+        due_ms = s_earlier (due_ms, metrics_next_due_ms (self->metrics, now_ms));
+    if (due_ms <= now_ms)
+        return 0;
+    return due_ms - now_ms < ZVHD_POLL_MAX_MS ? (int) (due_ms - now_ms) : ZVHD_POLL_MAX_MS;
+}
+
+//  What is due after the sockets: each module returns at once if it has
+//  nothing to do (its own next-due time), so no link is walked for nothing.
+static void
+s_run_due (daemon_t *self, int64_t now_ms)
+{
+    s_run_timers (self, now_ms);
+    audit_flush_refusals (self->audit, now_ms, false);
+    control_pump (self->control, now_ms);
+    if (self->metrics && now_ms >= metrics_next_due_ms (self->metrics, now_ms))
+        metrics_run (self->metrics);
+    federation_pump (self->federation, now_ms);
+    if (self->subscriber)
+        subscriber_pump (self->subscriber, now_ms);     //  last: after every commit
+}
+
 static void
 s_run (daemon_t *self)
 {
-    zpoller_t *poller = s_poller (self);
+    pollset_t *pollset = pollset_new ();
+    self->hangup_fd = s_hangup_fd ();
+    s_poll_build (self, pollset);
     while (!zsys_interrupted) {
-        void *which = zpoller_wait (poller, ZVHD_TICK_MS);
-        if (zpoller_terminated (poller))
+        if (pollset_wait (pollset, s_timeout_ms (self, zclock_time ())) < 0)
             break;                  //  SIGINT or SIGTERM
         int64_t now_ms = zclock_time ();
-        if (s_hangup_taken ()) {
-            s_reload (self);
-            which = NULL;           //  it may be a socket the reload closed
-        }
-        if (which == control_socket (self->control))
-            control_handle (self->control, now_ms);
+        if (s_hangup_taken ())
+            s_reload (self);        //  what the poll found may be closed now
         else
-        if (which == zap_socket (self->zap))
-            s_audit_denial (self, now_ms);
-        else
-        if (which && !federation_handle (self->federation, which, now_ms)
-        &&  self->subscriber && subscriber_handle (self->subscriber, which, now_ms))
-            federation_wake (self->federation);     //  a raise may have queued events
+            s_serve_ready (self, pollset, now_ms);
         if (self->reloaded) {
-            //  The reload closed and opened links: poll exactly the sockets
-            //  that exist now (a closed one in the poller ends this loop)
+            //  The reload closed and opened links
             self->reloaded = false;
-            zpoller_destroy (&poller);
-            poller = s_poller (self);
+            s_poll_build (self, pollset);
         }
-        s_run_timers (self, now_ms);
-        audit_flush_refusals (self->audit, now_ms, false);
-        control_pump (self->control, now_ms);
-        if (self->metrics)
-            metrics_run (self->metrics);
-        federation_pump (self->federation, now_ms);
-        if (self->subscriber)
-            subscriber_pump (self->subscriber, now_ms);
+        s_run_due (self, now_ms);
     }
-    zpoller_destroy (&poller);
+    pollset_destroy (&pollset);
+    if (self->hangup_fd >= 0)
+        close (self->hangup_fd);
     s_notify ("STOPPING=1\nSTATUS=region %s: stopping", self->config->region);
     log_info ("zvhd: region %s stopping", self->config->region);
 }

@@ -6,27 +6,75 @@ group commit; needs pyzmq and protobuf (Debian: python3-zmq,
 python3-protobuf) and protoc.
 
     control_burst.py ENDPOINT PROTO CASE:REGION:REQUEST_ID ...
+    control_burst.py --flood ENDPOINT PROTO
+
+--flood keeps FLOOD_DEPTH OP_CASE_LIST requests in flight (a new one for
+each reply): with some cases in the store each costs the daemon more than
+this script, so that the control socket never runs dry; it prints "flooding" after
+the first reply and, once stdin closes, {"replies": N} (used by
+test_handover.py: the links must be served while control is flooded).
 """
 import importlib.util
 import json
 import os
+import select
 import sys
 
 import zmq
 
+FLOOD_DEPTH = 256       # requests in flight: four times what zvhd reads per turn
+FLOOD_CHECK = 64        # replies between two looks at stdin
+RECV_TIMEOUT_MS = 30000
 
-def main(endpoint, proto, moves):
+
+def _schema(proto):
     here = os.path.dirname(os.path.abspath(__file__))
     example = os.path.join(here, "..", "..", "examples", "python_subscriber", "subscriber.py")
     spec = importlib.util.spec_from_file_location("python_subscriber", example)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    pb = module.load_schema(proto)
-    context = zmq.Context()
+    return module.load_schema(proto)
+
+
+def _dealer(context, endpoint):
     sock = context.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.RCVTIMEO, 30000)
+    sock.setsockopt(zmq.RCVTIMEO, RECV_TIMEOUT_MS)
     sock.connect(endpoint)
+    return sock
+
+
+def _stdin_closed():
+    readable, _, _ = select.select([sys.stdin], [], [], 0)
+    return bool(readable) and not sys.stdin.read(1)
+
+
+def flood(endpoint, proto):
+    pb = _schema(proto)
+    context = zmq.Context()
+    sock = _dealer(context, endpoint)
+    request = pb.ControlRequest(op=pb.ControlRequest.OP_CASE_LIST).SerializeToString()
+    for _ in range(FLOOD_DEPTH):
+        sock.send(request)
+    replies = 0
+    while replies % FLOOD_CHECK or not _stdin_closed():
+        sock.recv()
+        replies += 1
+        if replies == 1:
+            print("flooding", flush=True)
+        sock.send(request)
+    for _ in range(FLOOD_DEPTH):
+        sock.recv()
+        replies += 1
+    print(json.dumps({"replies": replies}), flush=True)
+    sock.close()
+    context.term()
+
+
+def main(endpoint, proto, moves):
+    pb = _schema(proto)
+    context = zmq.Context()
+    sock = _dealer(context, endpoint)
     for move in moves:
         case_id, region, request_id = move.split(":")
         sock.send(pb.ControlRequest(op=pb.ControlRequest.OP_CASE_MOVE, case_id=case_id,
@@ -43,4 +91,7 @@ def main(endpoint, proto, moves):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3:])
+    if sys.argv[1] == "--flood":
+        flood(sys.argv[2], sys.argv[3])
+    else:
+        main(sys.argv[1], sys.argv[2], sys.argv[3:])

@@ -7,11 +7,13 @@ and proposals from the joint source, completion from either side, a chained
 move A->B->C during the joint phase, moving back to a region that holds a
 tombstone or is still the joint source, the joint phase ending by itself,
 a proposal relayed along moves back to a region that holds the case by then
-(applied there, once), and every refusal the operator can meet (exit 3 with a useful message; a bad
+(applied there, once), handovers that complete while the source's control
+socket is flooded (the links are served every loop turn), and every refusal the operator can meet (exit 3 with a useful message; a bad
 plan file exits 1 before any daemon is asked).
 """
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -26,6 +28,8 @@ SETTINGS = dict(TIMERS, joint_phase_s=3600)        # joint phases end by command
 SHORT_JOINT = dict(TIMERS, joint_phase_s=2)
 
 A, B, C = REGIONS
+FLOOD_CASES = 40        # listed by every request of the control flood
+FLOOD_MOVES = 3         # handovers made under it
 
 
 def handover(fed, case_id, source, target):
@@ -647,6 +651,46 @@ def test_proposal_relayed_back_to_a_region_that_now_holds_the_case(fed):
     fed.ctl_ok(B, "case", "complete", case)
     fed.wait_quiescent()
     eq(plan_of(fed, B, case)["plan_version"], 2, "plan version once things settled")
+
+
+def _start_control_flood(fed, region):
+    """control_burst.py --flood at region: case list requests kept in flight
+    so that the control socket never runs dry; returns once it is served."""
+    python, tried = zvhtest.python_with("import zmq, google.protobuf")
+    expect(python, f"no python3 with zmq and google.protobuf ({'; '.join(tried)}): "
+                   "apt-get install python3-zmq python3-protobuf")
+    proc = subprocess.Popen([python, os.path.join(zvhtest.SOURCE_DIR, "tests", "integration",
+                                                  "control_burst.py"), "--flood",
+                             "ipc://" + os.path.join(fed.data_dir(region), "control.sock"),
+                             os.path.join(zvhtest.SOURCE_DIR, "proto", "zvh.proto")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    eq(proc.stdout.readline().strip(), "flooding", "first line of the control flood")
+    return proc
+
+
+@federation([A, B], SETTINGS)
+def test_handovers_complete_while_control_is_flooded(fed):
+    """The source's control socket is never empty (case list requests kept
+    in flight, each dearer than sending it), yet every handover completes: its event loop serves every ready
+    socket each turn, so the target's answers (inbound federation) and ACKs
+    (the link to the target) are not starved behind control requests, as
+    they were when a turn served one socket in a fixed order."""
+    fed.start_all()
+    plan_path = fed.plan_file("Plan tijdens een vloed van verzoeken.")
+    for n in range(FLOOD_CASES):
+        fed.include(A, plan_path, f"zvh-flood-{n}")
+    cases = [f"zvh-flood-{n}" for n in range(FLOOD_MOVES)]
+    flood = _start_control_flood(fed, A)
+    try:
+        for case_id in cases:
+            handover(fed, case_id, A, B)
+        fed.wait_quiescent()
+        eq(flood.poll(), None, "the flood still running when the handovers were done")
+    finally:
+        out, _ = flood.communicate(timeout=zvhtest.CTL_TIMEOUT_S)
+    replies = json.loads(out.splitlines()[-1])["replies"]
+    expect(replies > 0, f"the flood got {replies} replies")
+    eq(fed.owners(cases[0]), [B], "owners of a case moved under the flood")
 
 
 if __name__ == "__main__":
