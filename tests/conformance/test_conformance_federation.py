@@ -403,6 +403,9 @@ def test_sender_learns_from_an_ack_that_its_store_is_an_older_copy(fed):
     srv.wait_for(lambda link, env: link.kind == kinds().KIND_DATA and link.link_seq == 2,
                  "link seqs 1 and 2")
     srv.ack(2)
+    #  Taken before the next: ACKs read in one batch count as their highest
+    srv.wait_for(lambda link, env: link.kind == kinds().KIND_PING and link.resume_after == 2,
+                 "a PING with resume_after 2 (ACK{2} taken)")
     srv.ack(5)                                  # never queued: an older copy
     fed.wait_log(A, r"this store is an older copy", "groningen says its store is a copy")
     link, _ = srv.wait_for(lambda link, env: link.incarnation == 1,
