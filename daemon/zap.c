@@ -177,13 +177,20 @@ s_actor (zsock_t *pipe, void *args)
     zstr_free (&start);
     zsock_signal (pipe, rc == 0 ? 0 : 1);
     zpoller_t *poller = rc == 0 ? zpoller_new (pipe, state.handler, NULL) : NULL;
+    //  A SIGTERM may land on this thread: it must not end the actor (the
+    //  daemon would then block for ever on its next command to it); the
+    //  daemon's loop takes the signal and ends the actor with $TERM
+    if (poller)
+        zpoller_set_nonstop (poller, true);
     bool running = rc == 0;
     while (running) {
         void *which = zpoller_wait (poller, -1);
         if (which == state.handler)
             s_request (&state);
         else
-            running = which == pipe && s_pipe (&state);
+        if (which == pipe)
+            running = s_pipe (&state);
+        //  NULL: interrupted by a signal; wait again
     }
     //  After a failed start, wait for $TERM as every actor must
     while (rc != 0 && s_pipe (&state))
