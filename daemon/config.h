@@ -8,7 +8,9 @@
  *  placeholder: known by id, but not federated with.
  *
  *  config_load never stops at the first problem: it reports every error it
- *  finds, each naming the key and what to do about it.
+ *  finds, each naming the key and what to do about it. A config_t is never
+ *  changed after config_load returns it (modules hold it const): a reload
+ *  loads another one and zvhd swaps it in whole (zvhd.c, s_reload).
  */
 #ifndef ZVH_CONFIG_H
 #define ZVH_CONFIG_H

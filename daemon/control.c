@@ -410,6 +410,13 @@ control_set_reload (control_t *self, control_reload_fn *reload, void *arg)
     self->reload_arg = arg;
 }
 
+void
+control_set_config (control_t *self, const config_t *config)
+{
+    assert (self && config);
+    self->config = config;
+}
+
 //  ---------------------------------------------------------------- dispatch
 
 void
@@ -529,6 +536,8 @@ s_prepare_reply (op_t *op, Zvh__V1__StateCount *counts, Zvh__V1__StateCount **co
                  size_t count_size)
 {
     Zvh__V1__ControlReply *reply = op->reply;
+    //  Into the config: the reply goes out before control_handle returns, and
+    //  a reload swaps configs only between handlers (zvhd.c, s_reload)
     reply->region = (char *) op->self->config->region;
     for (size_t state = 0; state < count_size; state++) {
         zvh__v1__state_count__init (&counts [state]);

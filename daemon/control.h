@@ -29,12 +29,18 @@ control_t *
                  transfer_t *transfer, crisis_t *crisis, audit_t *audit,
                  federation_t *federation);
 
-//  Reloads keys and directories; returns 0 if the new files were taken.
+//  Reads and checks the configuration files again; returns 0 if they are
+//  good. The daemon swaps them in once the control batch is answered.
 typedef int (control_reload_fn) (void *arg);
 
 //  Who carries out OP_RELOAD (zvhctl reload), as SIGHUP does.
 void
     control_set_reload (control_t *self, control_reload_fn *reload, void *arg);
+
+//  Use config from now on: a reload's, which replaces the one given to
+//  control_new (the endpoint itself stays: changing it needs a restart).
+void
+    control_set_config (control_t *self, const config_t *config);
 
 //  Run hook's collect at the end of every batch of changes' transaction and
 //  its flush after it (NULL: none).

@@ -29,7 +29,7 @@ struct _crisis_t {
     signal_log_t *log;
     transfer_t *transfer;
     const config_t *config;
-    const char *peers [CONFIG_REGIONS_MAX + 1];     //  NULL-terminated
+    const char *peers [CONFIG_REGIONS_MAX + 1];     //  NULL-terminated; ids in config
     char error [CRISIS_ERROR_MAX];
     bool signs;                                     //  sign_key was given
     uint8_t sign_key [WIRE_SIGN_SECRET_BYTES];      //  for the proofs of events made here
@@ -57,17 +57,16 @@ crisis_new (store_t *store, outbox_t *outbox, signal_log_t *log,
     self->outbox = outbox;
     self->log = log;
     self->transfer = transfer;
-    self->config = config;
-    crisis_reload (self);
+    crisis_reload (self, config);
     transfer_set_hook (transfer, s_on_case_event, self);
     return self;
 }
 
 void
-crisis_reload (crisis_t *self)
+crisis_reload (crisis_t *self, const config_t *config)
 {
-    assert (self);
-    const config_t *config = self->config;
+    assert (self && config);
+    self->config = config;
     size_t count = 0;
     for (size_t i = 0; i < config->region_count; i++) {
         const config_region_t *region = &config->regions [i];

@@ -43,9 +43,10 @@ void
 void
     crisis_set_sign_key (crisis_t *self, const uint8_t sign_key [WIRE_SIGN_SECRET_BYTES]);
 
-//  Follow a reloaded config (the regions to send to).
+//  Use config from now on (a reload's; the old one is about to be
+//  destroyed): the regions to send to are taken from it.
 void
-    crisis_reload (crisis_t *self);
+    crisis_reload (crisis_t *self, const config_t *config);
 
 //  Why the last raise was refused.
 const char *

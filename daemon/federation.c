@@ -128,9 +128,10 @@ s_connect_peers (federation_t *self)
 }
 
 void
-federation_reload (federation_t *self, bool withdrawn)
+federation_reload (federation_t *self, const config_t *config, bool withdrawn)
 {
-    assert (self);
+    assert (self && config);
+    self->config = config;
     if (withdrawn)
         endpoint_rebind (self->router, ZAP_DOMAIN_FEDERATION);
     size_t kept = 0;
@@ -138,8 +139,10 @@ federation_reload (federation_t *self, bool withdrawn)
         peer_t *peer = self->peers [i];
         const config_region_t *region = config_region (self->config, peer_region (peer));
         if (region && config_region_is_federated (region) && peer_matches (peer, region)
-        &&  !config_is_revoked (self->config, region->public_key))
+        &&  !config_is_revoked (self->config, region->public_key)) {
+            peer_set_config (peer, config);
             self->peers [kept++] = peer;
+        }
         else {
             log_info ("federation: link to %s closed (left the directory, new key, "
                        "or revoked)", peer_region (peer));

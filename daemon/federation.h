@@ -29,13 +29,14 @@ federation_t *
                     outbox_t *outbox, transfer_t *transfer, crisis_t *crisis,
                     audit_t *audit);
 
-//  Follow a reloaded config (same object, new keys and regions): links to
-//  regions that left or changed key are closed, new ones opened. Messages
+//  Use config from now on (a reload's; the old one is destroyed right
+//  after): links to regions that left or changed key are closed, new ones
+//  opened, and the links kept follow config too. Messages
 //  from keys no longer admitted are refused from now on; with withdrawn
 //  (a key was revoked or removed) every inbound connection is closed too,
 //  so that the withdrawn key's live one goes (admitted peers reconnect).
 void
-    federation_reload (federation_t *self, bool withdrawn);
+    federation_reload (federation_t *self, const config_t *config, bool withdrawn);
 
 //  Close every link and null the pointer.
 void

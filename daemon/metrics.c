@@ -573,6 +573,13 @@ metrics_destroy (metrics_t **self_p)
 }
 
 void
+metrics_set_config (metrics_t *self, const config_t *config)
+{
+    assert (self && config);
+    self->config = config;
+}
+
+void
 metrics_run (metrics_t *self)
 {
     assert (self);

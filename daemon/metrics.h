@@ -41,6 +41,11 @@ metrics_t *
 void
     metrics_destroy (metrics_t **self_p);
 
+//  Use config from now on: a reload's, which replaces the one given to
+//  metrics_new (the address stays: changing it needs a restart).
+void
+    metrics_set_config (metrics_t *self, const config_t *config);
+
 //  Serve what is waiting (accept, read, answer); never blocks.
 void
     metrics_run (metrics_t *self);

@@ -142,6 +142,13 @@ peer_matches (peer_t *self, const config_region_t *region)
         && streq (self->public_key, region->public_key);
 }
 
+void
+peer_set_config (peer_t *self, const config_t *config)
+{
+    assert (self && config);
+    self->config = config;
+}
+
 const char *
 peer_region (peer_t *self)
 {

@@ -36,6 +36,11 @@ zsock_t *
 bool
     peer_matches (peer_t *self, const config_region_t *region);
 
+//  Take the timings (window, heartbeat, timeouts, retries) from config
+//  from now on: a reload's, which replaces the one given to peer_new.
+void
+    peer_set_config (peer_t *self, const config_t *config);
+
 //  The peer's region id.
 const char *
     peer_region (peer_t *self);

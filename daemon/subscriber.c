@@ -23,7 +23,7 @@
 #define SUBSCRIBER_REQUEST_ID_FIELD 9   //  SubFrame.request_id, read from bad frames
 
 typedef struct {
-    const config_partner_t *partner;
+    const config_partner_t *partner;    //  in the subscriber's config; NULL = no partner
     char id [CONFIG_ID_MAX];        //  the partner's id, kept across reloads
     char key [CONFIG_KEY_Z85_LEN + 1];  //  the key the stream was opened with
     zframe_t *routing_id;
@@ -928,9 +928,10 @@ s_recv (subscriber_t *self, int64_t now_ms)
 }
 
 void
-subscriber_reload (subscriber_t *self, bool withdrawn)
+subscriber_reload (subscriber_t *self, const config_t *config, bool withdrawn)
 {
-    assert (self);
+    assert (self && config);
+    self->config = config;
     if (withdrawn)
         endpoint_rebind (self->router, ZAP_DOMAIN_PARTNERS);
     //  Sessions follow their partner by id; a partner gone (or revoked) loses

@@ -28,12 +28,13 @@ subscriber_t *
     subscriber_new (const config_t *config, zcert_t *cert, store_t *store,
                     signal_log_t *log, crisis_t *crisis, audit_t *audit);
 
-//  Follow a reloaded config: sessions of partners that are gone or revoked
-//  end at once; the others keep their streams. With withdrawn (a key was
+//  Use config from now on (a reload's; the old one is destroyed right
+//  after): sessions of partners that are gone or revoked end at once; the
+//  others keep their streams. With withdrawn (a key was
 //  revoked or removed) every partner connection is closed as well, so that
 //  the withdrawn key's live one goes; the others reconnect and resume.
 void
-    subscriber_reload (subscriber_t *self, bool withdrawn);
+    subscriber_reload (subscriber_t *self, const config_t *config, bool withdrawn);
 
 //  Close and null the pointer.
 void

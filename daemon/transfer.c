@@ -472,6 +472,13 @@ transfer_set_sign_key (transfer_t *self, const uint8_t sign_key [WIRE_SIGN_SECRE
 }
 
 void
+transfer_set_config (transfer_t *self, const config_t *config)
+{
+    assert (self && config);
+    self->config = config;
+}
+
+void
 transfer_set_hook (transfer_t *self, transfer_hook_fn *hook, void *arg)
 {
     assert (self);

@@ -66,6 +66,11 @@ int
 void
     transfer_set_sign_key (transfer_t *self, const uint8_t sign_key [WIRE_SIGN_SECRET_BYTES]);
 
+//  Use config from now on: a reload's, which replaces the one given to
+//  transfer_new (the region to move a case to is looked up in it).
+void
+    transfer_set_config (transfer_t *self, const config_t *config);
+
 //  Set the function told of label events (one; NULL for none).
 void
     transfer_set_hook (transfer_t *self, transfer_hook_fn *hook, void *arg);

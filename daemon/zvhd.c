@@ -76,7 +76,8 @@
 #define ZVHD_PATH_MAX      (CONFIG_PATH_MAX + 64)
 
 typedef struct {
-    config_t *config;
+    config_t *config;                   //  in force; never changed, only swapped
+    config_t *fresh;                    //  a reload's, until s_swap_config
     zcert_t *cert;
     zap_t *zap;
     int lock_fd;
@@ -97,7 +98,6 @@ typedef struct {
     int64_t watchdog_ms;            //  WATCHDOG=1 this often (half WatchdogSec), 0 = off
     int64_t next_watchdog_ms;
     int64_t next_expiry_try_ms;         //  after a failed expiry pass
-    bool reloaded;                      //  rebuild the poll set: links changed
     int hangup_fd;                      //  readable while a SIGHUP waits, -1 = none
 } daemon_t;
 
@@ -343,6 +343,16 @@ s_fixed_setting_changed (const config_t *old, const config_t *fresh)
 //  SIGHUP and zvhctl reload: take new keys, directory, partners and
 //  revocation list without a restart. Revoked keys are refused from the next
 //  message on; other links and streams go on.
+//
+//  A config_t is immutable: a reload never edits the one in force. It loads
+//  and checks a fresh one (s_reload_files, which may run inside a control
+//  request), and the event loop swaps it in at one point, between handlers,
+//  when no module is inside a call that could hold a pointer into the old
+//  one (s_swap_config): every module is handed the fresh config there, and
+//  only then is the old one destroyed. Whatever a module keeps from a
+//  config (crisis's peer ids, the subscriber's partners, the federation's
+//  links) it rebuilds from the fresh one in that call; the ZAP handler,
+//  outbox and log keep copies.
 static int s_reload_files (daemon_t *self);
 
 static int
@@ -352,11 +362,14 @@ s_reload (void *arg)
     s_notify ("RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=reloading %s",
               s_monotonic_us (), self->config_path);
     int rc = s_reload_files (self);
-    s_notify ("READY=1\nSTATUS=region %s: serving (%s)", self->config->region,
-              rc ? "the last reload failed; see the log" : "reloaded");
+    //  After a good one, READY=1 comes once the fresh config is in force
+    if (rc)
+        s_notify ("READY=1\nSTATUS=region %s: serving (the last reload failed; see "
+                  "the log)", self->config->region);
     return rc;
 }
 
+//  A later reload before the swap replaces the earlier one's config.
 static int
 s_reload_files (daemon_t *self)
 {
@@ -372,21 +385,38 @@ s_reload_files (daemon_t *self)
         config_destroy (&fresh);
         return -1;
     }
-    bool regions_withdrawn = s_key_withdrawn (self->config, fresh, false);
-    bool partners_withdrawn = s_key_withdrawn (self->config, fresh, true);
-    *self->config = *fresh;
-    config_destroy (&fresh);
-    outbox_set_retention (self->outbox, self->config->link_retention_days * ZVHD_MS_PER_DAY);
-    s_admit_keys (self);
-    crisis_reload (self->crisis);
-    federation_reload (self->federation, regions_withdrawn);
-    self->reloaded = true;
-    if (self->subscriber)
-        subscriber_reload (self->subscriber, partners_withdrawn);
-    log_info ("reload: %zu regions, %zu partners, %zu revoked key(s)",
-               self->config->region_count, self->config->partner_count,
-               self->config->revoked_count);
+    config_destroy (&self->fresh);
+    self->fresh = fresh;
     return 0;
+}
+
+//  The swap point (see s_reload): every module gets the fresh config, then
+//  the old one is destroyed, so that a pointer left into it is a
+//  use-after-free the sanitizer build reports, not a stale read.
+static void
+s_swap_config (daemon_t *self)
+{
+    assert (self->fresh);
+    config_t *old = self->config;
+    const config_t *fresh = self->fresh;
+    bool regions_withdrawn = s_key_withdrawn (old, fresh, false);
+    bool partners_withdrawn = s_key_withdrawn (old, fresh, true);
+    self->config = self->fresh;
+    self->fresh = NULL;
+    outbox_set_retention (self->outbox, fresh->link_retention_days * ZVHD_MS_PER_DAY);
+    s_admit_keys (self);
+    transfer_set_config (self->transfer, fresh);
+    crisis_reload (self->crisis, fresh);
+    federation_reload (self->federation, fresh, regions_withdrawn);
+    if (self->subscriber)
+        subscriber_reload (self->subscriber, fresh, partners_withdrawn);
+    control_set_config (self->control, fresh);
+    if (self->metrics)
+        metrics_set_config (self->metrics, fresh);
+    config_destroy (&old);
+    log_info ("reload: %zu regions, %zu partners, %zu revoked key(s)",
+               fresh->region_count, fresh->partner_count, fresh->revoked_count);
+    s_notify ("READY=1\nSTATUS=region %s: serving (reloaded)", fresh->region);
 }
 
 //  A store restored from a backup is older than what the peers know of
@@ -571,6 +601,7 @@ s_stop (daemon_t *self)
     store_destroy (&self->store);
     zap_destroy (&self->zap);
     zcert_destroy (&self->cert);
+    config_destroy (&self->fresh);
     config_destroy (&self->config);
     if (self->lock_fd >= 0)
         close (self->lock_fd);
@@ -735,7 +766,7 @@ s_serve_ready (daemon_t *self, pollset_t *pollset, int64_t now_ms)
 {
     size_t cursor = 0;
     void *socket;
-    while (!self->reloaded && (socket = pollset_next_ready (pollset, &cursor)))
+    while (!self->fresh && (socket = pollset_next_ready (pollset, &cursor)))
         s_serve (self, socket, now_ms);
 }
 
@@ -797,9 +828,10 @@ s_run (daemon_t *self)
             s_reload (self);        //  what the poll found may be closed now
         else
             s_serve_ready (self, pollset, now_ms);
-        if (self->reloaded) {
-            //  The reload closed and opened links
-            self->reloaded = false;
+        if (self->fresh) {
+            //  The one point a reloaded config is swapped in (s_reload). It
+            //  closed and opened links: poll exactly the sockets that exist now
+            s_swap_config (self);
             s_poll_build (self, pollset);
         }
         s_run_due (self, now_ms);

@@ -1929,6 +1929,87 @@ test_all_partner_problems_are_reported_at_once (void **state)
 
 
 //  --------------------------------------------------------------------------
+//  The revocation list
+
+#define REVOKED_FILE      "revoked.txt"
+#define REVOKED_KEY       "    revoked = " REVOKED_FILE "\n"
+
+//  A quoted key, a bare one, comments and blank lines: the two keys are
+//  revoked, and a lookup by a revoked key finds nothing.
+static void
+test_revocation_list_loads_quoted_and_bare_keys (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_partners (fx, NULL, NULL);
+    s_write_daemon (fx, NULL, SIGNAL_KEYS REVOKED_KEY);
+    char text [TEXT_MAX];
+    snprintf (text, sizeof text, "# revoked CURVE keys\n\n  \"%s\"  # fryslan\n%s\n",
+              fx->peer_key, fx->partner_key [1]);
+    s_write (fx, REVOKED_FILE, text);
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    assert_int_equal (config->revoked_count, 2);
+    assert_true (config_is_revoked (config, fx->peer_key));
+    assert_true (config_is_revoked (config, fx->partner_key [1]));
+    assert_false (config_is_revoked (config, fx->own_key));
+    assert_null (config_region_by_key (config, fx->peer_key));
+    assert_non_null (config_region (config, "fryslan"));
+    assert_null (config_partner_by_key (config, fx->partner_key [1]));
+    assert_non_null (config_partner_by_key (config, fx->partner_key [0]));
+}
+
+static void
+test_empty_revocation_list_revokes_nothing (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, REVOKED_KEY);
+    s_write (fx, REVOKED_FILE, "");
+    config_t *config = s_load (fx);
+    assert_non_null (config);
+    assert_int_equal (config->revoked_count, 0);
+}
+
+static void
+test_bad_key_in_revocation_list_is_reported_with_its_line (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, REVOKED_KEY);
+    char text [TEXT_MAX];
+    snprintf (text, sizeof text, "\"%s\"\nkort\n", fx->peer_key);
+    s_write (fx, REVOKED_FILE, text);
+    s_assert_rejected (fx, "zvhd/revoked", "line 2: 'kort' is not a Z85 CURVE public key");
+    assert_true (s_some_error_says (fx, REVOKED_FILE ": zvhd/revoked", NULL));
+}
+
+static void
+test_missing_revocation_list_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, REVOKED_KEY);
+    s_assert_rejected (fx, "zvhd/revoked", "cannot read");
+    assert_true (s_some_error_says (fx, REVOKED_FILE, "fix the path or create the file",
+                                    NULL));
+}
+
+static void
+test_too_many_revoked_keys_are_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, REVOKED_KEY);
+    static char text [(CONFIG_REVOKED_MAX + 1) * (CONFIG_KEY_Z85_LEN + 1) + 1];
+    text [0] = '\0';
+    char key [CONFIG_KEY_Z85_LEN + 1];
+    for (size_t index = 0; index <= CONFIG_REVOKED_MAX; index++) {
+        s_new_public_key (key);
+        strcat (text, key);
+        strcat (text, "\n");
+    }
+    s_write (fx, REVOKED_FILE, text);
+    s_assert_rejected (fx, "zvhd/revoked", "more than 1024 revoked keys");
+}
+
+
+//  --------------------------------------------------------------------------
 //  Reporting
 
 static void
@@ -2106,6 +2187,11 @@ main (void)
         TEST (test_too_many_views_are_reported),
         TEST (test_role_without_view_is_reported),
         TEST (test_all_partner_problems_are_reported_at_once),
+        TEST (test_revocation_list_loads_quoted_and_bare_keys),
+        TEST (test_empty_revocation_list_revokes_nothing),
+        TEST (test_bad_key_in_revocation_list_is_reported_with_its_line),
+        TEST (test_missing_revocation_list_is_reported),
+        TEST (test_too_many_revoked_keys_are_reported),
         TEST (test_all_problems_are_reported_at_once),
         TEST (test_flood_of_errors_is_cut_short),
         TEST (test_errors_list_is_optional),

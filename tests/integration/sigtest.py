@@ -264,10 +264,13 @@ class Raiser(threading.Thread):
         self.ids, self.failures = [], []
         self.done = 0
         self.error = None
+        self.stopped = threading.Event()
 
     def run(self):
         try:
             for i in range(self.count):
+                if self.stopped.is_set():
+                    break
                 if self.gate_at is not None and i == self.gate_at:
                     self.gate.wait(PATIENCE_S)
                 text = f"{self.text_prefix} {i}" if self.text_prefix else None
@@ -285,6 +288,11 @@ class Raiser(threading.Thread):
                     time.sleep(self.pause_s)
         except Exception as error:          # noqa: BLE001 - checked by the test
             self.error = error
+
+    def stop(self):
+        """Raise no more after the current one (a test that failed does not
+        wait for the rest at a daemon that may be gone)."""
+        self.stopped.set()
 
     def finish(self, timeout=None):
         timeout = PATIENCE_S if timeout is None else timeout

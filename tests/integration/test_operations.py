@@ -1008,5 +1008,114 @@ def test_sighup_while_stopped_never_wedges_the_daemon(fed):
         eq(rc, 0, f"status after reload {n} ({err.strip()})")
 
 
+# --------------------------------------------------------------------- reload
+
+RELOAD_ROUNDS = 6
+RELOAD_COUNTS = r"reload: (\d+) regions, (\d+) partners, (\d+) revoked key\(s\)"
+
+
+def _write(path, text):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _without_first_placeholder(directory):
+    """The directory without its first region that is not federated: every
+    region after it moves one place up in the loaded config."""
+    for m in re.finditer(r"^    ([a-z0-9-]+)\n(?:        .*\n)+", directory, re.M):
+        if m.group(1) not in REGIONS:
+            return directory[:m.start()] + directory[m.end():]
+    raise TestFailure("the compose directory has no placeholder region")
+
+
+def _wait_reload(fed, region, since, n):
+    """The counts logged by region's reload n; a failure at once if the
+    daemon exited (a sanitizer report ends it)."""
+    found = wait_until(lambda: (re.search(RELOAD_COUNTS, fed.log(region)[since:])
+                                or not fed.running(region)),
+                       what=f"{region}'s log to show reload {n}'s counts")
+    expect(fed.running(region), f"{region} exited at reload {n}: {fed.daemon_report()}\n"
+                                f"{fed.log_tail(region, 30)}")
+    return found
+
+
+def _with_partner_first(partners, pid, public_key):
+    """The partners file with pid (probation, every region) listed before
+    the others, which then each move one place down."""
+    entry = (f'    {pid}\n        role = probation\n'
+             f'        public_key = "{public_key}"\n        regions = "*"\n')
+    return _replace_once(partners, "partners\n", "partners\n" + entry, "partners.zpl")
+
+
+@compose(TIMERS)
+def test_reloads_swap_whole_configs_while_signals_and_handovers_flow(fed):
+    """Groningen reloads six times, by zvhctl reload and by SIGHUP, each time
+    with a changed directory (a placeholder region dropped or back, which
+    moves every region's place), partners file (a probation partner listed
+    first or not, which moves the police's place), revocation list and
+    heartbeat, while it raises signals (to its peers and the police stream)
+    and hands cases over. A reload swaps in a fresh config and destroys the
+    old one, so a module still pointing into the old one reads freed memory,
+    which the sanitizer build reports (check_sanitizers). The police stream
+    survives every reload and gets every signal once, in order; status,
+    /metrics and handovers work after each reload, and the log shows each
+    reload's counts, so the fresh config is the one in force."""
+    cfg = fed.config(A)
+    run_dir = os.path.dirname(cfg)
+    paths = {name: os.path.join(run_dir, name)
+             for name in ("federation.zpl", "partners.zpl", "revoked.txt")}
+    _write(paths["revoked.txt"], "# revoked CURVE keys, one a line\n")
+    _write(cfg, _set_key(_read(cfg), "revoked", "revoked.txt"))
+    directory, partners = _read(paths["federation.zpl"]), _read(paths["partners.zpl"])
+    regions = len(re.findall(r"^    [a-z0-9-]+$", directory, re.M))
+    extra_key = zvhtest.make_federation.keygen(zvhtest.ZVHCTL, fed.root, "extra", "",
+                                               "probation")
+    fed.start_all()
+    police = fed.subscribe_as(POLICE)
+    include(fed, A, "OPS-RELOAD")
+    raiser = sigtest.Raiser(fed, A, "OPS-RELOAD", 8 * RELOAD_ROUNDS, pause_s=0.05)
+    raiser.start()
+    moved = []
+    try:
+        for n in range(1, RELOAD_ROUNDS + 1):
+            changed, revoked = n % 2 == 1, n % 3 == 0
+            _write(paths["federation.zpl"],
+                   _without_first_placeholder(directory) if changed else directory)
+            _write(paths["partners.zpl"],
+                   _with_partner_first(partners, "reclassering-extra", extra_key)
+                   if changed else partners)
+            _write(paths["revoked.txt"], f'"{extra_key}"\n' if revoked else "# none\n")
+            _write(cfg, _set_key(_read(cfg), "heartbeat_ms", 150 if changed else 200))
+            since = len(fed.log(A))
+            if n % 2:
+                fed.ctl_ok(A, "reload", use_json=False)
+            else:
+                fed.procs[A].send_signal(signal.SIGHUP)
+            counts = _wait_reload(fed, A, since, n)
+            eq(tuple(int(c) for c in counts.groups()),
+               (regions - changed, len(PARTNERS) + changed, int(revoked)),
+               f"regions, partners and revoked keys after reload {n}")
+            eq(fed.status(A)["region"], A, f"status after reload {n}")
+            expect(any(k.startswith("zvh_info{") and f'region="{A}"' in k
+                       for k in fed.metrics(A)), f"zvh_info's region after reload {n}")
+            eq(fed.http(A, "/healthz")[0], 200, f"GET /healthz after reload {n}")
+            case = f"OPS-RELOAD-MOVE-{n}"
+            include(fed, A, case)
+            rc, _, err = fed.move(A, case, B)
+            eq(rc, 0, f"move after reload {n} ({err.strip()})")
+            moved.append(case)
+    except BaseException:
+        raiser.stop()
+        raise
+    raiser.finish()
+    eq(raiser.failures, [], "raises that failed while groningen reloaded")
+    police.wait_events(raiser.ids)
+    sigtest.check_once_in_order(police.events("signal"), "the police stream")
+    eq(police.running(), True, "the police subscriber still runs")
+    for case in moved:
+        fed.wait_state(B, case, "joint_target")
+    expect(fed.running(A), f"groningen exited: {fed.daemon_report()}")
+
+
 if __name__ == "__main__":
     zvhtest.main(globals(), check=check_sanitizers)
