@@ -76,7 +76,7 @@ static const number_key_t s_number_keys [] = {
 static const char *const s_text_keys [] = {
     "region", "data_dir", "bind", "control", "secret_key", "directory",
     "subscribe_bind", "partners", "data_key", "revoked", "metrics_bind", "log_format",
-    "operators"
+    "operators", "metrics_tls_cert", "metrics_tls_key", "metrics_token"
 };
 #define TEXT_KEY_COUNT (sizeof (s_text_keys) / sizeof (s_text_keys [0]))
 
@@ -342,6 +342,33 @@ s_read_metrics_bind (config_t *config, loader_t *self)
                        address, CONFIG_ENDPOINT_MAX - 1);
 }
 
+//  The metrics listener's own secrets: a TLS certificate and key (both or
+//  neither) and a bearer token file, for a scraper across the network.
+static void
+s_read_metrics_security (config_t *config, loader_t *self)
+{
+    char where [KEY_PATH_MAX];
+    const char *keys [] = { "metrics_tls_cert", "metrics_tls_key", "metrics_token" };
+    char *paths [] = { config->metrics_tls_cert, config->metrics_tls_key,
+                       config->metrics_token };
+    for (size_t index = 0; index < sizeof (keys) / sizeof (keys [0]); index++) {
+        const char *name = loader_daemon_value (self, keys [index], where);
+        if (!name || !*name)
+            continue;
+        if (!*config->metrics_bind)
+            loader_report (self, self->path, where, "set without metrics_bind: there is "
+                           "no metrics listener to use it");
+        else
+        if (loader_store_path (self, where, name, paths [index]) == 0 && index > 0)
+            config_keys_check_private (self, where, paths [index], "make it (see "
+                                       "docs/OPERATIONS.md, Monitoring)", "it is a secret "
+                                       "of the metrics listener");
+    }
+    if ((*config->metrics_tls_cert != 0) != (*config->metrics_tls_key != 0))
+        loader_report (self, self->path, DAEMON_SECTION "/metrics_tls_key", "set "
+                       "metrics_tls_cert and metrics_tls_key together (HTTPS needs both)");
+}
+
 static void
 s_read_partners_path (config_t *config, loader_t *self)
 {
@@ -469,6 +496,7 @@ s_load_daemon (config_t *config, loader_t *self)
     s_read_control (config, self);
     s_read_subscribe_bind (config, self);
     s_read_metrics_bind (config, self);
+    s_read_metrics_security (config, self);
     s_read_log_format (config, self);
     s_read_partners_path (config, self);
     s_check_signal_halves (self);

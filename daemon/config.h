@@ -119,6 +119,9 @@ typedef struct {
     char revoked [CONFIG_REVOKED_MAX][CONFIG_KEY_Z85_LEN + 1];
     //  Operations (optional: without metrics_bind no HTTP server)
     char metrics_bind [CONFIG_ENDPOINT_MAX];    //  host:port of /metrics, /healthz
+    char metrics_tls_cert [CONFIG_PATH_MAX];    //  PEM certificate: serve HTTPS ("" = HTTP)
+    char metrics_tls_key [CONFIG_PATH_MAX];     //  its PEM private key (mode 0600)
+    char metrics_token [CONFIG_PATH_MAX];       //  file of the bearer token /metrics needs
     int health_peer_s;                      //  /healthz wants a peer seen this recently
     bool log_json;                          //  log_format = json: one JSON object a line
 } config_t;

@@ -13,6 +13,7 @@
 #include "zvh/zvh.h"
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <sodium.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 
@@ -24,6 +25,9 @@
 #define METRICS_HEALTH_META      "health_check_ms"
 #define METRICS_VERSION          "0.1.0"
 #define METRICS_POLL_MS          50     //  without an epoll descriptor: run this often
+#define METRICS_SECRET_MAX       (64 * 1024)    //  a PEM file or token file at most
+#define METRICS_TOKEN_MIN        16     //  a bearer token at least (characters)
+#define METRICS_BEARER           "Bearer "
 
 //  Where refusals recorded in the audit trail come from.
 typedef enum {
@@ -52,6 +56,9 @@ struct _metrics_t {
     uint64_t audit_after;               //  audit entries up to here are counted
     uint64_t refusals [SOURCE_COUNT];
     int64_t restored_from_ms;           //  the store's backup stamp, 0 = none
+    char *tls_cert;                     //  PEM, NULL = plain HTTP
+    char *tls_key;
+    char *token;                        //  /metrics needs "Bearer <token>", NULL = open
 };
 
 //  ---------------------------------------------------------------- reading
@@ -431,6 +438,46 @@ s_respond (struct MHD_Connection *connection, unsigned status, char *body,
     return result;
 }
 
+//  The bearer token, compared in constant time (as hashes: the lengths may
+//  differ, and a length must not leak either).
+static bool
+s_authorized (metrics_t *self, struct MHD_Connection *connection)
+{
+    if (!self->token)
+        return true;
+    const char *header = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!header || strncmp (header, METRICS_BEARER, strlen (METRICS_BEARER)) != 0)
+        return false;
+    const char *given = header + strlen (METRICS_BEARER);
+    uint8_t want [crypto_generichash_BYTES], got [crypto_generichash_BYTES];
+    crypto_generichash (want, sizeof want, (const uint8_t *) self->token,
+                        strlen (self->token), NULL, 0);
+    crypto_generichash (got, sizeof got, (const uint8_t *) given, strlen (given), NULL, 0);
+    return sodium_memcmp (want, got, sizeof want) == 0;
+}
+
+static enum MHD_Result
+s_unauthorized (struct MHD_Connection *connection)
+{
+    char *body = strdup ("401: /metrics needs Authorization: Bearer <token> (the daemon's "
+                         "metrics_token)\n");
+    if (!body)
+        return MHD_NO;
+    struct MHD_Response *response = MHD_create_response_from_buffer (
+        strlen (body), body, MHD_RESPMEM_MUST_FREE);
+    if (!response) {
+        free (body);
+        return MHD_NO;
+    }
+    MHD_add_response_header (response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE,
+                             "text/plain; charset=utf-8");
+    enum MHD_Result result = MHD_queue_response (connection, MHD_HTTP_UNAUTHORIZED, response);
+    MHD_destroy_response (response);
+    return result;
+}
+
 static enum MHD_Result
 s_answer (void *cls, struct MHD_Connection *connection, const char *url,
           const char *method, const char *version, const char *upload_data,
@@ -444,6 +491,8 @@ s_answer (void *cls, struct MHD_Connection *connection, const char *url,
         return s_respond (connection, MHD_HTTP_METHOD_NOT_ALLOWED,
                           strdup ("only GET and HEAD\n"), "text/plain; charset=utf-8");
     int64_t now_ms = zclock_time ();
+    if (streq (url, "/metrics") && !s_authorized (self, connection))
+        return s_unauthorized (connection);
     if (streq (url, "/metrics")) {
         char *text = metrics_render (self, now_ms);
         if (text)
@@ -509,6 +558,65 @@ s_parse_bind (const char *bind, struct sockaddr_storage *addr, bool *ipv6)
     return inet_pton (AF_INET, host, &in4->sin_addr) == 1 ? 0 : -1;
 }
 
+//  A whole secret file, NUL-terminated; NULL (logged) if it cannot be read.
+static char *
+s_read_secret (const char *path, const char *what)
+{
+    FILE *file = fopen (path, "rb");
+    char *text = file ? (char *) zmalloc (METRICS_SECRET_MAX + 1) : NULL;
+    size_t size = text ? fread (text, 1, METRICS_SECRET_MAX + 1, file) : 0;
+    if (file)
+        fclose (file);
+    if (text && size > 0 && size <= METRICS_SECRET_MAX)
+        return text;
+    log_error ("metrics: cannot read %s %s (missing, empty or over %d bytes)", what, path,
+                METRICS_SECRET_MAX);
+    if (text)
+        sodium_memzero (text, METRICS_SECRET_MAX + 1);
+    free (text);
+    return NULL;
+}
+
+//  The token is the file's first line; too short a token is refused.
+static int
+s_load_secrets (metrics_t *self, const config_t *config)
+{
+    if (*config->metrics_tls_cert) {
+        if (MHD_is_feature_supported (MHD_FEATURE_TLS) != MHD_YES) {
+            log_error ("metrics: this libmicrohttpd has no TLS: unset metrics_tls_cert "
+                        "and metrics_tls_key, or install one built with GnuTLS");
+            return -1;
+        }
+        self->tls_cert = s_read_secret (config->metrics_tls_cert, "metrics_tls_cert");
+        self->tls_key = s_read_secret (config->metrics_tls_key, "metrics_tls_key");
+        if (!self->tls_cert || !self->tls_key)
+            return -1;
+    }
+    if (*config->metrics_token) {
+        self->token = s_read_secret (config->metrics_token, "metrics_token");
+        if (!self->token)
+            return -1;
+        self->token [strcspn (self->token, "\r\n")] = 0;
+        if (strlen (self->token) < METRICS_TOKEN_MIN) {
+            log_error ("metrics: the token in %s is shorter than %d characters: make one "
+                        "with head -c 32 /dev/urandom | base64", config->metrics_token,
+                        METRICS_TOKEN_MIN);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void
+s_free_secret (char **secret_p)
+{
+    if (*secret_p) {
+        sodium_memzero (*secret_p, strlen (*secret_p));
+        free (*secret_p);
+        *secret_p = NULL;
+    }
+}
+
 metrics_t *
 metrics_new (const config_t *config, store_t *store, outbox_t *outbox,
              transfer_t *transfer, signal_log_t *log, audit_t *audit,
@@ -533,11 +641,12 @@ metrics_new (const config_t *config, store_t *store, outbox_t *outbox,
     self->subscriber = subscriber;
     self->started_ms = zclock_time ();
     self->restored_from_ms = store_backup_taken_ms (store);
-    if (store_read (store, s_audit_end, self)) {
+    if (store_read (store, s_audit_end, self) || s_load_secrets (self, config)) {
         metrics_destroy (&self);
         return NULL;
     }
-    unsigned flags = MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+    unsigned flags = MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0)
+                   | (self->tls_cert ? MHD_USE_TLS : 0);
     if (MHD_is_feature_supported (MHD_FEATURE_EPOLL) == MHD_YES)
         flags |= MHD_USE_EPOLL;         //  select() would refuse fds over FD_SETSIZE
     uint16_t port = ntohs (ipv6 ? ((struct sockaddr_in6 *) &addr)->sin6_port
@@ -547,6 +656,9 @@ metrics_new (const config_t *config, store_t *store, outbox_t *outbox,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned) METRICS_CONNECTIONS_MAX,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) METRICS_TIMEOUT_S,
+        //  Without TLS these two end the list (a NULL option value is not read)
+        self->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, self->tls_cert,
+        MHD_OPTION_HTTPS_MEM_KEY, self->tls_key,
         MHD_OPTION_END);
     if (!self->httpd) {
         log_error ("metrics: cannot listen on %s (in use, or not an address of "
@@ -554,8 +666,9 @@ metrics_new (const config_t *config, store_t *store, outbox_t *outbox,
         metrics_destroy (&self);
         return NULL;
     }
-    log_info ("metrics: serving /metrics, /livez and /readyz (and /healthz, the same as "
-               "/readyz) on http://%s", config->metrics_bind);
+    log_info ("metrics: serving /metrics%s, /livez and /readyz (and /healthz, the same as "
+               "/readyz) on %s://%s", self->token ? " (bearer token)" : "",
+               self->tls_cert ? "https" : "http", config->metrics_bind);
     return self;
 }
 
@@ -568,6 +681,9 @@ metrics_destroy (metrics_t **self_p)
         return;
     if (self->httpd)
         MHD_stop_daemon (self->httpd);
+    s_free_secret (&self->tls_cert);
+    s_free_secret (&self->tls_key);
+    s_free_secret (&self->token);
     free (self);
     *self_p = NULL;
 }

@@ -331,8 +331,11 @@ s_fixed_setting_changed (const config_t *old, const config_t *fresh)
         return "control";
     if (!streq (old->subscribe_bind, fresh->subscribe_bind))
         return "subscribe_bind";
-    if (!streq (old->metrics_bind, fresh->metrics_bind))
-        return "metrics_bind";
+    if (!streq (old->metrics_bind, fresh->metrics_bind)
+    ||  !streq (old->metrics_tls_cert, fresh->metrics_tls_cert)
+    ||  !streq (old->metrics_tls_key, fresh->metrics_tls_key)
+    ||  !streq (old->metrics_token, fresh->metrics_token))
+        return "metrics_bind, metrics_tls_cert, metrics_tls_key or metrics_token";
     if (!streq (old->secret_key, fresh->secret_key) || !streq (old->data_key, fresh->data_key))
         return "secret_key or data_key";
     if (old->log_json != fresh->log_json)

@@ -419,6 +419,99 @@ def test_healthz_needs_a_writable_store_and_a_recent_peer(fed):
                what="healthz to be 200 again with drenthe back")
 
 
+def _https(fed, region, path, cafile, token=None):
+    """(status, headers, body) of one HTTPS request to region's metrics
+    listener, trusting only cafile (the region's self-signed certificate)."""
+    import ssl
+    context = ssl.create_default_context(cafile=cafile)
+    connection = http.client.HTTPSConnection("127.0.0.1", fed.info[region]["metrics"],
+                                             timeout=HTTP_TIMEOUT_S, context=context)
+    try:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode()
+    finally:
+        connection.close()
+
+
+def _metrics_secrets(fed):
+    """A self-signed certificate for 127.0.0.1, its key and a token file
+    (the keys mode 0600): (cert, key, token path, token)."""
+    secrets = os.path.join(fed.root, "metrics-tls")
+    os.makedirs(secrets, mode=0o700)
+    cert, key = os.path.join(secrets, "cert.pem"), os.path.join(secrets, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    token = os.urandom(24).hex()
+    token_file = os.path.join(secrets, "token")
+    with open(token_file, "w", encoding="utf-8") as f:
+        f.write(token + "\n")
+    os.chmod(token_file, 0o600)
+    return cert, key, token_file, token
+
+
+def _set_config(path, **keys):
+    text = _read(path)
+    for key, value in keys.items():
+        text = _set_key(text, key, value)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _check_config(path):
+    proc = subprocess.run([ZVHD, "--check-config", path], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@compose()
+def test_metrics_over_tls_with_a_bearer_token(fed):
+    """With metrics_tls_cert, metrics_tls_key and metrics_token a national
+    Prometheus can scrape a region across the network: HTTPS only, /metrics
+    only with the bearer token (401 and WWW-Authenticate without it or with
+    a wrong one), /livez and /readyz open for the local health checks. A
+    key or token readable by others, a certificate without its key, or
+    these keys without metrics_bind are configuration errors."""
+    fed.start_all()
+    fed.stop(A)
+    cert, key, token_file, token = _metrics_secrets(fed)
+    config = fed.info[A]["config"]
+    _set_config(config, metrics_tls_cert=cert, metrics_tls_key=key, metrics_token=token_file)
+    fed.start(A)
+    status, _, body = _https(fed, A, "/metrics", cert, token)
+    eq(status, 200, "GET /metrics over HTTPS with the token")
+    expect("zvh_cases" in body, "the metrics are in the answer")
+    for given in (None, "wrong-" + token, token[:-1]):
+        status, headers, body = _https(fed, A, "/metrics", cert, given)
+        eq(status, 401, f"GET /metrics with token {given!r}")
+        eq(headers.get("WWW-Authenticate"), "Bearer", "the challenge")
+        expect("zvh_cases" not in body, "no metrics without the token")
+    eq(_https(fed, A, "/livez", cert)[0], 200, "/livez needs no token")
+    eq(_https(fed, A, "/readyz", cert)[0], 200, "/readyz needs no token")
+    plain_refused = False
+    try:
+        plain_refused = fed.http(A, "/livez")[0] != 200
+    except (OSError, http.client.HTTPException):
+        plain_refused = True
+    expect(plain_refused, "plain HTTP is not served next to HTTPS")
+    expect(re.search(r"metrics: serving /metrics \(bearer token\).* on https://", fed.log(A)),
+           "the log says HTTPS and the token")
+    fed.stop(A)
+    os.chmod(token_file, 0o644)
+    rc, out = _check_config(config)
+    expect(rc == 1 and "metrics_token" in out and "readable by others" in out,
+           f"a token readable by others: exit {rc}: {out.strip()}")
+    os.chmod(token_file, 0o600)
+    _set_config(config, metrics_tls_key='""')
+    rc, out = _check_config(config)
+    expect(rc == 1 and "metrics_tls_cert and metrics_tls_key together" in out,
+           f"a certificate without its key: exit {rc}: {out.strip()}")
+
+
 @compose()
 def test_healthz_of_a_region_without_peers_rests_on_its_store(fed):
     """A region with no federated peer is healthy when its store commits."""
