@@ -498,6 +498,22 @@ zvh_client_status (zvh_client_t *self, zvh_status_t *status)
     return 0;
 }
 
+int
+zvh_client_federation_status (zvh_client_t *self, char **json_p)
+{
+    assert (self && json_p);
+    *json_p = NULL;
+    Zvh__V1__ControlRequest request = ZVH__V1__CONTROL_REQUEST__INIT;
+    request.op = ZVH__V1__CONTROL_REQUEST__OP__OP_FEDERATION_STATUS;
+    Zvh__V1__ControlReply *reply;
+    int rc = s_call (self, &request, &reply);
+    if (rc)
+        return rc;
+    *json_p = strdup (reply->json ? reply->json : "");
+    wire_free (&reply->base);
+    return *json_p ? 0 : ZVH_E_PROTOCOL;
+}
+
 void
 zvh_status_free (zvh_status_t *status)
 {

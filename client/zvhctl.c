@@ -44,6 +44,8 @@ static const char *s_usage_text =
     "\n"
     "commands:\n"
     "  status                          region, peers up/down, outbox per peer, cases\n"
+    "  federation status               every region of the federation as this daemon\n"
+    "                                  knows it (links, backlog, versions, cases)\n"
     "  case include PLAN.json [--case ID]   include a case with its plan here\n"
     "  case move CASE --to REGION      start a warm handover to REGION\n"
     "  case complete CASE              end the joint phase of a handover\n"
@@ -266,6 +268,62 @@ s_read_plan (const char *path, uint8_t **plan_p, size_t *size_p)
         return EXIT_USAGE;
     }
     return 0;
+}
+
+//  One region's row of `federation status`: its link from here, versions,
+//  backlog from here and its cases, from the /status document.
+static void
+s_print_region_row (json_t *region)
+{
+    json_t *here = json_object_get (region, "link_from_here");
+    json_t *cases = json_object_get (region, "cases");
+    const char *condition = json_string_value (json_object_get (region, "condition"));
+    bool stale = json_is_true (json_object_get (region, "stale"));
+    printf ("%-26s %-14s %-8s %-8s %8" JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT
+            " %8" JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT "\n",
+            json_string_value (json_object_get (region, "region")),
+            stale ? "up (stale)" : condition ? condition : "-",
+            *json_string_value (json_object_get (region, "version"))
+                ? json_string_value (json_object_get (region, "version")) : "-",
+            *json_string_value (json_object_get (region, "release"))
+                ? json_string_value (json_object_get (region, "release")) : "-",
+            json_integer_value (json_object_get (here, "outbox_depth")),
+            json_integer_value (json_object_get (cases, "active")),
+            json_integer_value (json_object_get (cases, "joint_target")),
+            json_integer_value (json_object_get (cases, "joint_source")));
+}
+
+//  zvhctl federation status: every region as this daemon knows it.
+static int
+s_cmd_federation (ctl_t *self, zvh_client_t *client)
+{
+    if (self->argc < 2 || !streq (self->argv [1], "status"))
+        return s_usage ("federation takes: status");
+    char *text;
+    int rc = zvh_client_federation_status (client, &text);
+    if (rc)
+        return s_failed (client, rc);
+    json_t *root = self->json ? NULL : json_loads (text, 0, NULL);
+    if (self->json)
+        printf ("%s\n", text);
+    else
+    if (!root) {
+        fprintf (stderr, "zvhctl: the daemon's federation status is not JSON\n");
+        rc = EXIT_FAILURE;
+    }
+    else {
+        json_t *regions = json_object_get (root, "regions");
+        printf ("federation as %s sees it: %zu regions\n",
+                json_string_value (json_object_get (root, "shown_by")),
+                json_array_size (regions));
+        printf ("%-26s %-14s %-8s %-8s %8s %8s %8s %8s\n", "region", "link", "protocol",
+                "release", "backlog", "active", "j_target", "j_source");
+        for (size_t i = 0; i < json_array_size (regions); i++)
+            s_print_region_row (json_array_get (regions, i));
+    }
+    json_decref (root);
+    free (text);
+    return rc;
 }
 
 static int
@@ -938,7 +996,7 @@ main (int argc, char *argv [])
     bool admin = streq (command, "reload") || streq (command, "audit")
               || streq (command, "backup");
     if (!admin && !streq (command, "status") && !streq (command, "case")
-    &&  !streq (command, "plan"))
+    &&  !streq (command, "plan") && !streq (command, "federation"))
         return s_usage ("unknown command");
     if (!*self.endpoint)
         return s_usage ("say which daemon: -c CONFIG, -d DATA_DIR, -e ENDPOINT or $ZVH_CONTROL");
@@ -955,6 +1013,9 @@ main (int argc, char *argv [])
     else
     if (streq (command, "status"))
         rc = s_cmd_status (&self, client);
+    else
+    if (streq (command, "federation"))
+        rc = s_cmd_federation (&self, client);
     else
     if (streq (command, "case"))
         rc = s_cmd_case (&self, client);

@@ -69,6 +69,8 @@ static const number_key_t s_number_keys [] = {
       CONFIG_DEFAULT_RAISE_PER_MIN, offsetof (config_t, raise_per_min), AS_INT },
     { "health_peer_s", CONFIG_HEALTH_PEER_S_MIN, CONFIG_HEALTH_PEER_S_MAX,
       CONFIG_DEFAULT_HEALTH_PEER_S, offsetof (config_t, health_peer_s), AS_INT },
+    { "status_interval_s", CONFIG_STATUS_INTERVAL_S_MIN, CONFIG_STATUS_INTERVAL_S_MAX,
+      CONFIG_DEFAULT_STATUS_INTERVAL_S, offsetof (config_t, status_interval_s), AS_INT },
 };
 #define NUMBER_KEY_COUNT (sizeof (s_number_keys) / sizeof (s_number_keys [0]))
 

@@ -123,6 +123,7 @@ typedef struct {
     char metrics_tls_key [CONFIG_PATH_MAX];     //  its PEM private key (mode 0600)
     char metrics_token [CONFIG_PATH_MAX];       //  file of the bearer token /metrics needs
     int health_peer_s;                      //  /healthz wants a peer seen this recently
+    int status_interval_s;                  //  send this region's summary this often (4.10)
     bool log_json;                          //  log_format = json: one JSON object a line
 } config_t;
 
@@ -141,6 +142,7 @@ typedef struct {
 #define CONFIG_DEFAULT_CREDIT_MAX    256
 #define CONFIG_DEFAULT_RAISE_PER_MIN 60     //  partner raises per partner per minute
 #define CONFIG_DEFAULT_HEALTH_PEER_S 60
+#define CONFIG_DEFAULT_STATUS_INTERVAL_S 30
 
 //  Sane ranges: a value outside these is a typo or a unit mistake, so
 //  config_load rejects it rather than run with it.
@@ -168,6 +170,8 @@ typedef struct {
 #define CONFIG_RAISE_PER_MIN_MAX     100000
 #define CONFIG_HEALTH_PEER_S_MIN     1
 #define CONFIG_HEALTH_PEER_S_MAX     (24 * 3600)                //  a day
+#define CONFIG_STATUS_INTERVAL_S_MIN 1
+#define CONFIG_STATUS_INTERVAL_S_MAX 3600
 
 //  Load and validate the daemon file at path and the directory it names.
 //  Returns the config, or NULL when anything is wrong; every problem found is

@@ -7,6 +7,7 @@
  *  run in read transactions. Every answer goes out after the commit, with
  *  the status and the operator-readable reason the state machine gave.
  */
+#include "status.h"
 #include "control.h"
 #include "endpoint.h"
 #include "log.h"
@@ -35,6 +36,7 @@ struct _control_t {
     crisis_t *crisis;
     audit_t *audit;
     federation_t *federation;
+    status_t *status;               //  OP_FEDERATION_STATUS, NULL = not yet
     zsock_t *router;
     control_reload_fn *reload;
     void *reload_arg;
@@ -411,6 +413,13 @@ control_set_reload (control_t *self, control_reload_fn *reload, void *arg)
 }
 
 void
+control_set_status (control_t *self, status_t *status)
+{
+    assert (self);
+    self->status = status;
+}
+
+void
 control_set_config (control_t *self, const config_t *config)
 {
     assert (self && config);
@@ -512,6 +521,13 @@ s_run (op_t *op)
             int rc = store_read (self->store, s_read_cases, op);
             return rc ? rc : store_read (self->store, s_read_peers, op);
         }
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_FEDERATION_STATUS:
+        {
+            char *json = self->status ? status_json (self->status, op->now_ms) : NULL;
+            if (json)
+                op->reply->json = json;
+            return json ? 0 : ZVH_E_STORE;
+        }
         default:
             snprintf (op->error, sizeof op->error, "unknown operation %d", request->op);
             return ZVH_E_BAD_REQUEST;
@@ -577,6 +593,8 @@ s_free_reply (op_t *op)
     for (size_t i = 0; i < reply->n_peers; i++)
         free (reply->peers [i]);
     free (reply->peers);
+    if (reply->json != protobuf_c_empty_string)
+        free (reply->json);
     free (reply->cases);
     free (reply->audit);
     free (reply->plan.data);
@@ -627,6 +645,7 @@ s_is_read (const Zvh__V1__ControlRequest *request)
 {
     switch (request->op) {
         case ZVH__V1__CONTROL_REQUEST__OP__OP_STATUS:
+        case ZVH__V1__CONTROL_REQUEST__OP__OP_FEDERATION_STATUS:
         case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_SHOW:
         case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_LIST:
         case ZVH__V1__CONTROL_REQUEST__OP__OP_AUDIT_VERIFY:

@@ -70,4 +70,10 @@ void
 int64_t
     control_next_due_ms (control_t *self, int64_t now_ms);
 
+typedef struct _status_t status_t;
+
+//  Answer OP_FEDERATION_STATUS from status (PROTOCOL 4.10).
+void
+    control_set_status (control_t *self, status_t *status);
+
 #endif

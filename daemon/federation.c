@@ -17,6 +17,7 @@
  *  a relayable event's "passed on" record counts as applied). PROTOCOL 4.9.
  */
 #include "federation.h"
+#include "status.h"
 #include "log.h"
 #include "authority.h"
 #include "endpoint.h"
@@ -88,6 +89,7 @@ struct _federation_t {
     int64_t acks_stored_ms;         //  when peers' ACKs were last stored
     int64_t monitors_read_ms;       //  when the monitor sockets were last read
     const char *overtaken_by;       //  a sender has acks of ours this store lacks
+    status_t *status;               //  takes the peers' summaries, NULL = none
     int64_t overtaken_ms;           //  when a peer last made us begin an incarnation
     int64_t monitor_ivl_ms;         //  read them this often
     int64_t next_due_ms;            //  federation_pump has work (0 = at once)
@@ -404,6 +406,14 @@ s_read_item (federation_t *self, item_t *item)
     zframe_destroy (&header);
     if (usable && item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA)
         usable = s_data_frame_sane (item);
+    if (usable && item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_STATUS) {
+        //  The sender's summary for the status page (4.10); acknowledged
+        //  as a PING is, kept only if it is the sender's own and well formed
+        if (self->status && item->envelope)
+            status_take (self->status, item->region->id, zframe_data (item->envelope),
+                         zframe_size (item->envelope), zclock_time ());
+        zframe_destroy (&item->envelope);
+    }
     if (!usable) {
         zframe_destroy (&item->routing_id);
         zframe_destroy (&item->envelope);
@@ -874,6 +884,13 @@ s_recv_batch (federation_t *self, int64_t now_ms)
         log_error ("federation: could not store %zu inbound message(s): %s",
                     self->batch_size, zvh_strerror (rc));
     s_clear_batch (self);
+}
+
+void
+federation_set_status (federation_t *self, status_t *status)
+{
+    assert (self);
+    self->status = status;
 }
 
 bool

@@ -77,4 +77,10 @@ peer_t *
     federation_peer (federation_t *self, size_t index);
 
 
+typedef struct _status_t status_t;
+
+//  Hand the peers' summaries (KIND_STATUS, PROTOCOL 4.10) to status.
+void
+    federation_set_status (federation_t *self, status_t *status);
+
 #endif

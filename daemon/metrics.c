@@ -8,6 +8,7 @@
  *  the daemon's start, as Prometheus counters may.
  */
 #include "metrics.h"
+#include "status.h"
 #include "log.h"
 #include "wire.h"
 #include "zvh/zvh.h"
@@ -59,6 +60,7 @@ struct _metrics_t {
     char *tls_cert;                     //  PEM, NULL = plain HTTP
     char *tls_key;
     char *token;                        //  /metrics needs "Bearer <token>", NULL = open
+    status_t *status;                   //  the federation's page, NULL = not yet
 };
 
 //  ---------------------------------------------------------------- reading
@@ -460,8 +462,8 @@ s_authorized (metrics_t *self, struct MHD_Connection *connection)
 static enum MHD_Result
 s_unauthorized (struct MHD_Connection *connection)
 {
-    char *body = strdup ("401: /metrics needs Authorization: Bearer <token> (the daemon's "
-                         "metrics_token)\n");
+    char *body = strdup ("401: /metrics, /status and / need Authorization: Bearer <token> "
+                         "(the daemon's metrics_token)\n");
     if (!body)
         return MHD_NO;
     struct MHD_Response *response = MHD_create_response_from_buffer (
@@ -491,8 +493,20 @@ s_answer (void *cls, struct MHD_Connection *connection, const char *url,
         return s_respond (connection, MHD_HTTP_METHOD_NOT_ALLOWED,
                           strdup ("only GET and HEAD\n"), "text/plain; charset=utf-8");
     int64_t now_ms = zclock_time ();
-    if (streq (url, "/metrics") && !s_authorized (self, connection))
+    bool guarded = streq (url, "/metrics") || streq (url, "/status") || streq (url, "/");
+    if (guarded && !s_authorized (self, connection))
         return s_unauthorized (connection);
+    if (self->status && (streq (url, "/status") || streq (url, "/"))) {
+        bool page = streq (url, "/");
+        char *body = page ? status_html (self->status, now_ms)
+                          : status_json (self->status, now_ms);
+        if (body)
+            return s_respond (connection, MHD_HTTP_OK, body, page
+                              ? "text/html; charset=utf-8" : "application/json");
+        return s_respond (connection, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                          strdup ("could not read the store; see the daemon's log\n"),
+                          "text/plain; charset=utf-8");
+    }
     if (streq (url, "/metrics")) {
         char *text = metrics_render (self, now_ms);
         if (text)
@@ -515,7 +529,7 @@ s_answer (void *cls, struct MHD_Connection *connection, const char *url,
                           body, "text/plain; charset=utf-8");
     }
     return s_respond (connection, MHD_HTTP_NOT_FOUND,
-                      strdup ("not found: try /metrics, /livez or /readyz\n"),
+                      strdup ("not found: try /, /status, /metrics, /livez or /readyz\n"),
                       "text/plain; charset=utf-8");
 }
 
@@ -686,6 +700,13 @@ metrics_destroy (metrics_t **self_p)
     s_free_secret (&self->token);
     free (self);
     *self_p = NULL;
+}
+
+void
+metrics_set_status (metrics_t *self, status_t *status)
+{
+    assert (self);
+    self->status = status;
 }
 
 void

@@ -69,4 +69,10 @@ char *
 int
     metrics_health (metrics_t *self, int64_t now_ms, char *why, size_t why_size);
 
+typedef struct _status_t status_t;
+
+//  Serve the federation's status page (/) and its JSON (/status) from status.
+void
+    metrics_set_status (metrics_t *self, status_t *status);
+
 #endif

@@ -64,6 +64,7 @@ struct _peer_t {
     uint64_t overtaken_incarnation; //  what it reported: our incarnation it follows
     uint64_t overtaken_seq;         //  and our highest event seq it has
     uint64_t seq_seen;              //  our origin seq was at least this (read before)
+    int64_t up_since_ms;            //  first frame after it was last down
     int64_t version_logged_ms;      //  last "speaks another major version" line
 };
 
@@ -503,6 +504,20 @@ peer_overtaken (peer_t *self, uint64_t *incarnation_p, uint64_t *seq_p)
     return true;
 }
 
+int64_t
+peer_since (peer_t *self, int64_t now_ms)
+{
+    assert (self);
+    return peer_is_up (self, now_ms) ? self->up_since_ms : self->last_seen_ms;
+}
+
+void
+peer_send_status (peer_t *self, const uint8_t *bytes, size_t size)
+{
+    assert (self && bytes);
+    s_send (self, ZVH__V1__LINK_FRAME__KIND__KIND_STATUS, 0, bytes, size);
+}
+
 void
 peer_restart (peer_t *self)
 {
@@ -554,6 +569,8 @@ peer_recv (peer_t *self, int64_t now_ms)
         }
         if (!header)
             continue;
+        if (!peer_is_up (self, now_ms))
+            self->up_since_ms = now_ms;
         self->last_seen_ms = now_ms;
         if (header->kind == ZVH__V1__LINK_FRAME__KIND__KIND_ACK) {
             if (header->incarnation > self->peer_incarnation) {

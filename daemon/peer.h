@@ -112,6 +112,15 @@ void
 bool
     peer_overtaken (peer_t *self, uint64_t *incarnation_p, uint64_t *seq_p);
 
+//  Up since (if up) or down since (the last frame heard), 0 = never heard.
+int64_t
+    peer_since (peer_t *self, int64_t now_ms);
+
+//  Send this region's summary (a packed RegionStatus) on the link, if it is
+//  connected (KIND_STATUS; never queued: the next one replaces it).
+void
+    peer_send_status (peer_t *self, const uint8_t *bytes, size_t size);
+
 //  This region began a new incarnation: number the link again after acked.
 void
     peer_restart (peer_t *self);

@@ -52,6 +52,7 @@
 #include "pollset.h"
 #include "signal_log.h"
 #include "store.h"
+#include "status.h"
 #include "subscriber.h"
 #include "transfer.h"
 #include "version.h"
@@ -92,6 +93,8 @@ typedef struct {
     subscriber_t *subscriber;           //  NULL without subscribe_bind
     control_t *control;
     metrics_t *metrics;                 //  NULL without metrics_bind
+    status_t *status;                   //  this region's and the peers' summaries
+    int64_t next_status_ms;             //  this region's summary is due
     int64_t next_review_ms;
     bool review_done;                   //  the last review step ended a pass
     int64_t next_purge_ms;
@@ -416,6 +419,7 @@ s_swap_config (daemon_t *self)
     control_set_config (self->control, fresh);
     if (self->metrics)
         metrics_set_config (self->metrics, fresh);
+    status_set_config (self->status, fresh);
     config_destroy (&old);
     log_info ("reload: %zu regions, %zu partners, %zu revoked key(s)",
                fresh->region_count, fresh->partner_count, fresh->revoked_count);
@@ -555,6 +559,9 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
                                        self->audit);
     if (!self->federation)
         return ZVHD_EXIT_STARTUP;
+    self->status = status_new (self->config, self->store, self->outbox, self->transfer,
+                               self->federation);
+    federation_set_status (self->federation, self->status);
     if (*self->config->subscribe_bind) {
         self->subscriber = subscriber_new (self->config, self->cert, self->store,
                                            self->log, self->crisis, self->audit);
@@ -567,6 +574,7 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
     if (!self->control)
         return ZVHD_EXIT_STARTUP;
     control_set_reload (self->control, s_reload, self);
+    control_set_status (self->control, self->status);
     if (self->subscriber) {
         //  Views are audited in the transaction that made them visible and
         //  sent right after it, not one commit later
@@ -580,6 +588,7 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
                                      self->federation, self->subscriber);
         if (!self->metrics)
             return ZVHD_EXIT_STARTUP;
+        metrics_set_status (self->metrics, self->status);
     }
     if (verbose)
         s_log_settings (self->config);
@@ -596,6 +605,7 @@ s_stop (daemon_t *self)
     control_destroy (&self->control);
     subscriber_destroy (&self->subscriber);
     federation_destroy (&self->federation);
+    status_destroy (&self->status);
     crisis_destroy (&self->crisis);
     audit_destroy (&self->audit);
     signal_log_destroy (&self->log);
@@ -793,6 +803,7 @@ s_timeout_ms (daemon_t *self, int64_t now_ms)
     due_ms = s_earlier (due_ms, audit_next_flush_ms (self->audit));
     due_ms = s_earlier (due_ms, control_next_due_ms (self->control, now_ms));
     due_ms = s_earlier (due_ms, federation_next_due_ms (self->federation));
+    due_ms = s_earlier (due_ms, self->next_status_ms);
     if (self->subscriber)
         due_ms = s_earlier (due_ms, subscriber_next_due_ms (self->subscriber));
     if (self->metrics)
@@ -813,6 +824,7 @@ s_run_due (daemon_t *self, int64_t now_ms)
     if (self->metrics && now_ms >= metrics_next_due_ms (self->metrics, now_ms))
         metrics_run (self->metrics);
     federation_pump (self->federation, now_ms);
+    self->next_status_ms = status_pump (self->status, now_ms);
     if (self->subscriber)
         subscriber_pump (self->subscriber, now_ms);     //  last: after every commit
 }

@@ -190,6 +190,12 @@ int
 int
     zvh_client_status (zvh_client_t *self, zvh_status_t *status);
 
+//  Every region of the federation as this daemon knows it (PROTOCOL 4.10):
+//  the JSON document of its GET /status, into *json_p (free it). Returns 0
+//  or a ZVH_E_* code.
+int
+    zvh_client_federation_status (zvh_client_t *self, char **json_p);
+
 //  Free what zvh_client_status allocated inside status.
 void
     zvh_status_free (zvh_status_t *status);

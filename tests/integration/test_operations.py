@@ -41,6 +41,10 @@ PARTNERS = {pid: (role, region) for pid, role, region, _ in GEN.PARTNERS}
 POLICE, CRISIS = "politie-noord", "ggz-crisisdienst"
 TIMERS = dict(sigtest.TIMERS)                   # short heartbeats and retries
 HTTP_TIMEOUT_S = 10
+PROTOCOL_VERSION = "{}.{}".format(*re.search(
+    r"WIRE_PROTOCOL_MAJOR\s+(\d+).*?WIRE_PROTOCOL_MINOR\s+(\d+)",
+    open(os.path.join(SOURCE_DIR, "proto", "wire.h"), encoding="utf-8").read(),
+    re.S).groups())
 
 
 # --------------------------------------------------------------------- loopback
@@ -515,6 +519,65 @@ def test_metrics_over_tls_with_a_bearer_token(fed):
     rc, out = _check_config(config)
     expect(rc == 1 and "metrics_tls_cert and metrics_tls_key together" in out,
            f"a certificate without its key: exit {rc}: {out.strip()}")
+
+
+def _status(fed, region):
+    status, body = fed.http(region, "/status")
+    eq(status, 200, f"GET /status at {region}")
+    return {r["region"]: r for r in json.loads(body)["regions"]}, body
+
+
+@compose(dict(TIMERS, status_interval_s=1))
+def test_status_page_shows_the_whole_federation(fed):
+    """Each region sends its summary on its links (PROTOCOL 4.10), so one
+    region's /status, its page (/) and zvhctl federation status show every
+    region: versions, links from each side, backlog, cases per state, and
+    never a case id. A region that stops shows as down, with the backlog
+    for it growing."""
+    fed.start_all()
+    wait_until(lambda: all(_status(fed, A)[0][other]["heard_ms"] > 0 for other in (B, C)),
+               what=f"{A} to hear the summaries of {B} and {C}")
+    include(fed, B, "STATUS-SECRET-CASE")
+    wait_until(lambda: _status(fed, A)[0][B]["cases"].get("active", 0) >= 1,
+               what=f"{B}'s new case in its summary at {A}")
+    regions, body = _status(fed, A)
+    expect(set(REGIONS) <= set(regions), f"every federated region on the page: {sorted(regions)}")
+    placeholders = [r for name, r in regions.items() if name not in REGIONS]
+    expect(placeholders and all(r["condition"] == "not federated" for r in placeholders),
+           "the directory's placeholder regions are on the page, not federated")
+    eq(regions[A]["condition"], "this region", f"{A} on its own page")
+    for other in (B, C):
+        eq(regions[other]["condition"], "up", f"{other} from {A}")
+        expect(regions[other]["version"] == f"{PROTOCOL_VERSION}", f"{other}'s protocol "
+               f"version {regions[other]['version']!r}")
+        links = {link["peer"]: link for link in regions[other]["links"]}
+        expect(links.get(A, {}).get("up"), f"{other}'s own link to {A} is up: {links}")
+    expect("STATUS-SECRET-CASE" not in body, "a case id in /status")
+    status, page = fed.http(A, "/")
+    eq(status, 200, "GET / (the page)")
+    expect(re.search(rf'<tr id="region-{B}" class="up" data-condition="up">', page),
+           f"{B}'s row on the page is up")
+    expect("STATUS-SECRET-CASE" not in page and "<script" not in page and "http" not in page,
+           "the page has no case id, no script and no external asset")
+    table = fed.ctl_ok(A, "federation", "status", use_json=False)
+    expect(re.search(rf"^{B}\s+up\s", table, re.M), f"zvhctl federation status:\n{table}")
+
+    fed.stop(C)
+    for n in range(3):
+        fed.ctl_ok(A, "signal", "raise", "--national", "--kind", "incident",
+                   "--text", f"status {n}")
+    wait_until(lambda: (lambda r: r["condition"] == "down"
+                        and r["link_from_here"]["outbox_depth"] >= 3)(_status(fed, A)[0][C]),
+               what=f"{C} down at {A} with the three signals queued for it")
+    status, page = fed.http(A, "/")
+    expect(re.search(rf'<tr id="region-{C}" class="down" data-condition="down">', page),
+           f"{C}'s row on the page is down")
+    fed.ctl_ok(A, "signal", "raise", "--national", "--kind", "incident", "--text", "meer")
+    wait_until(lambda: _status(fed, A)[0][C]["link_from_here"]["outbox_depth"] >= 4,
+               what=f"the backlog for {C} to grow")
+    #  Drenthe's own view of its link to Utrecht, as it reported it
+    wait_until(lambda: not {l["peer"]: l for l in _status(fed, A)[0][B]["links"]}[C]["up"],
+               what=f"{B}'s summary at {A} to show its link to {C} down")
 
 
 @compose()
