@@ -20,6 +20,7 @@
 #include "log.h"
 #include "authority.h"
 #include "endpoint.h"
+#include "link.h"
 #include "version.h"
 #include "zap.h"
 #include "monitor.h"
@@ -55,11 +56,7 @@ _Static_assert (OUTBOX_PEER_MAX >= CONFIG_ID_MAX, "a relay target holds a region
 typedef struct {
     const config_region_t *region;
     zframe_t *routing_id;
-    Zvh__V1__LinkFrame__Kind kind;
-    uint64_t link_seq;
-    uint64_t incarnation;           //  the sender's
-    uint64_t resume_after;
-    uint64_t floor;
+    Zvh__V1__LinkFrame frame;       //  the header's fields (no unknown fields kept)
     zframe_t *envelope;
     uint64_t ack;                   //  last applied on this link after the batch
     uint64_t ack_incarnation;       //  whose numbering ack is in
@@ -333,13 +330,14 @@ static bool
 s_data_frame_sane (const item_t *item)
 {
     const char *why = !item->envelope ? "no envelope"
-                    : item->link_seq == 0 ? "link seq 0"
-                    : item->floor >= item->link_seq ? "floor at or past its own link seq"
+                    : item->frame.link_seq == 0 ? "link seq 0"
+                    : item->frame.floor >= item->frame.link_seq
+                    ? "floor at or past its own link seq"
                     : NULL;
     if (why)
         log_warning ("federation: event frame from %s refused: %s (link seq %" PRIu64
-                      ", floor %" PRIu64 ")", item->region->id, why, item->link_seq,
-                      item->floor);
+                      ", floor %" PRIu64 ")", item->region->id, why,
+                      item->frame.link_seq, item->frame.floor);
     return why == NULL;
 }
 
@@ -364,6 +362,8 @@ s_read_item (federation_t *self, item_t *item)
     if (!msg)
         return false;
     memset (item, 0, sizeof *item);
+    Zvh__V1__LinkFrame none = ZVH__V1__LINK_FRAME__INIT;
+    item->frame = none;
     item->routing_id = zmsg_pop (msg);
     zframe_t *header = zmsg_pop (msg);
     item->envelope = zmsg_pop (msg);
@@ -394,15 +394,15 @@ s_read_item (federation_t *self, item_t *item)
     if (!well_formed)
         log_warning ("federation: malformed message from %s refused", item->region->id);
     if (frame) {
-        item->kind = frame->kind;
-        item->link_seq = frame->link_seq;
-        item->incarnation = frame->incarnation;
-        item->resume_after = frame->resume_after;
-        item->floor = frame->floor;
+        item->frame.kind = frame->kind;
+        item->frame.link_seq = frame->link_seq;
+        item->frame.incarnation = frame->incarnation;
+        item->frame.resume_after = frame->resume_after;
+        item->frame.floor = frame->floor;
         wire_free (&frame->base);
     }
     zframe_destroy (&header);
-    if (usable && item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA)
+    if (usable && item->frame.kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA)
         usable = s_data_frame_sane (item);
     if (!usable) {
         zframe_destroy (&item->routing_id);
@@ -629,7 +629,7 @@ s_hold (federation_t *self, MDB_txn *txn, item_t *item, const char *why)
 {
     char name [FEDERATION_KEY_MAX], held [FEDERATION_KEY_MAX + CRISIS_EVENT_ID_MAX];
     s_meta_name (name, FEDERATION_META_HELD, item->region->id);
-    int size = snprintf (held, sizeof held, "%" PRIu64 " %s", item->link_seq,
+    int size = snprintf (held, sizeof held, "%" PRIu64 " %s", item->frame.link_seq,
                          item->held_event);
     MDB_val seen;
     int rc = store_get (self->store, txn, STORE_DB_META, name, strlen (name), &seen);
@@ -639,7 +639,7 @@ s_hold (federation_t *self, MDB_txn *txn, item_t *item, const char *why)
         return 0;
     log_error ("federation: link from %s held at seq %" PRIu64 ": %s; it waits until "
                 "%s sends a valid event there or the directory is fixed",
-                item->region->id, item->link_seq, why, item->region->id);
+                item->region->id, item->frame.link_seq, why, item->region->id);
     audit_entry_t entry = { .action = "refuse", .outcome = "refused",
                             .actor = item->region->id, .actor_role = "region",
                             .source = "federation", .detail = why,
@@ -664,7 +664,7 @@ s_apply_isolated (federation_t *self, MDB_txn *txn, item_t *item)
         //  The event broke the store's rules (a bad key...): its link only
         item->held = "the event could not be stored";
         log_error ("federation: event at link seq %" PRIu64 " from %s could not be "
-                    "applied: %s", item->link_seq, item->region->id,
+                    "applied: %s", item->frame.link_seq, item->region->id,
                     STORE_IS_APP_CODE (rc) ? zvh_strerror (rc) : mdb_strerror (rc));
     }
     rc = s_hold (self, txn, item, item->held);
@@ -674,92 +674,103 @@ s_apply_isolated (federation_t *self, MDB_txn *txn, item_t *item)
 //  The sender is in a higher incarnation (restored from a backup): its link
 //  goes on after resume_after; never forward of what was applied here.
 static int
-s_follow_incarnation (federation_t *self, MDB_txn *txn, item_t *item, uint64_t *last_in)
+s_follow_incarnation (federation_t *self, MDB_txn *txn, item_t *item,
+                      const link_in_t *state, const link_in_step_t *step)
 {
     const char *from = item->region->id;
     char name [FEDERATION_KEY_MAX];
-    uint64_t next = item->resume_after < *last_in ? item->resume_after : *last_in;
     log_warning ("federation: %s was restored from a backup (incarnation %" PRIu64 "); "
                   "its link continues after seq %" PRIu64 " (we had applied %" PRIu64
                   "); what it sends again is recognised by event id", from,
-                  item->incarnation, next, *last_in);
+                  step->next.linc, step->followed_lin, state->lin);
     s_meta_name (name, FEDERATION_META_LINK_INC, from);
-    int rc = store_set_meta_u64 (self->store, txn, name, item->incarnation);
+    int rc = store_set_meta_u64 (self->store, txn, name, step->next.linc);
     s_meta_name (name, FEDERATION_META_LAST_IN, from);
     if (rc == 0)
-        rc = store_set_meta_u64 (self->store, txn, name, next);
+        rc = store_set_meta_u64 (self->store, txn, name, step->followed_lin);
     //  Up to where we had been, its link now carries what it sends again
     s_meta_name (name, FEDERATION_META_RESENT, from);
     if (rc == 0)
-        rc = store_set_meta_u64 (self->store, txn, name, *last_in);
-    if (rc == 0)
-        *last_in = next;
+        rc = store_set_meta_u64 (self->store, txn, name, step->next.lres);
     return rc;
 }
 
-//  The sender no longer holds the events after last_in (older than its
+//  The sender no longer holds the events after lin (older than its
 //  retention, after we were restored): loud, and the link goes on.
 static int
-s_skip_hole (federation_t *self, MDB_txn *txn, item_t *item, uint64_t *last_in)
+s_skip_hole (federation_t *self, MDB_txn *txn, item_t *item, const link_in_step_t *step)
 {
     const char *from = item->region->id;
     log_error ("federation: events at link seqs %" PRIu64 "-%" PRIu64 " from %s are "
                 "gone: %s no longer holds them (this store was restored from a backup "
                 "older than %s's link_retention_days); they are lost for this region",
-                *last_in + 1, item->floor, from, from, from);
+                step->hole_from, item->frame.floor, from, from, from);
     audit_entry_t entry = { .action = "refuse", .outcome = "lost", .actor = from,
                             .actor_role = "region", .source = "federation",
                             .detail = "restored store: events older than the sender's "
                                       "retention cannot be sent again" };
     char name [FEDERATION_KEY_MAX];
     s_meta_name (name, FEDERATION_META_LAST_IN, from);
-    int rc = store_set_meta_u64 (self->store, txn, name, item->floor);
+    int rc = store_set_meta_u64 (self->store, txn, name, item->frame.floor);
     if (rc == 0)
         rc = audit_record (self->audit, txn, &entry, self->now_ms);
-    if (rc == 0)
-        *last_in = item->floor;
     return rc;
 }
 
-//  One item in link order: follow a new incarnation, skip a hole, apply the
-//  next event. Sets the item's ack. Returns 0 or an LMDB code.
+//  The link's stored state for region.
+static void
+s_read_link_in (federation_t *self, MDB_txn *txn, const char *region, link_in_t *state)
+{
+    char name [FEDERATION_KEY_MAX];
+    s_meta_name (name, FEDERATION_META_LAST_IN, region);
+    state->lin = store_meta_u64 (self->store, txn, name);
+    s_meta_name (name, FEDERATION_META_LINK_INC, region);
+    state->linc = store_meta_u64 (self->store, txn, name);
+    s_meta_name (name, FEDERATION_META_RESENT, region);
+    state->lres = store_meta_u64 (self->store, txn, name);
+}
+
+//  The event link_receive said is next, applied or held; lin moves on if
+//  it was applied.
+static int
+s_apply_next (federation_t *self, MDB_txn *txn, item_t *item, link_in_step_t *step)
+{
+    item->resent = step->resent;
+    int rc = s_apply_isolated (self, txn, item);
+    if (rc == FEDERATION_HELD)
+        link_held (step, &item->frame);
+    if (rc == 0) {
+        char name [FEDERATION_KEY_MAX];
+        s_meta_name (name, FEDERATION_META_LAST_IN, item->region->id);
+        rc = store_set_meta_u64 (self->store, txn, name, step->next.lin);
+    }
+    return rc;
+}
+
+//  One item in link order, as link_receive decides it (PROTOCOL 4.6, 4.9):
+//  follow a new incarnation, skip a hole, apply the next event. Sets the
+//  item's ack. Returns 0 or an LMDB code.
 static int
 s_apply_item (federation_t *self, MDB_txn *txn, item_t *item)
 {
-    char name [FEDERATION_KEY_MAX];
-    s_meta_name (name, FEDERATION_META_LAST_IN, item->region->id);
-    uint64_t last_in = store_meta_u64 (self->store, txn, name);
-    s_meta_name (name, FEDERATION_META_LINK_INC, item->region->id);
-    uint64_t link_inc = store_meta_u64 (self->store, txn, name);
-    int rc = 0;
-    if (item->incarnation > link_inc) {
-        rc = s_follow_incarnation (self, txn, item, &last_in);
-        link_inc = item->incarnation;
-    }
-    bool current = item->incarnation == link_inc;   //  else from before a restore
-    bool data = current && item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA;
-    if (rc == 0 && data && item->floor > last_in)
-        rc = s_skip_hole (self, txn, item, &last_in);
-    if (rc == 0 && data && item->link_seq == last_in + 1) {
-        s_meta_name (name, FEDERATION_META_RESENT, item->region->id);
-        item->resent = item->link_seq <= store_meta_u64 (self->store, txn, name);
-        rc = s_apply_isolated (self, txn, item);
-        s_meta_name (name, FEDERATION_META_LAST_IN, item->region->id);
-        if (rc == 0)
-            rc = store_set_meta_u64 (self->store, txn, name, item->link_seq);
-        if (rc == 0)
-            last_in = item->link_seq;
-    }
-    //  The sender has our acks for more than this store applied: the store
-    //  is an older copy (4.9); a new incarnation makes the sender go back
-    bool heard = item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA
-              || item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_PING;
+    link_in_t state;
+    s_read_link_in (self, txn, item->region->id, &state);
+    link_in_step_t step;
+    link_receive (&state, &item->frame, &step);
+    int rc = step.follow ? s_follow_incarnation (self, txn, item, &state, &step) : 0;
+    if (rc == 0 && step.hole)
+        rc = s_skip_hole (self, txn, item, &step);
+    if (rc == 0 && step.action == LINK_APPLY)
+        rc = s_apply_next (self, txn, item, &step);
     if (rc != 0 && rc != FEDERATION_HELD)
         return rc;
-    if (current && heard && item->resume_after > last_in)
+    //  The sender has our acks for more than this store applied: the store
+    //  is an older copy (4.9); a new incarnation makes the sender go back
+    if (step.overtaken)
         self->overtaken_by = item->region->id;
-    item->ack = last_in;
-    item->ack_incarnation = link_inc;
+    item->ack = step.ack_seq;
+    item->ack_incarnation = step.ack_incarnation;
+    char name [FEDERATION_KEY_MAX];
     s_meta_name (name, FEDERATION_META_ORIGIN_SEQ, item->region->id);
     item->ack_origin_seq = store_meta_u64 (self->store, txn, name);
     return 0;
@@ -843,7 +854,7 @@ static bool
 s_batch_has_events (federation_t *self)
 {
     for (size_t i = 0; i < self->batch_size; i++)
-        if (self->batch [i].kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA)
+        if (self->batch [i].frame.kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA)
             return true;
     return false;
 }
