@@ -5,10 +5,10 @@
  *  link, only the event at last_applied + 1 is applied; anything at or below
  *  it is a resend (acknowledged again, not applied), anything above it is a
  *  gap (the sender will go back). Meta key "lin:<region>" is the last link
- *  seq applied from a region; STORE_DB_DEDUP holds (origin, seq) for ever:
- *  its value is the time taken, then, for a relayable event only passed on
- *  from here, the region it went to (a copy that comes back once the case
- *  is here is applied; one that would go the same way again is not).
+ *  seq applied from a region; relay.c keeps (origin, seq) for ever, with,
+ *  for a relayable event only passed on from here, the region it went to
+ *  (a copy that comes back once the case is here is applied; one that
+ *  would go the same way again is not).
  *  "linc:<region>" is the sender incarnation whose numbering lin follows: a
  *  sender restored from a backup comes back in a higher one and numbers its
  *  link after `resume_after` (what we had acknowledged to its backup); what it sends
@@ -24,6 +24,7 @@
 #include "version.h"
 #include "zap.h"
 #include "monitor.h"
+#include "relay.h"
 #include "wire.h"
 #include "zvh/zvh.h"
 #include <sodium.h>
@@ -33,7 +34,6 @@
 #define FEDERATION_META_LINK_INC       "linc:"
 #define FEDERATION_META_RESENT         "lres:"  //  link seqs up to here: sent again
 #define FEDERATION_META_HELD           "lheld:" //  link seq held and already recorded
-#define FEDERATION_META_ORIGIN_SEQ     "oseq:"  //  highest event seq recorded per origin
 #define FEDERATION_KEY_MAX             128
 #define FEDERATION_Z85_KEY_LEN         40
 #define FEDERATION_HELD                1    //  refused: the link waits at this event
@@ -48,7 +48,6 @@
 //  The pump runs on its own timers at most this often (the old loop tick):
 //  a step that keeps failing (a store error) is not retried in a busy loop
 #define FEDERATION_PUMP_MIN_MS         50
-#define FEDERATION_WHEN_SIZE           8    //  dedup value: big-endian ms, then relay
 #define FEDERATION_OVERTAKEN_IVL_MS    10000    //  peers begin an incarnation this often at most
 
 _Static_assert (OUTBOX_PEER_MAX >= CONFIG_ID_MAX, "a relay target holds a region id");
@@ -70,6 +69,7 @@ struct _federation_t {
     const config_t *config;
     store_t *store;
     outbox_t *outbox;
+    relay_t *relay;                 //  the dedup records
     transfer_t *transfer;
     crisis_t *crisis;
     audit_t *audit;
@@ -162,6 +162,7 @@ federation_new (const config_t *config, zcert_t *cert, store_t *store,
     self->config = config;
     self->store = store;
     self->outbox = outbox;
+    self->relay = relay_new (store);
     self->transfer = transfer;
     self->crisis = crisis;
     self->audit = audit;
@@ -185,6 +186,7 @@ federation_destroy (federation_t **self_p)
     for (size_t i = 0; i < self->peer_count; i++)
         peer_destroy (&self->peers [i]);
     free (self->peers);
+    relay_destroy (&self->relay);
     endpoint_close (&self->router, &self->monitor);
     free (self);
     *self_p = NULL;
@@ -422,76 +424,37 @@ s_type_name (int type)
                                                                       : names [0];
 }
 
-//  A dedup record that says the event was only passed on (to relay->before)
-//  lets a copy that arrives again be looked at again.
-static bool
-s_relayed_before (const MDB_val *seen, outbox_relay_t *relay)
-{
-    size_t size = seen->mv_size;
-    if (size <= FEDERATION_WHEN_SIZE || size - FEDERATION_WHEN_SIZE >= sizeof relay->before)
-        return false;
-    memcpy (relay->before, (const uint8_t *) seen->mv_data + FEDERATION_WHEN_SIZE,
-            size - FEDERATION_WHEN_SIZE);
-    relay->before [size - FEDERATION_WHEN_SIZE] = 0;
-    return true;
-}
-
-//  The highest event seq of origin recorded here: every ACK to origin
-//  carries it, so a copy of origin's store learns which ids it gave (4.9).
-static int
-s_note_origin_seq (federation_t *self, MDB_txn *txn, const Zvh__V1__Envelope *envelope)
-{
-    char name [FEDERATION_KEY_MAX];
-    s_meta_name (name, FEDERATION_META_ORIGIN_SEQ, envelope->origin);
-    if (store_meta_u64 (self->store, txn, name) >= envelope->seq)
-        return 0;
-    return store_set_meta_u64 (self->store, txn, name, envelope->seq);
-}
-
-//  Record (origin, seq) as taken: applied here, or passed on to relay->to.
-static int
-s_record_taken (federation_t *self, MDB_txn *txn, const uint8_t *key, size_t key_size,
-                const outbox_relay_t *relay)
-{
-    uint8_t value [FEDERATION_WHEN_SIZE + OUTBOX_PEER_MAX];
-    store_be64_put (value, (uint64_t) self->now_ms);
-    size_t to_size = strlen (relay->to);
-    memcpy (value + FEDERATION_WHEN_SIZE, relay->to, to_size);
-    return store_put (self->store, txn, STORE_DB_DEDUP, key, key_size, value,
-                      FEDERATION_WHEN_SIZE + to_size, 0);
-}
-
 //  Apply an authenticated event unless (origin, seq) was applied here
 //  before; a relayable event only passed on from here is looked at again.
 static int
 s_take (federation_t *self, MDB_txn *txn, const char *from,
         const Zvh__V1__Envelope *envelope, const audit_entry_t *entry, bool resent)
 {
-    uint8_t key [FEDERATION_KEY_MAX];
-    size_t key_size = store_seq_key (key, sizeof key, envelope->origin, envelope->seq);
-    MDB_val seen;
     outbox_relay_t relay;
     memset (&relay, 0, sizeof relay);
-    int rc = key_size ? store_get (self->store, txn, STORE_DB_DEDUP, key, key_size, &seen)
-                      : EINVAL;
+    relay_taken_t taken;
+    int rc = relay_seen (self->relay, txn, envelope->origin, envelope->seq, &taken, &relay);
+    if (rc)
+        return rc;
     //  A copy sent again by a restored sender is never looked at again:
     //  only one that came back by another path may be (4.6)
-    if (rc == 0 && (resent || !s_relayed_before (&seen, &relay))) {
+    if (taken == RELAY_APPLIED || (taken == RELAY_PASSED_ON && resent)) {
         log_info ("federation: event %s/%" PRIu64 " was applied before; not again",
                    envelope->origin, envelope->seq);
         return 0;
     }
-    if (rc && rc != MDB_NOTFOUND)
-        return rc;
     bool signal = envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_RAISE
                || envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_EVENT;
     rc = signal ? crisis_apply (self->crisis, txn, from, envelope, &relay, self->now_ms)
                 : transfer_apply (self->transfer, txn, from, envelope, &relay,
                                   self->now_ms);
     if (rc == 0 && !relay.unplaced)
-        rc = s_record_taken (self, txn, key, key_size, &relay);
+        rc = relay_record (self->relay, txn, envelope->origin, envelope->seq, &relay,
+                           self->now_ms);
+    //  Every ACK to origin carries it, so a copy of origin's store learns
+    //  which ids it gave (4.9)
     if (rc == 0)
-        rc = s_note_origin_seq (self, txn, envelope);
+        rc = relay_note_origin_seq (self->relay, txn, envelope->origin, envelope->seq);
     if (rc == 0)
         rc = audit_record (self->audit, txn, entry, self->now_ms);
     return rc;
@@ -770,9 +733,7 @@ s_apply_item (federation_t *self, MDB_txn *txn, item_t *item)
         self->overtaken_by = item->region->id;
     item->ack = step.ack_seq;
     item->ack_incarnation = step.ack_incarnation;
-    char name [FEDERATION_KEY_MAX];
-    s_meta_name (name, FEDERATION_META_ORIGIN_SEQ, item->region->id);
-    item->ack_origin_seq = store_meta_u64 (self->store, txn, name);
+    item->ack_origin_seq = relay_origin_seq (self->relay, txn, item->region->id);
     return 0;
 }
 
