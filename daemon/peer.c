@@ -270,6 +270,7 @@ int
 peer_pump (peer_t *self, int64_t now_ms)
 {
     assert (self);
+    //  No ack in time: send everything unacknowledged again (go-back-N)
     int rto_ms;
     uint64_t resend = link_on_timeout (&self->link, now_ms, self->config->retry_max_ms,
                                        &rto_ms);

@@ -22,7 +22,7 @@ typedef enum {
     RELAY_PASSED_ON                 //  only passed on, to relay->before
 } relay_taken_t;
 
-//  Create the dedup records' owner over store. Returns NULL on no memory.
+//  Create the owner of the dedup records in store.
 relay_t *
     relay_new (store_t *store);
 
