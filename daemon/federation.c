@@ -5,10 +5,10 @@
  *  link, only the event at last_applied + 1 is applied; anything at or below
  *  it is a resend (acknowledged again, not applied), anything above it is a
  *  gap (the sender will go back). Meta key "lin:<region>" is the last link
- *  seq applied from a region; STORE_DB_DEDUP holds (origin, seq) for ever:
- *  its value is the time taken, then, for a relayable event only passed on
- *  from here, the region it went to (a copy that comes back once the case
- *  is here is applied; one that would go the same way again is not).
+ *  seq applied from a region; relay.c keeps (origin, seq) for ever, with,
+ *  for a relayable event only passed on from here, the region it went to
+ *  (a copy that comes back once the case is here is applied; one that
+ *  would go the same way again is not).
  *  "linc:<region>" is the sender incarnation whose numbering lin follows: a
  *  sender restored from a backup comes back in a higher one and numbers its
  *  link after `resume_after` (what we had acknowledged to its backup); what it sends
@@ -21,9 +21,11 @@
 #include "log.h"
 #include "authority.h"
 #include "endpoint.h"
+#include "link.h"
 #include "version.h"
 #include "zap.h"
 #include "monitor.h"
+#include "relay.h"
 #include "wire.h"
 #include "zvh/zvh.h"
 #include <sodium.h>
@@ -33,7 +35,6 @@
 #define FEDERATION_META_LINK_INC       "linc:"
 #define FEDERATION_META_RESENT         "lres:"  //  link seqs up to here: sent again
 #define FEDERATION_META_HELD           "lheld:" //  link seq held and already recorded
-#define FEDERATION_META_ORIGIN_SEQ     "oseq:"  //  highest event seq recorded per origin
 #define FEDERATION_KEY_MAX             128
 #define FEDERATION_Z85_KEY_LEN         40
 #define FEDERATION_HELD                1    //  refused: the link waits at this event
@@ -48,7 +49,6 @@
 //  The pump runs on its own timers at most this often (the old loop tick):
 //  a step that keeps failing (a store error) is not retried in a busy loop
 #define FEDERATION_PUMP_MIN_MS         50
-#define FEDERATION_WHEN_SIZE           8    //  dedup value: big-endian ms, then relay
 #define FEDERATION_OVERTAKEN_IVL_MS    10000    //  peers begin an incarnation this often at most
 
 _Static_assert (OUTBOX_PEER_MAX >= CONFIG_ID_MAX, "a relay target holds a region id");
@@ -56,11 +56,7 @@ _Static_assert (OUTBOX_PEER_MAX >= CONFIG_ID_MAX, "a relay target holds a region
 typedef struct {
     const config_region_t *region;
     zframe_t *routing_id;
-    Zvh__V1__LinkFrame__Kind kind;
-    uint64_t link_seq;
-    uint64_t incarnation;           //  the sender's
-    uint64_t resume_after;
-    uint64_t floor;
+    Zvh__V1__LinkFrame frame;       //  the header's fields (no unknown fields kept)
     zframe_t *envelope;
     uint64_t ack;                   //  last applied on this link after the batch
     uint64_t ack_incarnation;       //  whose numbering ack is in
@@ -74,6 +70,7 @@ struct _federation_t {
     const config_t *config;
     store_t *store;
     outbox_t *outbox;
+    relay_t *relay;                 //  the dedup records
     transfer_t *transfer;
     crisis_t *crisis;
     audit_t *audit;
@@ -167,6 +164,7 @@ federation_new (const config_t *config, zcert_t *cert, store_t *store,
     self->config = config;
     self->store = store;
     self->outbox = outbox;
+    self->relay = relay_new (store);
     self->transfer = transfer;
     self->crisis = crisis;
     self->audit = audit;
@@ -190,6 +188,7 @@ federation_destroy (federation_t **self_p)
     for (size_t i = 0; i < self->peer_count; i++)
         peer_destroy (&self->peers [i]);
     free (self->peers);
+    relay_destroy (&self->relay);
     endpoint_close (&self->router, &self->monitor);
     free (self);
     *self_p = NULL;
@@ -335,13 +334,14 @@ static bool
 s_data_frame_sane (const item_t *item)
 {
     const char *why = !item->envelope ? "no envelope"
-                    : item->link_seq == 0 ? "link seq 0"
-                    : item->floor >= item->link_seq ? "floor at or past its own link seq"
+                    : item->frame.link_seq == 0 ? "link seq 0"
+                    : item->frame.floor >= item->frame.link_seq
+                    ? "floor at or past its own link seq"
                     : NULL;
     if (why)
         log_warning ("federation: event frame from %s refused: %s (link seq %" PRIu64
-                      ", floor %" PRIu64 ")", item->region->id, why, item->link_seq,
-                      item->floor);
+                      ", floor %" PRIu64 ")", item->region->id, why,
+                      item->frame.link_seq, item->frame.floor);
     return why == NULL;
 }
 
@@ -366,6 +366,8 @@ s_read_item (federation_t *self, item_t *item)
     if (!msg)
         return false;
     memset (item, 0, sizeof *item);
+    Zvh__V1__LinkFrame none = ZVH__V1__LINK_FRAME__INIT;
+    item->frame = none;
     item->routing_id = zmsg_pop (msg);
     zframe_t *header = zmsg_pop (msg);
     item->envelope = zmsg_pop (msg);
@@ -396,15 +398,15 @@ s_read_item (federation_t *self, item_t *item)
     if (!well_formed)
         log_warning ("federation: malformed message from %s refused", item->region->id);
     if (frame) {
-        item->kind = frame->kind;
-        item->link_seq = frame->link_seq;
-        item->incarnation = frame->incarnation;
-        item->resume_after = frame->resume_after;
-        item->floor = frame->floor;
+        item->frame.kind = frame->kind;
+        item->frame.link_seq = frame->link_seq;
+        item->frame.incarnation = frame->incarnation;
+        item->frame.resume_after = frame->resume_after;
+        item->frame.floor = frame->floor;
         wire_free (&frame->base);
     }
     zframe_destroy (&header);
-    if (usable && item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA)
+    if (usable && item->frame.kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA)
         usable = s_data_frame_sane (item);
     if (usable && item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_STATUS) {
         //  The sender's summary for the status page (4.10); acknowledged
@@ -432,76 +434,37 @@ s_type_name (int type)
                                                                       : names [0];
 }
 
-//  A dedup record that says the event was only passed on (to relay->before)
-//  lets a copy that arrives again be looked at again.
-static bool
-s_relayed_before (const MDB_val *seen, outbox_relay_t *relay)
-{
-    size_t size = seen->mv_size;
-    if (size <= FEDERATION_WHEN_SIZE || size - FEDERATION_WHEN_SIZE >= sizeof relay->before)
-        return false;
-    memcpy (relay->before, (const uint8_t *) seen->mv_data + FEDERATION_WHEN_SIZE,
-            size - FEDERATION_WHEN_SIZE);
-    relay->before [size - FEDERATION_WHEN_SIZE] = 0;
-    return true;
-}
-
-//  The highest event seq of origin recorded here: every ACK to origin
-//  carries it, so a copy of origin's store learns which ids it gave (4.9).
-static int
-s_note_origin_seq (federation_t *self, MDB_txn *txn, const Zvh__V1__Envelope *envelope)
-{
-    char name [FEDERATION_KEY_MAX];
-    s_meta_name (name, FEDERATION_META_ORIGIN_SEQ, envelope->origin);
-    if (store_meta_u64 (self->store, txn, name) >= envelope->seq)
-        return 0;
-    return store_set_meta_u64 (self->store, txn, name, envelope->seq);
-}
-
-//  Record (origin, seq) as taken: applied here, or passed on to relay->to.
-static int
-s_record_taken (federation_t *self, MDB_txn *txn, const uint8_t *key, size_t key_size,
-                const outbox_relay_t *relay)
-{
-    uint8_t value [FEDERATION_WHEN_SIZE + OUTBOX_PEER_MAX];
-    store_be64_put (value, (uint64_t) self->now_ms);
-    size_t to_size = strlen (relay->to);
-    memcpy (value + FEDERATION_WHEN_SIZE, relay->to, to_size);
-    return store_put (self->store, txn, STORE_DB_DEDUP, key, key_size, value,
-                      FEDERATION_WHEN_SIZE + to_size, 0);
-}
-
 //  Apply an authenticated event unless (origin, seq) was applied here
 //  before; a relayable event only passed on from here is looked at again.
 static int
 s_take (federation_t *self, MDB_txn *txn, const char *from,
         const Zvh__V1__Envelope *envelope, const audit_entry_t *entry, bool resent)
 {
-    uint8_t key [FEDERATION_KEY_MAX];
-    size_t key_size = store_seq_key (key, sizeof key, envelope->origin, envelope->seq);
-    MDB_val seen;
     outbox_relay_t relay;
     memset (&relay, 0, sizeof relay);
-    int rc = key_size ? store_get (self->store, txn, STORE_DB_DEDUP, key, key_size, &seen)
-                      : EINVAL;
+    relay_taken_t taken;
+    int rc = relay_seen (self->relay, txn, envelope->origin, envelope->seq, &taken, &relay);
+    if (rc)
+        return rc;
     //  A copy sent again by a restored sender is never looked at again:
     //  only one that came back by another path may be (4.6)
-    if (rc == 0 && (resent || !s_relayed_before (&seen, &relay))) {
+    if (taken == RELAY_APPLIED || (taken == RELAY_PASSED_ON && resent)) {
         log_info ("federation: event %s/%" PRIu64 " was applied before; not again",
                    envelope->origin, envelope->seq);
         return 0;
     }
-    if (rc && rc != MDB_NOTFOUND)
-        return rc;
     bool signal = envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_RAISE
                || envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_EVENT;
     rc = signal ? crisis_apply (self->crisis, txn, from, envelope, &relay, self->now_ms)
                 : transfer_apply (self->transfer, txn, from, envelope, &relay,
                                   self->now_ms);
     if (rc == 0 && !relay.unplaced)
-        rc = s_record_taken (self, txn, key, key_size, &relay);
+        rc = relay_record (self->relay, txn, envelope->origin, envelope->seq, &relay,
+                           self->now_ms);
+    //  Every ACK to origin carries it, so a copy of origin's store learns
+    //  which ids it gave (4.9)
     if (rc == 0)
-        rc = s_note_origin_seq (self, txn, envelope);
+        rc = relay_note_origin_seq (self->relay, txn, envelope->origin, envelope->seq);
     if (rc == 0)
         rc = audit_record (self->audit, txn, entry, self->now_ms);
     return rc;
@@ -639,7 +602,7 @@ s_hold (federation_t *self, MDB_txn *txn, item_t *item, const char *why)
 {
     char name [FEDERATION_KEY_MAX], held [FEDERATION_KEY_MAX + CRISIS_EVENT_ID_MAX];
     s_meta_name (name, FEDERATION_META_HELD, item->region->id);
-    int size = snprintf (held, sizeof held, "%" PRIu64 " %s", item->link_seq,
+    int size = snprintf (held, sizeof held, "%" PRIu64 " %s", item->frame.link_seq,
                          item->held_event);
     MDB_val seen;
     int rc = store_get (self->store, txn, STORE_DB_META, name, strlen (name), &seen);
@@ -649,7 +612,7 @@ s_hold (federation_t *self, MDB_txn *txn, item_t *item, const char *why)
         return 0;
     log_error ("federation: link from %s held at seq %" PRIu64 ": %s; it waits until "
                 "%s sends a valid event there or the directory is fixed",
-                item->region->id, item->link_seq, why, item->region->id);
+                item->region->id, item->frame.link_seq, why, item->region->id);
     audit_entry_t entry = { .action = "refuse", .outcome = "refused",
                             .actor = item->region->id, .actor_role = "region",
                             .source = "federation", .detail = why,
@@ -674,7 +637,7 @@ s_apply_isolated (federation_t *self, MDB_txn *txn, item_t *item)
         //  The event broke the store's rules (a bad key...): its link only
         item->held = "the event could not be stored";
         log_error ("federation: event at link seq %" PRIu64 " from %s could not be "
-                    "applied: %s", item->link_seq, item->region->id,
+                    "applied: %s", item->frame.link_seq, item->region->id,
                     STORE_IS_APP_CODE (rc) ? zvh_strerror (rc) : mdb_strerror (rc));
     }
     rc = s_hold (self, txn, item, item->held);
@@ -684,94 +647,103 @@ s_apply_isolated (federation_t *self, MDB_txn *txn, item_t *item)
 //  The sender is in a higher incarnation (restored from a backup): its link
 //  goes on after resume_after; never forward of what was applied here.
 static int
-s_follow_incarnation (federation_t *self, MDB_txn *txn, item_t *item, uint64_t *last_in)
+s_follow_incarnation (federation_t *self, MDB_txn *txn, item_t *item,
+                      const link_in_t *state, const link_in_step_t *step)
 {
     const char *from = item->region->id;
     char name [FEDERATION_KEY_MAX];
-    uint64_t next = item->resume_after < *last_in ? item->resume_after : *last_in;
     log_warning ("federation: %s was restored from a backup (incarnation %" PRIu64 "); "
                   "its link continues after seq %" PRIu64 " (we had applied %" PRIu64
                   "); what it sends again is recognised by event id", from,
-                  item->incarnation, next, *last_in);
+                  step->next.linc, step->followed_lin, state->lin);
     s_meta_name (name, FEDERATION_META_LINK_INC, from);
-    int rc = store_set_meta_u64 (self->store, txn, name, item->incarnation);
+    int rc = store_set_meta_u64 (self->store, txn, name, step->next.linc);
     s_meta_name (name, FEDERATION_META_LAST_IN, from);
     if (rc == 0)
-        rc = store_set_meta_u64 (self->store, txn, name, next);
+        rc = store_set_meta_u64 (self->store, txn, name, step->followed_lin);
     //  Up to where we had been, its link now carries what it sends again
     s_meta_name (name, FEDERATION_META_RESENT, from);
     if (rc == 0)
-        rc = store_set_meta_u64 (self->store, txn, name, *last_in);
-    if (rc == 0)
-        *last_in = next;
+        rc = store_set_meta_u64 (self->store, txn, name, step->next.lres);
     return rc;
 }
 
-//  The sender no longer holds the events after last_in (older than its
+//  The sender no longer holds the events after lin (older than its
 //  retention, after we were restored): loud, and the link goes on.
 static int
-s_skip_hole (federation_t *self, MDB_txn *txn, item_t *item, uint64_t *last_in)
+s_skip_hole (federation_t *self, MDB_txn *txn, item_t *item, const link_in_step_t *step)
 {
     const char *from = item->region->id;
     log_error ("federation: events at link seqs %" PRIu64 "-%" PRIu64 " from %s are "
                 "gone: %s no longer holds them (this store was restored from a backup "
                 "older than %s's link_retention_days); they are lost for this region",
-                *last_in + 1, item->floor, from, from, from);
+                step->hole_from, item->frame.floor, from, from, from);
     audit_entry_t entry = { .action = "refuse", .outcome = "lost", .actor = from,
                             .actor_role = "region", .source = "federation",
                             .detail = "restored store: events older than the sender's "
                                       "retention cannot be sent again" };
     char name [FEDERATION_KEY_MAX];
     s_meta_name (name, FEDERATION_META_LAST_IN, from);
-    int rc = store_set_meta_u64 (self->store, txn, name, item->floor);
+    int rc = store_set_meta_u64 (self->store, txn, name, item->frame.floor);
     if (rc == 0)
         rc = audit_record (self->audit, txn, &entry, self->now_ms);
-    if (rc == 0)
-        *last_in = item->floor;
     return rc;
 }
 
-//  One item in link order: follow a new incarnation, skip a hole, apply the
-//  next event. Sets the item's ack. Returns 0 or an LMDB code.
+//  The link's stored state for region.
+static void
+s_read_link_in (federation_t *self, MDB_txn *txn, const char *region, link_in_t *state)
+{
+    char name [FEDERATION_KEY_MAX];
+    s_meta_name (name, FEDERATION_META_LAST_IN, region);
+    state->lin = store_meta_u64 (self->store, txn, name);
+    s_meta_name (name, FEDERATION_META_LINK_INC, region);
+    state->linc = store_meta_u64 (self->store, txn, name);
+    s_meta_name (name, FEDERATION_META_RESENT, region);
+    state->lres = store_meta_u64 (self->store, txn, name);
+}
+
+//  The event link_receive said is next, applied or held; lin moves on if
+//  it was applied.
+static int
+s_apply_next (federation_t *self, MDB_txn *txn, item_t *item, link_in_step_t *step)
+{
+    item->resent = step->resent;
+    int rc = s_apply_isolated (self, txn, item);
+    if (rc == FEDERATION_HELD)
+        link_held (step, &item->frame);
+    if (rc == 0) {
+        char name [FEDERATION_KEY_MAX];
+        s_meta_name (name, FEDERATION_META_LAST_IN, item->region->id);
+        rc = store_set_meta_u64 (self->store, txn, name, step->next.lin);
+    }
+    return rc;
+}
+
+//  One item in link order, as link_receive decides it (PROTOCOL 4.6, 4.9):
+//  follow a new incarnation, skip a hole, apply the next event. Sets the
+//  item's ack. Returns 0 or an LMDB code.
 static int
 s_apply_item (federation_t *self, MDB_txn *txn, item_t *item)
 {
-    char name [FEDERATION_KEY_MAX];
-    s_meta_name (name, FEDERATION_META_LAST_IN, item->region->id);
-    uint64_t last_in = store_meta_u64 (self->store, txn, name);
-    s_meta_name (name, FEDERATION_META_LINK_INC, item->region->id);
-    uint64_t link_inc = store_meta_u64 (self->store, txn, name);
-    int rc = 0;
-    if (item->incarnation > link_inc) {
-        rc = s_follow_incarnation (self, txn, item, &last_in);
-        link_inc = item->incarnation;
-    }
-    bool current = item->incarnation == link_inc;   //  else from before a restore
-    bool data = current && item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA;
-    if (rc == 0 && data && item->floor > last_in)
-        rc = s_skip_hole (self, txn, item, &last_in);
-    if (rc == 0 && data && item->link_seq == last_in + 1) {
-        s_meta_name (name, FEDERATION_META_RESENT, item->region->id);
-        item->resent = item->link_seq <= store_meta_u64 (self->store, txn, name);
-        rc = s_apply_isolated (self, txn, item);
-        s_meta_name (name, FEDERATION_META_LAST_IN, item->region->id);
-        if (rc == 0)
-            rc = store_set_meta_u64 (self->store, txn, name, item->link_seq);
-        if (rc == 0)
-            last_in = item->link_seq;
-    }
-    //  The sender has our acks for more than this store applied: the store
-    //  is an older copy (4.9); a new incarnation makes the sender go back
-    bool heard = item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA
-              || item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_PING;
+    link_in_t state;
+    s_read_link_in (self, txn, item->region->id, &state);
+    link_in_step_t step;
+    link_receive (&state, &item->frame, &step);
+    int rc = step.follow ? s_follow_incarnation (self, txn, item, &state, &step) : 0;
+    if (rc == 0 && step.hole)
+        rc = s_skip_hole (self, txn, item, &step);
+    if (rc == 0 && step.action == LINK_APPLY)
+        rc = s_apply_next (self, txn, item, &step);
     if (rc != 0 && rc != FEDERATION_HELD)
         return rc;
-    if (current && heard && item->resume_after > last_in)
+    //  The sender has our acks for more than this store applied: the store
+    //  is an older copy (4.9); a new incarnation makes the sender go back
+    if (step.overtaken)
         self->overtaken_by = item->region->id;
-    item->ack = last_in;
-    item->ack_incarnation = link_inc;
-    s_meta_name (name, FEDERATION_META_ORIGIN_SEQ, item->region->id);
-    item->ack_origin_seq = store_meta_u64 (self->store, txn, name);
+    item->ack = step.ack_seq;
+    item->ack_incarnation = step.ack_incarnation;
+    item->ack_origin_seq = relay_origin_seq (self->relay, txn, item->region->id);
     return 0;
 }
 
@@ -853,7 +825,7 @@ static bool
 s_batch_has_events (federation_t *self)
 {
     for (size_t i = 0; i < self->batch_size; i++)
-        if (self->batch [i].kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA)
+        if (self->batch [i].frame.kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA)
             return true;
     return false;
 }

@@ -17,6 +17,7 @@
 #include "peer.h"
 #include "log.h"
 #include "endpoint.h"
+#include "link.h"
 #include "monitor.h"
 #include "version.h"
 #include "wire.h"
@@ -46,24 +47,16 @@ struct _peer_t {
     char name [PEER_NAME_MAX];      //  for log lines
     zsock_t *dealer;
     zsock_t *monitor;
-    uint64_t acked;
-    uint64_t sent;
+    link_out_t link;                //  acked, sent, timeout: the link's rules decide
     uint64_t floor;                 //  entries after this are still held
-    uint64_t peer_incarnation;      //  the peer's, as last heard
     bool acked_known;               //  acked read from the store yet
     bool ack_pending;               //  acked is ahead of the store
     int64_t next_prune_ms;
-    int rto_ms;                     //  current retransmit timeout
-    int64_t last_progress_ms;       //  last ack that moved, or last resend
     int64_t last_send_ms;
     int64_t last_seen_ms;
     bool wake;                      //  outbox may have grown
     int64_t redial_ms;              //  after a refused handshake: connect again then
     char version [PEER_VERSION_MAX];    //  the peer's protocol version, "" = not heard
-    bool overtaken;                 //  the peer has more of us than our store
-    uint64_t overtaken_incarnation; //  what it reported: our incarnation it follows
-    uint64_t overtaken_seq;         //  and our highest event seq it has
-    uint64_t seq_seen;              //  our origin seq was at least this (read before)
     int64_t up_since_ms;            //  first frame after it was last down
     int64_t version_logged_ms;      //  last "speaks another major version" line
 };
@@ -105,7 +98,7 @@ peer_new (const config_region_t *region, zcert_t *cert, const config_t *config,
     snprintf (self->endpoint, sizeof self->endpoint, "%s", region->endpoint);
     snprintf (self->public_key, sizeof self->public_key, "%s", region->public_key);
     snprintf (self->name, sizeof self->name, "peer %s", region->id);
-    self->rto_ms = config->retry_min_ms;
+    self->link.rto_ms = config->retry_min_ms;
     self->wake = true;
     self->dealer = zsock_new (ZMQ_DEALER);
     if (!self->dealer || s_configure (self, region, cert)) {
@@ -214,7 +207,7 @@ s_send (peer_t *self, Zvh__V1__LinkFrame__Kind kind, uint64_t link_seq,
     header.kind = kind;
     header.link_seq = link_seq;
     header.incarnation = outbox_incarnation (self->outbox);
-    header.resume_after = self->acked;  //  fixed until the peer acks this incarnation
+    header.resume_after = self->link.acked;  //  fixed until the peer acks this incarnation
     header.floor = envelope ? self->floor : 0;
     header.version_major = version_major;
     header.version_minor = version_minor;
@@ -242,9 +235,7 @@ s_send_entry (uint64_t link_seq, const uint8_t *envelope, size_t size, void *arg
     peer_t *self = args->peer;
     if (s_send (self, ZVH__V1__LINK_FRAME__KIND__KIND_DATA, link_seq, envelope, size))
         return 1;                   //  would block: try again on the next pump
-    if (self->sent == self->acked)
-        self->last_progress_ms = args->now_ms;  //  the timeout runs from here
-    self->sent = link_seq;
+    link_on_sent (&self->link, link_seq, args->now_ms);
     self->last_send_ms = args->now_ms;
     return 0;
 }
@@ -255,18 +246,18 @@ s_send_window (MDB_txn *txn, void *arg)
     pump_args_t *args = (pump_args_t *) arg;
     peer_t *self = args->peer;
     if (!self->acked_known) {
-        self->acked = self->sent = outbox_acked (self->outbox, txn, self->region);
+        self->link.acked = self->link.sent = outbox_acked (self->outbox, txn, self->region);
         char name [PEER_META_KEY_MAX];
         snprintf (name, sizeof name, "%s%s", PEER_META_INC, self->region);
-        self->peer_incarnation = store_meta_u64 (self->store, txn, name);
+        self->link.peer_incarnation = store_meta_u64 (self->store, txn, name);
         self->acked_known = true;
     }
     self->floor = outbox_floor (self->outbox, txn, self->region);
-    uint64_t in_flight = self->sent - self->acked;
-    if (in_flight >= (uint64_t) self->config->window)
+    uint64_t room = link_window_room (&self->link, self->config->window);
+    if (room == 0)
         return 0;
-    return outbox_scan (self->outbox, txn, self->region, self->sent,
-                        self->config->window - in_flight, s_send_entry, args);
+    return outbox_scan (self->outbox, txn, self->region, self->link.sent, room,
+                        s_send_entry, args);
 }
 
 static int
@@ -280,14 +271,13 @@ int
 peer_pump (peer_t *self, int64_t now_ms)
 {
     assert (self);
-    if (self->sent > self->acked && now_ms - self->last_progress_ms >= self->rto_ms) {
-        //  No ack in time: send everything unacknowledged again
+    //  No ack in time: send everything unacknowledged again (go-back-N)
+    int rto_ms;
+    uint64_t resend = link_on_timeout (&self->link, now_ms, self->config->retry_max_ms,
+                                       &rto_ms);
+    if (resend) {
         log_info ("%s: no ack for %" PRIu64 " event(s) in %d ms, resending",
-                    self->name, self->sent - self->acked, self->rto_ms);
-        self->sent = self->acked;
-        self->last_progress_ms = now_ms;
-        self->rto_ms = self->rto_ms * 2 > self->config->retry_max_ms
-                     ? self->config->retry_max_ms : self->rto_ms * 2;
+                    self->name, resend, rto_ms);
         self->wake = true;
     }
     if (self->redial_ms && now_ms >= self->redial_ms) {
@@ -330,8 +320,8 @@ peer_next_due_ms (peer_t *self)
     if (self->wake)
         return 0;
     int64_t due_ms = self->last_send_ms + self->config->heartbeat_ms;
-    if (self->sent > self->acked)
-        due_ms = s_earlier (due_ms, self->last_progress_ms + self->rto_ms);
+    if (link_in_flight (&self->link))
+        due_ms = s_earlier (due_ms, self->link.progress_ms + self->link.rto_ms);
     if (self->redial_ms)
         due_ms = s_earlier (due_ms, self->redial_ms);
     if (self->acked_known)
@@ -343,7 +333,7 @@ bool
 peer_is_settled (peer_t *self, int64_t now_ms)
 {
     assert (self);
-    return peer_is_up (self, now_ms) && self->sent == self->acked && !self->redial_ms;
+    return peer_is_up (self, now_ms) && !link_in_flight (&self->link) && !self->redial_ms;
 }
 
 typedef struct {
@@ -357,7 +347,8 @@ int
 peer_store_ack (peer_t *self, MDB_txn *txn)
 {
     assert (self);
-    return self->ack_pending ? outbox_ack (self->outbox, txn, self->region, self->acked) : 0;
+    return self->ack_pending ? outbox_ack (self->outbox, txn, self->region, self->link.acked)
+                             : 0;
 }
 
 void
@@ -395,100 +386,62 @@ static int
 s_on_peer_restore (peer_t *self, uint64_t peer_incarnation, uint64_t link_seq,
                    int64_t now_ms)
 {
-    ack_args_t args = { self, link_seq, peer_incarnation, self->acked };
+    ack_args_t args = { self, link_seq, peer_incarnation, self->link.acked };
     int rc = store_write (self->store, s_apply_peer_restore, &args);
     if (rc)
         return rc;
     self->ack_pending = false;
-    self->peer_incarnation = peer_incarnation;
-    if (link_seq >= self->acked) {
+    link_restore_t restore;
+    link_on_restore (&self->link, peer_incarnation, link_seq, args.acked, now_ms, &restore);
+    if (restore.complete) {
         log_info ("%s: the peer runs a restored store (incarnation %" PRIu64 "); "
                    "it has all this link sent", self->name, peer_incarnation);
         return 0;
     }
     log_warning ("%s: the peer was restored from a backup (incarnation %" PRIu64 "): "
                   "it has this link up to %" PRIu64 ", we had %" PRIu64 " acknowledged",
-                  self->name, peer_incarnation, link_seq, self->acked);
-    if (args.acked > link_seq)
+                  self->name, peer_incarnation, link_seq, restore.had_acked);
+    if (restore.lost_to)
         log_error ("%s: link seqs %" PRIu64 "-%" PRIu64 " are no longer held (older "
                     "than link_retention_days): the restored peer will not get them",
-                    self->name, link_seq + 1, args.acked);
-    if (args.acked < self->acked) {
+                    self->name, link_seq + 1, restore.lost_to);
+    if (restore.resend_from) {
         log_warning ("%s: sending again from link seq %" PRIu64, self->name,
-                      args.acked + 1);
-        self->acked = self->sent = args.acked;
-        self->last_progress_ms = now_ms;
+                      restore.resend_from);
         self->wake = true;
     }
     return 0;
 }
 
-typedef struct {
-    peer_t *peer;
-    const Zvh__V1__LinkFrame *frame;
-    bool ahead;
-} ahead_args_t;
-
-//  An ACK in our numbering for a link seq we never queued, or for an event
-//  seq we never gave: the peer has what a later state of this store sent.
+//  What an ACK that may show this store is an older copy is checked
+//  against: the last link seq queued and the last origin seq given.
 static int
 s_read_ahead (MDB_txn *txn, void *arg)
 {
-    ahead_args_t *args = (ahead_args_t *) arg;
-    peer_t *self = args->peer;
-    self->seq_seen = outbox_last_seq (self->outbox, txn);
-    args->ahead = args->frame->link_seq > outbox_last_out (self->outbox, txn, self->region)
-               || args->frame->origin_seq > self->seq_seen;
-    return 0;
-}
-
-//  The peer follows a later incarnation of ours than this store has, or an
-//  ACK in our numbering says it has more of us than this store ever made:
-//  this store is an older copy (PROTOCOL 4.9). Noted for the federation,
-//  which begins a new incarnation.
-static int
-s_check_overtaken (peer_t *self, const Zvh__V1__LinkFrame *frame)
-{
-    uint64_t incarnation = outbox_incarnation (self->outbox);
-    ahead_args_t args = { self, frame, frame->link_incarnation > incarnation };
-    bool suspect = frame->link_incarnation == incarnation
-                && (frame->link_seq > self->sent || frame->origin_seq > self->seq_seen);
-    if (!args.ahead && suspect) {
-        int rc = store_read (self->store, s_read_ahead, &args);
-        if (rc)
-            return rc;
-    }
-    if (args.ahead) {
-        self->overtaken = true;
-        self->overtaken_incarnation = frame->link_incarnation;
-        self->overtaken_seq = frame->origin_seq;
-    }
+    peer_t *self = (peer_t *) arg;
+    self->link.seq_seen = outbox_last_seq (self->outbox, txn);
+    self->link.last_out = outbox_last_out (self->outbox, txn, self->region);
     return 0;
 }
 
 static int
 s_on_ack (peer_t *self, const Zvh__V1__LinkFrame *frame, int64_t now_ms)
 {
-    uint64_t link_seq = frame->link_seq;
     if (!self->acked_known)
         return 0;
-    int rc = s_check_overtaken (self, frame);
-    //  An ack in another incarnation's numbering says nothing about ours
-    if (rc || self->overtaken || frame->link_incarnation != outbox_incarnation (self->outbox))
-        return rc;
-    if (frame->incarnation > self->peer_incarnation)
-        return s_on_peer_restore (self, frame->incarnation, link_seq, now_ms);
-    if (link_seq <= self->acked)
-        return 0;
-    if (link_seq > self->sent)
-        link_seq = self->sent;      //  acks for more than we sent are not ours to trust
-    if (link_seq <= self->acked)
-        return 0;
-    self->acked = link_seq;
-    self->ack_pending = true;
-    self->rto_ms = self->config->retry_min_ms;
-    self->last_progress_ms = now_ms;
-    self->wake = true;              //  the window has room again
+    self->link.incarnation = outbox_incarnation (self->outbox);
+    if (link_ack_suspect (&self->link, frame)) {
+        int rc = store_read (self->store, s_read_ahead, self);
+        if (rc)
+            return rc;
+    }
+    link_ack_t taken = link_on_ack (&self->link, frame, self->config->retry_min_ms, now_ms);
+    if (taken == LINK_ACK_RESTORED)
+        return s_on_peer_restore (self, frame->incarnation, frame->link_seq, now_ms);
+    if (taken == LINK_ACK_TAKEN) {
+        self->ack_pending = true;
+        self->wake = true;          //  the window has room again
+    }
     return 0;
 }
 
@@ -496,12 +449,7 @@ bool
 peer_overtaken (peer_t *self, uint64_t *incarnation_p, uint64_t *seq_p)
 {
     assert (self);
-    if (!self->overtaken)
-        return false;
-    self->overtaken = false;
-    *incarnation_p = self->overtaken_incarnation;
-    *seq_p = self->overtaken_seq;
-    return true;
+    return link_overtaken (&self->link, incarnation_p, seq_p);
 }
 
 int64_t
@@ -522,7 +470,7 @@ void
 peer_restart (peer_t *self)
 {
     assert (self);
-    self->sent = self->acked;       //  the new incarnation numbers after acked
+    link_resend_all (&self->link);  //  the new incarnation numbers after acked
     self->wake = true;
 }
 
@@ -573,7 +521,7 @@ peer_recv (peer_t *self, int64_t now_ms)
             self->up_since_ms = now_ms;
         self->last_seen_ms = now_ms;
         if (header->kind == ZVH__V1__LINK_FRAME__KIND__KIND_ACK) {
-            if (header->incarnation > self->peer_incarnation) {
+            if (header->incarnation > self->link.peer_incarnation) {
                 have_best = false;
                 rc = s_on_ack (self, header, now_ms);
             }
@@ -605,7 +553,7 @@ s_on_monitor_event (peer_t *self, int event)
         self->redial_ms = zclock_time () + PEER_REDIAL_MS;
     if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
         //  A new connection: what was in flight on the old one may be lost
-        self->sent = self->acked;
+        link_resend_all (&self->link);
         self->wake = true;
     }
 }

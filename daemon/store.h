@@ -27,7 +27,7 @@ typedef enum {
     STORE_DB_CASES,         //  case id -> zvh.v1.Case
     STORE_DB_PLANS,         //  case id, NUL, be64 version -> serialised Plan
     STORE_DB_OUTBOX,        //  peer id, NUL, be64 link seq -> zvh.v1.Envelope
-    STORE_DB_DEDUP,         //  origin id, NUL, be64 seq -> be64 applied ms
+    STORE_DB_DEDUP,         //  origin id, NUL, be64 seq -> be64 ms [, relayed to] (relay.h)
     STORE_DB_SIGNALS,       //  be64 log seq -> zvh.v1.SignalEvent
     STORE_DB_SIGNAL_IDS,    //  event id -> be64 log seq (each event once)
     STORE_DB_CURSORS,       //  subscriber id -> be64 last acknowledged seq
