@@ -408,7 +408,7 @@ s_read_item (federation_t *self, item_t *item)
     zframe_destroy (&header);
     if (usable && item->frame.kind == ZVH__V1__LINK_FRAME__KIND__KIND_DATA)
         usable = s_data_frame_sane (item);
-    if (usable && item->kind == ZVH__V1__LINK_FRAME__KIND__KIND_STATUS) {
+    if (usable && item->frame.kind == ZVH__V1__LINK_FRAME__KIND__KIND_STATUS) {
         //  The sender's summary for the status page (4.10); acknowledged
         //  as a PING is, kept only if it is the sender's own and well formed
         if (self->status && item->envelope)
