@@ -554,6 +554,7 @@ class LinkServer:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.bind(fed.info[region]["endpoint"])
         self.routing_id = None
+        self.extra = None
 
     def next(self, timeout_s):
         """(LinkFrame, Envelope or None) of the next message, or None."""
@@ -562,7 +563,11 @@ class LinkServer:
         frames = self.sock.recv_multipart()
         self.routing_id = frames[0]
         link = pb().LinkFrame.FromString(frames[1])
-        env = pb().Envelope.FromString(frames[2]) if len(frames) > 2 else None
+        #  What follows a DATA header is an Envelope; a KIND_STATUS header's
+        #  RegionStatus is kept as bytes in self.extra
+        self.extra = frames[2] if len(frames) > 2 else None
+        data = link.kind == pb().LinkFrame.KIND_DATA
+        env = pb().Envelope.FromString(frames[2]) if len(frames) > 2 and data else None
         return link, env
 
     def frames_for(self, seconds):

@@ -592,6 +592,54 @@ test_sender_queues_nothing_in_zeromq_and_resends_on_a_new_connection.setup = dic
     settings=dict(TIMERS, retry_min_ms=20000, retry_max_ms=40000))
 
 
+def test_status_summaries_go_on_every_link_and_only_the_senders_own_is_kept(fed):
+    """Every status_interval_s (1 s here) groningen sends its RegionStatus
+    on its link to drenthe (KIND_STATUS): its own region, version, cases per
+    state, its link to drenthe, and no case id. drenthe's summaries to
+    groningen are ACKed as PINGs are; one in utrecht's name, or naming a
+    link to a region not in the directory, is not kept; drenthe's own is,
+    and shows in groningen's federation status.
+    checks [P4.10-1] [P4.10-2] [P4.10-3]"""
+    fed.start(A)
+    fed.include(A, fed.plan_file(), "CONF-STATUS-CASE")
+    srv = server(fed)
+    srv.wait_for(lambda link, env: link.kind == kinds().KIND_STATUS
+                 and b"CONF-STATUS" not in srv.extra
+                 and pb().RegionStatus.FromString(srv.extra).counts,
+                 "groningen's RegionStatus with its case counts")
+    status = pb().RegionStatus.FromString(srv.extra)
+    eq(status.region, A, "region of the summary")
+    expect(status.version.count(".") == 1 and status.release, f"versions {status.version!r} "
+                                                              f"{status.release!r}")
+    active = [c.count for c in status.counts if c.state == pb().CASE_ACTIVE]
+    eq(active, [1], "active cases in the summary")
+    eq([link.region for link in status.links], [B], "links in groningen's summary")
+    link = link_to(fed)
+    pos = link.position()
+
+    def summary(region, links=(A,)):
+        return pb().RegionStatus(region=region, version="1.3", release="0.1.0",
+                                 links=[pb().PeerStatus(region=r, up=True) for r in links])
+
+    def heard():
+        regions = fed.ctl_ok(A, "federation", "status")["regions"]
+        return {r["region"]: r for r in regions}[B]
+    for what, wrong in (("in utrecht's name", summary(C)),
+                        ("naming a region not in the directory", summary(B, ("nergens",)))):
+        link.send(pb().LinkFrame(kind=kinds().KIND_STATUS), wrong)
+        eq(link.next_ack().link_seq, pos, f"ACK of a summary {what}")
+        eq(heard()["heard_ms"], 0, f"a summary {what} kept")
+    link.send(pb().LinkFrame(kind=kinds().KIND_STATUS), summary(B))
+    eq(link.next_ack().link_seq, pos, "ACK of drenthe's own summary")
+    got = heard()
+    expect(got["heard_ms"] > 0 and got["version"] == "1.3", f"drenthe's summary kept: {got}")
+    eq([(l["peer"], l["up"]) for l in got["links"]], [(A, True)], "drenthe's links as it said")
+
+
+test_status_summaries_go_on_every_link_and_only_the_senders_own_is_kept.setup = dict(
+    settings=dict(TIMERS, status_interval_s=1))
+
+
 # --------------------------------------------------------------------- handover, target side (5.3, 5.4)
 
 
