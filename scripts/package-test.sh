@@ -23,7 +23,6 @@
 # mirror in /etc/apt/sources.list(.d), else http://deb.debian.org/debian).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SRC=$(pwd)
 BUILD=${ZVH_PACKAGE_BUILD_DIR:-build-deb}
 ROOT=${ZVH_PACKAGE_TEST_ROOT:-/work/tmp-deb}
 START=$(date +%s)
@@ -172,7 +171,7 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 keys=$(inroot zvhctl keygen groningen --dir /etc/zvhd --region groningen) || fail "zvhctl keygen failed"
 public_key=$(sed -n 's/^public_key = "\(.*\)"$/\1/p' <<<"$keys")
 sign_key=$(sed -n 's/^sign_key = "\(.*\)"$/\1/p' <<<"$keys")
-[ -n "$public_key" ] && [ -n "$sign_key" ] || fail "zvhctl keygen printed no keys: $keys"
+{ [ -n "$public_key" ] && [ -n "$sign_key" ]; } || fail "zvhctl keygen printed no keys: $keys"
 inroot zvhctl datakey /etc/zvhd/data.key >/dev/null || fail "zvhctl datakey failed"
 inroot chown zvhd:zvhd /etc/zvhd/groningen.key_secret /etc/zvhd/data.key
 #  This region's entry in the directory: endpoint, public_key, sign_key
@@ -237,7 +236,7 @@ expect_stat /var/lib/zvhd "700 zvhd:zvhd"
 inroot sh -c 'cd /root/debs && apt-get install -y -q --no-install-recommends ./libzvh-dev_*.deb pkgconf' \
     >"$ROOT/root/apt.log" 2>&1 || { tail -30 "$ROOT/root/apt.log"; fail "installing libzvh-dev failed"; }
 libs=$(inroot pkg-config --libs libzvh) || fail "pkg-config does not find libzvh"
-libs=$(echo $libs)     # pkg-config ends it with a space
+libs=${libs%% }        # pkg-config ends it with a space
 [ "$libs" = "-lzvh" ] || fail "pkg-config --libs libzvh says $libs"
 inroot test -f /usr/include/zvh/zvh.h || fail "zvh/zvh.h is not installed"
 inroot sh -c 'ls /usr/lib/*/libzvh.so' >/dev/null 2>&1 || fail "libzvh.so is not installed"
