@@ -82,6 +82,7 @@ typedef struct _slot_t {
     uint8_t dedup_key [CONTROL_DEDUP_KEY_BYTES];    //  client id, be64 request id
     bool dedup;                     //  a change with a client id: done once
     bool denied;                    //  a change asked by a read-only operator
+    bool operator_known;            //  the key is an operator's (tcp://)
     char key [CONTROL_KEY_Z85_LEN + 1]; //  the caller's CURVE key (tcp://), else ""
 } slot_t;
 
@@ -420,10 +421,14 @@ control_set_status (control_t *self, status_t *status)
 }
 
 void
-control_set_config (control_t *self, const config_t *config)
+control_set_config (control_t *self, const config_t *config, bool withdrawn)
 {
     assert (self && config);
     self->config = config;
+    //  A withdrawn operator key's live tcp:// connection is closed, as a
+    //  region's or partner's is (PROTOCOL 9.1): it must shake hands again
+    if (withdrawn && config_control_is_tcp (config))
+        endpoint_rebind (self->router, ZAP_DOMAIN_CONTROL);
 }
 
 //  ---------------------------------------------------------------- dispatch
@@ -668,11 +673,13 @@ s_identify (control_t *self, slot_t *slot)
     if (!operator_) {
         snprintf (op->actor, sizeof op->actor, "operator@%s", self->config->region);
         slot->denied = config_control_is_tcp (self->config);   //  revoked since
+        slot->operator_known = false;
         return;
     }
     snprintf (op->actor, sizeof op->actor, "%s@%s", operator_->id, self->config->region);
     snprintf (op->source_text, sizeof op->source_text, "tcp control, key %s", slot->key);
     op->source = op->source_text;
+    slot->operator_known = true;
     slot->denied = !operator_->read_write && !s_is_read (op->request);
 }
 
@@ -834,10 +841,17 @@ s_finish_slot (control_t *self, slot_t *slot)
     if (!slot->request)
         rc = ZVH_E_BAD_REQUEST;
     else
+    if (slot->denied && !slot->operator_known) {
+        snprintf (op->error, sizeof op->error, "key %s is no longer an operator key of "
+                  "region %s (revoked, or gone from the operators file): nothing is "
+                  "answered to it", slot->key, self->config->region);
+        rc = ZVH_E_BAD_REQUEST;
+    }
+    else
     if (slot->denied) {
         snprintf (op->error, sizeof op->error, "%s may only read (access = read-only in "
-                  "the operators file, or its key was revoked); ask the region's IT for "
-                  "read-write access", op->actor);
+                  "the operators file); ask the region's IT for read-write access",
+                  op->actor);
         rc = ZVH_E_BAD_REQUEST;
     }
     else

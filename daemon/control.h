@@ -39,8 +39,9 @@ void
 
 //  Use config from now on: a reload's, which replaces the one given to
 //  control_new (the endpoint itself stays: changing it needs a restart).
+//  withdrawn: an operator key was revoked; its live connections are closed.
 void
-    control_set_config (control_t *self, const config_t *config);
+    control_set_config (control_t *self, const config_t *config, bool withdrawn);
 
 //  Run hook's collect at the end of every batch of changes' transaction and
 //  its flush after it (NULL: none).

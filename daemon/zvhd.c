@@ -225,34 +225,40 @@ s_lock_data_dir (daemon_t *self)
     return 0;
 }
 
-//  The keys the federation endpoint (or the partner endpoint) admits under
-//  config, appended to keys (strings owned by config).
+//  The three CURVE endpoints a daemon may serve, each with its own keys.
+typedef enum { ZVHD_REGIONS, ZVHD_PARTNERS, ZVHD_OPERATORS } zvhd_endpoint_t;
+
+//  The keys an endpoint admits under config, appended to keys (strings
+//  owned by config).
 static void
-s_admitted (const config_t *config, bool partner_endpoint, zlist_t *keys)
+s_admitted (const config_t *config, zvhd_endpoint_t endpoint, zlist_t *keys)
 {
-    for (size_t i = 0; i < config->region_count && !partner_endpoint; i++) {
+    for (size_t i = 0; i < config->region_count && endpoint == ZVHD_REGIONS; i++) {
         const config_region_t *region = &config->regions [i];
         if (config_region_is_federated (region)
         &&  !config_is_revoked (config, region->public_key))
             zlist_append (keys, (void *) region->public_key);
     }
-    for (size_t i = 0; i < config->partner_count && partner_endpoint; i++) {
+    for (size_t i = 0; i < config->partner_count && endpoint == ZVHD_PARTNERS; i++) {
         const config_partner_t *partner = &config->partners [i];
         if (!config_is_revoked (config, partner->public_key))
             zlist_append (keys, (void *) partner->public_key);
         if (*partner->public_key_next && !config_is_revoked (config, partner->public_key_next))
             zlist_append (keys, (void *) partner->public_key_next);
     }
+    for (size_t i = 0; i < config->operator_count && endpoint == ZVHD_OPERATORS; i++)
+        if (!config_is_revoked (config, config->operators [i].public_key))
+            zlist_append (keys, (void *) config->operators [i].public_key);
 }
 
 //  True if an endpoint admits a key under old that it does not under fresh:
 //  that key's live connections must be closed (PROTOCOL 2.7).
 static bool
-s_key_withdrawn (const config_t *old, const config_t *fresh, bool partner_endpoint)
+s_key_withdrawn (const config_t *old, const config_t *fresh, zvhd_endpoint_t endpoint)
 {
     zlist_t *before = zlist_new (), *after = zlist_new ();
-    s_admitted (old, partner_endpoint, before);
-    s_admitted (fresh, partner_endpoint, after);
+    s_admitted (old, endpoint, before);
+    s_admitted (fresh, endpoint, after);
     bool withdrawn = false;
     for (const char *key = (const char *) zlist_first (before); key && !withdrawn;
          key = (const char *) zlist_next (before)) {
@@ -274,12 +280,10 @@ s_admit_keys (daemon_t *self)
 {
     zlist_t *regions = zlist_new ();
     zlist_t *partners = zlist_new ();
-    s_admitted (self->config, false, regions);
-    s_admitted (self->config, true, partners);
     zlist_t *operators = zlist_new ();
-    for (size_t i = 0; i < self->config->operator_count; i++)
-        if (!config_is_revoked (self->config, self->config->operators [i].public_key))
-            zlist_append (operators, (void *) self->config->operators [i].public_key);
+    s_admitted (self->config, ZVHD_REGIONS, regions);
+    s_admitted (self->config, ZVHD_PARTNERS, partners);
+    s_admitted (self->config, ZVHD_OPERATORS, operators);
     int rc = zap_set_keys (self->zap, ZAP_DOMAIN_FEDERATION, regions);
     if (rc == 0)
         rc = zap_set_keys (self->zap, ZAP_DOMAIN_PARTNERS, partners);
@@ -405,8 +409,9 @@ s_swap_config (daemon_t *self)
     assert (self->fresh);
     config_t *old = self->config;
     const config_t *fresh = self->fresh;
-    bool regions_withdrawn = s_key_withdrawn (old, fresh, false);
-    bool partners_withdrawn = s_key_withdrawn (old, fresh, true);
+    bool regions_withdrawn = s_key_withdrawn (old, fresh, ZVHD_REGIONS);
+    bool partners_withdrawn = s_key_withdrawn (old, fresh, ZVHD_PARTNERS);
+    bool operators_withdrawn = s_key_withdrawn (old, fresh, ZVHD_OPERATORS);
     self->config = self->fresh;
     self->fresh = NULL;
     outbox_set_retention (self->outbox, fresh->link_retention_days * ZVHD_MS_PER_DAY);
@@ -416,7 +421,7 @@ s_swap_config (daemon_t *self)
     federation_reload (self->federation, fresh, regions_withdrawn);
     if (self->subscriber)
         subscriber_reload (self->subscriber, fresh, partners_withdrawn);
-    control_set_config (self->control, fresh);
+    control_set_config (self->control, fresh, operators_withdrawn);
     if (self->metrics)
         metrics_set_config (self->metrics, fresh);
     status_set_config (self->status, fresh);

@@ -560,6 +560,28 @@ def test_tcp_control_admits_operator_keys_by_access(fed):
                f"no '{action}' by {who}@{A} with its key in the audit trail: {lines}")
     expect(ctl("anna", "case", "show", "TCP-2").returncode != 0, "bert's case exists")
 
+    #  bert's key withdrawn while he is connected: the reload closes his live
+    #  connection and his next handshake is refused [P9.1-5]
+    dealer = zvhtest.CurveDealer(endpoint, fed.info[A]["public_key"],
+                                 os.path.join(keys, "bert.key_secret"))
+    try:
+        status_request = zvhtest.pb_field(1, 1)                 # OP_STATUS
+        dealer.send(status_request)
+        expect(dealer.recv(int(zvhtest.PATIENCE_S * 1000)) is not None,
+               "an answer to bert's status on his connection")
+        with open(operators, "w", encoding="utf-8") as f:
+            f.write(f'operators\n    anna\n        public_key = "{anna["public_key"]}"\n'
+                    f'        access = "read-write"\n')
+        eq(ctl("anna", "reload").returncode, 0, "anna's reload without bert")
+        fed.wait_log(A, rf"zap: control: denied \(CURVE\) client_key={re.escape(bert['public_key'])}",
+                     "bert's connection made again and refused at the handshake")
+        dealer.send(status_request)
+        #  Bounded: the old connection is gone (the refusal above is of a new
+        #  one); an answer would come within a loop turn
+        eq(dealer.recv(2000), None, "an answer to bert's withdrawn key")
+    finally:
+        dealer.close()
+
 
 if __name__ == "__main__":
     zvhtest.main(globals())
