@@ -12,6 +12,7 @@ PACKAGES=(
     python3 procps
     python3-zmq python3-protobuf protobuf-compiler python3-nacl
     nats-server libnats-dev openssl
+    chromium fonts-dejavu-core
 )
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -6,7 +6,10 @@ Regions come from config/regions.zpl (the 31 ZVH regions); the chosen ones get
 a loopback endpoint and a fresh CURVE key, the rest stay placeholders.
 
     make-federation.py DIR --zvhctl PATH [--regions a,b,c | --count N]
-                       [--set key=value ...]
+                       [--set key=value ...] [--metrics]
+
+--metrics gives every region a metrics listener (metrics_bind on a free
+loopback port: /metrics, the health checks and the status page).
 """
 import argparse
 import os
@@ -92,11 +95,13 @@ def write_partners(root, zvhctl, partners):
     return info
 
 
-def write_federation(root, zvhctl, chosen, settings=None, partners=None):
+def write_federation(root, zvhctl, chosen, settings=None, partners=None, metrics=False):
     """Create root/keys, root/federation.zpl and root/<region>/zvhd.cfg; with
-    partners, also root/partners.zpl and a subscriber endpoint per region.
+    partners, also root/partners.zpl and a subscriber endpoint per region;
+    with metrics, a metrics listener per region (metrics_bind).
     Returns {region: {"config": path, "endpoint": ..., "public_key": ...,
-    "subscribe": ...}} and, under "_partners", the partners' keys."""
+    "subscribe": ..., "metrics": port}} and, under "_partners", the
+    partners' keys."""
     settings = settings or {}
     regions = all_regions()
     known = {r for r, _ in regions}
@@ -105,9 +110,10 @@ def write_federation(root, zvhctl, chosen, settings=None, partners=None):
             raise SystemExit(f"unknown region {region}; see {REGIONS_FILE}")
     keydir = os.path.join(root, "keys")
     os.makedirs(keydir, exist_ok=True)
-    all_ports = free_ports(len(chosen) * 2)
+    all_ports = free_ports(len(chosen) * (3 if metrics else 2))
     ports = dict(zip(chosen, all_ports))
     sub_ports = dict(zip(chosen, all_ports[len(chosen):]))
+    metrics_ports = dict(zip(chosen, all_ports[2 * len(chosen):]))
     info = {}
     for region in chosen:
         public_key, sign_key = keygen(zvhctl, keydir, region, region, with_sign_key=True)
@@ -145,6 +151,9 @@ def write_federation(root, zvhctl, chosen, settings=None, partners=None):
                 info[region]["subscribe"] = f"tcp://127.0.0.1:{sub_ports[region]}"
                 f.write(f'    subscribe_bind = "{info[region]["subscribe"]}"\n')
                 f.write("    partners = ../partners.zpl\n")
+            if metrics:
+                info[region]["metrics"] = metrics_ports[region]
+                f.write(f'    metrics_bind = "127.0.0.1:{metrics_ports[region]}"\n')
             for key, value in settings.items():
                 f.write(f"    {key} = {value}\n")
         info[region]["config"] = path
@@ -164,6 +173,8 @@ def main():
                         help="extra zvhd key=value for every region")
     parser.add_argument("--partner", action="append", default=[],
                         help="id:role:regions (regions comma-separated or *)")
+    parser.add_argument("--metrics", action="store_true",
+                        help="a metrics listener (metrics_bind) per region")
     args = parser.parse_args()
     if args.regions:
         chosen = args.regions.split(",")
@@ -171,10 +182,12 @@ def main():
         chosen = [r for r, _ in all_regions()][: args.count or 3]
     settings = dict(s.split("=", 1) for s in args.set)
     partners = [tuple(p.split(":", 2)) for p in args.partner]
-    info = write_federation(args.dir, args.zvhctl, chosen, settings, partners)
+    info = write_federation(args.dir, args.zvhctl, chosen, settings, partners,
+                            args.metrics)
     for region, data in info.items():
         if not region.startswith("_"):
-            print(f"{region} {data['endpoint']} {data['config']}")
+            metrics = f" metrics 127.0.0.1:{data['metrics']}" if "metrics" in data else ""
+            print(f"{region} {data['endpoint']} {data['config']}{metrics}")
     return 0
 
 

@@ -25,3 +25,8 @@ zvh_integration_test (test_operations)
 set_tests_properties (test_operations PROPERTIES LABELS "integration")
 zvh_integration_test (test_cli)
 set_tests_properties (test_cli PROPERTIES LABELS "integration")
+#  The status page in headless Chromium (Debian's chromium, which
+#  scripts/install-deps.sh installs; the test fails without it): five
+#  regions, one stopped
+zvh_integration_test (test_status_browser)
+set_tests_properties (test_status_browser PROPERTIES LABELS "integration")

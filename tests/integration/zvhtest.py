@@ -43,6 +43,7 @@ each says so in a comment.
 import atexit
 import ctypes
 import ctypes.util
+import http.client
 import importlib.util
 import json
 import os
@@ -69,6 +70,7 @@ PROTO = os.path.join(SOURCE_DIR, "proto", "zvh.proto")
 
 OWNER_STATES = ("active", "joint_target")
 CTL_TIMEOUT_S = 60              # a zvhctl that runs longer than this is a hang
+HTTP_TIMEOUT_S = 10             # an HTTP request to a metrics listener, the same
 #  How long any wait may last before it fails: a last resort, in minutes.
 #  $ZVH_PATIENCE_S changes it (say, shorter while writing a test).
 PATIENCE_S = float(os.environ.get("ZVH_PATIENCE_S") or 300)
@@ -483,13 +485,17 @@ class Federation:
     """A local federation of real zvhd daemons in a temporary directory.
     writer (default: make-federation's write_federation) writes its files
     and returns what info holds: each region's config, data_dir, endpoints
-    and keys, and "_partners"."""
+    and keys, and "_partners". metrics: a metrics listener per region
+    (info[region]["metrics"] is its port; http() asks it)."""
 
-    def __init__(self, regions, settings=None, root=None, partners=None, writer=None):
+    def __init__(self, regions, settings=None, root=None, partners=None, writer=None,
+                 metrics=False):
         self.regions = list(regions)
         self.settings = dict(settings or {})
         self.root = root or tempfile.mkdtemp(prefix="zvh-it-")
         extra = {"partners": list(partners)} if partners else {}
+        if metrics:
+            extra["metrics"] = True
         try:
             self.info = (writer or write_federation)(self.root, ZVHCTL, self.regions,
                                                      self.settings, **extra)
@@ -702,6 +708,25 @@ class Federation:
         expect(rc == 0, f"zvhctl {' '.join(map(str, args))} at {region} exited {rc}: "
                         f"{err.strip()}")
         return out
+
+    # ------------------------------------------------------------- HTTP
+
+    def http(self, region, path, method="GET"):
+        """(status, body) of one request to region's metrics listener."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.info[region]["metrics"],
+                                                timeout=HTTP_TIMEOUT_S)
+        try:
+            connection.request(method, path)
+            response = connection.getresponse()
+            return response.status, response.read().decode("utf-8")
+        finally:
+            connection.close()
+
+    def federation_status(self, region):
+        """{region id: its entry} of region's GET /status (PROTOCOL 4.10)."""
+        status, body = self.http(region, "/status")
+        eq(status, 200, f"GET /status at {region}")
+        return {r["region"]: r for r in json.loads(body)["regions"]}
 
     # ------------------------------------------------------------- queries
 
