@@ -381,12 +381,19 @@ s_link_json (const Zvh__V1__PeerStatus *link)
                       "version", link->version ? link->version : "");
 }
 
+//  Whether a region's figures are known: heard, from a daemon that counts.
+static bool
+s_has_figures (const Zvh__V1__RegionStatus *status)
+{
+    return status->time_ms && status->figures_since_ms;
+}
+
 //  A region's figures by month and kind, {"2026-11": {"inclusions": 2, ...}};
-//  null for a region not heard. Kinds this build does not know are left out.
+//  null if not known. Kinds this build does not know are left out.
 static json_t *
 s_figures_json (const Zvh__V1__RegionStatus *status)
 {
-    if (!status->time_ms)
+    if (!s_has_figures (status))
         return json_null ();
     json_t *months = json_object ();
     for (size_t i = 0; i < status->n_figures; i++) {
@@ -584,11 +591,11 @@ s_figures_tables (FILE *out, Zvh__V1__RegionStatus **regions, size_t count, int6
     s_figures_head (out, "figures", "region");
     for (size_t i = 0; i < count; i++) {
         snprintf (id, sizeof id, "figures-%s", regions [i]->region);
-        if (regions [i]->time_ms)
+        if (s_has_figures (regions [i]))
             s_figures_row (out, id, regions [i]->region, &regions [i], 1, &quarter);
         else
             fprintf (out, "<tr id=\"%s\" class=\"placeholder\"><td>%s</td>"
-                     "<td colspan=\"%d\">no summary</td></tr>\n", id, regions [i]->region,
+                     "<td colspan=\"%d\">no figures</td></tr>\n", id, regions [i]->region,
                      FIGURE_KINDS);
     }
     s_figures_row (out, "figures-national", "national", regions, count, &quarter);
