@@ -8,6 +8,7 @@
  */
 #include "zvh/zvh.h"
 #include "zvh/zvh_plan.h"
+#include "figure.h"
 #include "wire.h"
 #include <czmq.h>
 #include <jansson.h>
@@ -46,6 +47,9 @@ static const char *s_usage_text =
     "  status                          region, peers up/down, outbox per peer, cases\n"
     "  federation status               every region of the federation as this daemon\n"
     "                                  knows it (links, backlog, versions, cases)\n"
+    "  monitor --period (YYYY-MM | YYYYQn | YYYY)\n"
+    "                                  the monitoring figures of every region and the\n"
+    "                                  nation over the period, as CSV\n"
     "  case include PLAN.json [--case ID]   include a case with its plan here\n"
     "  case move CASE --to REGION      start a warm handover to REGION\n"
     "  case complete CASE              end the joint phase of a handover\n"
@@ -293,6 +297,22 @@ s_print_region_row (json_t *region)
             json_integer_value (json_object_get (cases, "joint_source")));
 }
 
+//  The daemon's federation status (its /status document) as text and, if
+//  root_p, parsed. Returns 0 or an exit code (said why).
+static int
+s_federation_status (zvh_client_t *client, char **text_p, json_t **root_p)
+{
+    int rc = zvh_client_federation_status (client, text_p);
+    if (rc)
+        return s_failed (client, rc);
+    if (root_p && !(*root_p = json_loads (*text_p, 0, NULL))) {
+        fprintf (stderr, "zvhctl: the daemon's federation status is not JSON\n");
+        free (*text_p);
+        return EXIT_FAILURE;
+    }
+    return 0;
+}
+
 //  zvhctl federation status: every region as this daemon knows it.
 static int
 s_cmd_federation (ctl_t *self, zvh_client_t *client)
@@ -300,17 +320,12 @@ s_cmd_federation (ctl_t *self, zvh_client_t *client)
     if (self->argc < 2 || !streq (self->argv [1], "status"))
         return s_usage ("federation takes: status");
     char *text;
-    int rc = zvh_client_federation_status (client, &text);
+    json_t *root = NULL;
+    int rc = s_federation_status (client, &text, self->json ? NULL : &root);
     if (rc)
-        return s_failed (client, rc);
-    json_t *root = self->json ? NULL : json_loads (text, 0, NULL);
+        return rc;
     if (self->json)
         printf ("%s\n", text);
-    else
-    if (!root) {
-        fprintf (stderr, "zvhctl: the daemon's federation status is not JSON\n");
-        rc = EXIT_FAILURE;
-    }
     else {
         json_t *regions = json_object_get (root, "regions");
         printf ("federation as %s sees it: %zu regions\n",
@@ -383,6 +398,75 @@ s_flag (ctl_t *self, const char *name)
         if (streq (self->argv [arg], name))
             return true;
     return false;
+}
+
+//  Add each kind's count over the months of period in a region's figures
+//  ({"2026-11": {"inclusions": 2, ...}, ...}) to sums.
+static void
+s_add_figures (json_t *figures, const figure_period_t *period,
+               json_int_t sums [FIGURE_KINDS + 1])
+{
+    const char *month;
+    json_t *counts;
+    json_object_foreach (figures, month, counts) {
+        if (!figure_period_covers (period, figure_month_parse (month)))
+            continue;
+        for (int kind = 1; kind <= FIGURE_KINDS; kind++)
+            sums [kind] += json_integer_value (json_object_get (counts,
+                                                                 figure_kind_name (kind)));
+    }
+}
+
+//  One CSV row; a region without a summary (sums NULL) has empty counts.
+static void
+s_print_figures_row (const char *region, const char *period, const json_int_t *sums)
+{
+    printf ("%s,%s", region, period);
+    for (int kind = 1; kind <= FIGURE_KINDS; kind++)
+        if (sums)
+            printf (",%" JSON_INTEGER_FORMAT, sums [kind]);
+        else
+            printf (",");
+    printf ("\n");
+}
+
+//  zvhctl monitor --period P: each region's figures over P and the national
+//  total, as CSV. Months are summed here; the summaries carry the last
+//  FIGURE_MONTHS_SENT, so an older period is said to be incomplete.
+static int
+s_cmd_monitor (ctl_t *self, zvh_client_t *client)
+{
+    const char *text = s_option (self, "--period");
+    figure_period_t period;
+    if (!text || figure_period_parse (text, &period))
+        return s_usage ("monitor takes --period YYYY-MM, YYYYQn or YYYY");
+    if (period.first <= figure_month_of (zclock_time ()) - FIGURE_MONTHS_SENT)
+        fprintf (stderr, "zvhctl: summaries carry the last %d months only: the figures "
+                 "of %s are incomplete\n", FIGURE_MONTHS_SENT, text);
+    char *document;
+    json_t *root;
+    int rc = s_federation_status (client, &document, &root);
+    if (rc)
+        return rc;
+    printf ("region,period");
+    for (int kind = 1; kind <= FIGURE_KINDS; kind++)
+        printf (",%s", figure_kind_name (kind));
+    printf ("\n");
+    json_int_t national [FIGURE_KINDS + 1] = { 0 };
+    json_t *regions = json_object_get (root, "regions"), *region;
+    size_t index;
+    json_array_foreach (regions, index, region) {
+        json_t *figures = json_object_get (region, "figures");
+        json_int_t sums [FIGURE_KINDS + 1] = { 0 };
+        s_add_figures (figures, &period, sums);
+        s_add_figures (figures, &period, national);
+        s_print_figures_row (json_string_value (json_object_get (region, "region")), text,
+                             json_is_object (figures) ? sums : NULL);
+    }
+    s_print_figures_row ("national", text, national);
+    json_decref (root);
+    free (document);
+    return 0;
 }
 
 static int
@@ -996,7 +1080,8 @@ main (int argc, char *argv [])
     bool admin = streq (command, "reload") || streq (command, "audit")
               || streq (command, "backup");
     if (!admin && !streq (command, "status") && !streq (command, "case")
-    &&  !streq (command, "plan") && !streq (command, "federation"))
+    &&  !streq (command, "plan") && !streq (command, "federation")
+    &&  !streq (command, "monitor"))
         return s_usage ("unknown command");
     if (!*self.endpoint)
         return s_usage ("say which daemon: -c CONFIG, -d DATA_DIR, -e ENDPOINT or $ZVH_CONTROL");
@@ -1016,6 +1101,9 @@ main (int argc, char *argv [])
     else
     if (streq (command, "federation"))
         rc = s_cmd_federation (&self, client);
+    else
+    if (streq (command, "monitor"))
+        rc = s_cmd_monitor (&self, client);
     else
     if (streq (command, "case"))
         rc = s_cmd_case (&self, client);

@@ -6,6 +6,7 @@
  *  holds the plan itself: only the per-role parts listed in RoleView.
  */
 #include "crisis.h"
+#include "figures.h"
 #include "log.h"
 #include "proof.h"
 #include "zvh/zvh.h"
@@ -28,6 +29,7 @@ struct _crisis_t {
     outbox_t *outbox;
     signal_log_t *log;
     transfer_t *transfer;
+    figures_t *figures;                             //  signals raised here, by kind
     const config_t *config;
     const char *peers [CONFIG_REGIONS_MAX + 1];     //  NULL-terminated; ids in config
     char error [CRISIS_ERROR_MAX];
@@ -57,6 +59,7 @@ crisis_new (store_t *store, outbox_t *outbox, signal_log_t *log,
     self->outbox = outbox;
     self->log = log;
     self->transfer = transfer;
+    self->figures = figures_new (store);
     crisis_reload (self, config);
     transfer_set_hook (transfer, s_on_case_event, self);
     return self;
@@ -84,6 +87,7 @@ crisis_destroy (crisis_t **self_p)
     if (*self_p) {
         transfer_set_hook ((*self_p)->transfer, NULL, NULL);
         sodium_memzero ((*self_p)->sign_key, sizeof (*self_p)->sign_key);
+        figures_destroy (&(*self_p)->figures);
     }
     free (*self_p);
     *self_p = NULL;
@@ -318,13 +322,11 @@ s_valid_raise (crisis_t *self, const Zvh__V1__SignalRaise *raise)
     return true;
 }
 
-int
-crisis_raise (crisis_t *self, MDB_txn *txn, const Zvh__V1__SignalRaise *raise,
-              int64_t now_ms, char *event_id_out)
+//  Publish a valid raise made here, or send it towards the case's holder.
+static int
+s_route_raise (crisis_t *self, MDB_txn *txn, const Zvh__V1__SignalRaise *raise,
+               int64_t now_ms, char *event_id_out)
 {
-    assert (self);
-    if (!s_valid_raise (self, raise))
-        return ZVH_E_BAD_REQUEST;
     char owner [CONFIG_ID_MAX];
     int state, rc = 0;
     bool holds = !raise->national && s_holds (self, txn, raise->case_id, owner, &state);
@@ -349,6 +351,19 @@ crisis_raise (crisis_t *self, MDB_txn *txn, const Zvh__V1__SignalRaise *raise,
         log_info ("signal %s for case %s sent to %s", event_id_out, raise->case_id,
                    *owner ? owner : "every region (owner unknown here)");
     return rc;
+}
+
+int
+crisis_raise (crisis_t *self, MDB_txn *txn, const Zvh__V1__SignalRaise *raise,
+              int64_t now_ms, char *event_id_out)
+{
+    assert (self);
+    if (!s_valid_raise (self, raise))
+        return ZVH_E_BAD_REQUEST;
+    int rc = s_route_raise (self, txn, raise, now_ms, event_id_out);
+    //  Counted where raised (once in the federation), whoever publishes it
+    return rc ? rc : figures_count (self->figures, txn, figure_kind_of_signal (raise->kind),
+                                    now_ms);
 }
 
 //  The holder publishes; a region that passed the case on relays the raise

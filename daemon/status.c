@@ -7,6 +7,7 @@
  *  no peer can put markup or personal data on another region's page.
  */
 #include "status.h"
+#include "figures.h"
 #include "log.h"
 #include "peer.h"
 #include "version.h"
@@ -16,6 +17,10 @@
 #define STATUS_TEXT_MAX      24         //  a release or a version, "0.1.0", "1.3"
 #define STATUS_STALE_FACTOR  3          //  a summary older than this many intervals is stale
 #define STATUS_MS_PER_S      1000
+//  Figures a summary may carry: a newer daemon may count more kinds (shown
+//  only once this one knows them), but never an unbounded list
+#define STATUS_FIGURES_MAX   (FIGURE_MONTHS_SENT * 4 * FIGURE_KINDS)
+#define STATUS_FIGURES_OWN   (FIGURE_MONTHS_SENT * FIGURE_KINDS)
 
 typedef struct {
     uint8_t *bytes;                     //  the packed RegionStatus as it came
@@ -29,6 +34,7 @@ struct _status_t {
     outbox_t *outbox;
     transfer_t *transfer;
     federation_t *federation;
+    figures_t *figures;
     int64_t started_ms;
     int64_t next_ms;                    //  the next summary is due
     zhashx_t *heard;                    //  region id -> heard_t
@@ -61,6 +67,7 @@ status_new (const config_t *config, store_t *store, outbox_t *outbox,
     self->outbox = outbox;
     self->transfer = transfer;
     self->federation = federation;
+    self->figures = figures_new (store);
     self->started_ms = zclock_time ();
     self->heard = zhashx_new ();
     zhashx_set_destructor (self->heard, s_heard_destroy);
@@ -74,6 +81,7 @@ status_destroy (status_t **self_p)
     status_t *self = *self_p;
     if (self) {
         zhashx_destroy (&self->heard);
+        figures_destroy (&self->figures);
         free (self);
         *self_p = NULL;
     }
@@ -96,8 +104,36 @@ typedef struct {
     Zvh__V1__PeerStatus **link_ptrs;
     Zvh__V1__StateCount counts [ZVH_CASE_STATES];
     Zvh__V1__StateCount *count_ptrs [ZVH_CASE_STATES];
+    Zvh__V1__FigureCount figures [STATUS_FIGURES_OWN];
+    Zvh__V1__FigureCount *figure_ptrs [STATUS_FIGURES_OWN];
+    char months [FIGURE_MONTHS_SENT][FIGURE_PERIOD_MAX];
     char version [STATUS_TEXT_MAX];
 } own_t;
+
+//  This month's and the months before's figures, non-zero ones only.
+static void
+s_read_figures (own_t *own, MDB_txn *txn)
+{
+    Zvh__V1__RegionStatus *status = own->status;
+    int now = figure_month_of (own->now_ms);
+    status->n_figures = 0;
+    for (int back = 0; back < FIGURE_MONTHS_SENT; back++) {
+        figure_month_text (now - back, own->months [back]);
+        for (int kind = 1; kind <= FIGURE_KINDS; kind++) {
+            uint64_t count = figures_read (own->self->figures, txn, now - back, kind);
+            if (count == 0)
+                continue;
+            Zvh__V1__FigureCount *figure = &own->figures [status->n_figures];
+            zvh__v1__figure_count__init (figure);
+            figure->period = own->months [back];
+            figure->kind = (Zvh__V1__FigureKind) kind;
+            figure->count = count;
+            own->figure_ptrs [status->n_figures++] = figure;
+        }
+    }
+    status->figures = own->figure_ptrs;
+    status->figures_since_ms = figures_since (own->self->figures, txn);
+}
 
 static int
 s_read_own (MDB_txn *txn, void *arg)
@@ -112,6 +148,8 @@ s_read_own (MDB_txn *txn, void *arg)
         own->counts [state - 1].count = cases [state];
         own->count_ptrs [state - 1] = &own->counts [state - 1];
     }
+    if (rc == 0)
+        s_read_figures (own, txn);
     size_t peers = federation_peer_count (self->federation);
     for (size_t i = 0; rc == 0 && i < peers; i++) {
         peer_t *peer = federation_peer (self->federation, i);
@@ -203,6 +241,11 @@ s_acceptable (status_t *self, const char *from, const Zvh__V1__RegionStatus *sta
     }
     for (size_t i = 0; i < status->n_counts; i++)
         if (status->counts [i]->state < 1 || status->counts [i]->state > ZVH_CASE_STATES)
+            return false;
+    if (status->n_figures > STATUS_FIGURES_MAX)
+        return false;
+    for (size_t i = 0; i < status->n_figures; i++)
+        if (figure_month_parse (status->figures [i]->period) < 0)
             return false;
     return true;
 }
@@ -338,6 +381,37 @@ s_link_json (const Zvh__V1__PeerStatus *link)
                       "version", link->version ? link->version : "");
 }
 
+//  Whether a region's figures are known: heard, from a daemon that counts.
+static bool
+s_has_figures (const Zvh__V1__RegionStatus *status)
+{
+    return status->time_ms && status->figures_since_ms;
+}
+
+//  A region's figures by month and kind, {"2026-11": {"inclusions": 2, ...}};
+//  null if not known. Kinds this build does not know are left out.
+static json_t *
+s_figures_json (const Zvh__V1__RegionStatus *status)
+{
+    if (!s_has_figures (status))
+        return json_null ();
+    json_t *months = json_object ();
+    for (size_t i = 0; i < status->n_figures; i++) {
+        const Zvh__V1__FigureCount *figure = status->figures [i];
+        const char *kind = figure_kind_name (figure->kind);
+        if (!kind)
+            continue;
+        json_t *month = json_object_get (months, figure->period);
+        if (!month) {
+            month = json_object ();
+            json_object_set_new (months, figure->period, month);
+        }
+        json_int_t count = json_integer_value (json_object_get (month, kind));
+        json_object_set_new (month, kind, json_integer (count + (json_int_t) figure->count));
+    }
+    return months;
+}
+
 static json_t *
 s_region_json (status_t *self, const Zvh__V1__RegionStatus *own,
                const Zvh__V1__RegionStatus *status, int64_t now_ms)
@@ -349,7 +423,8 @@ s_region_json (status_t *self, const Zvh__V1__RegionStatus *own,
     for (size_t i = 0; i < status->n_links; i++)
         json_array_append_new (links, s_link_json (status->links [i]));
     const Zvh__V1__PeerStatus *here = s_link_to (own, status->region);
-    return json_pack ("{s:s, s:s, s:b, s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:o}",
+    return json_pack ("{s:s, s:s, s:b, s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:o, "
+                      "s:o, s:I}",
                       "region", status->region,
                       "condition", s_condition (self, own, status),
                       "stale", s_stale (self, status, now_ms),
@@ -361,7 +436,9 @@ s_region_json (status_t *self, const Zvh__V1__RegionStatus *own,
                       "store_used_bytes", (json_int_t) status->store_used_bytes,
                       "store_map_bytes", (json_int_t) status->store_map_bytes,
                       "cases", cases, "links", links,
-                      "link_from_here", here ? s_link_json (here) : json_null ());
+                      "link_from_here", here ? s_link_json (here) : json_null (),
+                      "figures", s_figures_json (status),
+                      "figures_since_ms", (json_int_t) status->figures_since_ms);
 }
 
 char *
@@ -466,6 +543,77 @@ s_link_rows (FILE *out, const Zvh__V1__RegionStatus *status)
     }
 }
 
+//  The count of kind over the months of period in a region's summary.
+static uint64_t
+s_figure_sum (const Zvh__V1__RegionStatus *status, const figure_period_t *period, int kind)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < status->n_figures; i++)
+        if ((int) status->figures [i]->kind == kind
+        &&  figure_period_covers (period, figure_month_parse (status->figures [i]->period)))
+            sum += status->figures [i]->count;
+    return sum;
+}
+
+static void
+s_figures_head (FILE *out, const char *id, const char *first)
+{
+    fprintf (out, "<table id=\"%s\"><tr><th>%s</th>", id, first);
+    for (int kind = 1; kind <= FIGURE_KINDS; kind++)
+        fprintf (out, "<th>%s</th>", figure_kind_name (kind));
+    fprintf (out, "</tr>\n");
+}
+
+//  One row of figures: over period, of one region or (region NULL) of all.
+static void
+s_figures_row (FILE *out, const char *id, const char *label,
+               Zvh__V1__RegionStatus **regions, size_t count, const figure_period_t *period)
+{
+    fprintf (out, "<tr id=\"%s\"><td>%s</td>", id, label);
+    for (int kind = 1; kind <= FIGURE_KINDS; kind++) {
+        uint64_t sum = 0;
+        for (size_t i = 0; i < count; i++)
+            sum += s_figure_sum (regions [i], period, kind);
+        fprintf (out, "<td class=\"n\">%" PRIu64 "</td>", sum);
+    }
+    fprintf (out, "</tr>\n");
+}
+
+//  This quarter per region and nationally, then the nation per month.
+static void
+s_figures_tables (FILE *out, Zvh__V1__RegionStatus **regions, size_t count, int64_t now_ms)
+{
+    figure_period_t quarter;
+    char text [FIGURE_PERIOD_MAX], id [FIGURE_PERIOD_MAX + CONFIG_ID_MAX];
+    int month = figure_month_of (now_ms);
+    figure_quarter_of (month, &quarter, text);
+    fprintf (out, "<h2>Monitoring figures, %s</h2>\n", text);
+    s_figures_head (out, "figures", "region");
+    for (size_t i = 0; i < count; i++) {
+        snprintf (id, sizeof id, "figures-%s", regions [i]->region);
+        if (s_has_figures (regions [i]))
+            s_figures_row (out, id, regions [i]->region, &regions [i], 1, &quarter);
+        else
+            fprintf (out, "<tr id=\"%s\" class=\"placeholder\"><td>%s</td>"
+                     "<td colspan=\"%d\">no figures</td></tr>\n", id, regions [i]->region,
+                     FIGURE_KINDS);
+    }
+    s_figures_row (out, "figures-national", "national", regions, count, &quarter);
+    fprintf (out, "</table>\n<h2>National figures per month</h2>\n");
+    s_figures_head (out, "figures-months", "month");
+    for (int back = 0; back < FIGURE_MONTHS_SENT; back++) {
+        figure_period_t one = { month - back, month - back };
+        figure_month_text (month - back, text);
+        snprintf (id, sizeof id, "figures-%s", text);
+        s_figures_row (out, id, text, regions, count, &one);
+    }
+    fprintf (out, "</table>\n<p>Figures count what happened in each region, once in the "
+             "federation: inclusions and closures at the owner, a move in at the target "
+             "and out at the source when the target accepts, a joint phase's end at its "
+             "owner, a signal where it was raised. Months in UTC. <code>zvhctl monitor "
+             "--period</code> gives them as CSV.</p>\n");
+}
+
 char *
 status_html (status_t *self, int64_t now_ms)
 {
@@ -492,7 +640,9 @@ status_html (status_t *self, int64_t now_ms)
                  "<th>backlog</th><th>oldest</th><th>peer's protocol</th></tr>\n");
         for (size_t i = 0; i < count; i++)
             s_link_rows (out, regions [i]);
-        fprintf (out, "</table>\n<p>Counts and states only; no case ids. Summaries come "
+        fprintf (out, "</table>\n");
+        s_figures_tables (out, regions, count, now_ms);
+        fprintf (out, "<p>Counts and states only; no case ids. Summaries come "
                  "every %d s on each region's own links (docs/PROTOCOL.md 4.10).</p>\n"
                  "</body></html>\n", self->config->status_interval_s);
         fclose (out);

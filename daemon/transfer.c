@@ -6,6 +6,7 @@
  *  one key per version, which keeps them byte-identical end to end.
  */
 #include "transfer.h"
+#include "figures.h"
 #include "log.h"
 #include "authority.h"
 #include "zvh/zvh.h"
@@ -43,6 +44,7 @@ typedef struct {
 struct _transfer_t {
     store_t *store;
     outbox_t *outbox;
+    figures_t *figures;                         //  counted as records change state
     const config_t *config;
     transfer_hook_fn *hook;
     void *hook_arg;
@@ -253,7 +255,8 @@ s_count_walk (store_t *store, MDB_txn *txn, uint64_t counts [ZVH_CASE_STATES + 1
 static int
 s_count_start (MDB_txn *txn, void *arg)
 {
-    store_t *store = (store_t *) arg;
+    transfer_t *self = (transfer_t *) arg;
+    store_t *store = self->store;
     uint64_t counts [ZVH_CASE_STATES + 1];
     int rc = s_count_walk (store, txn, counts);
     for (int state = 1; rc == 0 && state <= ZVH_CASE_STATES; state++) {
@@ -261,14 +264,16 @@ s_count_start (MDB_txn *txn, void *arg)
         snprintf (name, sizeof name, "%s%d", COUNT_META_PREFIX, state);
         rc = store_set_meta_u64 (store, txn, name, counts [state]);
     }
-    return rc ? rc : store_set_meta_u64 (store, txn, COUNT_META_COUNTED, 1);
+    if (rc == 0)
+        rc = store_set_meta_u64 (store, txn, COUNT_META_COUNTED, 1);
+    return rc ? rc : figures_start (self->figures, txn, zclock_time ());
 }
 
 int
 transfer_start (transfer_t *self)
 {
     assert (self);
-    return store_write (self->store, s_count_start, self->store);
+    return store_write (self->store, s_count_start, self);
 }
 
 int
@@ -325,6 +330,8 @@ s_case_save (transfer_t *self, MDB_txn *txn, case_rec_t *rec, int64_t now_ms)
         rc = s_count_add (self->store, txn, was, -1);
     if (rc == 0 && was != rec->state)
         rc = s_count_add (self->store, txn, rec->state, +1);
+    if (rc == 0)
+        rc = figures_count_change (self->figures, txn, was, rec->state, now_ms);
     if (rc == 0 && rec->state == ZVH__V1__CASE_STATE__CASE_JOINT_TARGET
     &&  rec->joint_until_ms && rec->joint_until_ms < self->next_expiry_ms)
         self->next_expiry_ms = rec->joint_until_ms;
@@ -448,6 +455,7 @@ transfer_new (store_t *store, outbox_t *outbox, const config_t *config)
     transfer_t *self = (transfer_t *) zmalloc (sizeof (transfer_t));
     self->store = store;
     self->outbox = outbox;
+    self->figures = figures_new (store);
     self->config = config;
     self->next_expiry_ms = 0;       //  unknown: the first expire pass scans
     return self;
@@ -457,8 +465,10 @@ void
 transfer_destroy (transfer_t **self_p)
 {
     assert (self_p);
-    if (*self_p)
+    if (*self_p) {
         sodium_memzero ((*self_p)->sign_key, sizeof (*self_p)->sign_key);
+        figures_destroy (&(*self_p)->figures);
+    }
     free (*self_p);
     *self_p = NULL;
 }

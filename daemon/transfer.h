@@ -51,7 +51,8 @@ void
     transfer_destroy (transfer_t **self_p);
 
 //  At start: count the cases per state (kept from then on as records
-//  change). Returns 0 or an LMDB code.
+//  change) and start the monitoring figures (figures.h) of a store that
+//  has none yet. Returns 0 or an LMDB code.
 int
     transfer_start (transfer_t *self);
 

@@ -580,6 +580,111 @@ def test_status_page_shows_the_whole_federation(fed):
                what=f"{B}'s summary at {A} to show its link to {C} down")
 
 
+FIGURE_COLUMNS = ["inclusions", "moves_in", "moves_out", "joint_phases_ended", "closures",
+                  "signals_incident", "signals_scale_up", "signals_scale_down",
+                  "signals_out_of_view", "signals_other"]
+
+
+def _this_quarter():
+    today = time.gmtime()
+    return f"{today.tm_year}Q{(today.tm_mon - 1) // 3 + 1}"
+
+
+def _monitor(fed, region, period):
+    """zvhctl monitor --period at region: {region: [counts] or None}."""
+    out = fed.ctl_ok(region, "monitor", "--period", period, use_json=False)
+    lines = out.strip().splitlines()
+    eq(lines[0], ",".join(["region", "period"] + FIGURE_COLUMNS), "the CSV header")
+    rows = {}
+    for line in lines[1:]:
+        cells = line.split(",")
+        eq((len(cells), cells[1]), (len(FIGURE_COLUMNS) + 2, period), f"a CSV row: {line}")
+        rows[cells[0]] = [int(c) for c in cells[2:]] if cells[2] else None
+    return rows
+
+
+def _wait_figures(fed, region, period, expected, what):
+    """Wait until region's monitor CSV has expected ({region: {column:
+    count}}, others 0) for every region in it, and the national sums."""
+    def want(counts):
+        return [counts.get(column, 0) for column in FIGURE_COLUMNS]
+    national = [sum(column) for column in zip(*(want(c) for c in expected.values()))]
+    wanted = {name: want(counts) for name, counts in expected.items()}
+    wanted["national"] = national
+    seen = {}
+
+    def agrees():
+        seen.update(_monitor(fed, region, period))
+        return all(seen.get(name) == counts for name, counts in wanted.items())
+    wait_until(agrees, what=f"{what}: wanted {wanted}, the CSV at {region} says {seen}")
+    return seen
+
+
+@compose(dict(TIMERS, status_interval_s=1))
+def test_monitoring_figures_count_what_each_region_did(fed):
+    """The informatiecoördinator's figures (PROTOCOL 4.10): each region counts
+    its inclusions, moves in and out, joint phases ended, closures and
+    signals raised, per month in its store; every region's figures reach
+    every page, and zvhctl monitor gives them per region and nationally as
+    CSV. They agree with the actions done and with case list, and survive
+    a kill -9 of the region that made them and of the one that shows them."""
+    fed.start_all()
+    for case_id in ("MON-1", "MON-2", "MON-3"):
+        include(fed, A, case_id)
+    include(fed, B, "MON-4")
+    rc, _, err = fed.move(A, "MON-1", B)
+    eq(rc, 0, f"move MON-1 to {B} ({err.strip()})")
+    fed.wait_state(A, "MON-1", "joint_source")
+    fed.ctl_ok(B, "case", "complete", "MON-1")
+    fed.wait_state(A, "MON-1", "tombstone")
+    rc, _, err = fed.move(A, "MON-2", C)
+    eq(rc, 0, f"move MON-2 to {C} ({err.strip()})")
+    fed.wait_state(A, "MON-2", "joint_source")
+    fed.ctl_ok(C, "case", "close", "MON-2")                # ends the joint phase too
+    fed.wait_state(A, "MON-2", "tombstone")
+    fed.ctl_ok(A, "case", "close", "MON-3")
+    fed.ctl_ok(A, "signal", "raise", "--national", "--kind", "incident")
+    fed.ctl_ok(A, "signal", "raise", "MON-1", "--kind", "other")        # relayed to B
+    fed.ctl_ok(B, "signal", "raise", "MON-4", "--kind", "scale_up")
+    fed.ctl_ok(C, "signal", "raise", "MON-1", "--kind", "out_of_view")  # unknown at C
+    expected = {
+        A: dict(inclusions=3, moves_out=2, closures=1, signals_incident=1, signals_other=1),
+        B: dict(inclusions=1, moves_in=1, joint_phases_ended=1, signals_scale_up=1),
+        C: dict(moves_in=1, joint_phases_ended=1, closures=1, signals_out_of_view=1),
+    }
+    quarter = _this_quarter()
+    rows = _wait_figures(fed, A, quarter, expected, "every region's figures at " + A)
+    placeholders = [name for name in rows if name not in REGIONS + ["national"]]
+    expect(placeholders and all(rows[name] is None for name in placeholders),
+           f"regions without a summary have no counts, not zeros: {rows}")
+    _wait_figures(fed, C, time.strftime("%Y-%m", time.gmtime()), expected, "this month at " + C)
+    _wait_figures(fed, B, time.strftime("%Y", time.gmtime()), expected, "this year at " + B)
+    for region in REGIONS:
+        closed = sum(1 for c in fed.cases(region).values() if c["state"] == "closed")
+        eq(closed, expected[region].get("closures", 0), f"closures at {region} and its "
+                                                        "case list")
+    status, page = fed.http(A, "/")
+    eq(status, 200, "GET /")
+    national = re.search(r'<tr id="figures-national">(.*?)</tr>', page)
+    expect(national, "a national row of figures on the page")
+    eq(re.findall(r'<td class="n">(\d+)</td>', national.group(1)),
+       [str(n) for n in rows["national"]], "the page's national figures")
+    expect("MON-" not in page and "<script" not in page, "no case id and no script")
+    rc, _, err = fed.ctl(A, "monitor", "--period", "2026Q5", use_json=False)
+    eq(rc, 1, f"a period that is none ({err.strip()})")
+
+    for region in (C, A):                       # a maker, then the one that shows
+        fed.kill(region)
+        fed.start(region)
+        #  Its own row from its store, the others' from summaries heard anew
+        _wait_figures(fed, region, quarter, expected, f"the figures at {region} after "
+                                                      "its kill -9")
+    started = _status(fed, C)[0][C]["started_ms"]
+    wait_until(lambda: _status(fed, A)[0][C]["started_ms"] == started,
+               what=f"{A} to hear {C}'s summary since its restart")
+    _wait_figures(fed, A, quarter, expected, f"{C}'s figures at {A} after its restart")
+
+
 @compose()
 def test_healthz_of_a_region_without_peers_rests_on_its_store(fed):
     """A region with no federated peer is healthy when its store commits."""
