@@ -150,17 +150,7 @@ class ComposeFederation(sigtest.SignalFederation):
                               **options)
 
     # ------------------------------------------------------------- HTTP
-
-    def http(self, region, path, method="GET"):
-        """(status, body) of one request to region's metrics endpoint."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.info[region]["metrics"],
-                                                timeout=HTTP_TIMEOUT_S)
-        try:
-            connection.request(method, path)
-            response = connection.getresponse()
-            return response.status, response.read().decode("utf-8")
-        finally:
-            connection.close()
+    #  http(region, path) is zvhtest.Federation's (the metrics listener)
 
     def metrics(self, region):
         status, body = self.http(region, "/metrics")
