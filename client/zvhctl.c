@@ -61,9 +61,13 @@ static const char *s_usage_text =
     "               [--certainty C] [--text TEXT] [PARTNER]\n"
     "                                  raise a crisis signal (as operator, or as PARTNER)\n"
     "  subscribe PARTNER [--after SEQ | --from-cursor] [--credit N] [--count N]\n"
-    "            [--idle-exit MS] [--directory REGIONS.zpl]\n"
+    "            [--idle-exit MS] [--directory REGIONS.zpl] [--format json|cap]\n"
+    "            [--role ROLE]\n"
     "                                  receive signals as JSON lines, acknowledging each;\n"
-    "                                  with --directory, check who published each one\n"
+    "                                  with --directory, check who published each one;\n"
+    "                                  --format cap: one OASIS CAP 1.2 <alert> document per\n"
+    "                                  line instead (line ends in texts are &#10;), for\n"
+    "                                  the partner's ROLE (default: the role in --key)\n"
     "    PARTNER = --endpoint TCP --server-key Z85 --key SECRET_CERT_FILE\n"
     "  keygen NAME [--dir DIR] [--region R] [--role ROLE] [--force]\n"
     "                                  write a CURVE certificate NAME.key + NAME.key_secret\n"
@@ -827,11 +831,32 @@ s_print_signal (const zvh_signal_t *signal, zconfig_t *directory, bool verified)
     json_decref (line);
 }
 
+//  One signal as one CAP 1.2 alert on one line (docs/PARTNERS.md).
+//  ZVH_E_PROTOCOL if it cannot be written as one (a type this zvhctl does
+//  not know): the caller stops before acknowledging, so nothing is lost.
+static int
+s_print_cap (const zvh_signal_t *signal, const char *role)
+{
+    char *xml = NULL;
+    if (zvh_signal_cap (signal, role, &xml)) {
+        fprintf (stderr, "zvhctl: signal seq %" PRIu64 " (%s) cannot be written as CAP: "
+                 "type %s unknown to this zvhctl\n", signal->seq,
+                 signal->event_id ? signal->event_id : "no event id",
+                 signal->type ? signal->type : "absent");
+        return ZVH_E_PROTOCOL;
+    }
+    puts (xml);
+    fflush (stdout);            //  written before acknowledged: nothing lost on a kill
+    free (xml);
+    return 0;
+}
+
 //  Receive until --count signals or --idle-exit ms without one; with a
 //  directory, each is verified and *unverified_p counts the failures.
+//  cap_role: write CAP alerts for that role instead of JSON lines.
 static int
 s_receive (ctl_t *self, zvh_subscriber_t *partner, zconfig_t *directory,
-           size_t *unverified_p)
+           const char *cap_role, size_t *unverified_p)
 {
     const char *count = s_option (self, "--count");
     const char *idle = s_option (self, "--idle-exit");
@@ -853,7 +878,12 @@ s_receive (ctl_t *self, zvh_subscriber_t *partner, zconfig_t *directory,
         if (rc == 0) {
             bool verified = directory && s_verified (directory, &signal);
             *unverified_p += directory && !verified;
-            s_print_signal (&signal, directory, verified);
+            if (cap_role)
+                rc = s_print_cap (&signal, cap_role);
+            else
+                s_print_signal (&signal, directory, verified);
+            if (rc)
+                break;
             rc = zvh_subscriber_ack (partner, signal.seq);
             acked = signal.seq;
             wanted--;
@@ -870,9 +900,29 @@ s_receive (ctl_t *self, zvh_subscriber_t *partner, zconfig_t *directory,
     return rc == ZVH_E_TIMEOUT ? 0 : rc;
 }
 
+//  The partner's role for --format cap: --role, else the role that keygen
+//  wrote into the key file. Copied into role (ZVH_ID_MAX); -1 if neither.
+static int
+s_cap_role (ctl_t *self, char *role)
+{
+    const char *given = s_option (self, "--role");
+    zcert_t *cert = given ? NULL : zcert_load (s_option (self, "--key"));
+    const char *found = given ? given : cert ? zcert_meta (cert, "role") : NULL;
+    snprintf (role, ZVH_ID_MAX, "%s", found ? found : "");
+    zcert_destroy (&cert);
+    return *role ? 0 : -1;
+}
+
 static int
 s_cmd_subscribe (ctl_t *self)
 {
+    const char *format = s_option (self, "--format");
+    if (format && !streq (format, "json") && !streq (format, "cap"))
+        return s_usage ("subscribe --format takes json or cap");
+    bool cap = format && streq (format, "cap");
+    char role [ZVH_ID_MAX];
+    if (cap && (!s_option (self, "--key") || s_cap_role (self, role)))
+        return s_usage ("subscribe --format cap needs --role ROLE (the key file names none)");
     const char *directory_file = s_option (self, "--directory");
     zconfig_t *directory = directory_file ? zconfig_load (directory_file) : NULL;
     if (directory_file && !directory) {
@@ -892,7 +942,7 @@ s_cmd_subscribe (ctl_t *self)
                                    credit ? (uint32_t) atoi (credit) : 0);
     size_t unverified = 0;
     if (rc == 0)
-        rc = s_receive (self, partner, directory, &unverified);
+        rc = s_receive (self, partner, directory, cap ? role : NULL, &unverified);
     if (rc)
         fprintf (stderr, "zvhctl: %s\n", zvh_subscriber_error (partner));
     zvh_subscriber_destroy (&partner);

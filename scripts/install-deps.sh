@@ -13,6 +13,7 @@ PACKAGES=(
     python3-zmq python3-protobuf protobuf-compiler python3-nacl
     nats-server libnats-dev openssl
     chromium fonts-dejavu-core
+    libxml2-utils
 )
 
 if [ "$(id -u)" -eq 0 ]; then

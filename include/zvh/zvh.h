@@ -249,6 +249,13 @@ typedef struct {
 int
     zvh_signal_verify (const zvh_signal_t *signal, const char *sign_key);
 
+//  The signal as one OASIS CAP 1.2 <alert> document for a partner of role
+//  (named in its restriction), into *xml_p (free it): one line, UTF-8,
+//  only the fields the signal holds (docs/PARTNERS.md has the mapping).
+//  ZVH_OK; ZVH_E_BAD_REQUEST without a type, event id or role.
+int
+    zvh_signal_cap (const zvh_signal_t *signal, const char *role, char **xml_p);
+
 typedef struct _zvh_subscriber_t zvh_subscriber_t;
 
 //  A partner's link to one region's subscriber endpoint over CURVE.

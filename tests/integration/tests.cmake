@@ -30,3 +30,9 @@ set_tests_properties (test_cli PROPERTIES LABELS "integration")
 #  regions, one stopped
 zvh_integration_test (test_status_browser)
 set_tests_properties (test_status_browser PROPERTIES LABELS "integration")
+#  CAP 1.2 alerts of every kind of view (zvhctl subscribe --format cap),
+#  each validated with xmllint (Debian's libxml2-utils, which
+#  scripts/install-deps.sh installs; the test fails without it) against
+#  tests/schemas/CAP-v1.2.xsd
+zvh_integration_test (test_cap)
+set_tests_properties (test_cap PROPERTIES LABELS "integration")
