@@ -360,21 +360,23 @@ s_provenance (const char *careplan_url, const char *recorded, const char *activi
                       "activity", s_text (activity), "agent");
 }
 
-//  The inclusion: decided by its region on its date (the plan says so;
-//  without the plan, the case's owner is all that is known).
+//  The inclusion: decided by its region on its date, as the plan says.
+//  A region holding no plan (a tombstone) knows the first owner from the
+//  chain of custody (its oldest link's source), else it is the owner.
 static json_t *
-s_inclusion_provenance (const zvh_case_t *c, const json_t *plan, const char *careplan_url,
-                        const char *recorded)
+s_inclusion_provenance (const zvh_case_t *c, const json_t *plan, const zvh_custody_link_t *links,
+                        size_t link_count, const char *careplan_url, const char *recorded)
 {
     json_t *inclusion = json_object_get (plan, "inclusion");
     const char *region = s_get (inclusion, "region");
+    if (!s_is_set (region))
+        region = link_count ? links[0].source : c->owner;
     json_t *provenance = s_provenance (careplan_url, recorded, "inclusion");
     if (s_is_set (s_get (inclusion, "date")))
         json_object_set_new (provenance, "occurredDateTime",
                              json_string (s_get (inclusion, "date")));
-    json_array_append_new (
-        json_object_get (provenance, "agent"),
-        s_agent (s_is_set (region) ? region : c->owner, "author", "including region"));
+    json_array_append_new (json_object_get (provenance, "agent"),
+                           s_agent (region, "author", "including region"));
     return provenance;
 }
 
@@ -429,7 +431,8 @@ zvh_case_fhir (const zvh_case_t *c, const char *plan_json, const zvh_custody_lin
     s_uuid (c->id, "Flag", 0, url, sizeof url);
     s_add_entry (entries, url, s_flag (c));
     s_uuid (c->id, "Provenance", 0, url, sizeof url);
-    s_add_entry (entries, url, s_inclusion_provenance (c, plan, careplan_url, recorded));
+    s_add_entry (entries, url,
+                 s_inclusion_provenance (c, plan, links, link_count, careplan_url, recorded));
     for (size_t i = 0; i < link_count; i++) {
         s_uuid (c->id, "Provenance", i + 1, url, sizeof url);
         s_add_entry (entries, url, s_transfer_provenance (&links[i], careplan_url, recorded));
