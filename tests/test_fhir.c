@@ -205,6 +205,18 @@ test_label_is_inactive_once_the_case_left_or_closed (void **state)
 }
 
 static void
+test_without_the_plan_the_including_region_is_the_first_source (void **state)
+{
+    (void)state;
+    zvh_custody_link_t link = {"t-1", "groningen", "drenthe"};
+    json_t *bundle = s_bundle ("tombstone", NULL, &link, 1);
+    json_t *who = json_object_get (
+        json_array_get (json_object_get (s_resource (bundle, 2), "agent"), 0), "who");
+    assert_string_equal (json_string_value (json_object_get (who, "display")), "groningen");
+    json_decref (bundle);
+}
+
+static void
 test_same_case_renders_the_same_bundle (void **state)
 {
     (void)state;
@@ -237,6 +249,7 @@ main (void)
         cmocka_unit_test (test_activities_are_grouped_per_partner_role),
         cmocka_unit_test (test_team_names_never_reach_the_bundle),
         cmocka_unit_test (test_label_is_inactive_once_the_case_left_or_closed),
+        cmocka_unit_test (test_without_the_plan_the_including_region_is_the_first_source),
         cmocka_unit_test (test_same_case_renders_the_same_bundle),
         cmocka_unit_test (test_case_fhir_refuses_a_plan_that_is_no_object),
     };
