@@ -187,7 +187,7 @@ def test_schema_refuses_what_r4_forbids(_fed):
     """The validation is real: a Flag with a status R4 does not know, and an
     AuditEvent without its required source, are refused. (The R4 schema
     enumerates only some codes: CarePlan.status and intent are any code
-    there, so test_fhir.c checks ours.)"""
+    there, so test_fhir_mapping.c checks ours.)"""
     flag = {"resourceType": "Flag", "status": "wish", "code": {"text": "x"},
             "subject": {"display": "x"}}
     expect(list(validator("Flag").iter_errors(flag)), "Flag status 'wish' accepted")

@@ -1,4 +1,4 @@
-/*  test_fhir: the FHIR R4 mapping tables and the shape of what they fill.
+/*  test_fhir_mapping: the FHIR R4 mapping tables and the shape of what they fill.
  *
  *  The full output is validated against the official R4 JSON schema by the
  *  integration test (tests/integration/test_fhir.py); here each mapping is
