@@ -318,6 +318,31 @@ zvh_client_case_show (zvh_client_t *self, const char *case_id, zvh_case_t *case_
 }
 
 int
+zvh_client_case_custody (zvh_client_t *self, const char *case_id,
+                         zvh_custody_link_t **links_p, size_t *count_p)
+{
+    assert (self);
+    Zvh__V1__ControlRequest request = ZVH__V1__CONTROL_REQUEST__INIT;
+    request.op = ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_SHOW;
+    request.case_id = (char *) (case_id ? case_id : "");
+    Zvh__V1__ControlReply *reply;
+    int rc = s_call (self, &request, &reply);
+    if (rc)
+        return rc;
+    const Zvh__V1__CustodyChain *chain = reply->case_ ? reply->case_->custody : NULL;
+    *count_p = chain ? chain->n_links : 0;
+    *links_p = *count_p ? (zvh_custody_link_t *) calloc (*count_p, sizeof **links_p) : NULL;
+    for (size_t i = 0; i < *count_p; i++) {
+        const Zvh__V1__CustodyLink *link = chain->links [i];
+        snprintf ((*links_p) [i].transfer_id, ZVH_ID_MAX, "%s", link->transfer_id);
+        snprintf ((*links_p) [i].source, ZVH_ID_MAX, "%s", link->source);
+        snprintf ((*links_p) [i].target, ZVH_ID_MAX, "%s", link->target);
+    }
+    wire_free (&reply->base);
+    return 0;
+}
+
+int
 zvh_client_case_list (zvh_client_t *self, zvh_case_t **cases_p, size_t *count_p)
 {
     assert (self);

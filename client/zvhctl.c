@@ -54,6 +54,8 @@ static const char *s_usage_text =
     "  case move CASE --to REGION      start a warm handover to REGION\n"
     "  case complete CASE              end the joint phase of a handover\n"
     "  case show CASE [--plan]         the case here (and its plan as JSON)\n"
+    "  case show CASE --fhir           the case as a FHIR R4 Bundle (collection): CarePlan,\n"
+    "                                  Flag (the label), Provenance (inclusion, hand-overs)\n"
     "  case list                       every case this region knows\n"
     "  plan update CASE PLAN.json      a new plan version (a proposal at the source)\n"
     "  case close CASE                 outflow: purge the plan, remove the label\n"
@@ -76,7 +78,9 @@ static const char *s_usage_text =
     "  backup DIR                      copy the store (compacted) into DIR while the\n"
     "                                  daemon serves; waits until it is on disk\n"
     "  audit verify                    check the audit trail's hash chain\n"
-    "  audit export [--after SEQ]      the audit trail as JSON lines\n"
+    "  audit export [--after SEQ] [--fhir]\n"
+    "                                  the audit trail as JSON lines; with --fhir one FHIR R4\n"
+    "                                  AuditEvent per line (NDJSON, as FHIR bulk data)\n"
     "  --version                       the release and the protocol version\n"
     "\n"
     "The daemon is found by -e ENDPOINT, by -d DATA_DIR (ipc://DATA_DIR/control.sock),\n"
@@ -492,9 +496,42 @@ s_cmd_include (ctl_t *self, zvh_client_t *client)
     return 0;
 }
 
+//  The case as a FHIR R4 Bundle: the plan (if held here) and the chain of
+//  custody are read too, as the Bundle's CarePlan and Provenance need them.
+static int
+s_show_fhir (ctl_t *self, zvh_client_t *client)
+{
+    zvh_case_t c;
+    uint8_t *plan = NULL;
+    size_t size = 0, link_count = 0;
+    zvh_custody_link_t *links = NULL;
+    int rc = zvh_client_case_show (client, self->argv [2], &c, &plan, &size);
+    if (rc == 0)
+        rc = zvh_client_case_custody (client, self->argv [2], &links, &link_count);
+    if (rc) {
+        free (plan);
+        return s_failed (client, rc);
+    }
+    char error [ZVH_PLAN_ERR_MAX];
+    char *json = plan ? zvh_plan_to_json (plan, size, error, sizeof error) : NULL;
+    char *bundle = zvh_case_fhir (&c, json, links, link_count);
+    if (bundle)
+        puts (bundle);
+    else
+        fprintf (stderr, "zvhctl: the plan of %s cannot be rendered as FHIR: %s\n", c.id,
+                 plan ? error : "no JSON");
+    free (bundle);
+    free (json);
+    free (links);
+    free (plan);
+    return bundle ? 0 : EXIT_PROTOCOL;
+}
+
 static int
 s_cmd_show (ctl_t *self, zvh_client_t *client)
 {
+    if (s_flag (self, "--fhir"))
+        return s_show_fhir (self, client);
     zvh_case_t c;
     uint8_t *plan = NULL;
     size_t size = 0;
@@ -991,6 +1028,36 @@ s_print_line (const char *json, void *arg)
 }
 
 //  The backup directory as an absolute path: the daemon has its own cwd.
+//  One audit entry as a FHIR AuditEvent line; arg is the region's id.
+static void
+s_print_fhir_line (const char *json, void *arg)
+{
+    char *event = zvh_audit_fhir (json, (const char *) arg);
+    if (event)
+        puts (event);
+    else
+        fprintf (stderr, "zvhctl: an audit entry is not JSON: %s\n", json);
+    free (event);
+}
+
+//  The audit trail, as our JSON lines or as FHIR AuditEvents (which name
+//  the region as the observer, so the region is asked first).
+static int
+s_audit_export (ctl_t *self, zvh_client_t *client)
+{
+    const char *after = s_option (self, "--after");
+    uint64_t after_seq = after ? strtoull (after, NULL, 10) : 0;
+    if (!s_flag (self, "--fhir"))
+        return zvh_client_audit_export (client, after_seq, s_print_line, NULL);
+    zvh_status_t status;
+    int rc = zvh_client_status (client, &status);
+    if (rc)
+        return rc;
+    rc = zvh_client_audit_export (client, after_seq, s_print_fhir_line, status.region);
+    zvh_status_free (&status);
+    return rc;
+}
+
 static int
 s_cmd_backup (ctl_t *self, zvh_client_t *client)
 {
@@ -1056,13 +1123,11 @@ s_cmd_admin (ctl_t *self, zvh_client_t *client)
     }
     else
     if (streq (verb, "export")) {
-        const char *after = s_option (self, "--after");
-        rc = zvh_client_audit_export (client, after ? strtoull (after, NULL, 10) : 0,
-                                      s_print_line, NULL);
+        rc = s_audit_export (self, client);
         rc = rc < 0 ? rc : 0;
     }
     else
-        return s_usage ("usage: audit verify | audit export [--after SEQ]");
+        return s_usage ("usage: audit verify | audit export [--after SEQ] [--fhir]");
     return rc ? s_failed (client, rc) : 0;
 }
 

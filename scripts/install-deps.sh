@@ -11,6 +11,7 @@ PACKAGES=(
     libjansson-dev libcmocka-dev libmicrohttpd-dev
     python3 procps
     python3-zmq python3-protobuf protobuf-compiler python3-nacl
+    python3-jsonschema
     nats-server libnats-dev openssl
     chromium fonts-dejavu-core
     libxml2-utils

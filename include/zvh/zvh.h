@@ -69,6 +69,14 @@ typedef struct {
     uint64_t cases [ZVH_CASE_STATES + 1];   //  count per state, index = state code
 } zvh_status_t;
 
+//  One change of owner of a case (PROTOCOL 2.9), as proven by both regions'
+//  signatures at the daemon.
+typedef struct {
+    char transfer_id [ZVH_ID_MAX];
+    char source [ZVH_ID_MAX];
+    char target [ZVH_ID_MAX];
+} zvh_custody_link_t;
+
 typedef struct _zvh_client_t zvh_client_t;
 
 //  Create a client for the daemon's control endpoint (e.g.
@@ -126,6 +134,12 @@ int
     zvh_client_case_show (zvh_client_t *self, const char *case_id,
                           zvh_case_t *case_out,
                           uint8_t **plan_p, size_t *plan_size_p);
+
+//  Read a case's chain of custody (its hand-overs, oldest first) into
+//  *links_p (malloc'd, caller frees; NULL and 0 for a case never moved).
+int
+    zvh_client_case_custody (zvh_client_t *self, const char *case_id,
+                             zvh_custody_link_t **links_p, size_t *count_p);
 
 //  List every case this region knows; *cases_p is malloc'd (caller frees).
 int
@@ -203,6 +217,30 @@ void
 //  Name of a ZVH_E_* code ("not found", ...).
 const char *
     zvh_strerror (int code);
+
+//  ---------------------------------------------------------------- FHIR R4
+
+//  A case as a FHIR R4 Bundle (type collection, JSON text; caller frees):
+//  CarePlan from plan_json (zvh_plan_to_json's text, or NULL), Flag for the
+//  label, Provenance for the inclusion and each link. NULL if plan_json is
+//  not a JSON object.
+char *
+    zvh_case_fhir (const zvh_case_t *c, const char *plan_json,
+                   const zvh_custody_link_t *links, size_t link_count);
+
+//  One audit entry (a JSON object as zvh_client_audit_export visits it) of
+//  region's trail as a FHIR R4 AuditEvent (compact JSON; caller frees).
+//  NULL if audit_json is not a JSON object.
+char *
+    zvh_audit_fhir (const char *audit_json, const char *region);
+
+//  An audit action (create, read, ...) as AuditEvent.action: C, R, U or E.
+const char *
+    zvh_fhir_action_code (const char *action);
+
+//  An audit outcome (ok, refused) as AuditEvent.outcome: 0, 4 (8 if unknown).
+int
+    zvh_fhir_outcome_code (const char *outcome);
 
 //  ---------------------------------------------------------------- subscribers
 

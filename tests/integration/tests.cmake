@@ -36,3 +36,8 @@ set_tests_properties (test_status_browser PROPERTIES LABELS "integration")
 #  tests/schemas/CAP-v1.2.xsd
 zvh_integration_test (test_cap)
 set_tests_properties (test_cap PROPERTIES LABELS "integration")
+#  FHIR R4 output (case show --fhir, audit export --fhir) validated against
+#  the official R4 JSON schema (tests/schemas/fhir.r4.schema.json) with
+#  Debian's python3-jsonschema; fails without it
+zvh_integration_test (test_fhir)
+set_tests_properties (test_fhir PROPERTIES LABELS "integration")
