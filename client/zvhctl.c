@@ -8,6 +8,7 @@
  */
 #include "zvh/zvh.h"
 #include "zvh/zvh_plan.h"
+#include "forward.h"
 #include "figure.h"
 #include "wire.h"
 #include <czmq.h>
@@ -71,6 +72,13 @@ static const char *s_usage_text =
     "                                  line instead (line ends in texts are &#10;), for\n"
     "                                  the partner's ROLE (default: the role in --key)\n"
     "    PARTNER = --endpoint TCP --server-key Z85 --key SECRET_CERT_FILE\n"
+    "  forward PARTNER --url https://... [--ca CA.pem] [--cert CERT.pem --cert-key KEY.pem]\n"
+    "          [--token-file FILE] [--content-type TYPE] [--role ROLE]\n"
+    "                                  POST each view, in order, as one CAP 1.2 alert to the\n"
+    "                                  partner's HTTPS receiver, from the daemon's cursor;\n"
+    "                                  acknowledged only after a 2xx, a failure retried with\n"
+    "                                  back-off (0.5..60 s); runs until SIGTERM;\n"
+    "                                  PARTNER as for subscribe\n"
     "  keygen NAME [--dir DIR] [--region R] [--role ROLE] [--force]\n"
     "                                  write a CURVE certificate NAME.key + NAME.key_secret\n"
     "  datakey FILE                    write a new store encryption key (mode 0600)\n"
@@ -989,6 +997,39 @@ s_cmd_subscribe (ctl_t *self)
     return rc == 0 && unverified ? EXIT_UNVERIFIED : s_exit_code (rc);
 }
 
+//  The durable CAP forwarder (docs/PARTNERS.md (c)): a partner's client,
+//  with the partner's own key, in a process (and unit) of its own.
+static int
+s_cmd_forward (ctl_t *self)
+{
+    char role [ZVH_ID_MAX];
+    if (!s_option (self, "--key") || s_cap_role (self, role))
+        return s_usage ("forward needs --role ROLE (the key file names none)");
+    if (!s_option (self, "--cert") != !s_option (self, "--cert-key"))
+        return s_usage ("forward takes --cert and --cert-key together");
+    forward_config_t config = {
+        .url = s_option (self, "--url"), .ca_file = s_option (self, "--ca"),
+        .cert_file = s_option (self, "--cert"), .key_file = s_option (self, "--cert-key"),
+        .token_file = s_option (self, "--token-file"),
+        .content_type = s_option (self, "--content-type") };
+    const char *problem = NULL;
+    forward_t *forward = forward_new (&config, &problem);
+    if (!forward)
+        return s_usage (problem);
+    bool named;
+    zvh_subscriber_t *partner = s_partner_link (self, &named);
+    if (!partner) {
+        forward_destroy (&forward);
+        return s_usage ("forward needs --endpoint, --server-key and a readable --key");
+    }
+    int rc = forward_run (forward, partner, role);
+    if (rc)
+        fprintf (stderr, "zvhctl forward: %s\n", zvh_subscriber_error (partner));
+    zvh_subscriber_destroy (&partner);
+    forward_destroy (&forward);
+    return s_exit_code (rc);
+}
+
 //  A store key for data_key: 32 random bytes as hex, in a new file that only
 //  its owner can read.
 static int
@@ -1186,8 +1227,11 @@ main (int argc, char *argv [])
         return s_cmd_keygen (&self);
     if (streq (command, "datakey"))
         return s_cmd_datakey (&self);
-    if (streq (command, "signal") || streq (command, "subscribe"))
+    if (streq (command, "signal") || streq (command, "subscribe")
+    ||  streq (command, "forward"))
         zsys_init ();
+    if (streq (command, "forward"))
+        return s_cmd_forward (&self);
     if (streq (command, "signal"))
         return s_cmd_signal (&self);
     if (streq (command, "subscribe"))

@@ -8,7 +8,7 @@ PACKAGES=(
     libczmq-dev libzmq3-dev libsodium-dev
     libprotobuf-c-dev protobuf-c-compiler
     liblmdb-dev lmdb-utils
-    libjansson-dev libcmocka-dev libmicrohttpd-dev
+    libjansson-dev libcmocka-dev libmicrohttpd-dev libcurl4-openssl-dev
     python3 procps
     python3-zmq python3-protobuf protobuf-compiler python3-nacl
     python3-jsonschema

@@ -11,7 +11,7 @@ import tempfile
 
 BUILD = os.environ.get("ZVH_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 ZVHCTL = os.path.join(BUILD, "zvhctl")
-COMMANDS = ["status", "case", "plan", "signal", "subscribe", "keygen", "datakey",
+COMMANDS = ["status", "case", "plan", "signal", "subscribe", "forward", "keygen", "datakey",
             "reload", "audit", "backup"]
 
 

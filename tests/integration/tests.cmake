@@ -41,3 +41,9 @@ set_tests_properties (test_cap PROPERTIES LABELS "integration")
 #  Debian's python3-jsonschema; fails without it
 zvh_integration_test (test_fhir)
 set_tests_properties (test_fhir PROPERTIES LABELS "integration")
+#  zvhctl forward (CAP over HTTPS, docs/PARTNERS.md (c)): SIGKILL of the
+#  forwarder and of a test HTTPS receiver (cap_receiver.py, python3 + ssl,
+#  a certificate from openssl) mid-stream, and 503s; every view arrives in
+#  order, valid CAP (xmllint, as test_cap), none acknowledged before its POST
+zvh_integration_test (test_forward)
+set_tests_properties (test_forward PROPERTIES LABELS "integration")
