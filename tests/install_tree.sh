@@ -12,6 +12,7 @@ rm -f "$dest.log"
 root=$dest/usr/local
 missing=0
 for file in bin/zvhd bin/zvhctl lib/systemd/system/zvhd.service \
+            lib/systemd/system/zvh-forward@.service \
             share/zvhd/regions.zpl share/zvhd/partners.example.zpl \
             share/doc/zvh-federation/OPERATIONS.md share/doc/zvh-federation/PROTOCOL.md \
             include/zvh/zvh.h; do
