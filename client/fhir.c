@@ -130,7 +130,12 @@ s_instant (int64_t time_ms, char *out, size_t size)
     gmtime_r (&seconds, &tm);
     char whole[INSTANT_MAX];
     strftime (whole, sizeof whole, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf (out, size, "%s.%03dZ", whole, (int)(time_ms % MS_PER_SECOND));
+    //  The result is checked (GCC's -O3 truncation warning wants it so): a
+    //  buffer too small for an instant gives an empty one, not half a time
+    int written = snprintf (out, size, "%s.%03dZ", whole,
+                            (int) (time_ms % MS_PER_SECOND));
+    if (written < 0 || (size_t) written >= size)
+        *out = 0;
 }
 
 //  A urn:uuid derived from the case id and what the entry is, so the
