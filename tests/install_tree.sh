@@ -26,4 +26,31 @@ done
     || { echo "install_tree: the installed zvhd does not run"; exit 1; }
 grep -q "^ExecStart=/usr/local/bin/zvhd" "$root/lib/systemd/system/zvhd.service" \
     || { echo "install_tree: the unit does not run the installed zvhd"; exit 1; }
+#  libzvh.a links outside the build: it carries the wire code it calls
+lib=$(ls "$root"/lib/libzvh.a "$root"/lib/*/libzvh.a 2>/dev/null | head -n 1 || true)
+if [ -n "$lib" ]; then
+    cat > "$dest/use_libzvh.c" <<'EOF_C'
+#include <zvh/zvh.h>
+#include <stdio.h>
+int main (void)
+{
+    zvh_client_t *client = zvh_client_new ("ipc:///nonexistent/control.sock");
+    zvh_client_destroy (&client);
+    puts (zvh_strerror (ZVH_E_NOT_FOUND));
+    return 0;
+}
+EOF_C
+    #  A sanitizer build's objects need the sanitizer runtimes at link time
+    sanitize=()
+    if nm -u "$lib" 2>/dev/null | grep "__asan_" > /dev/null; then   # not -q: pipefail
+        sanitize=(-fsanitize=address,undefined)
+    fi
+    # shellcheck disable=SC2046 # pkg-config's flags are words
+    cc "${sanitize[@]}" -I"$root/include" "$dest/use_libzvh.c" "$lib" \
+        $(pkg-config --libs libczmq libzmq libprotobuf-c jansson libsodium) \
+        -o "$dest/use_libzvh" \
+        || { echo "install_tree: a program does not link against the installed libzvh.a"; exit 1; }
+    ASAN_OPTIONS=detect_leaks=0 "$dest/use_libzvh" | grep -q "not found" \
+        || { echo "install_tree: a program linked against libzvh.a does not run"; exit 1; }
+fi
 echo "install_tree: every file in place under $root"

@@ -8,7 +8,7 @@
 #  zvhd        zvhd, zvhctl, the systemd unit, /usr/share/zvhd (regions.zpl and
 #              the examples), /usr/share/doc/zvhd; maintainer scripts in zvhd/
 #  libzvh0     libzvh.so.0*
-#  libzvh-dev  headers, libzvh.so, libzvh.pc (not libzvh.a: see CMakeLists.txt)
+#  libzvh-dev  headers, libzvh.so, libzvh.a, libzvh.pc
 #
 #  Depends come from dpkg-shlibdeps; zvhd and zvhctl link libzvh statically,
 #  so zvhd does not depend on libzvh0. scripts/package-test.sh installs the
