@@ -12,7 +12,7 @@ import tempfile
 BUILD = os.environ.get("ZVH_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 ZVHCTL = os.path.join(BUILD, "zvhctl")
 COMMANDS = ["status", "case", "plan", "signal", "subscribe", "forward", "keygen", "datakey",
-            "reload", "audit", "backup"]
+            "reload", "audit", "backup", "federation", "monitor"]
 
 
 def run(*args):
@@ -36,11 +36,20 @@ def test_global_help_lists_every_command():
 
 
 def test_usage_errors_exit_1_with_a_reason():
-    for args in (["frobnicate"], [], ["case", "move", "c1"], ["signal", "raise"],
-                 ["-e"], ["keygen"], ["datakey"]):
+    absent = ["-e", "ipc:///nonexistent/zvh-control.sock", "-t", "300"]
+    for args, why in ((["frobnicate"], ""), ([], ""), (["case", "move", "c1"], ""),
+                      (["signal", "raise"], ""), (["-e"], ""), (["keygen"], ""),
+                      (["datakey"], ""),
+                      #  Garbage in this session's arguments: refused before any call
+                      (absent + ["federation", "everything"], "federation takes: status"),
+                      (absent + ["monitor", "--period", "2026Q5"], "--period YYYY-MM"),
+                      (absent + ["monitor", "--period", "2026-13"], "--period YYYY-MM"),
+                      (absent + ["monitor"], "--period YYYY-MM"),
+                      (absent + ["subscribe", "--format", "yaml"], "json or cap"),
+                      (absent + ["forward"], "forward needs")):
         rc, out, err = run(*args)
         assert rc == 1, f"zvhctl {' '.join(args)} exited {rc}, not 1"
-        assert "zvhctl:" in err, f"zvhctl {' '.join(args)} gave no reason: {err!r}"
+        assert "zvhctl:" in err and why in err, f"zvhctl {' '.join(args)} gave no reason: {err!r}"
 
 
 def test_absent_daemon_exits_2():
