@@ -14,6 +14,7 @@
  *  SignalView fields); anything less returns NULL. A config_t is never
  *  changed after config_load returns it: a reload loads a new one.
  */
+#include <sodium.h>
 #include "config.h"
 #include "config_files.h"
 #include "config_value.h"
@@ -344,6 +345,26 @@ s_read_metrics_bind (config_t *config, loader_t *self)
                        address, CONFIG_ENDPOINT_MAX - 1);
 }
 
+//  The token is the token file's first line: too short a one is refused
+//  here, so --check-config says what the start would.
+static void
+s_check_metrics_token (config_t *config, loader_t *self)
+{
+    FILE *file = fopen (config->metrics_token, "r");
+    char line [CONFIG_METRICS_TOKEN_LINE_MAX] = "";
+    if (file && !fgets (line, sizeof line, file))
+        *line = 0;
+    if (file)
+        fclose (file);
+    size_t length = strcspn (line, "\r\n");
+    sodium_memzero (line, sizeof line);
+    if (file && length < CONFIG_METRICS_TOKEN_MIN)
+        loader_report (self, self->path, DAEMON_SECTION "/metrics_token", "the token in %s "
+                       "is %zu characters; it needs at least %d: make one with head -c 32 "
+                       "/dev/urandom | base64", config->metrics_token, length,
+                       CONFIG_METRICS_TOKEN_MIN);
+}
+
 //  The metrics listener's own secrets: a TLS certificate and key (both or
 //  neither) and a bearer token file, for a scraper across the network.
 static void
@@ -369,6 +390,8 @@ s_read_metrics_security (config_t *config, loader_t *self)
     if ((*config->metrics_tls_cert != 0) != (*config->metrics_tls_key != 0))
         loader_report (self, self->path, DAEMON_SECTION "/metrics_tls_key", "set "
                        "metrics_tls_cert and metrics_tls_key together (HTTPS needs both)");
+    if (*config->metrics_token)
+        s_check_metrics_token (config, self);
 }
 
 static void

@@ -170,6 +170,8 @@ typedef struct {
 #define CONFIG_RAISE_PER_MIN_MAX     100000
 #define CONFIG_HEALTH_PEER_S_MIN     1
 #define CONFIG_HEALTH_PEER_S_MAX     (24 * 3600)                //  a day
+#define CONFIG_METRICS_TOKEN_MIN     16     //  characters of a bearer token at least
+#define CONFIG_METRICS_TOKEN_LINE_MAX 1024  //  the token file's first line at most
 #define CONFIG_STATUS_INTERVAL_S_MIN 1
 #define CONFIG_STATUS_INTERVAL_S_MAX 3600
 

@@ -1511,6 +1511,18 @@ test_health_peer_s_out_of_range_is_reported (void **state)
 }
 
 static void
+test_status_interval_s_out_of_range_is_reported (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_daemon (fx, NULL, "    status_interval_s = 0\n");
+    s_assert_rejected (fx, "zvhd/status_interval_s", "from 1 to 3600");
+    while (zlist_size (fx->errors))
+        free (zlist_pop (fx->errors));
+    s_write_daemon (fx, NULL, "    status_interval_s = often\n");
+    s_assert_rejected (fx, "zvhd/status_interval_s", "often");
+}
+
+static void
 test_missing_partners_file_is_reported (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
@@ -2154,6 +2166,7 @@ main (void)
         TEST (test_metrics_bind_on_the_federation_port_is_reported),
         TEST (test_metrics_bind_on_the_partner_port_is_reported),
         TEST (test_health_peer_s_out_of_range_is_reported),
+        TEST (test_status_interval_s_out_of_range_is_reported),
         TEST (test_missing_partners_file_is_reported),
         TEST (test_partners_file_without_views_is_reported),
         TEST (test_unknown_section_in_partners_file_is_reported),

@@ -474,7 +474,8 @@ def test_metrics_over_tls_with_a_bearer_token(fed):
     only with the bearer token (401 and WWW-Authenticate without it or with
     a wrong one), /livez and /readyz open for the local health checks. A
     key or token readable by others, a certificate without its key, or
-    these keys without metrics_bind are configuration errors."""
+    these keys without metrics_bind, or a token shorter than 16 characters,
+    are configuration errors (--check-config says so, as the start would)."""
     fed.start_all()
     fed.stop(A)
     cert, key, token_file, token = _metrics_secrets(fed)
@@ -505,6 +506,13 @@ def test_metrics_over_tls_with_a_bearer_token(fed):
     expect(rc == 1 and "metrics_token" in out and "readable by others" in out,
            f"a token readable by others: exit {rc}: {out.strip()}")
     os.chmod(token_file, 0o600)
+    with open(token_file, "w", encoding="utf-8") as f:
+        f.write("kort\n")
+    rc, out = _check_config(config)
+    expect(rc == 1 and "metrics_token" in out and "at least 16" in out,
+           f"a token of 4 characters: exit {rc}: {out.strip()}")
+    with open(token_file, "w", encoding="utf-8") as f:
+        f.write(token + "\n")
     _set_config(config, metrics_tls_key='""')
     rc, out = _check_config(config)
     expect(rc == 1 and "metrics_tls_cert and metrics_tls_key together" in out,
