@@ -282,12 +282,12 @@ s_decode (const uint8_t *bytes, size_t size)
 
 //  A region known only by its id (a placeholder, or not heard yet).
 static Zvh__V1__RegionStatus *
-s_stub (const char *region)
+s_id_only (const char *region)
 {
-    Zvh__V1__RegionStatus stub = ZVH__V1__REGION_STATUS__INIT;
-    stub.region = (char *) region;
+    Zvh__V1__RegionStatus unheard = ZVH__V1__REGION_STATUS__INIT;
+    unheard.region = (char *) region;
     size_t size;
-    uint8_t *bytes = wire_encode (&stub.base, &size);
+    uint8_t *bytes = wire_encode (&unheard.base, &size);
     Zvh__V1__RegionStatus *status = bytes ? s_decode (bytes, size) : NULL;
     free (bytes);
     return status;
@@ -312,7 +312,7 @@ status_regions (status_t *self, int64_t now_ms, Zvh__V1__RegionStatus ***regions
         if (streq (id, config->region))
             continue;
         heard_t *heard = (heard_t *) zhashx_lookup (self->heard, id);
-        regions [count] = heard ? s_decode (heard->bytes, heard->size) : s_stub (id);
+        regions [count] = heard ? s_decode (heard->bytes, heard->size) : s_id_only (id);
         if (!regions [count]) {
             rc = ENOMEM;
             break;

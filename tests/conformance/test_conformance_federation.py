@@ -598,7 +598,8 @@ def test_status_summaries_go_on_every_link_and_only_the_senders_own_is_kept(fed)
     state, its link to drenthe, and no case id. drenthe's summaries to
     groningen are ACKed as PINGs are; one in utrecht's name, or naming a
     link to a region not in the directory, is not kept; drenthe's own is,
-    and shows in groningen's federation status. Figures of a period that is
+    and shows in groningen's federation status. Bytes that do not decode,
+    figures of a period that is
     not a month, or far more of them than there are kinds, are refused too.
     checks [P4.10-1] [P4.10-2] [P4.10-3] [P4.10-5]"""
     fed.start(A)
@@ -630,7 +631,8 @@ def test_status_summaries_go_on_every_link_and_only_the_senders_own_is_kept(fed)
     too_many = summary(B)
     for n in range(600):                    # over 4 x (13 months x 10 kinds)
         too_many.figures.add(period="2026-11", kind=pb().FIGURE_INCLUSIONS, count=n + 1)
-    for what, wrong in (("in utrecht's name", summary(C)),
+    for what, wrong in (("of bytes that are no RegionStatus", b"\xff\x01garbage\x00" * 8),
+                        ("in utrecht's name", summary(C)),
                         ("naming a region not in the directory", summary(B, ("nergens",))),
                         ("with figures of a period that is no month", bad_period),
                         ("with far more figures than there are kinds", too_many)):
