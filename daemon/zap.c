@@ -190,7 +190,10 @@ s_actor (zsock_t *pipe, void *args)
         else
         if (which == pipe)
             running = s_pipe (&state);
-        //  NULL: interrupted by a signal; wait again
+        else
+            //  NULL: a signal interrupted the wait (wait again), or the
+            //  context is ending (stop: waiting again would spin)
+            running = zmq_errno () != ETERM;
     }
     //  After a failed start, wait for $TERM as every actor must
     while (rc != 0 && s_pipe (&state))
