@@ -19,6 +19,9 @@
 #define STATUS_MS_PER_S      1000
 //  Figures a summary may carry: a newer daemon may count more kinds (shown
 //  only once this one knows them), but never an unbounded list
+//  No count a region can honestly report comes near this; a larger one
+//  would wrap the national sums (and JSON's signed integers)
+#define STATUS_COUNT_MAX     1000000000ULL
 #define STATUS_FIGURES_MAX   (FIGURE_MONTHS_SENT * 4 * FIGURE_KINDS)
 #define STATUS_FIGURES_OWN   (FIGURE_MONTHS_SENT * FIGURE_KINDS)
 
@@ -240,12 +243,14 @@ s_acceptable (status_t *self, const char *from, const Zvh__V1__RegionStatus *sta
             return false;
     }
     for (size_t i = 0; i < status->n_counts; i++)
-        if (status->counts [i]->state < 1 || status->counts [i]->state > ZVH_CASE_STATES)
+        if (status->counts [i]->state < 1 || status->counts [i]->state > ZVH_CASE_STATES
+        ||  status->counts [i]->count > STATUS_COUNT_MAX)
             return false;
     if (status->n_figures > STATUS_FIGURES_MAX)
         return false;
     for (size_t i = 0; i < status->n_figures; i++)
-        if (figure_month_parse (status->figures [i]->period) < 0)
+        if (figure_month_parse (status->figures [i]->period) < 0
+        ||  status->figures [i]->count > STATUS_COUNT_MAX)
             return false;
     return true;
 }

@@ -628,6 +628,8 @@ def test_status_summaries_go_on_every_link_and_only_the_senders_own_is_kept(fed)
         return {r["region"]: r for r in regions}[B]
     bad_period = summary(B)
     bad_period.figures.add(period="2026-13", kind=pb().FIGURE_INCLUSIONS, count=1)
+    huge_count = summary(B)
+    huge_count.figures.add(period="2026-11", kind=pb().FIGURE_INCLUSIONS, count=2 ** 64 - 1)
     too_many = summary(B)
     for n in range(600):                    # over 4 x (13 months x 10 kinds)
         too_many.figures.add(period="2026-11", kind=pb().FIGURE_INCLUSIONS, count=n + 1)
@@ -635,6 +637,8 @@ def test_status_summaries_go_on_every_link_and_only_the_senders_own_is_kept(fed)
                         ("in utrecht's name", summary(C)),
                         ("naming a region not in the directory", summary(B, ("nergens",))),
                         ("with figures of a period that is no month", bad_period),
+                        ("with a count no region can have (2^64-1: it would wrap the national "
+                         "sums)", huge_count),
                         ("with far more figures than there are kinds", too_many)):
         link.send(pb().LinkFrame(kind=kinds().KIND_STATUS), wrong)
         eq(link.next_ack().link_seq, pos, f"ACK of a summary {what}")
