@@ -9,6 +9,7 @@
  */
 #include "status.h"
 #include "control.h"
+#include "fault.h"
 #include "endpoint.h"
 #include "log.h"
 #include "zap.h"
@@ -47,7 +48,6 @@ struct _control_t {
     char backup_source [CONTROL_KEY_Z85_LEN + 32];  //  its audit source
     struct _slot_t *slots;          //  the batch being handled
     size_t slot_count;
-    store_hook_t hook;
     int64_t next_dedup_purge_ms;
 };
 
@@ -84,6 +84,9 @@ typedef struct _slot_t {
     bool denied;                    //  a change asked by a read-only operator
     bool operator_known;            //  the key is an operator's (tcp://)
     char key [CONTROL_KEY_Z85_LEN + 1]; //  the caller's CURVE key (tcp://), else ""
+    uint8_t *answer;                //  the encoded reply, sent after the turn's commit
+    size_t answer_size;
+    uint64_t request_id;
 } slot_t;
 
 #define CONTROL_OPERATOR_ROLE  "operator"   //  who raises through this socket
@@ -433,15 +436,6 @@ control_set_config (control_t *self, const config_t *config, bool withdrawn)
 
 //  ---------------------------------------------------------------- dispatch
 
-void
-control_set_hook (control_t *self, const store_hook_t *hook)
-{
-    assert (self);
-    memset (&self->hook, 0, sizeof self->hook);
-    if (hook)
-        self->hook = *hook;
-}
-
 //  A raise through the control socket is raised by this region's operator,
 //  whatever the request claims: the socket is private to the daemon's user.
 static void
@@ -506,9 +500,9 @@ s_run (op_t *op)
             snprintf (op->error, sizeof op->error, "signal raise without a signal");
             return ZVH_E_BAD_REQUEST;
         case ZVH__V1__CONTROL_REQUEST__OP__OP_AUDIT_VERIFY:
-            return store_read (self->store, s_audit_verify, op);
+            return store_read_turn (self->store, s_audit_verify, op);
         case ZVH__V1__CONTROL_REQUEST__OP__OP_AUDIT_EXPORT:
-            return store_read (self->store, s_audit_export, op);
+            return store_read_turn (self->store, s_audit_export, op);
         case ZVH__V1__CONTROL_REQUEST__OP__OP_RELOAD:
             if (!self->reload || self->reload (self->reload_arg)) {
                 snprintf (op->error, sizeof op->error, "reload failed: the daemon "
@@ -519,12 +513,12 @@ s_run (op_t *op)
         case ZVH__V1__CONTROL_REQUEST__OP__OP_BACKUP:
             return s_backup (op);
         case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_SHOW:
-            return store_read (self->store, s_read_case, op);
+            return store_read_turn (self->store, s_read_case, op);
         case ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_LIST:
-            return store_read (self->store, s_read_cases, op);
+            return store_read_turn (self->store, s_read_cases, op);
         case ZVH__V1__CONTROL_REQUEST__OP__OP_STATUS: {
-            int rc = store_read (self->store, s_read_cases, op);
-            return rc ? rc : store_read (self->store, s_read_peers, op);
+            int rc = store_read_turn (self->store, s_read_cases, op);
+            return rc ? rc : store_read_turn (self->store, s_read_peers, op);
         }
         case ZVH__V1__CONTROL_REQUEST__OP__OP_FEDERATION_STATUS:
         {
@@ -794,8 +788,7 @@ s_write_batch (MDB_txn *txn, void *arg)
                       slot->request->op == ZVH__V1__CONTROL_REQUEST__OP__OP_SIGNAL_RAISE
                       ? crisis_error (self->crisis) : transfer_error (self->transfer));
     }
-    int64_t now_ms = self->slot_count ? self->slots [0].op.now_ms : 0;
-    return self->hook.collect ? self->hook.collect (self->hook.arg, txn, now_ms) : 0;
+    return 0;
 }
 
 //  Commit the batch's changes; every change gets the batch's outcome if the
@@ -814,8 +807,6 @@ s_commit_writes (control_t *self)
     if (!any)
         return;
     int rc = store_write (self->store, s_write_batch, self);
-    if (self->hook.flush)
-        self->hook.flush (self->hook.arg, rc == 0, self->slots [0].op.now_ms);
     for (size_t i = 0; i < self->slot_count; i++) {
         slot_t *slot = &self->slots [i];
         if (!slot->write)
@@ -828,7 +819,7 @@ s_commit_writes (control_t *self)
             s_raise_done (slot);
     }
     if (rc == 0)
-        federation_wake (self->federation);
+        federation_wake_after_commit (self->federation);
 }
 
 //  Run what is not a change, fill the reply of a change, answer, free.
@@ -860,7 +851,7 @@ s_finish_slot (control_t *self, slot_t *slot)
     else {
         rc = slot->rc;
         if (rc == 0 && op->request->op != ZVH__V1__CONTROL_REQUEST__OP__OP_SIGNAL_RAISE)
-            rc = store_read (self->store, s_read_case, op);
+            rc = store_read_turn (self->store, s_read_case, op);
     }
     reply->status = s_status_of (rc);
     reply->request_id = op->request->request_id;
@@ -876,10 +867,48 @@ s_finish_slot (control_t *self, slot_t *slot)
         slot->routing_id = NULL;
         self->backup_request_id = reply->request_id;
     }
-    else
-        s_send_reply (self, &slot->routing_id, reply);
+    else {
+        slot->answer = wire_encode (&reply->base, &slot->answer_size);
+        slot->request_id = reply->request_id;
+    }
     s_free_reply (op);
     wire_free (slot->request ? &slot->request->base : NULL);
+}
+
+//  After the turn's commit: every answer of the batch, or, if the commit
+//  failed, the store's error (a change is not done, a read not audited).
+static void
+s_batch_done (void *arg, bool committed)
+{
+    control_t *self = (control_t *) arg;
+    bool changed = false;
+    for (size_t i = 0; i < self->slot_count; i++)
+        changed = changed || (self->slots [i].write && self->slots [i].rc == 0);
+    if (committed && changed)
+        fault_point ("control_write");
+    for (size_t i = 0; i < self->slot_count; i++) {
+        slot_t *slot = &self->slots [i];
+        if (!slot->routing_id)
+            continue;               //  a backup: answered when it ends
+        if (committed && slot->answer) {
+            if (zframe_send (&slot->routing_id, self->router, ZFRAME_MORE) == 0)
+                zmq_send (zsock_resolve (self->router), slot->answer, slot->answer_size,
+                          ZMQ_DONTWAIT);
+        }
+        else {
+            Zvh__V1__ControlReply reply = ZVH__V1__CONTROL_REPLY__INIT;
+            reply.status = s_status_of (ZVH_E_STORE);
+            reply.request_id = slot->request_id;
+            reply.error = (char *) "the daemon could not commit this request's turn to "
+                          "its store (see its log: disk full or failing?); nothing of it "
+                          "was done: send it again";
+            s_send_reply (self, &slot->routing_id, &reply);
+        }
+        zframe_destroy (&slot->routing_id);
+        free (slot->answer);
+        slot->answer = NULL;
+    }
+    self->slot_count = 0;
 }
 
 void
@@ -894,7 +923,7 @@ control_handle (control_t *self, int64_t now_ms)
     s_commit_writes (self);
     for (size_t i = 0; i < self->slot_count; i++)
         s_finish_slot (self, &self->slots [i]);
-    self->slot_count = 0;
+    store_after_commit (self->store, s_batch_done, self);
 }
 
 //  Drop the records of changes older than a day: no client retries so late.

@@ -43,10 +43,6 @@ void
 void
     control_set_config (control_t *self, const config_t *config, bool withdrawn);
 
-//  Run hook's collect at the end of every batch of changes' transaction and
-//  its flush after it (NULL: none).
-void
-    control_set_hook (control_t *self, const store_hook_t *hook);
 
 //  Close and null the pointer.
 void

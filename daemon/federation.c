@@ -16,6 +16,7 @@
  *  its old numbering had come (what it sends up to there is sent again, so
  *  a relayable event's "passed on" record counts as applied). PROTOCOL 4.9.
  */
+#include "fault.h"
 #include "federation.h"
 #include "status.h"
 #include "log.h"
@@ -82,10 +83,12 @@ struct _federation_t {
     item_t batch [FEDERATION_BATCH_MAX];
     size_t batch_size;
     int64_t now_ms;
-    store_hook_t hook;
     int64_t acks_stored_ms;         //  when peers' ACKs were last stored
     int64_t monitors_read_ms;       //  when the monitor sockets were last read
     const char *overtaken_by;       //  a sender has acks of ours this store lacks
+    char overtaken_peer [CONFIG_ID_MAX];    //  a link's ACK showed the same, after
+    uint64_t overtaken_incarnation;         //  the turn's commit (its own write)
+    uint64_t overtaken_seq;
     status_t *status;               //  takes the peers' summaries, NULL = none
     int64_t overtaken_ms;           //  when a peer last made us begin an incarnation
     int64_t monitor_ivl_ms;         //  read them this often
@@ -226,13 +229,18 @@ federation_wake (federation_t *self)
     self->next_due_ms = 0;
 }
 
+static void
+s_wake_after (void *arg, bool committed)
+{
+    if (committed)
+        federation_wake ((federation_t *) arg);
+}
+
 void
-federation_set_hook (federation_t *self, const store_hook_t *hook)
+federation_wake_after_commit (federation_t *self)
 {
     assert (self);
-    memset (&self->hook, 0, sizeof self->hook);
-    if (hook)
-        self->hook = *hook;
+    store_after_commit (self->store, s_wake_after, self);
 }
 
 //  Record every peer's newest ACK in txn.
@@ -757,10 +765,7 @@ s_apply_batch (MDB_txn *txn, void *arg)
         if (rc)
             return rc;
     }
-    int rc = s_store_acks (txn, self);
-    if (rc)
-        return rc;
-    return self->hook.collect ? self->hook.collect (self->hook.arg, txn, self->now_ms) : 0;
+    return s_store_acks (txn, self);
 }
 
 //  One ACK per sender connection, for the last item from it.
@@ -810,6 +815,18 @@ s_overtaken (federation_t *self, const char *by, uint64_t incarnation, uint64_t 
     self->next_due_ms = 0;          //  every link sends again at the next pump
 }
 
+//  Beginning an incarnation renumbers every link: done in a commit of its
+//  own after the turn's, so that no send reads a half-renumbered outbox.
+static void
+s_overtaken_after (void *arg, bool committed)
+{
+    (void) committed;               //  the peer's evidence stands either way
+    federation_t *self = (federation_t *) arg;
+    s_overtaken (self, self->overtaken_peer, self->overtaken_incarnation,
+                 self->overtaken_seq);
+    *self->overtaken_peer = 0;
+}
+
 static void
 s_clear_batch (federation_t *self)
 {
@@ -830,6 +847,28 @@ s_batch_has_events (federation_t *self)
     return false;
 }
 
+//  After the turn's commit: ACK what is now on disk, and send what the
+//  applied events queued. Nothing is acked if the commit failed.
+static void
+s_batch_done (void *arg, bool committed)
+{
+    federation_t *self = (federation_t *) arg;
+    if (committed && s_batch_has_events (self))
+        fault_point ("federation_batch");
+    if (committed) {
+        if (self->overtaken_by)
+            s_overtaken (self, self->overtaken_by, 0, 0);
+        s_send_acks (self);
+        if (s_batch_has_events (self))
+            federation_wake (self); //  applied events may have queued answers
+    }
+    else
+        log_error ("federation: the turn holding %zu inbound message(s) did not commit: "
+                    "nothing acked, the senders will resend", self->batch_size);
+    self->overtaken_by = NULL;
+    s_clear_batch (self);
+}
+
 static void
 s_recv_batch (federation_t *self, int64_t now_ms)
 {
@@ -841,21 +880,15 @@ s_recv_batch (federation_t *self, int64_t now_ms)
     if (self->batch_size == 0)
         return;
     int rc = store_write (self->store, s_apply_batch, self);
-    if (self->hook.flush)
-        self->hook.flush (self->hook.arg, rc == 0, now_ms);
-    if (rc == 0) {
-        s_acks_stored (self, now_ms);
-        if (self->overtaken_by)
-            s_overtaken (self, self->overtaken_by, 0, 0);
-        s_send_acks (self);
-        if (s_batch_has_events (self))
-            federation_wake (self); //  applied events may have queued answers
-    }
-    else
-        //  Nothing committed, nothing acked: the senders will resend
+    if (rc) {
+        //  Nothing stored, nothing acked: the senders will resend
         log_error ("federation: could not store %zu inbound message(s): %s",
                     self->batch_size, zvh_strerror (rc));
-    s_clear_batch (self);
+        s_clear_batch (self);
+        return;
+    }
+    s_acks_stored (self, now_ms);   //  if the turn fails, they are only resent
+    store_after_commit (self->store, s_batch_done, self);
 }
 
 void
@@ -879,8 +912,13 @@ federation_handle (federation_t *self, void *socket, int64_t now_ms)
             peer_recv (peer, now_ms);
             self->now_ms = now_ms;
             uint64_t incarnation, seq;
-            if (peer_overtaken (peer, &incarnation, &seq))
-                s_overtaken (self, peer_region (peer), incarnation, seq);
+            if (peer_overtaken (peer, &incarnation, &seq) && !*self->overtaken_peer) {
+                snprintf (self->overtaken_peer, sizeof self->overtaken_peer, "%s",
+                          peer_region (peer));
+                self->overtaken_incarnation = incarnation;
+                self->overtaken_seq = seq;
+                store_after_commit (self->store, s_overtaken_after, self);
+            }
             //  An ACK opens the window and is held for storing: only this
             //  link's timers moved
             self->next_due_ms = s_earlier (self->next_due_ms, peer_next_due_ms (peer));

@@ -65,10 +65,10 @@ int64_t
 void
     federation_wake (federation_t *self);
 
-//  Run hook's collect at the end of every inbound batch's transaction and
-//  its flush after it (NULL: none).
+//  federation_wake once the turn's changes are committed (new outbox
+//  entries are sent from committed state only).
 void
-    federation_set_hook (federation_t *self, const store_hook_t *hook);
+    federation_wake_after_commit (federation_t *self);
 
 //  Number of peers and the peer at index i.
 size_t

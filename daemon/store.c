@@ -74,6 +74,30 @@ typedef struct {
     int64_t started_ms;
 } backup_t;
 
+//  An effect that waits for the turn's commit, and what became of it.
+#define STORE_AFTER_PENDING  1      //  not committed yet (commit results are <= 0)
+#define STORE_AFTER_GROWTH   16     //  the list grows by this many entries
+
+typedef struct {
+    store_after_fn *fn;
+    void *arg;
+    int state;                      //  STORE_AFTER_PENDING, or its commit's result
+} after_t;
+
+//  The loop's turn (store_turn_begin .. store_turn_end): every store_write
+//  is a nested transaction of txn, which is begun by the turn's first write
+//  and committed once, at the end (or earlier, to grow a full map).
+typedef struct {
+    bool open;
+    bool in_fn;                     //  a write function runs: no store_write now
+    bool wrote;                     //  a store_write of the turn kept a change
+    MDB_txn *txn;                   //  NULL until the turn's first write
+    int64_t started_us;             //  when txn began
+    after_t *after;
+    size_t after_count;
+    size_t after_max;
+} turn_t;
+
 struct _store_t {
     MDB_env *env;
     MDB_dbi dbi [STORE_DB_COUNT];
@@ -87,6 +111,7 @@ struct _store_t {
     size_t scratch_size;
     store_stats_t stats;            //  store_write and backup counters
     backup_t backup;
+    turn_t turn;                    //  the loop's turn, while one is open
 };
 
 static void s_backup_join (store_t *self);
@@ -280,20 +305,28 @@ store_cursor_get (store_t *self, MDB_cursor *cursor, store_db_t db,
     return 0;
 }
 
+//  Begin a top-level write transaction; follows a map another process grew.
+static int
+s_begin_write (store_t *self, MDB_txn **txn_p)
+{
+    int rc = mdb_txn_begin (self->env, NULL, 0, txn_p);
+    if (rc == MDB_MAP_RESIZED) {
+        //  Another process (mdb_copy, a backup) grew the map
+        s_backup_join (self);
+        rc = mdb_env_set_mapsize (self->env, 0);
+        if (rc == 0)
+            rc = mdb_txn_begin (self->env, NULL, 0, txn_p);
+    }
+    return rc;
+}
+
 static int
 s_write (store_t *self, store_fn *fn, void *arg)
 {
     while (true) {
         s_arena_clear (self);
         MDB_txn *txn;
-        int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
-        if (rc == MDB_MAP_RESIZED) {
-            //  Another process (mdb_copy, a backup) grew the map
-            s_backup_join (self);
-            rc = mdb_env_set_mapsize (self->env, 0);
-            if (rc == 0)
-                continue;
-        }
+        int rc = s_begin_write (self, &txn);
         if (rc)
             return s_fail (self, "begin write", rc);
         rc = fn (txn, arg);
@@ -347,13 +380,161 @@ s_count_write (store_t *self, int rc, int64_t elapsed_us)
         stats->refusals++;
 }
 
+//  ---------------------------------------------------------------- the turn
+
+//  Commit the turn's transaction, if it has begun; every effect waiting so
+//  far learns the outcome. Returns 0, ZVH_E_FULL or ZVH_E_STORE.
+static int
+s_turn_commit (store_t *self)
+{
+    turn_t *turn = &self->turn;
+    int rc = 0;
+    if (turn->txn && !turn->wrote)
+        mdb_txn_abort (turn->txn);              //  only reads: nothing to commit
+    else
+    if (turn->txn) {
+        rc = mdb_txn_commit (turn->txn);        //  frees the txn, failed or not
+        if (rc)
+            rc = s_fail (self, "commit of the turn", rc);
+        s_count_write (self, rc, s_monotonic_us () - turn->started_us);
+    }
+    turn->txn = NULL;
+    turn->wrote = false;
+    s_arena_clear (self);
+    for (size_t i = 0; i < turn->after_count; i++)
+        if (turn->after [i].state == STORE_AFTER_PENDING)
+            turn->after [i].state = rc;
+    return rc;
+}
+
+//  The turn's transaction, begun by its first write or read. Returns 0,
+//  ZVH_E_FULL or ZVH_E_STORE.
+static int
+s_turn_txn (store_t *self)
+{
+    turn_t *turn = &self->turn;
+    if (turn->txn)
+        return 0;
+    int rc = s_begin_write (self, &turn->txn);
+    if (rc) {
+        turn->txn = NULL;
+        return s_fail (self, "begin write", rc);
+    }
+    turn->started_us = s_monotonic_us ();
+    return 0;
+}
+
+//  store_write inside a turn: fn in a transaction nested in the turn's. A
+//  refusal or an error of fn undoes fn alone (one hostile frame never costs
+//  the turn); a full map commits what the turn has, grows the map and runs
+//  fn again in the turn's next transaction.
+static int
+s_write_in_turn (store_t *self, store_fn *fn, void *arg)
+{
+    turn_t *turn = &self->turn;
+    assert (!turn->in_fn);          //  a write function may not write on its own
+    while (true) {
+        int rc = s_turn_txn (self);
+        if (rc)
+            return rc;
+        s_arena_clear (self);
+        MDB_txn *child;
+        rc = mdb_txn_begin (self->env, turn->txn, 0, &child);
+        if (rc == 0) {
+            turn->in_fn = true;
+            rc = fn (child, arg);
+            turn->in_fn = false;
+            if (rc == 0)
+                rc = mdb_txn_commit (child);
+            else
+                mdb_txn_abort (child);
+        }
+        s_arena_clear (self);
+        if (rc == MDB_MAP_FULL) {
+            int commit_rc = s_turn_commit (self);
+            if (commit_rc)
+                return commit_rc;
+            int grow_rc = s_grow (self);
+            if (grow_rc)
+                return s_fail (self, "write", grow_rc);
+            continue;
+        }
+        if (rc && !STORE_IS_APP_CODE (rc))
+            return s_fail (self, "write", rc);
+        if (rc == 0) {
+            turn->wrote = true;
+            self->stats.writes++;
+        }
+        return rc;
+    }
+}
+
+void
+store_turn_begin (store_t *self)
+{
+    assert (self && !self->turn.open);
+    self->turn.open = true;
+}
+
+int
+store_turn_end (store_t *self)
+{
+    assert (self && self->turn.open);
+    turn_t *turn = &self->turn;
+    int rc = s_turn_commit (self);
+    turn->open = false;
+    //  The effects run with the turn closed: what they write commits alone
+    size_t count = turn->after_count;
+    after_t *after = turn->after;
+    turn->after = NULL;
+    turn->after_count = turn->after_max = 0;
+    for (size_t i = 0; i < count; i++)
+        after [i].fn (after [i].arg, after [i].state == 0);
+    free (after);
+    return rc;
+}
+
+bool
+store_in_turn (store_t *self)
+{
+    assert (self);
+    return self->turn.open;
+}
+
+void
+store_after_commit (store_t *self, store_after_fn *fn, void *arg)
+{
+    assert (self && fn);
+    turn_t *turn = &self->turn;
+    if (!turn->open) {
+        fn (arg, true);             //  the write it follows has committed
+        return;
+    }
+    if (turn->after_count == turn->after_max) {
+        size_t max = turn->after_max + STORE_AFTER_GROWTH;
+        after_t *after = (after_t *) realloc (turn->after, max * sizeof (after_t));
+        assert (after);
+        turn->after = after;
+        turn->after_max = max;
+    }
+    turn->after [turn->after_count++] = (after_t) { fn, arg, STORE_AFTER_PENDING };
+}
+
 int
 store_write (store_t *self, store_fn *fn, void *arg)
 {
     assert (self);
+    if (self->turn.open) {
+        int rc = s_write_in_turn (self, fn, arg);
+        if (rc)
+            s_count_write (self, rc, 0);    //  its commit is counted with the turn's
+        return rc;
+    }
     int64_t started_us = s_monotonic_us ();
     int rc = s_write (self, fn, arg);
     s_count_write (self, rc, s_monotonic_us () - started_us);
+    if (rc == 0)
+        self->stats.writes++;
     return rc;
 }
 
@@ -390,6 +571,31 @@ store_read (store_t *self, store_fn *fn, void *arg)
         return s_fail (self, "begin read", rc);
     rc = fn (txn, arg);
     mdb_txn_abort (txn);
+    s_arena_clear (self);
+    if (rc && !STORE_IS_APP_CODE (rc))
+        return s_fail (self, "read", rc);
+    return rc;
+}
+
+int
+store_read_turn (store_t *self, store_fn *fn, void *arg)
+{
+    assert (self);
+    turn_t *turn = &self->turn;
+    if (!turn->open)
+        return store_read (self, fn, arg);
+    assert (!turn->in_fn);
+    int rc = s_turn_txn (self);
+    if (rc)
+        return rc;
+    MDB_txn *child;
+    rc = mdb_txn_begin (self->env, turn->txn, 0, &child);
+    if (rc)
+        return s_fail (self, "begin read", rc);
+    turn->in_fn = true;
+    rc = fn (child, arg);
+    turn->in_fn = false;
+    mdb_txn_abort (child);          //  a read: nothing of it is kept
     s_arena_clear (self);
     if (rc && !STORE_IS_APP_CODE (rc))
         return s_fail (self, "read", rc);

@@ -2,8 +2,18 @@
  *
  *  Invariant: every state change and the outbox entries it causes commit in
  *  one write transaction, through store_write. LMDB commits are synchronous
- *  (no MDB_NOSYNC), so data is on disk when store_write returns 0, and an
+ *  (no MDB_NOSYNC), so data is on disk once its transaction commits, and an
  *  acknowledgement may be sent after it, never before.
+ *
+ *  The turn: the daemon's loop opens one (store_turn_begin) around all it
+ *  does in a loop turn. Inside it, store_write runs fn in a transaction
+ *  nested in the turn's one write transaction (a refusal or error undoes fn
+ *  alone) and returns when fn's changes are in the turn, not yet on disk;
+ *  what may only happen once they are (a reply, an ACK, a view, a send) is
+ *  handed to store_after_commit and runs after store_turn_end committed,
+ *  told whether the commit held. store_read sees committed state only, so a
+ *  send that reads never shows what is not durable. Outside a turn (start,
+ *  tools, tests) store_write commits at once, as before.
  *
  *  MDB_MAP_FULL aborts the transaction, doubles the map (up to a ceiling)
  *  and runs the whole write function again; write functions therefore touch
@@ -46,15 +56,6 @@ typedef struct _store_t store_t;
 //  an LMDB error code. Must have no effect outside txn: it may run again.
 typedef int (store_fn) (MDB_txn *txn, void *arg);
 
-//  Work another module adds to a write transaction (collect, inside it) and
-//  does once the transaction has ended (flush: committed or not). The
-//  partner endpoint uses it to audit views in the transaction that made
-//  them visible and send them right after: one fsync on the way.
-typedef struct {
-    int (*collect) (void *arg, MDB_txn *txn, int64_t now_ms);
-    void (*flush) (void *arg, bool committed, int64_t now_ms);
-    void *arg;
-} store_hook_t;
 
 typedef struct {
     uint64_t map_bytes;     //  current map size
@@ -96,10 +97,36 @@ int
     store_cursor_get (store_t *self, MDB_cursor *cursor, store_db_t db,
                       MDB_val *key, MDB_val *value, MDB_cursor_op op);
 
-//  Run fn in one write transaction and commit. Returns 0, or ZVH_E_FULL
-//  (disk or map ceiling), ZVH_E_STORE, or fn's own ZVH_E_* code.
+//  Run fn in one write transaction and commit (inside a turn: in a nested
+//  transaction of the turn's, see above). Returns 0, or ZVH_E_FULL (disk or
+//  map ceiling), ZVH_E_STORE, or fn's own ZVH_E_* code.
 int
     store_write (store_t *self, store_fn *fn, void *arg);
+
+//  What must wait for the turn's commit; committed is false if it failed
+//  (ZVH_E_FULL, ZVH_E_STORE): then nothing of the turn is stored.
+typedef void (store_after_fn) (void *arg, bool committed);
+
+//  Open the loop's turn: every store_write until store_turn_end is nested
+//  in one write transaction (begun by the first of them).
+void
+    store_turn_begin (store_t *self);
+
+//  Commit the turn's transaction (none if nothing was written), then run
+//  the effects handed to store_after_commit, in order, with the outcome.
+//  Returns 0, ZVH_E_FULL or ZVH_E_STORE.
+int
+    store_turn_end (store_t *self);
+
+//  True between store_turn_begin and store_turn_end.
+bool
+    store_in_turn (store_t *self);
+
+//  Run fn (arg, committed) once what the turn wrote so far is committed (or
+//  failed to be); outside a turn, at once with committed true. A full map
+//  commits the turn early: effects then run at store_turn_end all the same.
+void
+    store_after_commit (store_t *self, store_after_fn *fn, void *arg);
 
 //  Inside a store_write: run fn in a nested transaction of txn, kept if fn
 //  returns 0 and undone if not, so one refused step of a batch leaves the
@@ -107,9 +134,16 @@ int
 int
     store_nested (store_t *self, MDB_txn *txn, store_fn *fn, void *arg);
 
-//  Run fn in a read-only transaction. Returns fn's result or ZVH_E_STORE.
+//  Run fn in a read-only transaction of the committed state (inside a turn
+//  too). Returns fn's result or ZVH_E_STORE.
 int
     store_read (store_t *self, store_fn *fn, void *arg);
+
+//  Run fn on what the turn has written so far (a nested transaction of the
+//  turn's, undone after fn); outside a turn, store_read. For replies that
+//  are sent after the commit, never for a send before it.
+int
+    store_read_turn (store_t *self, store_fn *fn, void *arg);
 
 //  The handle of a named database.
 MDB_dbi
@@ -164,7 +198,9 @@ uint64_t
 //  and how long committed writes took (from the start of the transaction
 //  to its synchronous commit, retries after map growth included).
 typedef struct {
-    uint64_t commits;                   //  store_write calls that committed
+    uint64_t commits;                   //  transactions committed (a turn is one)
+    uint64_t writes;                    //  store_write calls that kept a change (in a
+                                        //  turn: before its commit)
     uint64_t refusals;                  //  fn refused with a ZVH_E_* code
     uint64_t failures;                  //  store errors, full disk or map
     uint64_t latency_count [STORE_LATENCY_BUCKETS];     //  per bucket, not cumulative

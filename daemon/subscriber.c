@@ -55,9 +55,10 @@ struct _subscriber_t {
     zsock_t *monitor;
     session_t *sessions;        //  one per partner, by index in config->partners
     uint64_t log_last;          //  as of the last pump
-    struct _pump_args_t *hooked;    //  collected in a caller's transaction
     int64_t next_due_ms;        //  a session's timer (0 = at once)
-    uint64_t commits_seen;      //  the store's commits as of the last pump
+    uint64_t writes_seen;       //  the store's writes as of the last pump
+    bool confirms_queued;       //  ACKED answers wait for the turn's commit
+    bool confirms_failed;       //  a cursor of this turn could not be stored
 };
 
 //  Views collected (and audited) in one transaction, sent after it.
@@ -109,11 +110,6 @@ subscriber_destroy (subscriber_t **self_p)
         zlistx_destroy (&self->sessions [i].delivered);
     }
     free (self->sessions);
-    if (self->hooked) {
-        subscriber_flush (self, false, 0);
-        zlist_destroy (&self->hooked->pending);
-        free (self->hooked);
-    }
     endpoint_close (&self->router, &self->monitor);
     free (self);
     *self_p = NULL;
@@ -434,34 +430,20 @@ s_anything_due (subscriber_t *self)
     return false;
 }
 
-int
-subscriber_collect (subscriber_t *self, MDB_txn *txn, int64_t now_ms)
+//  After the turn's commit: send what was collected, or forget it if the
+//  commit failed (the next pump collects it again).
+static void
+s_pump_done (void *arg, bool committed)
 {
-    assert (self);
-    if (!self->hooked) {
-        self->hooked = (pump_args_t *) zmalloc (sizeof (pump_args_t));
-        self->hooked->self = self;
-        self->hooked->pending = zlist_new ();
-    }
-    self->hooked->now_ms = now_ms;
-    return s_collect_sessions (txn, self->hooked);
-}
-
-void
-subscriber_flush (subscriber_t *self, bool committed, int64_t now_ms)
-{
-    assert (self);
-    pump_args_t *args = self->hooked;
-    if (!args)
-        return;
-    args->now_ms = now_ms;
-    //  Views sent start their sessions' timers; uncommitted ones are
-    //  collected again by the next pump
-    if (!committed || zlist_size (args->pending))
-        self->next_due_ms = 0;
+    pump_args_t *args = (pump_args_t *) arg;
+    subscriber_t *self = args->self;
     if (committed)
         s_send_pending (self, args);
+    else
+        self->next_due_ms = 0;
     s_pending_clear (args->pending);
+    zlist_destroy (&args->pending);
+    free (args);
 }
 
 static void
@@ -470,18 +452,20 @@ s_pump (subscriber_t *self, int64_t now_ms)
     for (size_t i = 0; i < self->config->partner_count; i++)
         if (self->sessions [i].live)
             s_keep_alive (self, &self->sessions [i], now_ms);
-    //  A cheap read first: most pumps find nothing new
-    if (store_read (self->store, s_read_last, self) || !s_anything_due (self))
+    //  A cheap read first (of what the turn wrote too): most pumps find
+    //  nothing new
+    if (store_read_turn (self->store, s_read_last, self) || !s_anything_due (self))
         return;
     pump_args_t *args = (pump_args_t *) zmalloc (sizeof (pump_args_t));
     args->self = self;
     args->now_ms = now_ms;
     args->pending = zlist_new ();
+    //  Views are audited in the turn that made them visible, and sent once
+    //  it has committed
     if (store_write (self->store, s_collect_sessions, args) == 0)
-        s_send_pending (self, args);
-    s_pending_clear (args->pending);
-    zlist_destroy (&args->pending);
-    free (args);
+        store_after_commit (self->store, s_pump_done, args);
+    else
+        s_pump_done (args, false);
 }
 
 static int64_t
@@ -517,11 +501,11 @@ subscriber_pump (subscriber_t *self, int64_t now_ms)
     //  collects views in its own transaction (the timers do not)
     store_stats_t stats;
     store_stats (self->store, &stats);
-    if (now_ms < self->next_due_ms && stats.commits == self->commits_seen)
+    if (now_ms < self->next_due_ms && stats.writes == self->writes_seen)
         return;
     s_pump (self, now_ms);
     store_stats (self->store, &stats);
-    self->commits_seen = stats.commits;
+    self->writes_seen = stats.writes;
     self->next_due_ms = s_next_due (self, now_ms);
 }
 
@@ -673,6 +657,16 @@ s_send_confirms (subscriber_t *self, bool failed)
     }
 }
 
+//  ACKED only once the cursors are on disk: after the turn's commit.
+static void
+s_confirms_done (void *arg, bool committed)
+{
+    subscriber_t *self = (subscriber_t *) arg;
+    s_send_confirms (self, self->confirms_failed || !committed);
+    self->confirms_failed = false;
+    self->confirms_queued = false;
+}
+
 static void
 s_store_acks (subscriber_t *self, int64_t now_ms)
 {
@@ -696,7 +690,11 @@ s_store_acks (subscriber_t *self, int64_t now_ms)
         session->rto_ms = self->config->retry_min_ms;
         session->last_progress_ms = now_ms;
     }
-    s_send_confirms (self, any && !stored);
+    self->confirms_failed = self->confirms_failed || (any && !stored);
+    if (!self->confirms_queued) {
+        self->confirms_queued = true;
+        store_after_commit (self->store, s_confirms_done, self);
+    }
 }
 
 static int
@@ -735,6 +733,33 @@ s_may_raise (subscriber_t *self, session_t *session, int64_t now_ms)
         return false;
     session->raise_tokens -= 1;
     return true;
+}
+
+//  A partner's raise, answered once the turn that stored it has committed.
+typedef struct {
+    subscriber_t *self;
+    zframe_t *routing_id;
+    uint64_t request_id;
+    char event_id [CRISIS_EVENT_ID_MAX];
+} raised_t;
+
+static void
+s_raised_done (void *arg, bool committed)
+{
+    raised_t *raised = (raised_t *) arg;
+    if (committed) {
+        Zvh__V1__SubFrame frame = ZVH__V1__SUB_FRAME__INIT;
+        frame.kind = ZVH__V1__SUB_FRAME__KIND__KIND_RAISED;
+        frame.event_id = raised->event_id;
+        frame.request_id = raised->request_id;
+        s_reply (raised->self, raised->routing_id, &frame);
+    }
+    else
+        s_reply_error (raised->self, raised->routing_id, raised->request_id,
+                       ERROR_CODE (UNAVAILABLE),
+                       "the daemon could not store the signal; raise it again later");
+    zframe_destroy (&raised->routing_id);
+    free (raised);
 }
 
 static void
@@ -786,11 +811,12 @@ s_on_raise (subscriber_t *self, session_t *session, zframe_t *routing_id,
                                : "the daemon could not store the signal; raise it again later");
         return;
     }
-    Zvh__V1__SubFrame raised = ZVH__V1__SUB_FRAME__INIT;
-    raised.kind = ZVH__V1__SUB_FRAME__KIND__KIND_RAISED;
-    raised.event_id = args.event_id;
-    raised.request_id = frame->request_id;
-    s_reply (self, routing_id, &raised);
+    raised_t *raised = (raised_t *) zmalloc (sizeof (raised_t));
+    raised->self = self;
+    raised->routing_id = zframe_dup (routing_id);
+    raised->request_id = frame->request_id;
+    snprintf (raised->event_id, sizeof raised->event_id, "%s", args.event_id);
+    store_after_commit (self->store, s_raised_done, raised);
 }
 
 //  The session of the partner whose key sent frame; NULL (logged) if none.

@@ -58,17 +58,6 @@ void
 int64_t
     subscriber_next_due_ms (subscriber_t *self);
 
-//  Inside a caller's write transaction: collect and audit the views every
-//  live session may receive now (store_hook_t.collect). Returns 0 or an
-//  LMDB code.
-int
-    subscriber_collect (subscriber_t *self, MDB_txn *txn, int64_t now_ms);
-
-//  After that transaction: send what was collected if it committed, else
-//  forget it (the next pump collects it again).
-void
-    subscriber_flush (subscriber_t *self, bool committed, int64_t now_ms);
-
 //  Number of sessions and, per index, partner id, whether it is live, and
 //  how far its acknowledged cursor is behind the log.
 size_t

@@ -8,7 +8,21 @@
  *  copies the store in a thread of its own: see store_backup_start.) The
  *  metrics endpoint is served from the same loop, without threads.
  *
- *  A loop turn (s_run):
+ *  A loop turn (s_run) is one write transaction (store_turn_begin ..
+ *  store_turn_end, store.h): every module's store_write in the turn is a
+ *  transaction nested in it, so one refused or hostile input undoes only
+ *  itself, and the turn commits once, with one fsync. What may only follow
+ *  a durable change - control answers, federation ACKs, partner views and
+ *  confirmations, the RAISED answer, waking the links to send what was
+ *  queued - each module hands to store_after_commit; those effects run
+ *  after the commit, in order, told whether it held (if not, nothing is
+ *  acknowledged and clients get the store's error). Sends read committed
+ *  state only (store_read), so nothing not yet durable leaves the daemon.
+ *  Outside the turn: the metrics endpoint (its readiness check commits on
+ *  its own, so "writable" means on disk) and, at most every 10 s, a new
+ *  incarnation when a peer shows this store is an older copy (it renumbers
+ *  every link, committed before any link sends again).
+ *
  *    1. Wait in one zmq_poll (pollset.c) on every socket and descriptor:
  *       the SIGHUP signalfd, the metrics listener, the federation ROUTER,
  *       each link's DEALER, the partner ROUTER and its monitor, the ZAP
@@ -18,22 +32,28 @@
  *       purge, held ACKs, audit refusal counts, the watchdog, metrics
  *       timeouts, a running backup), at most ZVHD_POLL_MAX_MS: idle, the
  *       daemon wakes for due work only, not on a tick.
- *    2. A SIGHUP reloads, and nothing else is served in that turn (the
- *       reload may have closed a socket the poll reported).
+ *    2. The turn begins. A SIGHUP reloads, and nothing else is served in
+ *       that turn (the reload may have closed a socket the poll reported).
  *    3. Otherwise every readable socket is served once, in that order, each
  *       with a bounded batch: inbound federation up to FEDERATION_BATCH_MAX
- *       (256) frames in one transaction, a link up to PEER_RECV_BATCH (256)
- *       ACKs, partners up to SUBSCRIBER_RECV_BATCH (256) frames, control up
- *       to CONTROL_BATCH_MAX (64) requests in one commit, one ZAP denial.
+ *       (256) frames, a link up to PEER_RECV_BATCH (256) ACKs, partners up
+ *       to SUBSCRIBER_RECV_BATCH (256) frames, control up to
+ *       CONTROL_BATCH_MAX (64) requests, one ZAP denial: all in the turn.
  *       So no socket waits for another that never runs dry: a flood of
  *       control requests costs the links at most one control batch per
  *       turn. A reload asked by a request ends the serving (step 2).
- *    4. After a reload the poll set is rebuilt from the sockets that exist.
- *    5. What is due runs (s_run_due): timers, refusal counts, control,
- *       metrics, the links (federation_pump), the partners
- *       (subscriber_pump, last: it sends what the turn's commits logged).
- *       Each returns at once when it has nothing due (its next-due time),
- *       so an idle turn walks no link.
+ *    4. After a reload the turn so far is committed and its effects run,
+ *       the config is swapped, the poll set is rebuilt from the sockets that
+ *       exist, and a new turn begins.
+ *    5. What is due runs (s_run_due), in the turn: timers, refusal counts,
+ *       control, the links (federation_pump: sends what earlier turns
+ *       committed), the partners (subscriber_pump, last: it collects and
+ *       audits the views of what this turn logged; they are sent after the
+ *       commit). Each returns at once when it has nothing due (its next-due
+ *       time), so an idle turn walks no link and writes nothing.
+ *    6. The turn commits (nothing to commit: no fsync) and its effects run;
+ *       a wake-up among them makes the next poll return at once. Then the
+ *       metrics endpoint, if a request or its timer is due.
  *
  *  Under systemd (Type=notify) it says READY=1 once it serves, RELOADING=1
  *  and READY=1 around a reload, STOPPING=1 when it stops: datagrams to
@@ -46,6 +66,7 @@
 #include "config.h"
 #include "control.h"
 #include "crisis.h"
+#include "fault.h"
 #include "federation.h"
 #include "metrics.h"
 #include "outbox.h"
@@ -102,6 +123,7 @@ typedef struct {
     int64_t next_watchdog_ms;
     int64_t next_expiry_try_ms;         //  after a failed expiry pass
     int hangup_fd;                      //  readable while a SIGHUP waits, -1 = none
+    bool metrics_ready;                 //  the metrics listener has a request
 } daemon_t;
 
 #define ZVHD_PURGE_INTERVAL_MS  (3600 * 1000)   //  signal log retention check
@@ -462,18 +484,6 @@ s_skip_log (MDB_txn *txn, void *arg)
 }
 
 //  The partner endpoint's part in other modules' write transactions.
-static int
-s_collect_views (void *arg, MDB_txn *txn, int64_t now_ms)
-{
-    return subscriber_collect ((subscriber_t *) arg, txn, now_ms);
-}
-
-static void
-s_flush_views (void *arg, bool committed, int64_t now_ms)
-{
-    subscriber_flush ((subscriber_t *) arg, committed, now_ms);
-}
-
 //  -v: the settings in force, defaults included, so that what runs is known.
 static void
 s_log_settings (const config_t *config)
@@ -580,13 +590,6 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
         return ZVHD_EXIT_STARTUP;
     control_set_reload (self->control, s_reload, self);
     control_set_status (self->control, self->status);
-    if (self->subscriber) {
-        //  Views are audited in the transaction that made them visible and
-        //  sent right after it, not one commit later
-        store_hook_t hook = { s_collect_views, s_flush_views, self->subscriber };
-        federation_set_hook (self->federation, &hook);
-        control_set_hook (self->control, &hook);
-    }
     if (*self->config->metrics_bind) {
         self->metrics = metrics_new (self->config, self->store, self->outbox,
                                      self->transfer, self->log, self->audit,
@@ -672,7 +675,7 @@ s_run_timers (daemon_t *self, int64_t now_ms)
     if (transfer_next_expiry (self->transfer) <= now_ms
     &&  self->next_expiry_try_ms <= now_ms) {
         if (store_write (self->store, s_expire_joint_phases, self) == 0)
-            federation_wake (self->federation);
+            federation_wake_after_commit (self->federation);
         else
             self->next_expiry_try_ms = now_ms + ZVHD_RETRY_MS;
     }
@@ -763,7 +766,7 @@ s_serve (daemon_t *self, void *socket, int64_t now_ms)
         ;                           //  the SIGHUP was taken before serving
     else
     if (self->metrics && socket == self->metrics)
-        metrics_run (self->metrics);
+        self->metrics_ready = true; //  served after the turn (s_run_metrics)
     else
     if (socket == control_socket (self->control))
         control_handle (self->control, now_ms);
@@ -773,7 +776,7 @@ s_serve (daemon_t *self, void *socket, int64_t now_ms)
     else
     if (!federation_handle (self->federation, socket, now_ms)
     &&  self->subscriber && subscriber_handle (self->subscriber, socket, now_ms))
-        federation_wake (self->federation);     //  a raise may have queued events
+        federation_wake_after_commit (self->federation);    //  a raise may have queued events
 }
 
 //  Every socket the poll found readable, each once. A request may reload
@@ -826,12 +829,31 @@ s_run_due (daemon_t *self, int64_t now_ms)
     s_run_timers (self, now_ms);
     audit_flush_refusals (self->audit, now_ms, false);
     control_pump (self->control, now_ms);
-    if (self->metrics && now_ms >= metrics_next_due_ms (self->metrics, now_ms))
-        metrics_run (self->metrics);
     federation_pump (self->federation, now_ms);
     self->next_status_ms = status_pump (self->status, now_ms);
     if (self->subscriber)
         subscriber_pump (self->subscriber, now_ms);     //  last: after every commit
+}
+
+//  End the turn: one commit, then its effects (store_turn_end).
+static void
+s_end_turn (daemon_t *self)
+{
+    if (store_turn_end (self->store))
+        log_error ("zvhd: the turn's changes could not be committed (see the store error "
+                    "above): nothing of it was acknowledged or answered as done; senders "
+                    "and clients try again");
+}
+
+//  The metrics endpoint runs outside the turn: its readiness check is a
+//  commit of its own, so that "store writable" means written to disk.
+static void
+s_run_metrics (daemon_t *self, int64_t now_ms)
+{
+    if (self->metrics && (self->metrics_ready
+                          || now_ms >= metrics_next_due_ms (self->metrics, now_ms)))
+        metrics_run (self->metrics);
+    self->metrics_ready = false;
 }
 
 static void
@@ -844,17 +866,23 @@ s_run (daemon_t *self)
         if (pollset_wait (pollset, s_timeout_ms (self, zclock_time ())) < 0)
             break;                  //  SIGINT or SIGTERM
         int64_t now_ms = zclock_time ();
+        store_turn_begin (self->store);
         if (s_hangup_taken ())
             s_reload (self);        //  what the poll found may be closed now
         else
             s_serve_ready (self, pollset, now_ms);
         if (self->fresh) {
             //  The one point a reloaded config is swapped in (s_reload). It
-            //  closed and opened links: poll exactly the sockets that exist now
+            //  closes and opens links: the turn's effects go out before, and
+            //  the poll takes exactly the sockets that exist after
+            s_end_turn (self);
             s_swap_config (self);
             s_poll_build (self, pollset);
+            store_turn_begin (self->store);
         }
         s_run_due (self, now_ms);
+        s_end_turn (self);
+        s_run_metrics (self, now_ms);
     }
     pollset_destroy (&pollset);
     if (self->hangup_fd >= 0)
@@ -906,8 +934,9 @@ main (int argc, char *argv [])
         if (streq (argv [arg], "--check-config") && arg + 1 < argc)
             return s_check_config (argv [arg + 1]);
         if (streq (argv [arg], "--version")) {
-            printf ("zvhd %s (protocol %d.%d, store format %d)\n", ZVH_RELEASE,
-                    VERSION_PROTOCOL_MAJOR, VERSION_PROTOCOL_MINOR, STORE_FORMAT_VERSION);
+            printf ("zvhd %s (protocol %d.%d, store format %d)%s\n", ZVH_RELEASE,
+                    VERSION_PROTOCOL_MAJOR, VERSION_PROTOCOL_MINOR, STORE_FORMAT_VERSION,
+                    fault_points_built () ? " with test fault points" : "");
             return 0;
         }
         if (streq (argv [arg], "-c") && arg + 1 < argc)

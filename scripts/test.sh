@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
 BUILD=${ZVH_TEST_BUILD_DIR:-build-test}
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Debug -DZVH_SANITIZE=ON >/dev/null
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Debug -DZVH_SANITIZE=ON -DZVH_FAULT_POINTS=ON >/dev/null
 cmake --build "$BUILD" -j "$(nproc)"
 
 # Leak checks stay on for our code; CZMQ's global context is torn down atexit.

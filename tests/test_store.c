@@ -1,5 +1,7 @@
 /*  test_store: the LMDB store commits all or nothing, grows its map, refuses
- *  stores it must not open, and survives a full disk with its last commit.
+ *  stores it must not open, and survives a full disk with its last commit;
+ *  the loop's turn commits once and runs its effects after (or tells them
+ *  it failed).
  */
 #include "store.h"
 #include "zvh/zvh.h"
@@ -15,6 +17,7 @@
 #define TEST_VALUE_BYTES   (64 * 1024)
 #define TEST_MAP_MB        1
 #define TEST_MAX_MB        1024
+#define TEST_ROOMY_MAP_MB  64           //  no growth: the disk fills first
 #define TEST_SMALL_MAX_MB  2
 #define TEST_GROW_VALUES   128          //  8 MiB through a 1 MiB map
 #define TEST_FILL_LIMIT    4096
@@ -214,6 +217,20 @@ test_map_ceiling_is_a_clear_error_and_keeps_data (void **state)
     store_destroy (&store);
 }
 
+//  Let the store's file grow by TEST_FSIZE_HEADROOM at most (RLIMIT_FSIZE);
+//  *old_limit is what to put back.
+static void
+s_limit_file_size (fixture_t *fixture, struct rlimit *old_limit)
+{
+    char path [128];
+    snprintf (path, sizeof path, "%s/store/data.mdb", fixture->dir);
+    getrlimit (RLIMIT_FSIZE, old_limit);
+    struct rlimit limit = *old_limit;
+    limit.rlim_cur = (rlim_t) zsys_file_size (path) + TEST_FSIZE_HEADROOM;
+    signal (SIGXFSZ, SIG_IGN);
+    assert_int_equal (setrlimit (RLIMIT_FSIZE, &limit), 0);
+}
+
 //  A full disk, simulated with RLIMIT_FSIZE: writes past the limit fail with
 //  EFBIG just as they fail with ENOSPC on a full volume.
 static void
@@ -223,14 +240,8 @@ test_full_disk_is_a_clear_error_and_keeps_last_commit (void **state)
     store_t *store = s_open (fixture, "groningen", TEST_MAP_MB, TEST_MAX_MB);
     put_args_t first = { store, 0, TEST_VALUE_BYTES, 0x5A, 0 };
     assert_int_equal (store_write (store, s_put, &first), 0);
-    char path [128];
-    snprintf (path, sizeof path, "%s/store/data.mdb", fixture->dir);
-    struct rlimit old_limit, limit;
-    getrlimit (RLIMIT_FSIZE, &old_limit);
-    limit = old_limit;
-    limit.rlim_cur = (rlim_t) zsys_file_size (path) + TEST_FSIZE_HEADROOM;
-    signal (SIGXFSZ, SIG_IGN);
-    assert_int_equal (setrlimit (RLIMIT_FSIZE, &limit), 0);
+    struct rlimit old_limit;
+    s_limit_file_size (fixture, &old_limit);
     int rc = 0;
     uint64_t written = s_fill_until_full (store, &rc);
     setrlimit (RLIMIT_FSIZE, &old_limit);
@@ -261,6 +272,144 @@ test_sequence_keys_sort_numerically (void **state)
     assert_int_equal (store_seq_key (small, 8, "too-long-prefix", 1), 0);
 }
 
+//  ---------------------------------------------------------------- the turn
+
+typedef struct {
+    int runs;
+    int committed;              //  how many runs were told the commit held
+    uint64_t commits_seen;      //  the store's commit count when it ran
+    store_t *store;
+} effect_t;
+
+static void
+s_effect (void *arg, bool committed)
+{
+    effect_t *effect = (effect_t *) arg;
+    effect->runs++;
+    effect->committed += committed;
+    store_stats_t stats;
+    store_stats (effect->store, &stats);
+    effect->commits_seen = stats.commits;
+}
+
+static uint64_t
+s_commits (store_t *store)
+{
+    store_stats_t stats;
+    store_stats (store, &stats);
+    return stats.commits;
+}
+
+//  Three writes (one refused) and an effect: one commit, the refused write
+//  alone undone, the effect after the commit; store_read saw none of it
+//  before, store_read_turn did.
+static void
+test_turn_commits_once_and_effects_follow (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    store_t *store = s_open (fixture, "groningen", TEST_MAP_MB, TEST_MAX_MB);
+    uint64_t before = s_commits (store);
+    effect_t effect = { 0, 0, 0, store };
+    store_turn_begin (store);
+    assert_true (store_in_turn (store));
+    put_args_t first = { store, 1, 100, 0x01, 0 };
+    put_args_t refused = { store, 2, 100, 0x02, ZVH_E_CONFLICT };
+    put_args_t third = { store, 3, 100, 0x03, 0 };
+    assert_int_equal (store_write (store, s_put, &first), 0);
+    assert_int_equal (store_write (store, s_put, &refused), ZVH_E_CONFLICT);
+    assert_int_equal (store_write (store, s_put, &third), 0);
+    store_after_commit (store, s_effect, &effect);
+    get_args_t got;
+    assert_int_equal (s_read_value (store, 1, &got), ZVH_E_NOT_FOUND);     //  not durable yet
+    get_args_t in_turn = { store, 3, 0, 0 };
+    assert_int_equal (store_read_turn (store, s_get, &in_turn), 0);       //  the turn's view
+    assert_int_equal (in_turn.first, 0x03);
+    assert_int_equal (effect.runs, 0);
+    assert_int_equal (s_commits (store), before);
+    assert_int_equal (store_turn_end (store), 0);
+    assert_false (store_in_turn (store));
+    assert_int_equal (effect.runs, 1);
+    assert_int_equal (effect.committed, 1);
+    assert_int_equal (effect.commits_seen, before + 1);     //  ran after the one commit
+    assert_int_equal (s_commits (store), before + 1);
+    assert_int_equal (s_read_value (store, 1, &got), 0);
+    assert_int_equal (s_read_value (store, 2, &got), ZVH_E_NOT_FOUND);
+    assert_int_equal (s_read_value (store, 3, &got), 0);
+    assert_int_equal (got.first, 0x03);
+    //  A turn that only read commits nothing; an effect outside a turn runs at once
+    store_turn_begin (store);
+    store_after_commit (store, s_effect, &effect);
+    assert_int_equal (store_turn_end (store), 0);
+    assert_int_equal (s_commits (store), before + 1);
+    store_after_commit (store, s_effect, &effect);
+    assert_int_equal (effect.runs, 3);
+    assert_int_equal (effect.committed, 3);
+    store_destroy (&store);
+}
+
+//  A map that fills in a turn: what the turn had is committed, the map
+//  grows, the write runs again; every effect still runs, told it held.
+static void
+test_turn_grows_a_full_map (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    store_t *store = s_open (fixture, "groningen", TEST_MAP_MB, TEST_MAX_MB);
+    effect_t effect = { 0, 0, 0, store };
+    store_turn_begin (store);
+    for (uint64_t key = 0; key < TEST_GROW_VALUES; key++) {
+        put_args_t put = { store, key, TEST_VALUE_BYTES, (uint8_t) key, 0 };
+        assert_int_equal (store_write (store, s_put, &put), 0);
+        store_after_commit (store, s_effect, &effect);
+    }
+    assert_int_equal (store_turn_end (store), 0);
+    assert_int_equal (effect.runs, TEST_GROW_VALUES);
+    assert_int_equal (effect.committed, TEST_GROW_VALUES);
+    store_info_t info;
+    assert_int_equal (store_info (store, &info), 0);
+    assert_true (info.map_bytes > TEST_MAP_MB * 1024 * 1024);
+    for (uint64_t key = 0; key < TEST_GROW_VALUES; key++) {
+        get_args_t got;
+        assert_int_equal (s_read_value (store, key, &got), 0);
+        assert_int_equal (got.first, (uint8_t) key);
+    }
+    store_destroy (&store);
+}
+
+//  The disk fills under a turn: its commit fails, every effect hears so,
+//  and the store keeps its last commit and takes writes again later.
+static void
+test_turn_on_a_full_disk_tells_its_effects (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    store_t *store = s_open (fixture, "groningen", TEST_ROOMY_MAP_MB, TEST_MAX_MB);
+    put_args_t first = { store, 0, TEST_VALUE_BYTES, 0x5A, 0 };
+    assert_int_equal (store_write (store, s_put, &first), 0);
+    effect_t effect = { 0, 0, 0, store };
+    struct rlimit old_limit;
+    s_limit_file_size (fixture, &old_limit);
+    store_turn_begin (store);
+    for (uint64_t key = 1; key < 16; key++) {
+        put_args_t put = { store, key, TEST_VALUE_BYTES, (uint8_t) key, 0 };
+        store_write (store, s_put, &put);
+        store_after_commit (store, s_effect, &effect);
+    }
+    int rc = store_turn_end (store);
+    setrlimit (RLIMIT_FSIZE, &old_limit);
+    assert_int_equal (rc, ZVH_E_FULL);
+    assert_int_equal (effect.runs, 15);
+    assert_int_equal (effect.committed, 0);
+    get_args_t got;
+    assert_int_equal (s_read_value (store, 0, &got), 0);
+    assert_int_equal (got.first, 0x5A);
+    assert_int_equal (s_read_value (store, 1, &got), ZVH_E_NOT_FOUND);
+    store_turn_begin (store);
+    put_args_t after = { store, 1, 10, 0x11, 0 };
+    assert_int_equal (store_write (store, s_put, &after), 0);
+    assert_int_equal (store_turn_end (store), 0);
+    assert_int_equal (s_read_value (store, 1, &got), 0);
+    store_destroy (&store);
+}
+
 int
 main (void)
 {
@@ -274,6 +423,9 @@ main (void)
         cmocka_unit_test_setup_teardown (test_map_ceiling_is_a_clear_error_and_keeps_data, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_full_disk_is_a_clear_error_and_keeps_last_commit, s_setup, s_teardown),
         cmocka_unit_test (test_sequence_keys_sort_numerically),
+        cmocka_unit_test_setup_teardown (test_turn_commits_once_and_effects_follow, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_turn_grows_a_full_map, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_turn_on_a_full_disk_tells_its_effects, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

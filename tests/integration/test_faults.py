@@ -20,6 +20,7 @@ Invariants checked after every disturbance, once the federation is quiescent
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -597,6 +598,92 @@ def test_clean_restart_mid_traffic(fed):
         want["version"] = version
         want["hash"] = seen[case_id][want["owner"]]["plan_hash"]
     check_book(fed, book)
+    check_logs_clean(fed)
+
+
+# --------------------------------------------------------------------- the turn's commit
+
+def _month():
+    return time.strftime("%Y-%m", time.gmtime())
+
+
+def _figures(fed, region):
+    """region's own row of zvhctl monitor for this month: {column: count}."""
+    out = fed.ctl_ok(region, "monitor", "--period", _month(), use_json=False)
+    lines = out.strip().splitlines()
+    header = lines[0].split(",")
+    for line in lines[1:]:
+        cells = line.split(",")
+        if cells[0] == region:
+            return {name: int(cell) for name, cell in zip(header[2:], cells[2:]) if cell}
+    raise zvhtest.TestFailure(f"no row of {region} in its own monitor CSV:\n{out}")
+
+
+def _start_with_fault(fed, region, point):
+    """Restart region with the fault point armed: it SIGKILLs itself right
+    after the turn that reaches point has committed, before its effects."""
+    version = subprocess.run([zvhtest.ZVHD, "--version"], capture_output=True, text=True,
+                             timeout=30).stdout
+    expect("fault points" in version, "this zvhd has no test fault points: build with "
+                                      f"-DZVH_FAULT_POINTS=ON (scripts/test.sh does); {version}")
+    if fed.running(region):
+        fed.stop(region)
+    fed.start(region, env={"ZVH_FAULT_KILL": point})
+
+
+def _wait_fault(fed, region, point):
+    proc = fed.procs[region]
+    wait_until(lambda: proc.poll() is not None, what=f"{region} to stop at fault point {point}")
+    eq(proc.returncode, -signal.SIGKILL, f"how {region} ended at fault point {point}")
+    expect(f"fault point {point} reached" in fed.log(region),
+           f"{region} died, but not at fault point {point}:\n{fed.log_tail(region, 8)}")
+    fed.kill(region)                # reap it
+
+
+@federation([A, B], dict(FAST))
+def test_kill_between_the_turns_commit_and_the_answer(fed):
+    """The source dies after the turn holding a move has committed and before
+    zvhctl has its answer. The same zvhctl call, retried by libzvh with the
+    same request id against the restarted daemon, gets the first result (not
+    'already offered'), and the case is handed over exactly once."""
+    fed.start_all()
+    case = fed.include(A, fed.plan_file("moved across a kill"), "TURN-1")
+    _start_with_fault(fed, A, "control_write")
+    fed.wait_links_up()
+    call = fed.ctl_async(A, "case", "move", case["id"], "--to", B, timeout_ms=120000)
+    _wait_fault(fed, A, "control_write")
+    fed.start(A)
+    rc, out, err = fed.ctl_finish(call)
+    eq(rc, 0, f"the move retried across the kill ({err.strip()})")
+    eq(out["state"], "joint_source", "the move's answer, given after the restart")
+    fed.wait_state(B, case["id"], "joint_target")
+    settle(fed)
+    eq(fed.state(A, case["id"]), "joint_source", f"state of {case['id']} at {A}")
+    eq(_figures(fed, A).get("moves_out"), 1, f"moves out counted at {A}")
+    eq(_figures(fed, B).get("moves_in"), 1, f"moves in counted at {B}")
+    check_logs_clean(fed)
+
+
+@federation([A, B], dict(FAST))
+def test_kill_between_the_turns_commit_and_the_ack(fed):
+    """The target dies after the turn that applied an offer has committed and
+    before its ACK went out. The source resends; the restarted target knows
+    the event (dedup, in the same commit) and acknowledges it without
+    applying it again: one hand-over, counted once, the outboxes empty."""
+    fed.start_all()
+    case = fed.include(A, fed.plan_file("applied across a kill"), "TURN-2")
+    settle(fed)
+    _start_with_fault(fed, B, "federation_batch")
+    fed.wait_links_up()
+    rc, out, err = fed.move(A, case["id"], B)
+    eq(rc, 0, f"move {case['id']} to {B} ({err.strip()})")
+    _wait_fault(fed, B, "federation_batch")
+    fed.start(B)
+    fed.wait_state(B, case["id"], "joint_target")
+    settle(fed)
+    eq(fed.state(A, case["id"]), "joint_source", f"state of {case['id']} at {A}")
+    eq(_figures(fed, B).get("moves_in"), 1, f"moves in counted at {B}")
+    eq(_figures(fed, A).get("moves_out"), 1, f"moves out counted at {A}")
     check_logs_clean(fed)
 
 

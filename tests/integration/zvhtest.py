@@ -538,24 +538,26 @@ class Federation:
 
     # ------------------------------------------------------------- daemons
 
-    def spawn(self, args, log_path, binary=None):
+    def spawn(self, args, log_path, binary=None, env=None):
         """Start any zvhd command line (binary: another zvhd build, e.g. one
-        announcing another protocol version), its output appended to log_path."""
+        announcing another protocol version; env: variables added to this
+        process's, e.g. a fault point), its output appended to log_path."""
         binary = binary or ZVHD
         with open(log_path, "ab") as log:
             log.write(f"--- {time.strftime('%H:%M:%S')} {os.path.basename(binary)} "
                       f"{' '.join(args)}\n".encode())
             log.flush()
             return start_process([binary] + list(args), stdin=subprocess.DEVNULL,
-                                 stdout=log, stderr=log)
+                                 stdout=log, stderr=log,
+                                 env=dict(os.environ, **env) if env else None)
 
     def running(self, region):
         proc = self.procs.get(region)
         return proc is not None and proc.poll() is None
 
-    def start(self, region, wait=True, timeout=None, binary=None):
+    def start(self, region, wait=True, timeout=None, binary=None, env=None):
         expect(not self.running(region), f"{region} is already running")
-        proc = self.spawn(["-c", self.config(region)], self.log_path(region), binary)
+        proc = self.spawn(["-c", self.config(region)], self.log_path(region), binary, env)
         self.procs[region] = proc
         self.paused.discard(region)
         if wait:
