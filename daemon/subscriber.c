@@ -546,7 +546,8 @@ s_on_subscribe (subscriber_t *self, session_t *session, const Zvh__V1__SubFrame 
                 int64_t now_ms)
 {
     op_args_t args = { self, session, frame->seq, frame, "", 0, 0, 0 };
-    if (store_read (self->store, s_read_positions, &args))
+    //  As the turn left them: an ACK read just before is in its cursor
+    if (store_read_turn (self->store, s_read_positions, &args))
         return;
     if (args.last > self->log_last)
         self->log_last = args.last;
