@@ -271,8 +271,8 @@ s_render_store (metrics_t *self, FILE *out)
     store_stats (self->store, &stats);
     static const int64_t bounds_us [STORE_LATENCY_BUCKETS - 1] = { STORE_LATENCY_BOUNDS_US };
     s_header (out, "zvh_store_commit_seconds", "histogram", "Time of one committed "
-              "store write, from the start of its transaction to its synchronous "
-              "commit");
+              "write transaction (a loop turn, or a write outside one), from its "
+              "first write to its synchronous commit");
     uint64_t cumulative = 0;
     for (size_t bucket = 0; bucket < STORE_LATENCY_BUCKETS; bucket++) {
         cumulative += stats.latency_count [bucket];
