@@ -540,7 +540,11 @@ s_error_text (op_t *op, int rc)
         return op->error;
     if (rc == ZVH_E_BAD_REQUEST && op->request->op == 0)
         return "unknown operation";
-    if (rc == ZVH_E_STORE || rc == ZVH_E_FULL)
+    if (rc == ZVH_E_FULL)
+        return "the daemon's store is full (its disk, or the map at map_max_mb): nothing "
+               "of this was written; see its log for which, and free space or raise the "
+               "ceiling";
+    if (rc == ZVH_E_STORE)
         return "the daemon could not write its store; see its log";
     return transfer_error (op->self->transfer);
 }

@@ -17,6 +17,7 @@ Invariants checked after every disturbance, once the federation is quiescent
     duplicate apply, fewer a loss (updates whose zvhctl was cut off by the
     kill may count or not).
 """
+import json
 import os
 import random
 import shutil
@@ -685,6 +686,47 @@ def test_kill_between_the_turns_commit_and_the_ack(fed):
     eq(_figures(fed, B).get("moves_in"), 1, f"moves in counted at {B}")
     eq(_figures(fed, A).get("moves_out"), 1, f"moves out counted at {A}")
     check_logs_clean(fed)
+
+
+@federation([A, B], dict(FAST, map_size_mb=1, map_max_mb=2))
+def test_full_map_is_a_clear_error_and_the_daemon_goes_on(fed):
+    """A store at its map ceiling (map_max_mb 2): includes of 100 KB plans
+    are refused with exit 4 and a message that says so, once the map has
+    grown from 1 to 2 MiB; the daemon keeps running and serving what it has
+    (the turn that hit the ceiling committed what fitted and undid only the
+    change that did not); raised to 64 MiB, it takes changes again."""
+    fed.start_all()
+    goal = dict(fed.example_plan["domains"][0]["goals"][0], text="x" * 2000)
+    domains = json.loads(json.dumps(fed.example_plan["domains"]))
+    domains[0]["goals"] = [goal] * 50                       # about 100 KB encoded
+    big = "a plan of about 100 KB"
+    included, rc, err = [], 0, ""
+    while rc == 0:
+        expect(len(included) < 64, "64 includes of 100 KB plans fitted in a 2 MiB map")
+        case_id = f"FULL-{len(included) + 1}"
+        rc, _, err = fed.ctl(A, "case", "include", fed.plan_file(big, domains=domains),
+                             "--case", case_id)
+        if rc == 0:
+            included.append(case_id)
+    eq(rc, 4, f"exit code of an include into a full store ({err.strip()})")
+    expect("full" in err, f"zvhctl says the store is full: {err.strip()}")
+    expect(len(included) >= 2, f"only {len(included)} include(s) before the store was full")
+    expect(fed.running(A), f"{A} stopped at a full map:\n{fed.log_tail(A, 8)}")
+    expect("map is at its ceiling of 2 MiB; raise map_max_mb" in fed.log(A),
+           f"{A}'s log names the ceiling and the setting:\n{fed.log_tail(A, 8)}")
+    for case_id in included:
+        eq(fed.state(A, case_id), "active", f"state of {case_id} after the store filled")
+    fed.stop(A)
+    config = fed.config(A)
+    with open(config, encoding="utf-8") as f:
+        text = f.read()
+    expect("map_max_mb = 2" in text, f"{config} has map_max_mb = 2")
+    with open(config, "w", encoding="utf-8") as f:
+        f.write(text.replace("map_max_mb = 2", "map_max_mb = 64"))
+    fed.start(A)
+    fed.include(A, fed.plan_file(big, domains=domains), "FULL-AFTER")
+    for case_id in included:
+        eq(fed.state(A, case_id), "active", f"state of {case_id} after the restart")
 
 
 if __name__ == "__main__":
