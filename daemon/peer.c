@@ -32,10 +32,6 @@
 #define PEER_RECONNECT_MAX_MS  2000
 #define PEER_VERSION_LOG_MS    10000        //  a version mismatch is logged this often
 #define PEER_VERSION_MAX       24           //  "4294967295.4294967295"
-//  A heartbeat goes up to heartbeat_ms / this early when the link is pumped
-//  anyway: the links' heartbeats fall into step, and the loop wakes once per
-//  heartbeat for all of them instead of once per link. Sooner is never late.
-#define PEER_HEARTBEAT_EARLY_DIV  4
 
 struct _peer_t {
     const config_t *config;
@@ -267,6 +263,17 @@ s_prune (MDB_txn *txn, void *arg)
     return outbox_prune (args->peer->outbox, txn, args->peer->region, args->now_ms);
 }
 
+//  An idle link pings at the first multiple of heartbeat_ms of the clock
+//  after its last send: never later than heartbeat_ms after it (4.5 rule 6),
+//  and every link of every region in step, so that a daemon wakes once per
+//  heartbeat for its peers' pings and its own, not once per link.
+static int64_t
+s_ping_due_ms (peer_t *self)
+{
+    int64_t heartbeat_ms = self->config->heartbeat_ms;
+    return (self->last_send_ms / heartbeat_ms + 1) * heartbeat_ms;
+}
+
 int
 peer_pump (peer_t *self, int64_t now_ms)
 {
@@ -299,8 +306,7 @@ peer_pump (peer_t *self, int64_t now_ms)
         if (rc)
             return rc;
     }
-    int early_ms = self->config->heartbeat_ms / PEER_HEARTBEAT_EARLY_DIV;
-    if (now_ms - self->last_send_ms >= self->config->heartbeat_ms - early_ms) {
+    if (now_ms >= s_ping_due_ms (self)) {
         s_send (self, ZVH__V1__LINK_FRAME__KIND__KIND_PING, 0, NULL, 0);
         self->last_send_ms = now_ms;
     }
@@ -319,7 +325,7 @@ peer_next_due_ms (peer_t *self)
     assert (self);
     if (self->wake)
         return 0;
-    int64_t due_ms = self->last_send_ms + self->config->heartbeat_ms;
+    int64_t due_ms = s_ping_due_ms (self);
     if (link_in_flight (&self->link))
         due_ms = s_earlier (due_ms, self->link.progress_ms + self->link.rto_ms);
     if (self->redial_ms)
