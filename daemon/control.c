@@ -43,6 +43,7 @@ struct _control_t {
     void *reload_arg;
     zframe_t *backup_caller;        //  who waits for the running backup, or NULL
     uint64_t backup_request_id;
+    int backup_rc;                  //  the ended backup's result, answered after the turn
     char backup_dir [CONTROL_BACKUP_DIR_MAX];
     char backup_actor [CONTROL_ACTOR_MAX];          //  who asked for it
     char backup_source [CONTROL_KEY_Z85_LEN + 32];  //  its audit source
@@ -953,6 +954,25 @@ s_purge_requests (MDB_txn *txn, void *arg)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+//  The backup's answer, once the turn holding its audit entry committed.
+static void
+s_backup_answer (void *arg, bool committed)
+{
+    control_t *self = (control_t *) arg;
+    Zvh__V1__ControlReply reply = ZVH__V1__CONTROL_REPLY__INIT;
+    int rc = committed ? self->backup_rc : ZVH_E_STORE;
+    reply.status = s_status_of (rc);
+    reply.request_id = self->backup_request_id;
+    reply.region = (char *) self->config->region;
+    if (!committed)
+        reply.error = (char *) "the backup was written, but its audit entry could not be "
+                      "stored (see the daemon's log); take the backup again";
+    else
+    if (rc)
+        reply.error = (char *) store_backup_error (self->store);
+    s_send_reply (self, &self->backup_caller, &reply);
+}
+
 void
 control_pump (control_t *self, int64_t now_ms)
 {
@@ -976,15 +996,9 @@ control_pump (control_t *self, int64_t now_ms)
         .source = self->backup_source,
         .detail = rc ? store_backup_error (self->store) : detail };
     audit_record_now (self->audit, &entry, now_ms);
-    if (!self->backup_caller)
-        return;
-    Zvh__V1__ControlReply reply = ZVH__V1__CONTROL_REPLY__INIT;
-    reply.status = s_status_of (rc);
-    reply.request_id = self->backup_request_id;
-    reply.region = (char *) self->config->region;
-    if (rc)
-        reply.error = (char *) store_backup_error (self->store);
-    s_send_reply (self, &self->backup_caller, &reply);
+    self->backup_rc = rc;
+    if (self->backup_caller)
+        store_after_commit (self->store, s_backup_answer, self);
 }
 
 int64_t
