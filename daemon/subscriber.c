@@ -497,8 +497,8 @@ void
 subscriber_pump (subscriber_t *self, int64_t now_ms)
 {
     assert (self);
-    //  A commit anywhere may have appended to the log: not every writer
-    //  collects views in its own transaction (the timers do not)
+    //  Any write of the turn (or since the last pump) may have appended to
+    //  the log: this pump, last in the turn, collects what it made visible
     store_stats_t stats;
     store_stats (self->store, &stats);
     if (now_ms < self->next_due_ms && stats.writes == self->writes_seen)
