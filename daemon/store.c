@@ -395,8 +395,9 @@ s_turn_commit (store_t *self)
     if (turn->txn) {
         rc = mdb_txn_commit (turn->txn);        //  frees the txn, failed or not
         if (rc)
-            rc = s_fail (self, "commit of the turn", rc);
-        s_count_write (self, rc, s_monotonic_us () - turn->started_us);
+            rc = s_fail (self, "commit of the turn", rc);   //  counted by the caller
+        else
+            s_count_write (self, 0, s_monotonic_us () - turn->started_us);
     }
     turn->txn = NULL;
     turn->wrote = false;
@@ -482,15 +483,14 @@ store_turn_end (store_t *self)
     assert (self && self->turn.open);
     turn_t *turn = &self->turn;
     int rc = s_turn_commit (self);
+    if (rc)
+        s_count_write (self, rc, 0);
     turn->open = false;
-    //  The effects run with the turn closed: what they write commits alone
-    size_t count = turn->after_count;
-    after_t *after = turn->after;
-    turn->after = NULL;
-    turn->after_count = turn->after_max = 0;
-    for (size_t i = 0; i < count; i++)
-        after [i].fn (after [i].arg, after [i].state == 0);
-    free (after);
+    //  The effects run with the turn closed: what they write commits alone,
+    //  and an effect they hand over runs at once (the list does not grow)
+    for (size_t i = 0; i < turn->after_count; i++)
+        turn->after [i].fn (turn->after [i].arg, turn->after [i].state == 0);
+    turn->after_count = 0;          //  the list is kept for the next turn
     return rc;
 }
 
@@ -1064,6 +1064,7 @@ store_destroy (store_t **self_p)
         s_arena_clear (self);
     zlist_destroy (&self->arena);
     free (self->scratch);
+    free (self->turn.after);
     sodium_memzero (self->key, sizeof self->key);
     free (self->path);
     free (self);

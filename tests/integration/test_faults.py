@@ -641,6 +641,17 @@ def _wait_fault(fed, region, point):
     fed.kill(region)                # reap it
 
 
+def _check_handed_over_once(fed, case_id):
+    """case_id went from A to B exactly once: joint phase at both ends, one
+    move counted out at A and one in at B, nothing rejected or dropped."""
+    fed.wait_state(B, case_id, "joint_target")
+    settle(fed)
+    eq(fed.state(A, case_id), "joint_source", f"state of {case_id} at {A}")
+    eq(_figures(fed, A).get("moves_out"), 1, f"moves out counted at {A}")
+    eq(_figures(fed, B).get("moves_in"), 1, f"moves in counted at {B}")
+    check_logs_clean(fed)
+
+
 @federation([A, B], dict(FAST))
 def test_kill_between_the_turns_commit_and_the_answer(fed):
     """The source dies after the turn holding a move has committed and before
@@ -657,12 +668,7 @@ def test_kill_between_the_turns_commit_and_the_answer(fed):
     rc, out, err = fed.ctl_finish(call)
     eq(rc, 0, f"the move retried across the kill ({err.strip()})")
     eq(out["state"], "joint_source", "the move's answer, given after the restart")
-    fed.wait_state(B, case["id"], "joint_target")
-    settle(fed)
-    eq(fed.state(A, case["id"]), "joint_source", f"state of {case['id']} at {A}")
-    eq(_figures(fed, A).get("moves_out"), 1, f"moves out counted at {A}")
-    eq(_figures(fed, B).get("moves_in"), 1, f"moves in counted at {B}")
-    check_logs_clean(fed)
+    _check_handed_over_once(fed, case["id"])
 
 
 @federation([A, B], dict(FAST))
@@ -680,12 +686,7 @@ def test_kill_between_the_turns_commit_and_the_ack(fed):
     eq(rc, 0, f"move {case['id']} to {B} ({err.strip()})")
     _wait_fault(fed, B, "federation_batch")
     fed.start(B)
-    fed.wait_state(B, case["id"], "joint_target")
-    settle(fed)
-    eq(fed.state(A, case["id"]), "joint_source", f"state of {case['id']} at {A}")
-    eq(_figures(fed, B).get("moves_in"), 1, f"moves in counted at {B}")
-    eq(_figures(fed, A).get("moves_out"), 1, f"moves out counted at {A}")
-    check_logs_clean(fed)
+    _check_handed_over_once(fed, case["id"])
 
 
 @federation([A, B], dict(FAST, map_size_mb=1, map_max_mb=2))
