@@ -503,6 +503,18 @@ s_recv_header (peer_t *self, bool *got)
     return header;
 }
 
+//  Of two ACKs in one read, the one that counts: the later numbering of
+//  the link first (an ACK in the old numbering after a new incarnation is
+//  ignored, and must not hide one in the new numbering at the same seq),
+//  then the higher link seq.
+static bool
+s_ack_later (const Zvh__V1__LinkFrame *ack, const Zvh__V1__LinkFrame *than)
+{
+    if (ack->link_incarnation != than->link_incarnation)
+        return ack->link_incarnation > than->link_incarnation;
+    return ack->link_seq > than->link_seq;
+}
+
 //  Read every frame waiting (up to a bound) and record only the highest
 //  plain ACK among them: one commit for many acks. An ACK that says the
 //  peer was restored is handled on its own, and drops what came before it.
@@ -532,7 +544,7 @@ peer_recv (peer_t *self, int64_t now_ms)
                 rc = s_on_ack (self, header, now_ms);
             }
             else
-            if (!have_best || header->link_seq > best.link_seq) {
+            if (!have_best || s_ack_later (header, &best)) {
                 best.kind = header->kind;
                 best.link_seq = header->link_seq;
                 best.incarnation = header->incarnation;

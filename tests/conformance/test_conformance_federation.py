@@ -108,15 +108,16 @@ def offer(fed, seq, case_id, transfer_id, source=B, target=A, plan=None, origin=
                     case_id)
 
 
-def from_a(srv, type_, case_id, what, into=None, where=None):
-    """The next DATA from groningen with an envelope of type_ for case_id
-    (and, if given, where(env) true), acknowledging everything it receives
-    so the link moves on."""
+def from_a(srv, type_, case_id, what, into=None, where=None, after=0):
+    """The next DATA from groningen after link seq `after` with an envelope
+    of type_ for case_id (and, if given, where(env) true), acknowledging
+    everything it receives so the link moves on."""
     def match(link, env):
         if link.kind == kinds().KIND_DATA:
             srv.ack(link.link_seq)
-        return link.kind == kinds().KIND_DATA and env.type == type_ \
-            and env.case_id == case_id and (where is None or where(env))
+        return link.kind == kinds().KIND_DATA and link.link_seq > after \
+            and env.type == type_ and env.case_id == case_id \
+            and (where is None or where(env))
     return srv.wait_for(match, what, into)
 
 
@@ -423,6 +424,16 @@ def test_sender_learns_from_an_ack_that_its_store_is_an_older_copy(fed):
     srv.ack(3, link_incarnation=1)
     srv.wait_for(lambda link, env: link.kind == kinds().KIND_PING and link.resume_after == 3,
                  "a PING with resume_after 3 (the ACK of incarnation 1 was taken)")
+    #  Both numberings at once (read in one batch, as a loaded daemon does):
+    #  the old one must not hide the new one at the same link seq
+    fed.ctl_ok(A, "signal", "raise", "--national", "--kind", "incident", "--text", "beide")
+    srv.wait_for(lambda link, env: link.kind == kinds().KIND_DATA and link.link_seq == 4,
+                 "link seq 4")
+    srv.ack(4, link_incarnation=0)
+    srv.ack(4, link_incarnation=1)
+    srv.wait_for(lambda link, env: link.kind == kinds().KIND_PING and link.resume_after == 4,
+                 "a PING with resume_after 4 (the ACK of incarnation 1 sent right after one "
+                 "of incarnation 0 was taken)")
     #  Peers make a daemon begin an incarnation at most every 10 s (a hostile
     #  peer could otherwise make every link resynchronise on every frame):
     #  drenthe shows it again until it is taken
@@ -970,7 +981,10 @@ def test_chained_move_sends_the_complete_before_the_offer(fed):
     fed.wait_state(A, case, "joint_source")
     fed.ctl_ok(A, "case", "complete", case)
     eq(fed.state(A, case), "tombstone", "state at groningen after its case complete")
-    _, env = from_a(srv, types().TYPE_TRANSFER_COMPLETE, case, "the complete to the owner")
+    #  After the offer's link seq: a resend of the old complete may still be on its way
+    offer_seq = seen[-1][0].link_seq
+    _, env = from_a(srv, types().TYPE_TRANSFER_COMPLETE, case, "the complete to the owner",
+                    after=offer_seq)
     eq(payload(env, "TransferComplete").transfer_id, new_tid, "transfer id of the complete")
     #  A tombstone can receive the case again, along the chain of custody
     #  through its own hand-over (2.9): groningen's offer carried the link
