@@ -530,6 +530,27 @@ s_audit_entry (audit_entry_t *entry, const char *from, const Zvh__V1__Envelope *
     *entry = made;
 }
 
+//  The sender purged this event's content with its case's plan before it
+//  could send it (again, to this restored store): nothing to apply, and no
+//  dedup record, so a copy with content that comes by another path is still
+//  applied. Logged and audited as lost; the link goes on (4.6 rule 3).
+static int
+s_take_purged (federation_t *self, MDB_txn *txn, const char *from,
+               const Zvh__V1__Envelope *envelope, const char *event_id)
+{
+    log_warning ("federation: event %s (%s, case %.64s) from %s comes without its "
+                  "content: %s purged it with the case's plan (tombstone or close); "
+                  "nothing applied", event_id, s_type_name (envelope->type),
+                  envelope->case_id, from, from);
+    audit_entry_t entry = { .action = "receive", .outcome = "lost", .actor = from,
+                            .actor_role = "region", .on_behalf = envelope->origin,
+                            .purpose = "levensloopaanpak: federation between regions",
+                            .case_id = envelope->case_id, .source = "federation",
+                            .detail = "purged at the sender with the case's plan",
+                            .event_id = event_id };
+    return audit_record (self->audit, txn, &entry, self->now_ms);
+}
+
 //  Apply one event that is next in its link's order, in its own nested
 //  transaction. A refused event is recorded and its link goes on (only its
 //  sender's traffic is at stake); one whose signature does not verify holds
@@ -563,6 +584,11 @@ s_apply_event (MDB_txn *txn, void *arg)
         log_warning ("federation: %s sent an event as region '%.64s': refused (a "
                       "region speaks only for itself)", from, envelope->origin);
         item->held = "a region sent an event in another region's name";
+    }
+    if (!item->held && envelope->purged) {
+        int rc = s_take_purged (self, txn, from, envelope, event_id);
+        wire_free (&envelope->base);
+        return rc;
     }
     const char *unsigned_why = item->held ? NULL
                              : authority_signature_error (self->config, envelope);

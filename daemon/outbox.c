@@ -5,6 +5,12 @@
  *  is their difference, so status never scans the queue. "inc" is this
  *  region's incarnation, "inc_from" the backup stamp it was begun for.
  *  Entries at or below "lack:<peer>" are kept only for the retention.
+ *  "pcopy:<case>/<peer>" NUL be64 link seq (empty value) marks an entry that
+ *  holds that case's plan, so that a purge finds it without reading the
+ *  outbox (case and region ids never hold '/'). A mark whose entry the
+ *  retention deleted is dropped at the case's purge. "ppurge:<peer>" NUL be64
+ *  link seq marks an entry of a purged plan still on its way: it becomes a
+ *  stub once the peer acknowledges it.
  */
 #include "outbox.h"
 #include "log.h"
@@ -17,6 +23,8 @@
 #define OUTBOX_META_INC      "inc"
 #define OUTBOX_META_INC_FROM "inc_from"
 #define OUTBOX_META_STARTED  "started"     //  set at the first start
+#define OUTBOX_META_PLAN_COPY "pcopy:"     //  "pcopy:<case>/<peer>" NUL be64 link seq
+#define OUTBOX_META_PURGE_ACKED "ppurge:"  //  "ppurge:<peer>" NUL be64 link seq
 #define OUTBOX_META_KEY_MAX  128
 #define OUTBOX_KEY_MAX       128
 #define OUTBOX_US_PER_MS     1000
@@ -216,11 +224,10 @@ s_meta_name (char *name, const char *kind, const char *peer)
     snprintf (name, OUTBOX_META_KEY_MAX, "%s%s", kind, peer);
 }
 
-int
-outbox_forward (outbox_t *self, MDB_txn *txn, const char *peer,
-                const uint8_t *envelope, size_t size)
+static int
+s_forward (outbox_t *self, MDB_txn *txn, const char *peer,
+           const uint8_t *envelope, size_t size, uint64_t *link_seq_p)
 {
-    assert (self);
     char name [OUTBOX_META_KEY_MAX];
     s_meta_name (name, OUTBOX_META_LAST_OUT, peer);
     uint64_t link_seq = store_meta_u64 (self->store, txn, name) + 1;
@@ -233,7 +240,49 @@ outbox_forward (outbox_t *self, MDB_txn *txn, const char *peer,
                         envelope, size, 0);
     if (rc == 0)
         rc = store_set_meta_u64 (self->store, txn, name, link_seq);
+    *link_seq_p = link_seq;
     return rc;
+}
+
+int
+outbox_forward (outbox_t *self, MDB_txn *txn, const char *peer,
+                const uint8_t *envelope, size_t size)
+{
+    assert (self);
+    uint64_t link_seq;
+    return s_forward (self, txn, peer, envelope, size, &link_seq);
+}
+
+//  Events whose payload holds a plan's content: none of them may outlive
+//  the plan's purge (tombstone, close).
+static bool
+s_holds_plan (Zvh__V1__Envelope__Type type)
+{
+    return type == ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_OFFER
+        || type == ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_UPDATE
+        || type == ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_PROPOSAL;
+}
+
+//  The mark's key prefix for case_id's entries (to peer, or to any peer if
+//  peer is ""); false if the ids do not fit.
+static bool
+s_copy_prefix (char *prefix, const char *case_id, const char *peer)
+{
+    int size = snprintf (prefix, OUTBOX_KEY_MAX, "%s%s/%s", OUTBOX_META_PLAN_COPY,
+                         case_id, peer);
+    return size > 0 && size < OUTBOX_KEY_MAX - 9;
+}
+
+static int
+s_mark_plan_copy (outbox_t *self, MDB_txn *txn, const char *case_id, const char *peer,
+                  uint64_t link_seq)
+{
+    char prefix [OUTBOX_KEY_MAX];
+    uint8_t key [OUTBOX_KEY_MAX];
+    size_t key_size = s_copy_prefix (prefix, case_id, peer)
+                    ? store_seq_key (key, sizeof key, prefix, link_seq) : 0;
+    return key_size ? store_put (self->store, txn, STORE_DB_META, key, key_size, "", 0, 0)
+                    : EINVAL;
 }
 
 int
@@ -306,8 +355,13 @@ outbox_push_many (outbox_t *self, MDB_txn *txn, const char **peers,
     free (self->signs ? envelope.signature.data : NULL);
     if (!bytes)
         return ENOMEM;
-    for (size_t i = 0; rc == 0 && peers [i]; i++)
-        rc = outbox_forward (self, txn, peers [i], bytes, size);
+    bool plan = s_holds_plan (type) && *envelope.case_id;
+    for (size_t i = 0; rc == 0 && peers [i]; i++) {
+        uint64_t link_seq;
+        rc = s_forward (self, txn, peers [i], bytes, size, &link_seq);
+        if (rc == 0 && plan)
+            rc = s_mark_plan_copy (self, txn, envelope.case_id, peers [i], link_seq);
+    }
     free (bytes);
     return rc;
 }
@@ -326,6 +380,10 @@ static int
 s_delete_upto (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq,
                int64_t before_ms);
 
+//  Entries of purged plans that peer now has (up to link_seq) become stubs.
+static int
+s_purge_acked (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq);
+
 int
 outbox_ack (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq)
 {
@@ -339,6 +397,8 @@ outbox_ack (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq)
     if (link_seq <= acked)
         return 0;
     int rc = self->retain_ms ? 0 : s_delete_upto (self, txn, peer, link_seq, 0);
+    if (rc == 0)
+        rc = s_purge_acked (self, txn, peer, link_seq);
     if (rc)
         return rc;
     s_meta_name (name, OUTBOX_META_LAST_ACK, peer);
@@ -491,6 +551,147 @@ s_delete_upto (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq
         size_t key_size = store_seq_key (key, sizeof key, peer, n);
         rc = store_del (self->store, txn, STORE_DB_OUTBOX, key, key_size);
     }
+    return rc;
+}
+
+//  Replace the entry at (peer, link_seq) with its stub: the event's id,
+//  type, time and case, marked purged, without payload or signature. An
+//  entry the retention deleted, or already a stub, is left as it is.
+static int
+s_stub_entry (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq,
+              size_t *stubbed_p)
+{
+    uint8_t key [OUTBOX_KEY_MAX];
+    size_t key_size = store_seq_key (key, sizeof key, peer, link_seq);
+    MDB_val value;
+    int rc = key_size ? store_get (self->store, txn, STORE_DB_OUTBOX, key, key_size, &value)
+                      : EINVAL;
+    if (rc)
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    Zvh__V1__Envelope *envelope = WIRE_DECODE (Zvh__V1__Envelope, zvh__v1__envelope,
+                                               value.mv_data, value.mv_size);
+    if (!envelope)
+        return ENOMEM;
+    Zvh__V1__Envelope stub = ZVH__V1__ENVELOPE__INIT;
+    stub.origin = envelope->origin;
+    stub.seq = envelope->seq;
+    stub.type = envelope->type;
+    stub.time_ms = envelope->time_ms;
+    stub.case_id = envelope->case_id;
+    stub.purged = 1;
+    size_t size = 0;
+    uint8_t *bytes = envelope->purged ? NULL : wire_encode (&stub.base, &size);
+    rc = envelope->purged ? 0 : bytes ? store_put (self->store, txn, STORE_DB_OUTBOX,
+                                                   key, key_size, bytes, size, 0)
+                                      : ENOMEM;
+    if (rc == 0 && bytes)
+        (*stubbed_p)++;
+    free (bytes);
+    wire_free (&envelope->base);
+    return rc;
+}
+
+static int
+s_mark_purge_acked (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq)
+{
+    char prefix [OUTBOX_KEY_MAX];
+    uint8_t key [OUTBOX_KEY_MAX];
+    snprintf (prefix, sizeof prefix, "%s%s", OUTBOX_META_PURGE_ACKED, peer);
+    size_t key_size = store_seq_key (key, sizeof key, prefix, link_seq);
+    return key_size ? store_put (self->store, txn, STORE_DB_META, key, key_size, "", 0, 0)
+                    : EINVAL;
+}
+
+//  peer has acknowledged up to link_seq: entries of purged plans it now
+//  has become stubs.
+static int
+s_purge_acked (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq)
+{
+    char prefix [OUTBOX_KEY_MAX];
+    uint8_t first [OUTBOX_KEY_MAX];
+    snprintf (prefix, sizeof prefix, "%s%s", OUTBOX_META_PURGE_ACKED, peer);
+    size_t key_size = store_seq_key (first, sizeof first, prefix, 0);
+    MDB_cursor *cursor;
+    int rc = key_size ? mdb_cursor_open (txn, store_dbi (self->store, STORE_DB_META), &cursor)
+                      : EINVAL;
+    if (rc)
+        return rc;
+    size_t stubbed = 0;
+    //  Each round takes the lowest mark left (the one before was deleted)
+    while (rc == 0) {
+        MDB_val key = { key_size, first }, value;
+        rc = mdb_cursor_get (cursor, &key, &value, MDB_SET_RANGE);
+        if (rc || key.mv_size != key_size || memcmp (key.mv_data, first, key_size - 8)
+        ||  store_seq_key_n (&key) > link_seq)
+            break;
+        rc = s_stub_entry (self, txn, peer, store_seq_key_n (&key), &stubbed);
+        if (rc == 0)
+            rc = mdb_cursor_del (cursor, 0);
+    }
+    mdb_cursor_close (cursor);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+//  Take the marks of case_id's plan copies into marks (a list of keys).
+static int
+s_collect_marks (outbox_t *self, MDB_txn *txn, const char *prefix, zlistx_t *marks)
+{
+    size_t prefix_len = strlen (prefix);
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, store_dbi (self->store, STORE_DB_META), &cursor);
+    if (rc)
+        return rc;
+    MDB_val key = { prefix_len, (void *) prefix }, value;
+    rc = store_cursor_get (self->store, cursor, STORE_DB_META, &key, &value, MDB_SET_RANGE);
+    while (rc == 0 && key.mv_size > prefix_len + 9
+       &&  memcmp (key.mv_data, prefix, prefix_len) == 0) {
+        zchunk_t *mark = zchunk_new (key.mv_data, key.mv_size);
+        if (!mark || !zlistx_add_end (marks, mark)) {
+            zchunk_destroy (&mark);
+            rc = ENOMEM;
+            break;
+        }
+        rc = store_cursor_get (self->store, cursor, STORE_DB_META, &key, &value, MDB_NEXT);
+    }
+    mdb_cursor_close (cursor);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+outbox_purge_case (outbox_t *self, MDB_txn *txn, const char *case_id, size_t *stubbed_p)
+{
+    assert (self && case_id);
+    *stubbed_p = 0;
+    char prefix [OUTBOX_KEY_MAX];
+    if (!s_copy_prefix (prefix, case_id, ""))
+        return EINVAL;
+    size_t prefix_len = strlen (prefix);
+    zlistx_t *marks = zlistx_new ();
+    if (!marks)
+        return ENOMEM;
+    zlistx_set_destructor (marks, (zlistx_destructor_fn *) zchunk_destroy);
+    int rc = s_collect_marks (self, txn, prefix, marks);
+    for (zchunk_t *mark = (zchunk_t *) zlistx_first (marks); rc == 0 && mark;
+         mark = (zchunk_t *) zlistx_next (marks)) {
+        //  The key: prefix, peer, NUL, be64 link seq
+        const uint8_t *data = zchunk_data (mark);
+        size_t size = zchunk_size (mark);
+        char peer [OUTBOX_PEER_MAX];
+        size_t peer_len = size - 9 - prefix_len;
+        if (peer_len >= sizeof peer)
+            continue;
+        memcpy (peer, data + prefix_len, peer_len);
+        peer [peer_len] = 0;
+        MDB_val key = { size, (void *) data };
+        uint64_t link_seq = store_seq_key_n (&key);
+        //  What the peer has not acknowledged is still on its way to it
+        rc = link_seq <= outbox_acked (self, txn, peer)
+           ? s_stub_entry (self, txn, peer, link_seq, stubbed_p)
+           : s_mark_purge_acked (self, txn, peer, link_seq);
+        if (rc == 0)
+            rc = store_del (self->store, txn, STORE_DB_META, data, size);
+    }
+    zlistx_destroy (&marks);
     return rc;
 }
 

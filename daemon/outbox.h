@@ -109,6 +109,17 @@ int
     outbox_relay (outbox_t *self, MDB_txn *txn, outbox_relay_t *relay,
                   const char *peer, const Zvh__V1__Envelope *envelope);
 
+//  case_id's plan was purged (tombstone, close): every entry still held that
+//  carries its content (offer, plan update, plan proposal, to any peer) is
+//  replaced by a stub of the same id, type and time, marked purged, with
+//  no payload and no signature; a peer sent it again acknowledges it without
+//  applying anything (PROTOCOL 4.6). The number replaced goes to
+//  *stubbed_p. Relayed copies of another region's proposals are not
+//  tracked: they go with the retention. Returns 0 or an LMDB code.
+int
+    outbox_purge_case (outbox_t *self, MDB_txn *txn, const char *case_id,
+                       size_t *stubbed_p);
+
 //  Record that peer has everything up to link_seq; ignores an ack for more
 //  than was ever queued. With a retention of 0 the entries are deleted at
 //  once, else outbox_prune deletes them later. Returns 0 or an LMDB code.

@@ -352,7 +352,8 @@ s_plan_put (transfer_t *self, MDB_txn *txn, case_rec_t *rec,
     return rc;
 }
 
-//  Delete every plan version of a case: what a tombstone must not keep.
+//  Delete every plan version of a case, and every copy of one in the outbox:
+//  what a tombstone must not keep.
 static int
 s_plan_purge (transfer_t *self, MDB_txn *txn, case_rec_t *rec)
 {
@@ -375,7 +376,14 @@ s_plan_purge (transfer_t *self, MDB_txn *txn, case_rec_t *rec)
     mdb_cursor_close (cursor);
     rec->plan_version = 0;
     memset (rec->plan_hash, 0, sizeof rec->plan_hash);
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    //  and the copies this region sent (offers, updates, proposals)
+    size_t stubbed;
+    rc = outbox_purge_case (self->outbox, txn, rec->id, &stubbed);
+    if (rc == 0 && stubbed)
+        log_info ("case %s: plan content purged from %zu sent event(s) too", rec->id, stubbed);
+    return rc;
 }
 
 int

@@ -1,6 +1,7 @@
 /*  test_outbox: per-peer queues with a real LMDB store: acknowledgement,
  *  retention of acknowledged entries, rewind for a restored peer, and the
- *  new incarnation of a restored store (docs/PROTOCOL.md 4.9).
+ *  new incarnation of a restored store (docs/PROTOCOL.md 4.9), and the stubs
+ *  a purged plan leaves (4.6).
  */
 #include "outbox.h"
 #include "zvh/zvh.h"
@@ -233,6 +234,171 @@ test_a_peer_that_has_more_of_us_begins_an_incarnation (void **state)
     assert_int_equal (outbox_incarnation (fixture->outbox), 8);
 }
 
+//  ---------------------------------------------------------------- purge
+
+#define OTHER_PEER    "fryslan"
+#define SECRET        "plan content of C-1"
+
+typedef struct {
+    fixture_t *fixture;
+    const char **peers;
+    Zvh__V1__Envelope__Type type;
+    const char *case_id;
+    size_t stubbed;
+} push_args_t;
+
+static int
+s_push_typed (MDB_txn *txn, void *arg)
+{
+    push_args_t *args = (push_args_t *) arg;
+    Zvh__V1__TransferReject payload = ZVH__V1__TRANSFER_REJECT__INIT;
+    payload.reason = SECRET;            //  the outbox never reads a payload
+    uint64_t seq;
+    return outbox_push_many (args->fixture->outbox, txn, args->peers, args->type,
+                             args->case_id, &payload.base, args->fixture->now_ms, &seq);
+}
+
+static void
+s_push_to (fixture_t *fixture, const char **peers, Zvh__V1__Envelope__Type type,
+           const char *case_id)
+{
+    push_args_t args = { fixture, peers, type, case_id, 0 };
+    assert_int_equal (store_write (fixture->store, s_push_typed, &args), 0);
+}
+
+static int
+s_purge (MDB_txn *txn, void *arg)
+{
+    push_args_t *args = (push_args_t *) arg;
+    return outbox_purge_case (args->fixture->outbox, txn, args->case_id, &args->stubbed);
+}
+
+static size_t
+s_purge_case (fixture_t *fixture, const char *case_id)
+{
+    push_args_t args = { fixture, NULL, 0, case_id, 0 };
+    assert_int_equal (store_write (fixture->store, s_purge, &args), 0);
+    return args.stubbed;
+}
+
+#define SCAN_MAX 8
+typedef struct {
+    fixture_t *fixture;
+    const char *peer;
+    size_t count;
+    bool purged [SCAN_MAX];
+    size_t payload [SCAN_MAX];
+    size_t signature [SCAN_MAX];
+    int type [SCAN_MAX];
+    uint64_t seq [SCAN_MAX];
+} scan_t;
+
+static int
+s_visit (uint64_t link_seq, const uint8_t *bytes, size_t size, void *arg)
+{
+    scan_t *scan = (scan_t *) arg;
+    assert_int_equal (link_seq, scan->count + 1);
+    assert_true (scan->count < SCAN_MAX);
+    Zvh__V1__Envelope *envelope = WIRE_DECODE (Zvh__V1__Envelope, zvh__v1__envelope,
+                                               bytes, size);
+    assert_non_null (envelope);
+    scan->purged [scan->count] = envelope->purged;
+    scan->payload [scan->count] = envelope->payload.len;
+    scan->signature [scan->count] = envelope->signature.len;
+    scan->type [scan->count] = envelope->type;
+    scan->seq [scan->count] = envelope->seq;
+    assert_int_equal (envelope->time_ms, scan->fixture->now_ms);
+    scan->count++;
+    wire_free (&envelope->base);
+    return 0;
+}
+
+static int
+s_scan_all (MDB_txn *txn, void *arg)
+{
+    scan_t *scan = (scan_t *) arg;
+    return outbox_scan (scan->fixture->outbox, txn, scan->peer, 0, SIZE_MAX, s_visit, scan);
+}
+
+static void
+s_scan (fixture_t *fixture, const char *peer, scan_t *scan)
+{
+    memset (scan, 0, sizeof *scan);
+    scan->fixture = fixture;
+    scan->peer = peer;
+    assert_int_equal (store_read (fixture->store, s_scan_all, scan), 0);
+}
+
+static int
+s_ack_other (MDB_txn *txn, void *arg)
+{
+    op_t *op = (op_t *) arg;
+    return outbox_ack (op->fixture->outbox, txn, OTHER_PEER, op->link_seq);
+}
+
+//  A purged plan leaves no copy in the outbox: what a peer acknowledged
+//  becomes a stub at once (same id, type and time, no payload, no
+//  signature), what is still on its way becomes one when acknowledged.
+//  Other cases' entries and other types keep their content.
+static void
+test_a_purged_plan_leaves_only_stubs_in_the_outbox (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    outbox_set_retention (fixture->outbox, DAY_MS);
+    const char *to_peer [] = { PEER, NULL };
+    const char *to_both [] = { PEER, OTHER_PEER, NULL };
+    s_push_to (fixture, to_peer, ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_OFFER, "C-1");
+    s_push_to (fixture, to_peer, ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_REJECT, "C-1");
+    s_push_to (fixture, to_peer, ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_UPDATE, "C-10");
+    s_push_to (fixture, to_both, ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_PROPOSAL, "C-1");
+    s_do (fixture, s_ack, 2, NULL);
+    op_t op = { fixture, 1, 0 };
+    assert_int_equal (store_write (fixture->store, s_ack_other, &op), 0);
+
+    assert_int_equal (s_purge_case (fixture, "C-1"), 2);
+    scan_t scan;
+    s_scan (fixture, PEER, &scan);
+    assert_int_equal (scan.count, 4);
+    assert_true (scan.purged [0]);          //  the offer, acknowledged
+    assert_int_equal (scan.payload [0], 0);
+    assert_int_equal (scan.signature [0], 0);
+    assert_int_equal (scan.type [0], ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_OFFER);
+    assert_int_equal (scan.seq [0], 1);
+    assert_false (scan.purged [1]);         //  not a plan's content
+    assert_true (scan.payload [1] > 0);
+    assert_false (scan.purged [2]);         //  another case ("C-10", not "C-1")
+    assert_false (scan.purged [3]);         //  still on its way to PEER
+    assert_true (scan.payload [3] > 0);
+    s_scan (fixture, OTHER_PEER, &scan);
+    assert_int_equal (scan.count, 1);
+    assert_true (scan.purged [0]);
+    assert_int_equal (scan.seq [0], 4);
+
+    s_do (fixture, s_ack, 4, NULL);         //  PEER has it now: a stub too
+    s_scan (fixture, PEER, &scan);
+    assert_true (scan.purged [3]);
+    assert_int_equal (scan.payload [3], 0);
+    assert_int_equal (scan.type [3], ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_PROPOSAL);
+    assert_int_equal (scan.seq [3], 4);
+    assert_false (scan.purged [2]);
+    //  A restored peer is sent the stubs again, in their places
+    uint64_t acked;
+    s_do (fixture, s_rewind, 0, &acked);
+    assert_int_equal (acked, 0);
+    s_scan (fixture, PEER, &scan);
+    assert_int_equal (scan.count, 4);
+    assert_true (scan.purged [0] && scan.purged [3]);
+    //  Nothing is left to purge; a later purge of the other case finds its
+    //  own, on its way again since the rewind: a stub once acknowledged
+    assert_int_equal (s_purge_case (fixture, "C-1"), 0);
+    assert_int_equal (s_purge_case (fixture, "C-10"), 0);
+    s_scan (fixture, PEER, &scan);
+    assert_false (scan.purged [2]);
+    s_do (fixture, s_ack, 4, NULL);
+    s_scan (fixture, PEER, &scan);
+    assert_true (scan.purged [2]);
+}
+
 int
 main (void)
 {
@@ -246,6 +412,8 @@ main (void)
             test_start_moves_seqs_past_the_clock_and_a_backup_begins_an_incarnation,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_peer_that_has_more_of_us_begins_an_incarnation,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_purged_plan_leaves_only_stubs_in_the_outbox,
                                          s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

@@ -243,6 +243,110 @@ def test_event_the_authority_table_refuses_counts_as_applied(fed):
 test_event_the_authority_table_refuses_counts_as_applied.setup = dict()
 
 
+def stub_of(env):
+    """env as its sender keeps it once it purged the content (5.3)."""
+    return types()(origin=env.origin, seq=env.seq, type=env.type, time_ms=env.time_ms,
+                   case_id=env.case_id, purged=True)
+
+
+def test_a_purged_event_is_acknowledged_and_not_applied(fed):
+    """drenthe sends, at its next link seq, the stub of an offer it purged
+    (no payload, no signature): groningen acknowledges it, applies nothing
+    and audits it once as lost; the offer with its content under the same
+    event id (it came by another path) is then applied: the stub left no
+    dedup record.
+    checks [P4.6-18]"""
+    fed.start(A)
+    link = link_to(fed)
+    pos = link.position()
+    case = "CONF-P1"
+    full = offer(fed, SEQ0, case, "t-000000000000p001")
+    link.data(pos + 1, stub_of(full))
+    link.expect_ack(pos + 1, "ACK of the stub")
+    eq(fed.state(A, case), None, "the stub's case at groningen")
+    event_id = f"{B}/{SEQ0}"
+    lost = [e for e in audit(fed, A) if e.get("event_id") == event_id]
+    eq([(e["action"], e["outcome"]) for e in lost], [("receive", "lost")],
+       "groningen's audit entries for the stub")
+    link.data(pos + 2, full)
+    link.expect_ack(pos + 2, "ACK of the offer with its content")
+    fed.wait_state(A, case, "joint_target")
+
+
+test_a_purged_event_is_acknowledged_and_not_applied.setup = dict()
+
+
+def test_a_tombstone_leaves_only_stubs_of_its_plan_in_the_outbox(fed):
+    """groningen moves a case to drenthe, proposes an edit in the joint
+    phase, and drenthe completes it: groningen's case is a TOMBSTONE. When
+    drenthe then answers as a restored store, groningen sends its link
+    again: the offer (acknowledged before the purge) and the proposal
+    (acknowledged after it) come as stubs, same id, type and time, no
+    payload, no signature; its other events keep their content.
+    checks [P5.3-26] [P4.9-6]"""
+    fed.start(A)
+    srv, link = server(fed), link_to(fed)
+    pos = link.position()
+    case = "CONF-P2"
+    fed.include(A, fed.plan_file(review_date="2099-01-01"), case)
+    eq(fed.move(A, case, B)[0], 0, "exit code of the move")
+    seen = []
+    offer_link, env = from_a(srv, types().TYPE_TRANSFER_OFFER, case, "the TransferOffer",
+                             into=seen)
+    offer_env, offer_seq = env, offer_link.link_seq
+    tid = payload(env, "TransferOffer").transfer_id
+    link.data(pos + 1, envelope(fed, B, SEQ0, types().TYPE_TRANSFER_ACCEPT,
+                                accept_payload(fed, case, tid, A, B), case))
+    link.expect_ack(pos + 1, "ACK of the accept")
+    fed.wait_state(A, case, "joint_source")
+    fed.ctl_ok(A, "plan", "update", case, fed.plan_file("voorstel van groningen",
+                                                         review_date="2099-01-01"))
+    #  The proposal is read but not acknowledged: still on its way at the purge
+    got = []
+    proposal_link, proposal = srv.wait_for(
+        lambda lk, env: lk.kind == kinds().KIND_DATA and env.type == types().TYPE_PLAN_PROPOSAL,
+        "the PlanProposal", into=got)
+    complete = pb().TransferComplete(transfer_id=tid, case_id=case)
+    link.data(pos + 2, envelope(fed, B, SEQ0 + 2, types().TYPE_TRANSFER_COMPLETE,
+                                complete.SerializeToString(), case))
+    link.expect_ack(pos + 2, "ACK of the complete")
+    fed.wait_state(A, case, "tombstone")
+    #  Sent again until acknowledged, still with its content
+    again = srv.wait_for(lambda lk, env: lk.kind == kinds().KIND_DATA
+                         and lk.link_seq == proposal_link.link_seq,
+                         "the proposal sent again")[1]
+    expect(len(again.payload) > 0 and not again.purged,
+           "a proposal not yet acknowledged at the purge goes out with its content")
+    srv.ack(proposal_link.link_seq)
+    #  Once a PING says the ACK was taken, no resend of it is on its way
+    srv.wait_for(lambda lk, env: lk.kind == kinds().KIND_PING
+                 and lk.resume_after == proposal_link.link_seq,
+                 "a PING with resume_after at the proposal (its ACK taken)")
+    #  drenthe restored: everything after offer_seq - 1 comes again
+    srv.ack(offer_seq - 1, incarnation=5)
+    again = {}
+
+    def collect(lk, env):
+        if lk.kind == kinds().KIND_DATA:
+            again[lk.link_seq] = env
+        return lk.kind == kinds().KIND_DATA and lk.link_seq == proposal_link.link_seq
+    srv.wait_for(collect, "the link sent again up to the proposal")
+    for n, original, what in ((offer_seq, offer_env, "offer"),
+                              (proposal_link.link_seq, proposal, "proposal")):
+        stub = again[n]
+        eq((stub.purged, len(stub.payload), len(stub.signature)), (True, 0, 0),
+           f"the {what} sent again after the tombstone (purged, payload, signature)")
+        eq((stub.origin, stub.seq, stub.type, stub.time_ms, stub.case_id),
+           (original.origin, original.seq, original.type, original.time_ms,
+            original.case_id), f"the {what}'s stub keeps its id, type and time")
+    others = [e for n, e in again.items() if n not in (offer_seq, proposal_link.link_seq)]
+    expect(all(not e.purged and len(e.payload) > 0 for e in others),
+           "groningen's other events sent again keep their content")
+
+
+test_a_tombstone_leaves_only_stubs_of_its_plan_in_the_outbox.setup = dict()
+
+
 def test_signal_events_carry_their_publishers_proof(fed):
     """groningen's label_set and signal (with the plan's role parts) reach
     drenthe's raw peer with a proof in which every field and every role
