@@ -530,6 +530,17 @@ s_audit_entry (audit_entry_t *entry, const char *from, const Zvh__V1__Envelope *
     *entry = made;
 }
 
+//  An honest stub is of the sender's own event that carried a plan, about
+//  a case with a valid id (4.6): nothing else may skip the signature check.
+static bool
+s_stub_honest (const Zvh__V1__Envelope *envelope, const char *from)
+{
+    bool plan = envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_OFFER
+             || envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_UPDATE
+             || envelope->type == ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_PROPOSAL;
+    return plan && streq (envelope->origin, from) && authority_id_valid (envelope->case_id);
+}
+
 //  The sender purged this event's content with its case's plan before it
 //  could send it (again, to this restored store): nothing to apply, and no
 //  dedup record, so a copy with content that comes by another path is still
@@ -538,6 +549,16 @@ static int
 s_take_purged (federation_t *self, MDB_txn *txn, const char *from,
                const Zvh__V1__Envelope *envelope, const char *event_id)
 {
+    outbox_relay_t relay;
+    memset (&relay, 0, sizeof relay);
+    relay_taken_t taken;
+    int rc = relay_seen (self->relay, txn, envelope->origin, envelope->seq, &taken, &relay);
+    if (rc || taken == RELAY_APPLIED) {
+        if (rc == 0)
+            log_info ("federation: stub of event %s from %s: applied here before; "
+                      "nothing lost", event_id, from);
+        return rc;
+    }
     log_warning ("federation: event %s (%s, case %.64s) from %s comes without its "
                   "content: %s purged it with the case's plan (tombstone or close); "
                   "nothing applied", event_id, s_type_name (envelope->type),
@@ -584,6 +605,11 @@ s_apply_event (MDB_txn *txn, void *arg)
         log_warning ("federation: %s sent an event as region '%.64s': refused (a "
                       "region speaks only for itself)", from, envelope->origin);
         item->held = "a region sent an event in another region's name";
+    }
+    if (!item->held && envelope->purged && !s_stub_honest (envelope, from)) {
+        log_warning ("federation: stub %s from %s refused: a region purges only its own "
+                      "offers, plan updates and proposals", event_id, from);
+        item->held = "a stub of an event its sender did not make, or of no plan";
     }
     if (!item->held && envelope->purged) {
         int rc = s_take_purged (self, txn, from, envelope, event_id);

@@ -27,6 +27,11 @@
 #define OUTBOX_META_PURGE_ACKED "ppurge:"  //  "ppurge:<peer>" NUL be64 link seq
 #define OUTBOX_META_KEY_MAX  128
 #define OUTBOX_KEY_MAX       128
+#define OUTBOX_SEQ_SUFFIX    9      //  NUL and be64 after a key's text
+//  A mark's key: its kind, a case id, '/', a region id, NUL, be64 (ids up to
+//  OUTBOX_PEER_MAX - 1 characters each, CONFIG_ID_MAX)
+#define OUTBOX_MARK_MAX      (sizeof OUTBOX_META_PURGE_ACKED + 2 * OUTBOX_PEER_MAX \
+                              + OUTBOX_SEQ_SUFFIX)
 #define OUTBOX_US_PER_MS     1000
 #define OUTBOX_REPORT_SLACK  (1ULL << 40)   //  about 12 days of microseconds
 
@@ -268,17 +273,17 @@ s_holds_plan (Zvh__V1__Envelope__Type type)
 static bool
 s_copy_prefix (char *prefix, const char *case_id, const char *peer)
 {
-    int size = snprintf (prefix, OUTBOX_KEY_MAX, "%s%s/%s", OUTBOX_META_PLAN_COPY,
+    int size = snprintf (prefix, OUTBOX_MARK_MAX, "%s%s/%s", OUTBOX_META_PLAN_COPY,
                          case_id, peer);
-    return size > 0 && size < OUTBOX_KEY_MAX - 9;
+    return size > 0 && (size_t) size + OUTBOX_SEQ_SUFFIX <= OUTBOX_MARK_MAX;
 }
 
 static int
 s_mark_plan_copy (outbox_t *self, MDB_txn *txn, const char *case_id, const char *peer,
                   uint64_t link_seq)
 {
-    char prefix [OUTBOX_KEY_MAX];
-    uint8_t key [OUTBOX_KEY_MAX];
+    char prefix [OUTBOX_MARK_MAX];
+    uint8_t key [OUTBOX_MARK_MAX];
     size_t key_size = s_copy_prefix (prefix, case_id, peer)
                     ? store_seq_key (key, sizeof key, prefix, link_seq) : 0;
     return key_size ? store_put (self->store, txn, STORE_DB_META, key, key_size, "", 0, 0)
@@ -570,8 +575,13 @@ s_stub_entry (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq,
         return rc == MDB_NOTFOUND ? 0 : rc;
     Zvh__V1__Envelope *envelope = WIRE_DECODE (Zvh__V1__Envelope, zvh__v1__envelope,
                                                value.mv_data, value.mv_size);
-    if (!envelope)
-        return ENOMEM;
+    if (!envelope || !s_holds_plan (envelope->type)) {
+        //  Not what the mark says: left as it is (the retention takes it)
+        log_error ("outbox: entry %" PRIu64 " to %s is not a plan's event; not purged",
+                    link_seq, peer);
+        wire_free (envelope ? &envelope->base : NULL);
+        return 0;
+    }
     Zvh__V1__Envelope stub = ZVH__V1__ENVELOPE__INIT;
     stub.origin = envelope->origin;
     stub.seq = envelope->seq;
@@ -594,8 +604,8 @@ s_stub_entry (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq,
 static int
 s_mark_purge_acked (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq)
 {
-    char prefix [OUTBOX_KEY_MAX];
-    uint8_t key [OUTBOX_KEY_MAX];
+    char prefix [OUTBOX_MARK_MAX];
+    uint8_t key [OUTBOX_MARK_MAX];
     snprintf (prefix, sizeof prefix, "%s%s", OUTBOX_META_PURGE_ACKED, peer);
     size_t key_size = store_seq_key (key, sizeof key, prefix, link_seq);
     return key_size ? store_put (self->store, txn, STORE_DB_META, key, key_size, "", 0, 0)
@@ -607,8 +617,8 @@ s_mark_purge_acked (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t lin
 static int
 s_purge_acked (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq)
 {
-    char prefix [OUTBOX_KEY_MAX];
-    uint8_t first [OUTBOX_KEY_MAX];
+    char prefix [OUTBOX_MARK_MAX];
+    uint8_t first [OUTBOX_MARK_MAX];
     snprintf (prefix, sizeof prefix, "%s%s", OUTBOX_META_PURGE_ACKED, peer);
     size_t key_size = store_seq_key (first, sizeof first, prefix, 0);
     MDB_cursor *cursor;
@@ -643,7 +653,7 @@ s_collect_marks (outbox_t *self, MDB_txn *txn, const char *prefix, zlistx_t *mar
         return rc;
     MDB_val key = { prefix_len, (void *) prefix }, value;
     rc = store_cursor_get (self->store, cursor, STORE_DB_META, &key, &value, MDB_SET_RANGE);
-    while (rc == 0 && key.mv_size > prefix_len + 9
+    while (rc == 0 && key.mv_size > prefix_len + OUTBOX_SEQ_SUFFIX
        &&  memcmp (key.mv_data, prefix, prefix_len) == 0) {
         zchunk_t *mark = zchunk_new (key.mv_data, key.mv_size);
         if (!mark || !zlistx_add_end (marks, mark)) {
@@ -662,7 +672,7 @@ outbox_purge_case (outbox_t *self, MDB_txn *txn, const char *case_id, size_t *st
 {
     assert (self && case_id);
     *stubbed_p = 0;
-    char prefix [OUTBOX_KEY_MAX];
+    char prefix [OUTBOX_MARK_MAX];
     if (!s_copy_prefix (prefix, case_id, ""))
         return EINVAL;
     size_t prefix_len = strlen (prefix);
@@ -677,17 +687,17 @@ outbox_purge_case (outbox_t *self, MDB_txn *txn, const char *case_id, size_t *st
         const uint8_t *data = zchunk_data (mark);
         size_t size = zchunk_size (mark);
         char peer [OUTBOX_PEER_MAX];
-        size_t peer_len = size - 9 - prefix_len;
-        if (peer_len >= sizeof peer)
-            continue;
-        memcpy (peer, data + prefix_len, peer_len);
-        peer [peer_len] = 0;
+        size_t peer_len = size - OUTBOX_SEQ_SUFFIX - prefix_len;
         MDB_val key = { size, (void *) data };
         uint64_t link_seq = store_seq_key_n (&key);
-        //  What the peer has not acknowledged is still on its way to it
-        rc = link_seq <= outbox_acked (self, txn, peer)
-           ? s_stub_entry (self, txn, peer, link_seq, stubbed_p)
-           : s_mark_purge_acked (self, txn, peer, link_seq);
+        if (peer_len < sizeof peer) {
+            memcpy (peer, data + prefix_len, peer_len);
+            peer [peer_len] = 0;
+            //  What the peer has not acknowledged is still on its way to it
+            rc = link_seq <= outbox_acked (self, txn, peer)
+               ? s_stub_entry (self, txn, peer, link_seq, stubbed_p)
+               : s_mark_purge_acked (self, txn, peer, link_seq);
+        }
         if (rc == 0)
             rc = store_del (self->store, txn, STORE_DB_META, data, size);
     }

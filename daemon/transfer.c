@@ -370,8 +370,12 @@ s_plan_purge (transfer_t *self, MDB_txn *txn, case_rec_t *rec)
         rc = mdb_cursor_del (cursor, 0);
         if (rc == 0)
             rc = mdb_cursor_get (cursor, &key, &value, MDB_GET_CURRENT);
-        if (rc == MDB_NOTFOUND || rc == EINVAL)
+        if (rc == MDB_NOTFOUND || rc == EINVAL) {
+            //  key may point into a page the delete freed: seek from the prefix
+            key.mv_size = key_size;
+            key.mv_data = prefix;
             rc = mdb_cursor_get (cursor, &key, &value, MDB_SET_RANGE);
+        }
     }
     mdb_cursor_close (cursor);
     rec->plan_version = 0;

@@ -329,11 +329,17 @@ s_scan (fixture_t *fixture, const char *peer, scan_t *scan)
     assert_int_equal (store_read (fixture->store, s_scan_all, scan), 0);
 }
 
+typedef struct {
+    fixture_t *fixture;
+    const char *peer;
+    uint64_t link_seq;
+} peer_ack_t;
+
 static int
-s_ack_other (MDB_txn *txn, void *arg)
+s_ack_peer (MDB_txn *txn, void *arg)
 {
-    op_t *op = (op_t *) arg;
-    return outbox_ack (op->fixture->outbox, txn, OTHER_PEER, op->link_seq);
+    peer_ack_t *ack = (peer_ack_t *) arg;
+    return outbox_ack (ack->fixture->outbox, txn, ack->peer, ack->link_seq);
 }
 
 //  A purged plan leaves no copy in the outbox: what a peer acknowledged
@@ -352,8 +358,8 @@ test_a_purged_plan_leaves_only_stubs_in_the_outbox (void **state)
     s_push_to (fixture, to_peer, ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_UPDATE, "C-10");
     s_push_to (fixture, to_both, ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_PROPOSAL, "C-1");
     s_do (fixture, s_ack, 2, NULL);
-    op_t op = { fixture, 1, 0 };
-    assert_int_equal (store_write (fixture->store, s_ack_other, &op), 0);
+    peer_ack_t other = { fixture, OTHER_PEER, 1 };
+    assert_int_equal (store_write (fixture->store, s_ack_peer, &other), 0);
 
     assert_int_equal (s_purge_case (fixture, "C-1"), 2);
     scan_t scan;
@@ -399,6 +405,30 @@ test_a_purged_plan_leaves_only_stubs_in_the_outbox (void **state)
     assert_true (scan.purged [2]);
 }
 
+//  The longest ids (63 characters each) still mark and purge their copies.
+static void
+test_the_longest_ids_are_purged_too (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    outbox_set_retention (fixture->outbox, DAY_MS);
+    char case_id [64], peer [64];
+    memset (case_id, 'c', sizeof case_id - 1);
+    case_id [sizeof case_id - 1] = 0;
+    memset (peer, 'p', sizeof peer - 1);
+    peer [sizeof peer - 1] = 0;
+    const char *to_peer [] = { peer, NULL };
+    s_push_to (fixture, to_peer, ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_OFFER, case_id);
+    assert_int_equal (s_purge_case (fixture, case_id), 0);     //  on its way: marked
+    scan_t scan;
+    s_scan (fixture, peer, &scan);
+    assert_false (scan.purged [0]);
+    peer_ack_t ack = { fixture, peer, 1 };
+    assert_int_equal (store_write (fixture->store, s_ack_peer, &ack), 0);
+    s_scan (fixture, peer, &scan);
+    assert_int_equal (scan.count, 1);
+    assert_true (scan.purged [0]);
+}
+
 int
 main (void)
 {
@@ -414,6 +444,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_a_peer_that_has_more_of_us_begins_an_incarnation,
                                          s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_purged_plan_leaves_only_stubs_in_the_outbox,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_the_longest_ids_are_purged_too,
                                          s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

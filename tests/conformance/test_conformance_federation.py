@@ -254,13 +254,28 @@ def test_a_purged_event_is_acknowledged_and_not_applied(fed):
     (no payload, no signature): groningen acknowledges it, applies nothing
     and audits it once as lost; the offer with its content under the same
     event id (it came by another path) is then applied: the stub left no
-    dedup record.
+    dedup record. Stubs no honest sender makes hold the link first.
     checks [P4.6-18]"""
     fed.start(A)
     link = link_to(fed)
     pos = link.position()
     case = "CONF-P1"
     full = offer(fed, SEQ0, case, "t-000000000000p001")
+    #  No honest sender makes these: a stub of an event that carries no plan,
+    #  one in another region's name (a relayable proposal), one of a bad id.
+    #  Each holds the link (no ACK past pos), audited once.
+    proposal = pb().PlanProposal(case_id=case, base_version=1,
+                                 plan=plan_bytes("voorstel", C))
+    dishonest = [stub_of(national_event(fed, SEQ0 + 1)),
+                 stub_of(envelope(fed, C, SEQ0 + 2, types().TYPE_PLAN_PROPOSAL,
+                                  proposal.SerializeToString(), case)),
+                 stub_of(offer(fed, SEQ0 + 3, "CONF P1 bad id", "t-000000000000p002"))]
+    for env in dishonest:
+        for attempt in (1, 2):
+            link.data(pos + 1, env)
+            eq(link.next_ack().link_seq, pos, f"ACK after a dishonest stub (attempt {attempt})")
+        eq(len(refused(fed, f"{env.origin}/{env.seq}")), 1,
+           f"'refuse' audit entries for the stub of {env.origin}/{env.seq}")
     link.data(pos + 1, stub_of(full))
     link.expect_ack(pos + 1, "ACK of the stub")
     eq(fed.state(A, case), None, "the stub's case at groningen")
@@ -273,7 +288,7 @@ def test_a_purged_event_is_acknowledged_and_not_applied(fed):
     fed.wait_state(A, case, "joint_target")
 
 
-test_a_purged_event_is_acknowledged_and_not_applied.setup = dict()
+test_a_purged_event_is_acknowledged_and_not_applied.setup = dict(regions=[A, B, C])
 
 
 def test_a_tombstone_leaves_only_stubs_of_its_plan_in_the_outbox(fed):
