@@ -394,6 +394,16 @@ s_turn_commit (store_t *self)
     else
     if (turn->txn) {
         rc = mdb_txn_commit (turn->txn);        //  frees the txn, failed or not
+        //  The commit itself can fill the map (it writes the free-page list):
+        //  the turn is lost, but the map grows so that the next one commits
+        if (rc == MDB_MAP_FULL && s_grow (self) == 0) {
+            log_warning ("store %s: the map filled at the commit of a turn and has grown; "
+                          "that turn's changes were not committed (its requests were "
+                          "answered with a store error, its events not acknowledged: "
+                          "their senders send again)", self->path);
+            rc = ZVH_E_STORE;
+        }
+        else
         if (rc)
             rc = s_fail (self, "commit of the turn", rc);   //  counted by the caller
         else
