@@ -106,6 +106,7 @@ s_read_custody (const config_t *config, const Zvh__V1__TransferOffer *offer,
                       "%s", link->transfer_id);
         holder = link->target;
     }
+    event->custody_full = count == WIRE_CUSTODY_LINKS_MAX;
     event->custody_proven = (!holder || streq (holder, offer->source))
         && s_custody_signed (config, WIRE_CUSTODY_OFFER, offer->case_id,
                              offer->transfer_id, offer->source, offer->target,
@@ -375,8 +376,12 @@ s_decide_offer (const authority_event_t *event, const authority_case_t *here)
         return "an offer whose chain of custody does not prove that its sender owns the case";
     //  Moved on from here: only the owner that the chain proves, after this
     //  region's own last hand-over, may bring it back
+    //  A full chain with no hand-over of ours: ours fell out of the window of
+    //  kept links (the case moved on that often); taken as by a region that
+    //  never knew the case (2.9)
+    bool fell_out = event->custody_full && !*event->custody_self_transfer;
     if (here->known && here->state == ZVH__V1__CASE_STATE__CASE_TOMBSTONE
-    &&  !s_is (event->custody_self_transfer, here->transfer_id))
+    &&  !s_is (event->custody_self_transfer, here->transfer_id) && !fell_out)
         return "an offer for a case this region handed over, whose chain does not go "
                "through that hand-over";
     //  Held here in a joint phase: only its owner may move it on

@@ -42,6 +42,8 @@ typedef struct {
                                             //  source, and the source signed it
     char custody_self_transfer [ZVH_ID_MAX];    //  offer: the chain's last link from
                                                 //  this region, "" if none
+    bool custody_full;                      //  offer: the chain holds the most links
+                                            //  kept (older hand-overs fell out of it)
     bool accept_signed;                     //  accept: signed by its sender
     bool offer_proven;                      //  accept: echoes this region's signature
                                             //  of the offer it answers

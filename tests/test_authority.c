@@ -80,6 +80,18 @@ test_offer_rows (void **state)
     REFUSED (offer, tombstone);
     snprintf (offer.custody_self_transfer, ZVH_ID_MAX, T2);
     APPLIES (offer, tombstone);
+    //  A full chain (the most links kept) without A's hand-over: it fell out
+    //  of the window, the case moved on that often; one with an older
+    //  hand-over of A's is still refused, and a short one without any
+    offer.custody_full = true;
+    offer.custody_self_transfer [0] = 0;
+    APPLIES (offer, tombstone);
+    snprintf (offer.custody_self_transfer, ZVH_ID_MAX, T1);
+    REFUSED (offer, tombstone);
+    offer.custody_full = false;
+    offer.custody_self_transfer [0] = 0;
+    REFUSED (offer, tombstone);
+    snprintf (offer.custody_self_transfer, ZVH_ID_MAX, T2);
     offer.custody_proven = false;
     REFUSED (offer, tombstone);
     REFUSED (offer, unknown);
@@ -580,6 +592,7 @@ test_custody_chain_is_read_as_signed (void **state)
     s_read_offer (config, chain, 2, C, &event);
     assert_true (event.custody_proven);
     assert_string_equal (event.custody_self_transfer, T1);
+    assert_false (event.custody_full);
     //  No links: C says it included the case; proven as far as C goes
     s_read_offer (config, NULL, 0, C, &event);
     assert_true (event.custody_proven);
@@ -607,6 +620,33 @@ test_custody_chain_is_read_as_signed (void **state)
     a_to_b.link.transfer_id = T3;
     s_read_offer (config, chain, 2, C, &event);
     assert_false (event.custody_proven);
+    free (config);
+}
+
+//  A chain of the most links kept is read as full: older hand-overs may
+//  have fallen out of it (the tombstone rule takes that into account).
+static void
+test_a_chain_of_the_most_links_is_full (void **state)
+{
+    (void) state;
+    config_t *config = s_custody_config ();
+    signed_link_t *made = (signed_link_t *) calloc (WIRE_CUSTODY_LINKS_MAX,
+                                                    sizeof (signed_link_t));
+    Zvh__V1__CustodyLink *chain [WIRE_CUSTODY_LINKS_MAX];
+    for (size_t i = 0; i < WIRE_CUSTODY_LINKS_MAX; i++) {
+        //  C -> B, B -> C, ...: the last (odd) ends at C, the offer's source
+        s_link (&made [i], T1, i % 2 ? B : C, i % 2 ? C : B);
+        chain [i] = &made [i].link;
+    }
+    authority_event_t event;
+    s_read_offer (config, chain, WIRE_CUSTODY_LINKS_MAX, C, &event);
+    assert_true (event.custody_proven);
+    assert_true (event.custody_full);
+    assert_string_equal (event.custody_self_transfer, "");     //  A is in none
+    s_read_offer (config, chain + 2, WIRE_CUSTODY_LINKS_MAX - 2, C, &event);
+    assert_true (event.custody_proven);
+    assert_false (event.custody_full);
+    free (made);
     free (config);
 }
 
@@ -701,6 +741,7 @@ main (void)
         cmocka_unit_test (test_published_raise_is_attested_only_as_signed),
         cmocka_unit_test (test_signal_proof_is_read_against_the_publisher_key),
         cmocka_unit_test (test_custody_chain_is_read_as_signed),
+        cmocka_unit_test (test_a_chain_of_the_most_links_is_full),
         cmocka_unit_test (test_accept_is_read_as_signed),
         cmocka_unit_test (test_label_moved_is_read_with_its_hand_over),
     };
