@@ -26,6 +26,8 @@
 #define STORE_MAX_READERS     126
 #define STORE_MB              ((uint64_t) 1024 * 1024)
 #define STORE_GROWTH_FACTOR   2
+#define STORE_HEADROOM_NUM    3     //  a turn ends with the map grown if more than
+#define STORE_HEADROOM_DEN    4     //  3/4 of it is in use
 #define STORE_META_FORMAT     "format_version"
 #define STORE_META_REGION     "region"
 #define STORE_META_KEY_MAX    256
@@ -192,6 +194,24 @@ s_grow (store_t *self)
                self->path, self->map_bytes / STORE_MB, bigger / STORE_MB);
     self->map_bytes = bigger;
     return 0;
+}
+
+//  Grow the map before it is nearly full: a turn that fills it must commit
+//  what it has, and that commit needs pages of its own (the free-page list);
+//  a commit that fails so loses the turn. Not while a backup reads the map
+//  (growing would wait for it); a map at its ceiling is said by the write
+//  that fills it.
+static void
+s_keep_headroom (store_t *self)
+{
+    MDB_envinfo info;
+    MDB_stat stat;
+    if (self->backup.state == BACKUP_RUNNING
+    ||  mdb_env_info (self->env, &info) || mdb_env_stat (self->env, &stat))
+        return;
+    uint64_t used = (uint64_t) (info.me_last_pgno + 1) * stat.ms_psize;
+    if (used * STORE_HEADROOM_DEN > self->map_bytes * STORE_HEADROOM_NUM)
+        s_grow (self);
 }
 
 static void
@@ -495,6 +515,7 @@ store_turn_end (store_t *self)
     int rc = s_turn_commit (self);
     if (rc)
         s_count_write (self, rc, 0);
+    s_keep_headroom (self);
     turn->open = false;
     //  The effects run with the turn closed: what they write commits alone,
     //  and an effect they hand over runs at once (the list does not grow)

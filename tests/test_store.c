@@ -375,6 +375,35 @@ test_turn_grows_a_full_map (void **state)
     store_destroy (&store);
 }
 
+//  A turn that leaves the map more than 3/4 used grows it at its end, so
+//  that the next turn does not fill it (a commit that fills the map loses
+//  its turn): one commit, no early one, a bigger map after it.
+#define TEST_HEADROOM_VALUES 12         //  about 816 KiB of a 1 MiB map
+static void
+test_turn_end_keeps_headroom_in_the_map (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    store_t *store = s_open (fixture, "groningen", TEST_MAP_MB, TEST_MAX_MB);
+    uint64_t before = s_commits (store);
+    store_turn_begin (store);
+    for (uint64_t key = 0; key < TEST_HEADROOM_VALUES; key++) {
+        put_args_t put = { store, key, TEST_VALUE_BYTES, (uint8_t) key, 0 };
+        assert_int_equal (store_write (store, s_put, &put), 0);
+    }
+    assert_int_equal (store_turn_end (store), 0);
+    assert_int_equal (s_commits (store), before + 1);
+    store_info_t info;
+    assert_int_equal (store_info (store, &info), 0);
+    assert_true (info.used_bytes * 4 > (uint64_t) TEST_MAP_MB * 1024 * 1024 * 3);
+    assert_int_equal (info.map_bytes, 2 * (uint64_t) TEST_MAP_MB * 1024 * 1024);
+    //  A turn that writes nothing leaves it as it is
+    store_turn_begin (store);
+    assert_int_equal (store_turn_end (store), 0);
+    assert_int_equal (store_info (store, &info), 0);
+    assert_int_equal (info.map_bytes, 2 * (uint64_t) TEST_MAP_MB * 1024 * 1024);
+    store_destroy (&store);
+}
+
 //  The disk fills under a turn: its commit fails, every effect hears so,
 //  and the store keeps its last commit and takes writes again later.
 static void
@@ -425,6 +454,8 @@ main (void)
         cmocka_unit_test (test_sequence_keys_sort_numerically),
         cmocka_unit_test_setup_teardown (test_turn_commits_once_and_effects_follow, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_turn_grows_a_full_map, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_turn_end_keeps_headroom_in_the_map, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_turn_on_a_full_disk_tells_its_effects, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
