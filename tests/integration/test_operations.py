@@ -533,8 +533,14 @@ def test_status_page_shows_the_whole_federation(fed):
     never a case id. A region that stops shows as down, with the backlog
     for it growing."""
     fed.start_all()
-    wait_until(lambda: all(_status(fed, A)[0][other]["heard_ms"] > 0 for other in (B, C)),
-               what=f"{A} to hear the summaries of {B} and {C}")
+
+    def link_to_a_up(summary):
+        return any(link["peer"] == A and link["up"] for link in summary.get("links", []))
+    #  A summary sent before the sender's own link to A came up says it is
+    #  down: wait for one sent since (CI run 26 took the first for the last)
+    wait_until(lambda: all(_status(fed, A)[0][other]["heard_ms"] > 0
+                           and link_to_a_up(_status(fed, A)[0][other]) for other in (B, C)),
+               what=f"{A} to hear summaries of {B} and {C} that show their links to {A} up")
     include(fed, B, "STATUS-SECRET-CASE")
     wait_until(lambda: _status(fed, A)[0][B]["cases"].get("active", 0) >= 1,
                what=f"{B}'s new case in its summary at {A}")
