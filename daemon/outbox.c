@@ -258,10 +258,8 @@ outbox_forward (outbox_t *self, MDB_txn *txn, const char *peer,
     return s_forward (self, txn, peer, envelope, size, &link_seq);
 }
 
-//  Events whose payload holds a plan's content: none of them may outlive
-//  the plan's purge (tombstone, close).
-static bool
-s_holds_plan (Zvh__V1__Envelope__Type type)
+bool
+outbox_holds_plan (Zvh__V1__Envelope__Type type)
 {
     return type == ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_OFFER
         || type == ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_UPDATE
@@ -360,7 +358,7 @@ outbox_push_many (outbox_t *self, MDB_txn *txn, const char **peers,
     free (self->signs ? envelope.signature.data : NULL);
     if (!bytes)
         return ENOMEM;
-    bool plan = s_holds_plan (type) && *envelope.case_id;
+    bool plan = outbox_holds_plan (type) && *envelope.case_id;
     for (size_t i = 0; rc == 0 && peers [i]; i++) {
         uint64_t link_seq;
         rc = s_forward (self, txn, peers [i], bytes, size, &link_seq);
@@ -575,7 +573,7 @@ s_stub_entry (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq,
         return rc == MDB_NOTFOUND ? 0 : rc;
     Zvh__V1__Envelope *envelope = WIRE_DECODE (Zvh__V1__Envelope, zvh__v1__envelope,
                                                value.mv_data, value.mv_size);
-    if (!envelope || !s_holds_plan (envelope->type)) {
+    if (!envelope || !outbox_holds_plan (envelope->type)) {
         //  Not what the mark says: left as it is (the retention takes it)
         log_error ("outbox: entry %" PRIu64 " to %s is not a plan's event; not purged",
                     link_seq, peer);

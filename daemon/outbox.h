@@ -109,6 +109,11 @@ int
     outbox_relay (outbox_t *self, MDB_txn *txn, outbox_relay_t *relay,
                   const char *peer, const Zvh__V1__Envelope *envelope);
 
+//  True for the event types whose payload holds a plan's content (offer,
+//  plan update, plan proposal): what a purge turns into stubs.
+bool
+    outbox_holds_plan (Zvh__V1__Envelope__Type type);
+
 //  case_id's plan was purged (tombstone, close): every entry still held that
 //  carries its content (offer, plan update, plan proposal, to any peer) is
 //  replaced by a stub of the same id, type and time, marked purged, with

@@ -512,10 +512,12 @@ store_turn_end (store_t *self)
 {
     assert (self && self->turn.open);
     turn_t *turn = &self->turn;
+    bool wrote = turn->wrote;
     int rc = s_turn_commit (self);
     if (rc)
         s_count_write (self, rc, 0);
-    s_keep_headroom (self);
+    if (wrote)                      //  a turn that only read used no pages
+        s_keep_headroom (self);
     turn->open = false;
     //  The effects run with the turn closed: what they write commits alone,
     //  and an effect they hand over runs at once (the list does not grow)
