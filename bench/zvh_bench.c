@@ -39,6 +39,8 @@
 #define FUTURE_DATE       "2099-01-01"
 #define FILLER_GOAL_MAX   4000
 #define CALL_TIMEOUT_MS   60000
+#define PIPE_BATCH        256     //  moves per pipelined call
+#define PIPE_WINDOW       64      //  of them in flight: what zvhd serves in a turn
 
 //  ---------------------------------------------------------------- plans
 
@@ -416,11 +418,47 @@ s_case_id (char *out, const char *prefix, int n)
     snprintf (out, ZVH_ID_MAX, "%s%07d", prefix, n);
 }
 
+//  Moves, pipelined as NATS publishes asynchronously: this thread's cases in
+//  batches of PIPE_BATCH with PIPE_WINDOW requests in flight. A case's
+//  "call made" is its batch's start; call_ms gets each batch's time.
+static void
+s_work_pipelined (worker_t *self, zvh_client_t *client)
+{
+    const char *ids [PIPE_BATCH];
+    char names [PIPE_BATCH][ZVH_ID_MAX];
+    int results [PIPE_BATCH];
+    int n = self->index;
+    while (n < self->count) {
+        int batch = 0;
+        for (; batch < PIPE_BATCH && n < self->count; batch++, n += self->stride) {
+            s_case_id (names [batch], self->prefix, n);
+            ids [batch] = names [batch];
+        }
+        int64_t t = bench_now_us ();
+        int rc = zvh_client_case_move_many (client, ids, (size_t) batch, self->target_region,
+                                            PIPE_WINDOW, results, NULL);
+        samples_add (&self->call_ms, (double) (bench_now_us () - t) / 1000.0);
+        for (int i = 0; i < batch; i++) {
+            self->t0 [n - (batch - i) * self->stride] = t;
+            if (results [i] && !self->failures++)
+                snprintf (self->error, sizeof self->error, "move %s: %s", ids [i],
+                          zvh_strerror (results [i]));
+        }
+        if (rc && !*self->error)
+            snprintf (self->error, sizeof self->error, "%s", zvh_client_error (client));
+    }
+}
+
 static void *
 s_work (void *arg)
 {
     worker_t *self = (worker_t *) arg;
     zvh_client_t *client = s_client (self->endpoint);
+    if (client && self->move && self->t0) {
+        s_work_pipelined (self, client);
+        zvh_client_destroy (&client);
+        return NULL;
+    }
     for (int n = self->index; client && n < self->count; n += self->stride) {
         char id [ZVH_ID_MAX];
         s_case_id (id, self->prefix, n);

@@ -283,6 +283,178 @@ zvh_client_case_move (zvh_client_t *self, const char *case_id, const char *regio
     return s_case_call (self, &request, case_out, NULL, NULL);
 }
 
+//  ---------------------------------------------------------- pipelined moves
+//  One DEALER carries many requests at once; the daemon answers them in the
+//  order sent (PROTOCOL 9.1), but a resend's answer may come after later
+//  ones, so answers are matched by request id: case i is request base + i.
+
+typedef struct {
+    uint8_t *bytes;                 //  the encoded request until it is answered
+    size_t size;
+    int64_t resend_at;
+    int64_t resend_ms;
+} pipe_slot_t;
+
+typedef struct {
+    zvh_client_t *client;
+    const char *const *case_ids;
+    const char *region;
+    size_t count;
+    uint64_t base;                  //  request id of case 0
+    pipe_slot_t *slots;
+    size_t sent;                    //  cases below this were sent at least once
+    size_t lowest;                  //  no case below this is still open
+    size_t open;                    //  sent and not answered
+    size_t done;                    //  answered (or failed here)
+    int *results;
+    zvh_case_t *cases_out;
+    int rc;                         //  the first failure's code
+} pipe_t;
+
+static void
+s_pipe_result (pipe_t *self, size_t index, int rc, const char *why)
+{
+    if (self->results)
+        self->results [index] = rc;
+    if (rc && !self->rc) {
+        self->rc = rc;
+        s_fail (self->client, rc, "case %s: %s", self->case_ids [index], why);
+    }
+    self->done++;
+}
+
+static void
+s_pipe_send (pipe_t *self, size_t index, int64_t now)
+{
+    Zvh__V1__ControlRequest request = ZVH__V1__CONTROL_REQUEST__INIT;
+    request.op = ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_MOVE;
+    request.case_id = (char *) (self->case_ids [index] ? self->case_ids [index] : "");
+    request.region = (char *) self->region;
+    request.request_id = self->base + index;
+    request.client_id.data = self->client->client_id;
+    request.client_id.len = sizeof self->client->client_id;
+    pipe_slot_t *slot = &self->slots [index];
+    slot->bytes = wire_encode (&request.base, &slot->size);
+    if (!slot->bytes) {
+        s_pipe_result (self, index, ZVH_E_BAD_REQUEST, "out of memory");
+        return;
+    }
+    //  A send the socket refuses now (its queue full) is made by the resend
+    zframe_t *frame = zframe_new (slot->bytes, slot->size);
+    zframe_send (&frame, self->client->dealer, ZFRAME_DONTWAIT);
+    zframe_destroy (&frame);
+    slot->resend_ms = CLIENT_RESEND_MS;
+    slot->resend_at = now + slot->resend_ms;
+    self->open++;
+}
+
+//  Send again what is due; returns when the next resend is due.
+static int64_t
+s_pipe_resend (pipe_t *self, int64_t now, int64_t until)
+{
+    while (self->lowest < self->sent && !self->slots [self->lowest].bytes)
+        self->lowest++;
+    for (size_t index = self->lowest; index < self->sent; index++) {
+        pipe_slot_t *slot = &self->slots [index];
+        if (!slot->bytes)
+            continue;
+        if (slot->resend_at <= now) {
+            zframe_t *frame = zframe_new (slot->bytes, slot->size);
+            zframe_send (&frame, self->client->dealer, ZFRAME_DONTWAIT);
+            zframe_destroy (&frame);
+            slot->resend_ms *= 2;
+            slot->resend_at = now + slot->resend_ms;
+        }
+        if (slot->resend_at < until)
+            until = slot->resend_at;
+    }
+    return until;
+}
+
+//  Take one answer; false if it is not one of this call's open requests.
+static bool
+s_pipe_take (pipe_t *self, const Zvh__V1__ControlReply *reply)
+{
+    if (reply->request_id < self->base || reply->request_id - self->base >= self->sent)
+        return false;
+    size_t index = (size_t) (reply->request_id - self->base);
+    pipe_slot_t *slot = &self->slots [index];
+    if (!slot->bytes)
+        return false;                   //  a second answer to a resend
+    free (slot->bytes);
+    slot->bytes = NULL;
+    self->open--;
+    int rc = s_code_of (reply->status);
+    if (!rc && !reply->case_)
+        s_pipe_result (self, index, ZVH_E_PROTOCOL, "zvhd answered without the case");
+    else {
+        if (!rc && self->cases_out)
+            s_copy_case (&self->cases_out [index], reply->case_);
+        s_pipe_result (self, index, rc, reply->error && *reply->error
+                                        ? reply->error : zvh_strerror (rc));
+    }
+    return true;
+}
+
+//  Read every answer waiting; true if any was this call's.
+static bool
+s_pipe_drain (pipe_t *self)
+{
+    bool progress = false;
+    while (zsock_events (self->client->dealer) & ZMQ_POLLIN) {
+        zframe_t *frame = zframe_recv (self->client->dealer);
+        if (!frame)
+            break;
+        Zvh__V1__ControlReply *reply = WIRE_DECODE (Zvh__V1__ControlReply,
+                                                    zvh__v1__control_reply,
+                                                    zframe_data (frame), zframe_size (frame));
+        zframe_destroy (&frame);
+        if (reply)
+            progress |= s_pipe_take (self, reply);
+        wire_free (reply ? &reply->base : NULL);
+    }
+    return progress;
+}
+
+int
+zvh_client_case_move_many (zvh_client_t *self, const char *const *case_ids, size_t count,
+                           const char *region, size_t window, int *results,
+                           zvh_case_t *cases_out)
+{
+    assert (self);
+    self->error [0] = 0;
+    if (count && (!case_ids || !region))
+        return s_fail (self, ZVH_E_BAD_REQUEST, "case ids and a region are needed");
+    window = window < 1 ? 1 : window > ZVH_WINDOW_MAX ? ZVH_WINDOW_MAX : window;
+    pipe_t pipe = { self, case_ids, region, count, self->next_request_id,
+                    (pipe_slot_t *) calloc (count ? count : 1, sizeof (pipe_slot_t)),
+                    0, 0, 0, 0, results, cases_out, 0 };
+    if (!pipe.slots)
+        return s_fail (self, ZVH_E_BAD_REQUEST, "out of memory");
+    self->next_request_id += count;
+    zpoller_t *poller = zpoller_new (self->dealer, NULL);
+    int64_t deadline = zclock_mono () + self->timeout_ms;
+    while (pipe.done < count && zclock_mono () < deadline) {
+        int64_t now = zclock_mono ();
+        while (pipe.sent < count && pipe.open < window)
+            s_pipe_send (&pipe, pipe.sent++, now);
+        int64_t until = s_pipe_resend (&pipe, now, deadline);
+        if (pipe.done < count && until > now)
+            zpoller_wait (poller, (int) (until - now));
+        if (s_pipe_drain (&pipe))
+            deadline = zclock_mono () + self->timeout_ms;
+    }
+    zpoller_destroy (&poller);
+    for (size_t index = 0; index < count; index++) {
+        bool open = index < pipe.sent && pipe.slots [index].bytes;
+        if (open || index >= pipe.sent)
+            s_pipe_result (&pipe, index, ZVH_E_UNREACHABLE, "no answer from zvhd in time");
+        free (pipe.slots [index].bytes);
+    }
+    free (pipe.slots);
+    return pipe.rc;
+}
+
 int
 zvh_client_case_complete (zvh_client_t *self, const char *case_id, zvh_case_t *case_out)
 {

@@ -28,6 +28,7 @@
 #define PLAN_FILE_MAX     (4 * 1024 * 1024)
 #define DATA_KEY_BYTES    32
 #define BACKUP_TIMEOUT_MS (60 * 60 * 1000)   //  backup waits this long without -t
+#define MOVE_WINDOW       64    //  moves in flight: the daemon serves 64 requests a turn
 
 typedef struct {
     char endpoint [ENDPOINT_MAX];
@@ -52,7 +53,7 @@ static const char *s_usage_text =
     "                                  the monitoring figures of every region and the\n"
     "                                  nation over the period, as CSV\n"
     "  case include PLAN.json [--case ID]   include a case with its plan here\n"
-    "  case move CASE --to REGION      start a warm handover to REGION\n"
+    "  case move CASE... --to REGION   start a warm handover to REGION (many: pipelined)\n"
     "  case complete CASE              end the joint phase of a handover\n"
     "  case show CASE [--plan]         the case here (and its plan as JSON)\n"
     "  case show CASE --fhir           the case as a FHIR R4 Bundle (collection): CarePlan,\n"
@@ -591,6 +592,58 @@ s_cmd_list (ctl_t *self, zvh_client_t *client)
     return 0;
 }
 
+//  case move CASE [CASE ...] --to REGION: many cases are moved pipelined
+//  (up to MOVE_WINDOW requests in flight); each result is printed, a
+//  failure on stderr, and the exit code is the first failure's.
+static int
+s_cmd_move (ctl_t *self, zvh_client_t *client)
+{
+    const char *target = s_option (self, "--to");
+    if (!target)
+        return s_usage ("case move needs --to REGION");
+    int first = 2, last = first;
+    while (last < self->argc && self->argv [last][0] != '-')
+        last++;
+    size_t count = (size_t) (last - first);
+    if (!count)
+        return s_usage ("case move needs a case id");
+    if (count == 1) {
+        zvh_case_t c;
+        int rc = zvh_client_case_move (client, self->argv [first], target, &c);
+        if (rc)
+            return s_failed (client, rc);
+        s_print_case (self, &c);
+        return 0;
+    }
+    int *results = (int *) calloc (count, sizeof (int));
+    zvh_case_t *cases = (zvh_case_t *) calloc (count, sizeof (zvh_case_t));
+    if (!results || !cases) {
+        free (results);
+        free (cases);
+        return s_failed (client, ZVH_E_BAD_REQUEST);
+    }
+    int rc = zvh_client_case_move_many (client, (const char *const *) self->argv + first,
+                                        count, target, MOVE_WINDOW, results, cases);
+    json_t *array = json_array ();
+    for (size_t i = 0; i < count; i++) {
+        if (results [i])
+            fprintf (stderr, "zvhctl: case %s: %s\n", self->argv [first + (int) i],
+                     zvh_strerror (results [i]));
+        else
+        if (self->json)
+            json_array_append_new (array, s_case_json (&cases [i]));
+        else
+            s_print_case (self, &cases [i]);
+    }
+    if (self->json)
+        s_print_json (array);
+    else
+        json_decref (array);
+    free (results);
+    free (cases);
+    return rc ? s_failed (client, rc) : 0;
+}
+
 static int
 s_cmd_case (ctl_t *self, zvh_client_t *client)
 {
@@ -608,12 +661,8 @@ s_cmd_case (ctl_t *self, zvh_client_t *client)
     if (streq (verb, "close"))
         rc = zvh_client_case_close (client, self->argv [2], &c);
     else
-    if (streq (verb, "move")) {
-        const char *target = s_option (self, "--to");
-        if (!target)
-            return s_usage ("case move needs --to REGION");
-        rc = zvh_client_case_move (client, self->argv [2], target, &c);
-    }
+    if (streq (verb, "move"))
+        return s_cmd_move (self, client);
     else
     if (streq (verb, "complete"))
         rc = zvh_client_case_complete (client, self->argv [2], &c);

@@ -37,6 +37,7 @@ extern "C" {
 #define ZVH_VERSION_MAX       24    //  a protocol version "major.minor", incl. NUL
 #define ZVH_STATE_MAX         16
 #define ZVH_DEFAULT_TIMEOUT_MS 10000
+#define ZVH_WINDOW_MAX 512           //  requests in flight per pipelined call
 
 //  A region's view of a case.
 typedef struct {
@@ -115,6 +116,18 @@ int
 int
     zvh_client_case_move (zvh_client_t *self, const char *case_id,
                           const char *region, zvh_case_t *case_out);
+
+//  Start the warm handover of count cases to one region, pipelined: up to
+//  window requests (1..ZVH_WINDOW_MAX) in flight at once, so the daemon can
+//  carry many in one commit. results[i] and cases_out[i] (either may be
+//  NULL) get case i's code and record. Returns ZVH_OK when every move was
+//  done, else the first failure's code (zvh_client_error names its case).
+//  Each request is sent again with the same id until answered (PROTOCOL
+//  9.2); the timeout counts from the last answer.
+int
+    zvh_client_case_move_many (zvh_client_t *self, const char *const *case_ids,
+                               size_t count, const char *region, size_t window,
+                               int *results, zvh_case_t *cases_out);
 
 //  End the joint phase of a handover (either region may do this).
 int

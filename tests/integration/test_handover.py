@@ -8,7 +8,8 @@ move A->B->C during the joint phase, moving back to a region that holds a
 tombstone or is still the joint source, the joint phase ending by itself,
 a proposal relayed along moves back to a region that holds the case by then
 (applied there, once), handovers that complete while the source's control
-socket is flooded (the links are served every loop turn), and every refusal the operator can meet (exit 3 with a useful message; a bad
+socket is flooded (the links are served every loop turn), many moves in one
+pipelined call (each handed over once, a refused one failing alone), and every refusal the operator can meet (exit 3 with a useful message; a bad
 plan file exits 1 before any daemon is asked).
 """
 import json
@@ -30,6 +31,7 @@ SHORT_JOINT = dict(TIMERS, joint_phase_s=2)
 A, B, C = REGIONS
 FLOOD_CASES = 40        # listed by every request of the control flood
 FLOOD_MOVES = 3         # handovers made under it
+PIPELINED_MOVES = 70    # one zvhctl call: more than the 64 it keeps in flight
 
 
 def handover(fed, case_id, source, target):
@@ -692,6 +694,40 @@ def test_handovers_complete_while_control_is_flooded(fed):
     expect(replies > 0, f"the flood got {replies} replies")
     eq(fed.owners(cases[0]), [B], "owners of a case moved under the flood")
 
+
+
+@federation([A, B], SETTINGS)
+def test_many_moves_in_one_pipelined_call(fed):
+    """zvhctl case move with many cases sends them pipelined (up to 64 in
+    flight, zvh_client_case_move_many): every one is handed over once, a
+    refused one (unknown here) fails alone and sets the exit code, and the
+    output lists each moved case. checks [P9.1-6]"""
+    fed.start_all()
+    plan_path = fed.plan_file("Plan van een van vele verhuizingen.")
+    cases = [f"zvh-many-{n}" for n in range(PIPELINED_MOVES)]
+    for case_id in cases:
+        fed.include(A, plan_path, case_id)
+    rc, out, err = fed.ctl(A, "case", "move", *cases[:40], "zvh-many-unknown", *cases[40:],
+                           "--to", B)
+    eq(rc, 3, f"exit code of a pipelined move with one unknown case (stderr {err.strip()!r})")
+    expect("zvh-many-unknown" in err and "not found" in err,
+           f"stderr does not name the refused case: {err.strip()!r}")
+    expect(isinstance(out, list), f"output of a pipelined move is not a JSON array: {out!r}")
+    eq(sorted(c["id"] for c in out), sorted(cases), "cases reported moved")
+    expect(all(c["state"] == "offered" and c["partner"] == B for c in out),
+           "a moved case not reported offered to drenthe")
+    eq(len({c["transfer_id"] for c in out}), len(cases), "distinct transfer ids")
+
+    def all_arrived():
+        held = fed.cases(B)
+        return all(held.get(c, {}).get("state") == "joint_target" for c in cases) and held
+    held = wait_until(all_arrived, what=f"all {len(cases)} cases joint_target at drenthe")
+    eq(sorted(held), sorted(cases), "cases drenthe holds (each once, no other)")
+    fed.wait_quiescent()
+    at_source = fed.cases(A)
+    expect(all(at_source[c]["state"] == "joint_source" for c in cases),
+           "a case not in its joint phase at groningen")
+    eq(fed.status(B)["cases"]["joint_target"], len(cases), "joint_target count at drenthe")
 
 if __name__ == "__main__":
     zvhtest.main(globals())
