@@ -48,38 +48,58 @@ s_sign_key (const config_t *config, const char *region, uint8_t key [WIRE_SIGN_P
         && length == WIRE_SIGN_PUBLIC_BYTES;
 }
 
-const char *
-authority_signature_error (const config_t *config, const Zvh__V1__Envelope *envelope)
+//  What reading an event needs: the directory's keys, and the signatures
+//  verified before.
+typedef struct {
+    const config_t *config;
+    sigcache_t *verified;
+} reader_t;
+
+static const char *
+s_signature_error (const reader_t *reader, const Zvh__V1__Envelope *envelope)
 {
     uint8_t key [WIRE_SIGN_PUBLIC_BYTES];
-    if (!s_sign_key (config, envelope->origin, key))
+    if (!s_sign_key (reader->config, envelope->origin, key))
         return "its origin has no sign_key in the directory, so it cannot be verified";
-    if (wire_envelope_verify (envelope, key))
+    uint8_t digest [WIRE_DIGEST_BYTES];
+    wire_envelope_digest (envelope, digest);
+    if (sigcache_verify (reader->verified, envelope->signature.data, envelope->signature.len,
+                         digest, key))
         return "its signature does not verify (forged or altered)";
     return NULL;
 }
 
+const char *
+authority_signature_error (const config_t *config, sigcache_t *verified,
+                           const Zvh__V1__Envelope *envelope)
+{
+    reader_t reader = { config, verified };
+    return s_signature_error (&reader, envelope);
+}
+
 //  A custody statement signed by `signer`, as its directory sign_key says.
 static bool
-s_custody_signed (const config_t *config, wire_custody_t kind, const char *case_id,
+s_custody_signed (const reader_t *reader, wire_custody_t kind, const char *case_id,
                   const char *transfer_id, const char *source, const char *target,
                   const char *signer, ProtobufCBinaryData signature)
 {
     uint8_t key [WIRE_SIGN_PUBLIC_BYTES];
-    return s_sign_key (config, signer, key)
-        && wire_custody_verify (kind, case_id, transfer_id, source, target,
-                                signature.data, signature.len, key) == 0;
+    if (!s_sign_key (reader->config, signer, key))
+        return false;
+    uint8_t digest [WIRE_DIGEST_BYTES];
+    wire_custody_digest (kind, case_id, transfer_id, source, target, digest);
+    return sigcache_verify (reader->verified, signature.data, signature.len, digest, key) == 0;
 }
 
 //  A change of owner that both of its parties signed.
 static bool
-s_link_proven (const config_t *config, const char *case_id, const Zvh__V1__CustodyLink *link)
+s_link_proven (const reader_t *reader, const char *case_id, const Zvh__V1__CustodyLink *link)
 {
     return authority_id_valid (link->transfer_id)
-        && s_custody_signed (config, WIRE_CUSTODY_OFFER, case_id, link->transfer_id,
+        && s_custody_signed (reader, WIRE_CUSTODY_OFFER, case_id, link->transfer_id,
                              link->source, link->target, link->source,
                              link->offer_signature)
-        && s_custody_signed (config, WIRE_CUSTODY_ACCEPT, case_id, link->transfer_id,
+        && s_custody_signed (reader, WIRE_CUSTODY_ACCEPT, case_id, link->transfer_id,
                              link->source, link->target, link->target,
                              link->accept_signature);
 }
@@ -89,7 +109,7 @@ s_link_proven (const config_t *config, const char *case_id, const Zvh__V1__Custo
 //  ended, the last ending at the source (no link: the source included it),
 //  and the offer itself signed by the source.
 static void
-s_read_custody (const config_t *config, const Zvh__V1__TransferOffer *offer,
+s_read_custody (const reader_t *reader, const Zvh__V1__TransferOffer *offer,
                 authority_event_t *event)
 {
     size_t count = offer->custody ? offer->custody->n_links : 0;
@@ -99,7 +119,7 @@ s_read_custody (const config_t *config, const Zvh__V1__TransferOffer *offer,
     for (size_t i = 0; i < count; i++) {
         const Zvh__V1__CustodyLink *link = offer->custody->links [i];
         if ((holder && !streq (link->source, holder))
-        ||  !s_link_proven (config, offer->case_id, link))
+        ||  !s_link_proven (reader, offer->case_id, link))
             return;
         if (streq (link->source, event->self))
             snprintf (event->custody_self_transfer, sizeof event->custody_self_transfer,
@@ -108,21 +128,21 @@ s_read_custody (const config_t *config, const Zvh__V1__TransferOffer *offer,
     }
     event->custody_full = count == WIRE_CUSTODY_LINKS_MAX;
     event->custody_proven = (!holder || streq (holder, offer->source))
-        && s_custody_signed (config, WIRE_CUSTODY_OFFER, offer->case_id,
+        && s_custody_signed (reader, WIRE_CUSTODY_OFFER, offer->case_id,
                              offer->transfer_id, offer->source, offer->target,
                              offer->source, offer->offer_signature);
 }
 
 //  An accept signed by its sender, and echoing the offer this region signed.
 static void
-s_read_accept (const config_t *config, const Zvh__V1__TransferAccept *accept,
+s_read_accept (const reader_t *reader, const Zvh__V1__TransferAccept *accept,
                authority_event_t *event)
 {
-    event->accept_signed = s_custody_signed (config, WIRE_CUSTODY_ACCEPT, accept->case_id,
+    event->accept_signed = s_custody_signed (reader, WIRE_CUSTODY_ACCEPT, accept->case_id,
                                              accept->transfer_id, event->self,
                                              event->from, event->from,
                                              accept->accept_signature);
-    event->offer_proven = s_custody_signed (config, WIRE_CUSTODY_OFFER, accept->case_id,
+    event->offer_proven = s_custody_signed (reader, WIRE_CUSTODY_OFFER, accept->case_id,
                                             accept->transfer_id, event->self,
                                             event->from, event->self,
                                             accept->offer_signature);
@@ -154,7 +174,7 @@ s_same_text (const char *a, const char *b)
 //  The raise a published signal carries is the one its event id names,
 //  signed by the region that raised it, and says what the event says.
 static bool
-s_raise_attested (const config_t *config, const Zvh__V1__SignalEvent *event)
+s_raise_attested (const reader_t *reader, const Zvh__V1__SignalEvent *event)
 {
     char region [CONFIG_ID_MAX];
     uint64_t seq;
@@ -172,7 +192,7 @@ s_raise_attested (const config_t *config, const Zvh__V1__SignalEvent *event)
     bool attested = raise
         && raised->type == ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_RAISE
         && streq (raised->origin, region) && raised->seq == seq
-        && authority_signature_error (config, raised) == NULL
+        && s_signature_error (reader, raised) == NULL
         && s_same_text (raise->case_id, said->case_id) && raise->national == said->national
         && raise->kind == said->kind && raise->urgency == said->urgency
         && raise->severity == said->severity && raise->certainty == said->certainty
@@ -189,7 +209,7 @@ s_raise_attested (const config_t *config, const Zvh__V1__SignalEvent *event)
 //  publisher's, or does not verify against the publisher's sign_key: its
 //  partners' views would fail. An event without one is from before proofs.
 static bool
-s_proof_refuted (const config_t *config, const char *origin,
+s_proof_refuted (const reader_t *reader, const char *origin,
                  const Zvh__V1__SignalEvent *event)
 {
     if (!event->proof)
@@ -197,12 +217,12 @@ s_proof_refuted (const config_t *config, const char *origin,
     uint8_t key [WIRE_SIGN_PUBLIC_BYTES];
     Zvh__V1__SignalView values;
     proof_values (&values, event);
-    return !streq (event->proof->publisher, origin) || !s_sign_key (config, origin, key)
+    return !streq (event->proof->publisher, origin) || !s_sign_key (reader->config, origin, key)
         || proof_verify_event (event->proof, &values, event->roles, event->n_roles, key);
 }
 
 static const char *
-s_read_signal_event (const config_t *config, const Zvh__V1__SignalEvent *msg,
+s_read_signal_event (const reader_t *reader, const Zvh__V1__SignalEvent *msg,
                      authority_event_t *event)
 {
     char region [CONFIG_ID_MAX];
@@ -219,19 +239,19 @@ s_read_signal_event (const config_t *config, const Zvh__V1__SignalEvent *msg,
         return "signal event without a valid case id (or a national one with one)";
     snprintf (event->case_id, sizeof event->case_id, "%s", msg->case_id);
     event->raise_attested = msg->type == ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_SIGNAL
-                         && s_raise_attested (config, msg);
+                         && s_raise_attested (reader, msg);
     const Zvh__V1__CustodyLink *moved = msg->moved_by;
     event->move_proven = msg->type == ZVH__V1__SIGNAL_EVENT__TYPE__TYPE_LABEL_MOVED && moved
                       && s_same_text (moved->target, msg->region)
                       && s_same_text (moved->source, msg->previous_region)
-                      && s_link_proven (config, msg->case_id, moved);
-    event->proof_refuted = s_proof_refuted (config, event->origin, msg);
+                      && s_link_proven (reader, msg->case_id, moved);
+    event->proof_refuted = s_proof_refuted (reader, event->origin, msg);
     return NULL;
 }
 
 //  Decode the payload and note what the table needs; NULL or why not.
 static const char *
-s_read_payload (const config_t *config, const Zvh__V1__Envelope *envelope,
+s_read_payload (const reader_t *reader, const Zvh__V1__Envelope *envelope,
                 authority_event_t *event)
 {
     const char *why = NULL;
@@ -250,7 +270,7 @@ s_read_payload (const config_t *config, const Zvh__V1__Envelope *envelope,
             case_id = offer ? offer->case_id : NULL;
             transfer_id = offer ? offer->transfer_id : NULL;
             if (offer && !why && authority_id_valid (case_id) && authority_id_valid (transfer_id))
-                s_read_custody (config, offer, event);
+                s_read_custody (reader, offer, event);
             break;
         }
         case ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_ACCEPT: {
@@ -260,7 +280,7 @@ s_read_payload (const config_t *config, const Zvh__V1__Envelope *envelope,
             case_id = accept ? accept->case_id : NULL;
             transfer_id = accept ? accept->transfer_id : NULL;
             if (accept)
-                s_read_accept (config, accept, event);
+                s_read_accept (reader, accept, event);
             break;
         }
         case ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_REJECT: {
@@ -306,7 +326,7 @@ s_read_payload (const config_t *config, const Zvh__V1__Envelope *envelope,
                                                         zvh__v1__signal_event, data, size);
             if (!signal)
                 return "malformed payload";
-            why = s_read_signal_event (config, signal, event);
+            why = s_read_signal_event (reader, signal, event);
             wire_free (&signal->base);
             return why;
         }
@@ -336,10 +356,11 @@ s_read_payload (const config_t *config, const Zvh__V1__Envelope *envelope,
 }
 
 const char *
-authority_read (const config_t *config, const Zvh__V1__Envelope *envelope,
+authority_read (const config_t *config, sigcache_t *verified, const Zvh__V1__Envelope *envelope,
                 const char *from, bool restored, authority_event_t *event)
 {
     assert (config && envelope && from && event);
+    reader_t reader = { config, verified };
     memset (event, 0, sizeof *event);
     event->type = envelope->type;
     event->restored = restored;
@@ -348,7 +369,7 @@ authority_read (const config_t *config, const Zvh__V1__Envelope *envelope,
     if (!authority_id_valid (envelope->origin)
     ||  !s_copy (event->origin, sizeof event->origin, envelope->origin))
         return "invalid origin";
-    return s_read_payload (config, envelope, event);
+    return s_read_payload (&reader, envelope, event);
 }
 
 //  ---------------------------------------------------------------- the table

@@ -12,6 +12,7 @@
 #define ZVH_AUTHORITY_H
 
 #include "config.h"
+#include "sigcache.h"
 #include "wire.h"
 #include "zvh/zvh.h"
 
@@ -65,15 +66,19 @@ bool
     authority_id_valid (const char *id);
 
 //  Verify the envelope's signature against its origin's sign_key in the
-//  directory. Returns NULL if it holds, else why not.
+//  directory (verified: signatures that held before, may be NULL). Returns
+//  NULL if it holds, else why not.
 const char *
-    authority_signature_error (const config_t *config, const Zvh__V1__Envelope *envelope);
+    authority_signature_error (const config_t *config, sigcache_t *verified,
+                               const Zvh__V1__Envelope *envelope);
 
-//  Read the facts of an envelope that `from` sent to region `self`.
-//  Returns NULL, or why the event is malformed (then nothing may apply it).
+//  Read the facts of an envelope that `from` sent to region `self`, every
+//  signature checked (verified as above). Returns NULL, or why the event
+//  is malformed (then nothing may apply it).
 const char *
-    authority_read (const config_t *config, const Zvh__V1__Envelope *envelope,
-                    const char *from, bool restored, authority_event_t *event);
+    authority_read (const config_t *config, sigcache_t *verified,
+                    const Zvh__V1__Envelope *envelope, const char *from, bool restored,
+                    authority_event_t *event);
 
 //  The table: NULL if the event may be applied (or passed on) given what
 //  this region knows of its case, else why it is refused.

@@ -32,6 +32,7 @@
 #include <sodium.h>
 
 #define FEDERATION_BATCH_MAX           256
+#define FEDERATION_VERIFIED_SLOTS      1024 //  signatures remembered (about 34 KiB)
 #define FEDERATION_META_LAST_IN        "lin:"
 #define FEDERATION_META_LINK_INC       "linc:"
 #define FEDERATION_META_RESENT         "lres:"  //  link seqs up to here: sent again
@@ -72,6 +73,7 @@ struct _federation_t {
     store_t *store;
     outbox_t *outbox;
     relay_t *relay;                 //  the dedup records
+    sigcache_t *verified;           //  signatures that held: proofs repeat
     transfer_t *transfer;
     crisis_t *crisis;
     audit_t *audit;
@@ -168,12 +170,13 @@ federation_new (const config_t *config, zcert_t *cert, store_t *store,
     self->store = store;
     self->outbox = outbox;
     self->relay = relay_new (store);
+    self->verified = sigcache_new (FEDERATION_VERIFIED_SLOTS);
     self->transfer = transfer;
     self->crisis = crisis;
     self->audit = audit;
     self->cert = cert;
     self->peers = (peer_t **) zmalloc (sizeof (peer_t *) * (CONFIG_REGIONS_MAX + 1));
-    if (s_bind (self, cert) || s_connect_peers (self)) {
+    if (!self->verified || s_bind (self, cert) || s_connect_peers (self)) {
         federation_destroy (&self);
         return NULL;
     }
@@ -192,6 +195,7 @@ federation_destroy (federation_t **self_p)
         peer_destroy (&self->peers [i]);
     free (self->peers);
     relay_destroy (&self->relay);
+    sigcache_destroy (&self->verified);
     endpoint_close (&self->router, &self->monitor);
     free (self);
     *self_p = NULL;
@@ -505,7 +509,7 @@ s_refusal (federation_t *self, MDB_txn *txn, const char *from,
            const Zvh__V1__Envelope *envelope)
 {
     authority_event_t event;
-    const char *why = authority_read (self->config, envelope, from,
+    const char *why = authority_read (self->config, self->verified, envelope, from,
                                       outbox_incarnation (self->outbox) > 0, &event);
     if (why)
         return why;
@@ -614,7 +618,8 @@ s_apply_event (MDB_txn *txn, void *arg)
         return rc;
     }
     const char *unsigned_why = item->held ? NULL
-                             : authority_signature_error (self->config, envelope);
+                             : authority_signature_error (self->config, self->verified,
+                                                          envelope);
     if (unsigned_why) {
         log_warning ("federation: event %s from %s refused: %s", event_id, from,
                       unsigned_why);

@@ -379,11 +379,12 @@ proof_sign (proof_storage_t *storage, const char *publisher, const Zvh__V1__Sign
         return NULL;
     s_storage_init (storage, publisher, role_count);
     commitments_t commitments;
-    uint8_t salt [PROOF_SALT_BYTES];
+    //  Every salt from one call: a call is a getrandom system call
+    uint8_t salts [PROOF_FIELDS + PROOF_ROLES_MAX * PROOF_ROLE_FIELDS][PROOF_SALT_BYTES];
+    randombytes_buf (salts, (PROOF_FIELDS + role_count * PROOF_ROLE_FIELDS) * PROOF_SALT_BYTES);
     for (size_t i = 0; i < PROOF_FIELDS; i++) {
-        randombytes_buf (salt, sizeof salt);
-        proof_commit (s_tags [i], values, salt, commitments.fields [i]);
-        s_put_field (storage, &storage->fields [i], i, s_tags [i], salt, NULL);
+        proof_commit (s_tags [i], values, salts [i], commitments.fields [i]);
+        s_put_field (storage, &storage->fields [i], i, s_tags [i], salts [i], NULL);
     }
     commitments.role_count = role_count;
     for (size_t i = 0; i < role_count; i++) {
@@ -392,10 +393,11 @@ proof_sign (proof_storage_t *storage, const char *publisher, const Zvh__V1__Sign
         storage->roles [i].role = sorted [i]->role;
         commitments.roles [i] = sorted [i]->role;
         for (size_t j = 0; j < PROOF_ROLE_FIELDS; j++) {
-            randombytes_buf (salt, sizeof salt);
-            proof_commit (s_role_tags [j], &role_values, salt, commitments.role_fields [i][j]);
-            s_put_field (storage, &storage->role_fields [i][j],
-                         PROOF_FIELDS + i * PROOF_ROLE_FIELDS + j, s_role_tags [j], salt, NULL);
+            size_t slot = PROOF_FIELDS + i * PROOF_ROLE_FIELDS + j;
+            proof_commit (s_role_tags [j], &role_values, salts [slot],
+                          commitments.role_fields [i][j]);
+            s_put_field (storage, &storage->role_fields [i][j], slot, s_role_tags [j],
+                         salts [slot], NULL);
         }
     }
     uint8_t digest [64];

@@ -220,11 +220,11 @@ wire_hash_text (crypto_generichash_state *state, const char *text)
 }
 
 //  BLAKE2b-512 of the signed fields, each length-prefixed.
-static void
-s_envelope_digest (const Zvh__V1__Envelope *envelope, uint8_t digest [64])
+void
+wire_envelope_digest (const Zvh__V1__Envelope *envelope, uint8_t digest [WIRE_DIGEST_BYTES])
 {
     crypto_generichash_state state;
-    crypto_generichash_init (&state, NULL, 0, 64);
+    crypto_generichash_init (&state, NULL, 0, WIRE_DIGEST_BYTES);
     wire_hash_text (&state, WIRE_SIGN_CONTEXT);
     wire_hash_text (&state, envelope->origin);
     wire_hash_u64 (&state, envelope->seq);
@@ -233,14 +233,14 @@ s_envelope_digest (const Zvh__V1__Envelope *envelope, uint8_t digest [64])
     wire_hash_text (&state, envelope->case_id);
     wire_hash_u64 (&state, envelope->payload.len);
     crypto_generichash_update (&state, envelope->payload.data, envelope->payload.len);
-    crypto_generichash_final (&state, digest, 64);
+    crypto_generichash_final (&state, digest, WIRE_DIGEST_BYTES);
 }
 
 int
 wire_envelope_sign (Zvh__V1__Envelope *envelope, const uint8_t secret_key [WIRE_SIGN_SECRET_BYTES])
 {
-    uint8_t digest [64];
-    s_envelope_digest (envelope, digest);
+    uint8_t digest [WIRE_DIGEST_BYTES];
+    wire_envelope_digest (envelope, digest);
     uint8_t *signature = (uint8_t *) malloc (WIRE_SIGNATURE_BYTES);
     if (!signature)
         return -1;
@@ -256,26 +256,27 @@ wire_envelope_verify (const Zvh__V1__Envelope *envelope,
 {
     if (envelope->signature.len != WIRE_SIGNATURE_BYTES)
         return -1;
-    uint8_t digest [64];
-    s_envelope_digest (envelope, digest);
+    uint8_t digest [WIRE_DIGEST_BYTES];
+    wire_envelope_digest (envelope, digest);
     return crypto_sign_verify_detached (envelope->signature.data, digest, sizeof digest,
                                         public_key) == 0 ? 0 : -1;
 }
 
 //  BLAKE2b-512 of a custody statement, each field length-prefixed.
-static void
-s_custody_digest (wire_custody_t kind, const char *case_id, const char *transfer_id,
-                  const char *source, const char *target, uint8_t digest [64])
+void
+wire_custody_digest (wire_custody_t kind, const char *case_id, const char *transfer_id,
+                     const char *source, const char *target,
+                     uint8_t digest [WIRE_DIGEST_BYTES])
 {
     crypto_generichash_state state;
-    crypto_generichash_init (&state, NULL, 0, 64);
+    crypto_generichash_init (&state, NULL, 0, WIRE_DIGEST_BYTES);
     wire_hash_text (&state, kind == WIRE_CUSTODY_OFFER ? WIRE_CUSTODY_OFFER_CONTEXT
                                                    : WIRE_CUSTODY_ACCEPT_CONTEXT);
     wire_hash_text (&state, case_id);
     wire_hash_text (&state, transfer_id);
     wire_hash_text (&state, source);
     wire_hash_text (&state, target);
-    crypto_generichash_final (&state, digest, 64);
+    crypto_generichash_final (&state, digest, WIRE_DIGEST_BYTES);
 }
 
 void
@@ -284,8 +285,8 @@ wire_custody_sign (wire_custody_t kind, const char *case_id, const char *transfe
                    const uint8_t secret_key [WIRE_SIGN_SECRET_BYTES],
                    uint8_t signature [WIRE_SIGNATURE_BYTES])
 {
-    uint8_t digest [64];
-    s_custody_digest (kind, case_id, transfer_id, source, target, digest);
+    uint8_t digest [WIRE_DIGEST_BYTES];
+    wire_custody_digest (kind, case_id, transfer_id, source, target, digest);
     crypto_sign_detached (signature, NULL, digest, sizeof digest, secret_key);
 }
 
@@ -297,8 +298,8 @@ wire_custody_verify (wire_custody_t kind, const char *case_id, const char *trans
 {
     if (!signature || size != WIRE_SIGNATURE_BYTES)
         return -1;
-    uint8_t digest [64];
-    s_custody_digest (kind, case_id, transfer_id, source, target, digest);
+    uint8_t digest [WIRE_DIGEST_BYTES];
+    wire_custody_digest (kind, case_id, transfer_id, source, target, digest);
     return crypto_sign_verify_detached (signature, digest, sizeof digest, public_key) == 0
            ? 0 : -1;
 }

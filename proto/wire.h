@@ -79,6 +79,14 @@ int
     wire_envelope_sign (Zvh__V1__Envelope *envelope,
                         const uint8_t secret_key [WIRE_SIGN_SECRET_BYTES]);
 
+//  What a signature covers: a BLAKE2b-512 digest of the signed fields.
+#define WIRE_DIGEST_BYTES       64
+
+//  The digest an envelope's signature covers.
+void
+    wire_envelope_digest (const Zvh__V1__Envelope *envelope,
+                          uint8_t digest [WIRE_DIGEST_BYTES]);
+
 //  Check an envelope's signature with its origin's public key: 0 if valid.
 int
     wire_envelope_verify (const Zvh__V1__Envelope *envelope,
@@ -100,6 +108,12 @@ void
                        const char *source, const char *target,
                        const uint8_t secret_key [WIRE_SIGN_SECRET_BYTES],
                        uint8_t signature [WIRE_SIGNATURE_BYTES]);
+
+//  The digest a custody statement's signature covers.
+void
+    wire_custody_digest (wire_custody_t kind, const char *case_id, const char *transfer_id,
+                         const char *source, const char *target,
+                         uint8_t digest [WIRE_DIGEST_BYTES]);
 
 //  Check a custody statement's signature (size bytes) with the signer's
 //  public key: 0 if valid.

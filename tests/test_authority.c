@@ -314,7 +314,7 @@ s_read (const config_t *config, const uint8_t *bytes, size_t size, const char *f
     Zvh__V1__Envelope *envelope = WIRE_DECODE (Zvh__V1__Envelope, zvh__v1__envelope,
                                                bytes, size);
     assert_non_null (envelope);
-    const char *why = authority_read (config, envelope, from, false, event);
+    const char *why = authority_read (config, NULL, envelope, from, false, event);
     wire_free (&envelope->base);
     return why;
 }
@@ -435,7 +435,7 @@ s_read_proof (const config_t *config, const Zvh__V1__SignalEvent *label)
     envelope.payload.data = payload;
     envelope.payload.len = protobuf_c_message_pack (&label->base, payload);
     authority_event_t event;
-    assert_null (authority_read (config, &envelope, B, false, &event));
+    assert_null (authority_read (config, NULL, &envelope, B, false, &event));
     return event.proof_refuted;
 }
 
@@ -556,7 +556,7 @@ s_unsigned (const char *origin, int type, const ProtobufCMessage *msg, uint8_t *
 
 //  C offers c1 to A (transfer T3) with the given links, signed by signer.
 static void
-s_read_offer (const config_t *config, Zvh__V1__CustodyLink **links, size_t count,
+s_read_offer (const config_t *config, sigcache_t *verified, Zvh__V1__CustodyLink **links, size_t count,
               const char *signer, authority_event_t *event)
 {
     Zvh__V1__CustodyChain chain = ZVH__V1__CUSTODY_CHAIN__INIT;
@@ -575,13 +575,13 @@ s_read_offer (const config_t *config, Zvh__V1__CustodyLink **links, size_t count
     uint8_t payload [8192];
     Zvh__V1__Envelope envelope = s_unsigned (C, ENVELOPE (TRANSFER_OFFER), &offer.base,
                                              payload);
-    assert_null (authority_read (config, &envelope, C, false, event));
+    assert_null (authority_read (config, verified, &envelope, C, false, event));
 }
 
 static void
 test_custody_chain_is_read_as_signed (void **state)
 {
-    (void) state;
+    sigcache_t *verified = (sigcache_t *) *state;
     config_t *config = s_custody_config ();
     signed_link_t a_to_b, b_to_c, a_to_c;
     s_link (&a_to_b, T1, A, B);
@@ -589,36 +589,36 @@ test_custody_chain_is_read_as_signed (void **state)
     s_link (&a_to_c, T2, A, C);
     authority_event_t event;
     Zvh__V1__CustodyLink *chain [] = { &a_to_b.link, &b_to_c.link };
-    s_read_offer (config, chain, 2, C, &event);
+    s_read_offer (config, verified, chain, 2, C, &event);
     assert_true (event.custody_proven);
     assert_string_equal (event.custody_self_transfer, T1);
     assert_false (event.custody_full);
     //  No links: C says it included the case; proven as far as C goes
-    s_read_offer (config, NULL, 0, C, &event);
+    s_read_offer (config, verified, NULL, 0, C, &event);
     assert_true (event.custody_proven);
     assert_string_equal (event.custody_self_transfer, "");
     //  The offer signed by another key than C's
-    s_read_offer (config, chain, 2, B, &event);
+    s_read_offer (config, verified, chain, 2, B, &event);
     assert_false (event.custody_proven);
     //  A chain that ends elsewhere, or has a gap
-    s_read_offer (config, chain, 1, C, &event);
+    s_read_offer (config, verified, chain, 1, C, &event);
     assert_false (event.custody_proven);
     Zvh__V1__CustodyLink *gap [] = { &b_to_c.link, &a_to_c.link };
-    s_read_offer (config, gap, 2, C, &event);
+    s_read_offer (config, verified, gap, 2, C, &event);
     assert_false (event.custody_proven);
     //  A link whose accept C signed for B, or with no accept at all
     wire_custody_sign (WIRE_CUSTODY_ACCEPT, "c1", T1, A, B, s_secret_of (C),
                        a_to_b.accept_signature);
-    s_read_offer (config, chain, 2, C, &event);
+    s_read_offer (config, verified, chain, 2, C, &event);
     assert_false (event.custody_proven);
     s_link (&a_to_b, T1, A, B);
     a_to_b.link.accept_signature.len = 0;
-    s_read_offer (config, chain, 2, C, &event);
+    s_read_offer (config, verified, chain, 2, C, &event);
     assert_false (event.custody_proven);
     //  A link's statement changed after signing (another transfer id)
     s_link (&a_to_b, T1, A, B);
     a_to_b.link.transfer_id = T3;
-    s_read_offer (config, chain, 2, C, &event);
+    s_read_offer (config, verified, chain, 2, C, &event);
     assert_false (event.custody_proven);
     free (config);
 }
@@ -628,7 +628,7 @@ test_custody_chain_is_read_as_signed (void **state)
 static void
 test_a_chain_of_the_most_links_is_full (void **state)
 {
-    (void) state;
+    sigcache_t *verified = (sigcache_t *) *state;
     config_t *config = s_custody_config ();
     signed_link_t *made = (signed_link_t *) calloc (WIRE_CUSTODY_LINKS_MAX,
                                                     sizeof (signed_link_t));
@@ -639,11 +639,11 @@ test_a_chain_of_the_most_links_is_full (void **state)
         chain [i] = &made [i].link;
     }
     authority_event_t event;
-    s_read_offer (config, chain, WIRE_CUSTODY_LINKS_MAX, C, &event);
+    s_read_offer (config, verified, chain, WIRE_CUSTODY_LINKS_MAX, C, &event);
     assert_true (event.custody_proven);
     assert_true (event.custody_full);
     assert_string_equal (event.custody_self_transfer, "");     //  A is in none
-    s_read_offer (config, chain + 2, WIRE_CUSTODY_LINKS_MAX - 2, C, &event);
+    s_read_offer (config, verified, chain + 2, WIRE_CUSTODY_LINKS_MAX - 2, C, &event);
     assert_true (event.custody_proven);
     assert_false (event.custody_full);
     free (made);
@@ -653,7 +653,7 @@ test_a_chain_of_the_most_links_is_full (void **state)
 static void
 test_accept_is_read_as_signed (void **state)
 {
-    (void) state;
+    sigcache_t *verified = (sigcache_t *) *state;
     config_t *config = s_custody_config ();
     signed_link_t a_to_b;
     s_link (&a_to_b, T1, A, B);
@@ -666,12 +666,12 @@ test_accept_is_read_as_signed (void **state)
     Zvh__V1__Envelope envelope = s_unsigned (B, ENVELOPE (TRANSFER_ACCEPT), &accept.base,
                                              payload);
     authority_event_t event;
-    assert_null (authority_read (config, &envelope, B, true, &event));
+    assert_null (authority_read (config, verified, &envelope, B, true, &event));
     assert_true (event.accept_signed);
     assert_true (event.offer_proven);
     //  From C, the same signatures prove nothing: they name B
     envelope.origin = C;
-    assert_null (authority_read (config, &envelope, C, true, &event));
+    assert_null (authority_read (config, verified, &envelope, C, true, &event));
     assert_false (event.accept_signed);
     assert_false (event.offer_proven);
     //  An offer signature A never made
@@ -679,7 +679,7 @@ test_accept_is_read_as_signed (void **state)
                        a_to_b.offer_signature);
     envelope.origin = B;
     envelope.payload.len = protobuf_c_message_pack (&accept.base, payload);
-    assert_null (authority_read (config, &envelope, B, true, &event));
+    assert_null (authority_read (config, verified, &envelope, B, true, &event));
     assert_true (event.accept_signed);
     assert_false (event.offer_proven);
     free (config);
@@ -687,7 +687,7 @@ test_accept_is_read_as_signed (void **state)
 
 //  B publishes that c1 moved to it from previous, carrying link.
 static void
-s_read_moved (const config_t *config, const Zvh__V1__CustodyLink *link,
+s_read_moved (const config_t *config, sigcache_t *verified, const Zvh__V1__CustodyLink *link,
               const char *previous, authority_event_t *event)
 {
     Zvh__V1__SignalEvent moved = ZVH__V1__SIGNAL_EVENT__INIT;
@@ -699,34 +699,76 @@ s_read_moved (const config_t *config, const Zvh__V1__CustodyLink *link,
     moved.moved_by = (Zvh__V1__CustodyLink *) link;
     uint8_t payload [4096];
     Zvh__V1__Envelope envelope = s_unsigned (B, ENVELOPE (SIGNAL_EVENT), &moved.base, payload);
-    assert_null (authority_read (config, &envelope, B, false, event));
+    assert_null (authority_read (config, verified, &envelope, B, false, event));
 }
 
 static void
 test_label_moved_is_read_with_its_hand_over (void **state)
 {
-    (void) state;
+    sigcache_t *verified = (sigcache_t *) *state;
     config_t *config = s_custody_config ();
     signed_link_t a_to_b, c_to_b;
     s_link (&a_to_b, T1, A, B);
     s_link (&c_to_b, T1, C, B);
     authority_event_t event;
-    s_read_moved (config, &a_to_b.link, A, &event);
+    s_read_moved (config, verified, &a_to_b.link, A, &event);
     assert_true (event.move_proven);
-    s_read_moved (config, &a_to_b.link, C, &event);     //  says C, proves A
+    s_read_moved (config, verified, &a_to_b.link, C, &event);     //  says C, proves A
     assert_false (event.move_proven);
-    s_read_moved (config, NULL, A, &event);
+    s_read_moved (config, verified, NULL, A, &event);
     assert_false (event.move_proven);
     wire_custody_sign (WIRE_CUSTODY_OFFER, "c1", T1, C, B, s_secret_of (B),
                        c_to_b.offer_signature);              //  B signs for C
-    s_read_moved (config, &c_to_b.link, C, &event);
+    s_read_moved (config, verified, &c_to_b.link, C, &event);
     assert_false (event.move_proven);
+    free (config);
+}
+
+//  With signatures remembered: the hand-over an accept proved proves the
+//  label_moved that carries it again without a second verification, and
+//  what was never signed (a statement changed, a signature from another
+//  key, the same signature over another statement) is still refused.
+static void
+test_a_remembered_signature_proves_only_what_it_signed (void **state)
+{
+    (void) state;
+    config_t *config = s_custody_config ();
+    sigcache_t *verified = sigcache_new (64);
+    assert_non_null (verified);
+    signed_link_t a_to_b;
+    s_link (&a_to_b, T1, A, B);
+    authority_event_t event;
+    s_read_moved (config, verified, &a_to_b.link, A, &event);
+    assert_true (event.move_proven);
+    assert_int_equal (sigcache_hits (verified), 0);
+    s_read_moved (config, verified, &a_to_b.link, A, &event);
+    assert_true (event.move_proven);
+    assert_int_equal (sigcache_hits (verified), 2);         //  offer and accept
+    //  The same signatures over another transfer, or another direction
+    a_to_b.link.transfer_id = T2;
+    s_read_moved (config, verified, &a_to_b.link, A, &event);
+    assert_false (event.move_proven);
+    a_to_b.link.transfer_id = T1;
+    signed_link_t c_to_b;
+    s_link (&c_to_b, T1, C, B);
+    c_to_b.link.offer_signature = a_to_b.link.offer_signature;
+    s_read_moved (config, verified, &c_to_b.link, C, &event);
+    assert_false (event.move_proven);
+    //  A signature by another key over the remembered statement
+    wire_custody_sign (WIRE_CUSTODY_ACCEPT, "c1", T1, A, B, s_secret_of (C),
+                       a_to_b.accept_signature);
+    s_read_moved (config, verified, &a_to_b.link, A, &event);
+    assert_false (event.move_proven);
+    assert_int_equal (sigcache_hits (verified), 3);         //  only A's offer again
+    sigcache_destroy (&verified);
+    assert_null (verified);
     free (config);
 }
 
 int
 main (void)
 {
+    sigcache_t *verified = sigcache_new (1024);
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_only_raise_and_proposal_travel_in_another_name),
         cmocka_unit_test (test_offer_rows),
@@ -744,6 +786,16 @@ main (void)
         cmocka_unit_test (test_a_chain_of_the_most_links_is_full),
         cmocka_unit_test (test_accept_is_read_as_signed),
         cmocka_unit_test (test_label_moved_is_read_with_its_hand_over),
+        //  The same again with one cache of verified signatures throughout:
+        //  what a valid statement left there never proves a forged one
+        cmocka_unit_test_prestate (test_custody_chain_is_read_as_signed, verified),
+        cmocka_unit_test_prestate (test_a_chain_of_the_most_links_is_full, verified),
+        cmocka_unit_test_prestate (test_accept_is_read_as_signed, verified),
+        cmocka_unit_test_prestate (test_label_moved_is_read_with_its_hand_over, verified),
+        cmocka_unit_test (test_a_remembered_signature_proves_only_what_it_signed),
     };
-    return cmocka_run_group_tests (tests, NULL, NULL);
+    int failed = cmocka_run_group_tests (tests, NULL, NULL);
+    assert_true (sigcache_hits (verified) > 0);
+    sigcache_destroy (&verified);
+    return failed;
 }

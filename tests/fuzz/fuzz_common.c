@@ -383,11 +383,24 @@ static void
 s_authority_checks (const Zvh__V1__Envelope *envelope)
 {
     const config_t *config = s_authority_config ();
-    (void) authority_signature_error (config, envelope);
+    //  Read twice with remembered signatures (the second read answered from
+    //  them) and once without: the three must read the same facts
+    sigcache_t *verified = sigcache_new (16);
+    FUZZ_CHECK (verified, "no memory for a signature cache");
+    const char *unsigned_why = authority_signature_error (config, NULL, envelope);
+    for (int pass = 0; pass < 2; pass++)
+        FUZZ_CHECK (!authority_signature_error (config, verified, envelope) == !unsigned_why,
+                    "a remembered signature changed the envelope check");
     const char *senders [] = { "groningen", "drenthe" };
     for (size_t i = 0; i < 2; i++) {
-        authority_event_t event;
-        const char *why = authority_read (config, envelope, senders [i], i == 1, &event);
+        authority_event_t event, remembered;
+        const char *why = authority_read (config, NULL, envelope, senders [i], i == 1, &event);
+        for (int pass = 0; pass < 2; pass++) {
+            const char *again = authority_read (config, verified, envelope, senders [i],
+                                                i == 1, &remembered);
+            FUZZ_CHECK (!again == !why && (why || !memcmp (&event, &remembered, sizeof event)),
+                        "a remembered signature changed what authority_read read");
+        }
         if (why) {
             FUZZ_CHECK (*why, "authority_read refused with an empty reason");
             continue;
@@ -403,6 +416,7 @@ s_authority_checks (const Zvh__V1__Envelope *envelope)
         for (size_t c = 0; c < sizeof cases / sizeof cases [0]; c++)
             (void) authority_decide (&event, &cases [c]);
     }
+    sigcache_destroy (&verified);
 }
 
 //  A view as libzvh checks it (PROTOCOL 8.3): any bytes may come from a
