@@ -869,11 +869,11 @@ def targets(results):
     this run, or in absolute terms where the issue gives them so."""
     out = []
     sec = results["sections"]
-    label = results["variants"].get("secure")
+    label = results["variants"].get("nats")
 
     def ratio(section, path, ours_section=None):
         ours = get(ours_section or sec.get(section, {}), "zvhd", *path)
-        theirs = get(sec.get(section, {}), "secure", *path)
+        theirs = get(sec.get(section, {}), "nats", *path)
         return ours / theirs if ours and theirs else None
 
     def check(what, value, goal, higher):

@@ -79,6 +79,7 @@
 #include "version.h"
 #include "zap.h"
 #include <sodium.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -93,6 +94,7 @@
 #define ZVHD_EXIT_USAGE    1
 #define ZVHD_EXIT_STARTUP  2
 #define ZVHD_POLL_MAX_MS   1000     //  the longest wait: a bound, not a tick
+#define ZVHD_TRIM_MS       1000     //  freed heap goes back to the system at most this often
 #define ZVHD_RETRY_MS      50       //  a timer whose write failed tries again after this
 #define ZVHD_WATCHDOG_US_PER_HALF_MS  2000  //  WATCHDOG_USEC / this = half of it, in ms
 #define ZVHD_PATH_MAX      (CONFIG_PATH_MAX + 64)
@@ -862,10 +864,21 @@ s_run (daemon_t *self)
     pollset_t *pollset = pollset_new ();
     self->hangup_fd = s_hangup_fd ();
     s_poll_build (self, pollset);
+    bool busy = false;              //  a socket was served since the last trim
+    int64_t trimmed_ms = 0;
     while (!zsys_interrupted) {
-        if (pollset_wait (pollset, s_timeout_ms (self, zclock_time ())) < 0)
+        int ready = pollset_wait (pollset, s_timeout_ms (self, zclock_time ()));
+        if (ready < 0)
             break;                  //  SIGINT or SIGTERM
         int64_t now_ms = zclock_time ();
+        //  A burst (64 plans a turn) leaves freed heap that glibc keeps; a
+        //  wait that times out after it gives it back (at most once a second)
+        busy |= ready > 0;
+        if (ready == 0 && busy && now_ms - trimmed_ms >= ZVHD_TRIM_MS) {
+            malloc_trim (0);
+            trimmed_ms = now_ms;
+            busy = false;
+        }
         store_turn_begin (self->store);
         if (s_hangup_taken ())
             s_reload (self);        //  what the poll found may be closed now
