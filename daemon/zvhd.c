@@ -95,6 +95,7 @@
 #define ZVHD_EXIT_STARTUP  2
 #define ZVHD_POLL_MAX_MS   1000     //  the longest wait: a bound, not a tick
 #define ZVHD_TRIM_MS       1000     //  freed heap goes back to the system at most this often
+#define ZVHD_TRIM_FREE_BYTES (1024 * 1024)  //  and only when this much of it is free
 #define ZVHD_RETRY_MS      50       //  a timer whose write failed tries again after this
 #define ZVHD_WATCHDOG_US_PER_HALF_MS  2000  //  WATCHDOG_USEC / this = half of it, in ms
 #define ZVHD_PATH_MAX      (CONFIG_PATH_MAX + 64)
@@ -872,10 +873,12 @@ s_run (daemon_t *self)
             break;                  //  SIGINT or SIGTERM
         int64_t now_ms = zclock_time ();
         //  A burst (64 plans a turn) leaves freed heap that glibc keeps; a
-        //  wait that times out after it gives it back (at most once a second)
+        //  wait that times out after it gives it back (at most once a second,
+        //  and only if there is enough to be worth the page walk)
         busy |= ready > 0;
         if (ready == 0 && busy && now_ms - trimmed_ms >= ZVHD_TRIM_MS) {
-            malloc_trim (0);
+            if (mallinfo2 ().fordblks >= ZVHD_TRIM_FREE_BYTES)
+                malloc_trim (0);
             trimmed_ms = now_ms;
             busy = false;
         }
