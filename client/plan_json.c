@@ -14,6 +14,7 @@
  *  protobuf-c unpacks into, so one protobuf_c_message_free_unpacked (NULL
  *  allocator) frees a plan however far its building got.
  */
+#include "plan_json.h"
 #include "wire.h"
 #include "zvh/zvh_plan.h"
 #include <assert.h>
@@ -798,8 +799,140 @@ zvh_plan_to_json (const uint8_t *bytes, size_t size, char *err, size_t err_size)
     return text;
 }
 
+//  ---------------------------------------------------------------- the fast check
+//  What rendering and reading back would refuse, asked of the decoded plan
+//  directly (plan_json.h). Each rule names the step above it stands for.
+
+//  jansson's test of a string (json_string): RFC 3629 UTF-8, no overlong
+//  form, no surrogate, nothing above U+10FFFF
+static bool
+s_utf8_valid (const char *text)
+{
+    const unsigned char *at = (const unsigned char *)text;
+    while (*at) {
+        unsigned char first = *at;
+        size_t count;
+        uint32_t value;
+        if (first < 0x80) {
+            at++;
+            continue;
+        }
+        if (first >= 0xC2 && first <= 0xDF) {
+            count = 2;
+            value = first & 0x1F;
+        }
+        else if (first >= 0xE0 && first <= 0xEF) {
+            count = 3;
+            value = first & 0x0F;
+        }
+        else if (first >= 0xF0 && first <= 0xF4) {
+            count = 4;
+            value = first & 0x07;
+        }
+        else
+            return false;
+        for (size_t index = 1; index < count; index++) {
+            if ((at[index] & 0xC0) != 0x80)
+                return false;       //  also stops at the string's end
+            value = (value << 6) | (at[index] & 0x3F);
+        }
+        if (value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF) ||
+            (count == 3 && value < 0x800) || (count == 4 && value < 0x10000))
+            return false;
+        at += count;
+    }
+    return true;
+}
+
+static bool s_message_checks (const ProtobufCMessage *message);
+
+//  One rendered value: s_value_to_json, then s_value_from_json
+static bool
+s_value_checks (const ProtobufCFieldDescriptor *field, const void *slot)
+{
+    switch (field->type) {
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *text = *(char *const *)slot;
+        return text && s_utf8_valid (text) && strlen (text) <= ZVH_PLAN_STRING_MAX_BYTES;
+    }
+    case PROTOBUF_C_TYPE_BOOL:
+        return true;
+    case PROTOBUF_C_TYPE_ENUM: {
+        //  Rendered by name, and no name reads back as the zero value
+        int32_t number = *(const int32_t *)slot;
+        return number != 0 &&
+               protobuf_c_enum_descriptor_get_value (field->descriptor, number) != NULL;
+    }
+    case PROTOBUF_C_TYPE_UINT64:
+        return *(const uint64_t *)slot <= (uint64_t)JSON_INTEGER_LIMIT;
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return s_message_checks (*(ProtobufCMessage *const *)slot);
+    default:
+        return false;
+    }
+}
+
+//  s_field_to_json and s_field_from_json: a list rendered whole (at most
+//  ZVH_PLAN_ARRAY_MAX_ITEMS), a single value only if it is not its default
+static bool
+s_field_checks (const ProtobufCFieldDescriptor *field, const ProtobufCMessage *message)
+{
+    if (!s_field_is_supported (field))
+        return false;
+    if (field->label == PROTOBUF_C_LABEL_REPEATED) {
+        size_t count = *(const size_t *)s_member (message, field->quantifier_offset);
+        if (count > ZVH_PLAN_ARRAY_MAX_ITEMS)
+            return false;
+        const char *array = *(char **)s_member (message, field->offset);
+        for (size_t index = 0; index < count; index++)
+            if (!s_value_checks (field, array + index * s_slot_size (field)))
+                return false;
+        return true;
+    }
+    const void *slot = s_member (message, field->offset);
+    return s_is_default (field, slot) || s_value_checks (field, slot);
+}
+
+static bool
+s_message_checks (const ProtobufCMessage *message)
+{
+    const ProtobufCMessageDescriptor *desc = message->descriptor;
+    for (unsigned index = 0; index < desc->n_fields; index++)
+        if (!s_field_checks (&desc->fields[index], message))
+            return false;
+    //  s_check_dates, with its error unused
+    char ignored[ZVH_PLAN_ERR_MAX];
+    walk_t walk = s_walk (ignored, sizeof ignored);
+    return s_check_dates (&walk, message) == 0;
+}
+
+bool
+plan_check (const Zvh__V1__Plan *plan)
+{
+    return plan && s_message_checks (&plan->base) && plan->legal_basis &&
+           plan->legal_basis->route != ZVH__V1__LEGAL_BASIS__ROUTE__ROUTE_UNSPECIFIED &&
+           plan->inclusion && !s_is_empty (plan->inclusion->region) &&
+           !s_is_empty (plan->inclusion->date);
+}
+
 int
 zvh_plan_validate (const uint8_t *bytes, size_t size, char *err, size_t err_size)
+{
+    //  The fast answer for a plan that passes; a refusal is rendered to say why
+    if (size <= WIRE_MAX_PLAN_BYTES) {
+        Zvh__V1__Plan *plan = WIRE_DECODE (Zvh__V1__Plan, zvh__v1__plan, bytes, size);
+        bool passes = plan_check (plan);
+        wire_free (plan ? &plan->base : NULL);
+        if (passes) {
+            s_set_error (err, err_size, "%s", "");
+            return 0;
+        }
+    }
+    return plan_validate_rendered (bytes, size, err, err_size);
+}
+
+int
+plan_validate_rendered (const uint8_t *bytes, size_t size, char *err, size_t err_size)
 {
     walk_t walk = s_walk (err, err_size);
     json_t *tree = s_bytes_to_tree (&walk, bytes, size);

@@ -5,6 +5,7 @@
  *  the smallest valid plan (REQUIRED_PARTS) and adds the one thing that is
  *  wrong, then checks the whole message: the message is the interface.
  */
+#include "plan_json.h"
 #include "wire.h"
 #include "zvh/zvh_plan.h"
 #include <jansson.h>
@@ -31,6 +32,7 @@
 #define OVERSIZE_SIGNAL_BYTES 4000
 #define OVERSIZE_SCENARIOS 2
 #define UNKNOWN_ENUM_VALUE 99
+#define ARRAY_LENGTH(array) (sizeof (array) / sizeof ((array)[0]))
 #define SMALL_ERR_SIZE 8
 
 //  The two parts every valid plan needs; tests add what they are about
@@ -649,6 +651,120 @@ test_to_json_refuses_a_version_beyond_json_integers (void **state)
     free (bytes);
 }
 
+//  The fast check (plan_check) and the rendering (plan_validate_rendered)
+//  answer alike, and zvh_plan_validate gives that answer.
+static void
+s_both_say (const Zvh__V1__Plan *plan, bool valid)
+{
+    size_t size;
+    uint8_t *bytes = wire_encode (&plan->base, &size);
+    assert_non_null (bytes);
+    Zvh__V1__Plan *decoded = WIRE_DECODE (Zvh__V1__Plan, zvh__v1__plan, bytes, size);
+    assert_non_null (decoded);
+    char err[ZVH_PLAN_ERR_MAX];
+    assert_int_equal (plan_check (decoded), valid);
+    assert_int_equal (plan_validate_rendered (bytes, size, err, sizeof err) == 0, valid);
+    assert_int_equal (zvh_plan_validate (bytes, size, err, sizeof err) == 0, valid);
+    assert_true (valid ? *err == 0 : *err != 0);      //  a refusal says why
+    wire_free (&decoded->base);
+    free (bytes);
+}
+
+static void
+test_the_fast_check_answers_as_the_rendering_does (void **state)
+{
+    (void)state;
+    size_t size;
+    uint8_t *example = s_assert_parses (s_example, &size);
+    Zvh__V1__Plan *full = WIRE_DECODE (Zvh__V1__Plan, zvh__v1__plan, example, size);
+    s_both_say (full, true);
+    wire_free (&full->base);
+    free (example);
+    Zvh__V1__Plan plan;
+    Zvh__V1__LegalBasis basis;
+    Zvh__V1__Inclusion inclusion;
+    s_minimal_plan (&plan, &basis, &inclusion);
+    s_both_say (&plan, true);
+    //  Text as jansson takes it: UTF-8 without overlong forms, surrogates
+    //  or code points past U+10FFFF, and no longer than the limit
+    const char *texts[] = {"caf\xc3\xa9", "\xf0\x9f\x98\x80", "\xc3\x28", "\xc0\xaf",
+                           "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82",
+                           "\xf5\x80\x80\x80", "\x80"};
+    bool text_valid[] = {true, true, false, false, false, false, false, false, false, false};
+    for (size_t index = 0; index < ARRAY_LENGTH (texts); index++) {
+        plan.summary = (char *)texts[index];
+        s_both_say (&plan, text_valid[index]);
+    }
+    char *longest = (char *)malloc (ZVH_PLAN_STRING_MAX_BYTES + 2);
+    memset (longest, 'a', ZVH_PLAN_STRING_MAX_BYTES + 1);
+    longest[ZVH_PLAN_STRING_MAX_BYTES + 1] = 0;
+    plan.summary = longest;
+    s_both_say (&plan, false);
+    longest[ZVH_PLAN_STRING_MAX_BYTES] = 0;
+    s_both_say (&plan, true);
+    free (longest);
+    plan.summary = "";
+    //  Numbers JSON holds, enum values that have a name
+    plan.version = UINT64_MAX;
+    s_both_say (&plan, false);
+    plan.version = (uint64_t)INT64_MAX;
+    s_both_say (&plan, true);
+    plan.version = 0;
+    basis.route = (Zvh__V1__LegalBasis__Route)UNKNOWN_ENUM_VALUE;
+    s_both_say (&plan, false);
+    basis.route = ZVH__V1__LEGAL_BASIS__ROUTE__ROUTE_UNSPECIFIED;
+    s_both_say (&plan, false);
+    basis.route = ZVH__V1__LEGAL_BASIS__ROUTE__ROUTE_CONSENT;
+    //  Dates, in every message that has one
+    const char *dates[] = {"2024-02-29", "2023-02-29", "2024-13-01", "1899-12-31", "24-01-01",
+                           "2024-01-01x"};
+    bool date_valid[] = {true, false, false, false, false, false};
+    Zvh__V1__Goal goal = ZVH__V1__GOAL__INIT;
+    Zvh__V1__Goal *goals[ZVH_PLAN_ARRAY_MAX_ITEMS + 1];
+    Zvh__V1__LifeDomain domain = ZVH__V1__LIFE_DOMAIN__INIT;
+    Zvh__V1__LifeDomain *domains[] = {&domain};
+    domain.goals = goals;
+    plan.n_domains = 1;
+    plan.domains = domains;
+    for (size_t index = 0; index < ARRAY_LENGTH (dates); index++) {
+        plan.review_date = (char *)dates[index];
+        s_both_say (&plan, date_valid[index]);
+        plan.review_date = "";
+        goals[0] = &goal;
+        domain.n_goals = 1;
+        goal.due = (char *)dates[index];
+        s_both_say (&plan, date_valid[index]);
+        goal.due = "";
+        inclusion.date = (char *)dates[index];
+        s_both_say (&plan, date_valid[index]);
+        inclusion.date = "2024-06-03";
+    }
+    //  Lists up to the limit; a goal's unknown term
+    for (size_t index = 0; index <= ZVH_PLAN_ARRAY_MAX_ITEMS; index++)
+        goals[index] = &goal;
+    domain.n_goals = ZVH_PLAN_ARRAY_MAX_ITEMS;
+    s_both_say (&plan, true);
+    domain.n_goals = ZVH_PLAN_ARRAY_MAX_ITEMS + 1;
+    s_both_say (&plan, false);
+    domain.n_goals = 1;
+    goal.term = (Zvh__V1__Goal__Term)UNKNOWN_ENUM_VALUE;
+    s_both_say (&plan, false);
+    goal.term = ZVH__V1__GOAL__TERM__TERM_SHORT;
+    s_both_say (&plan, true);
+    //  What the plan must carry
+    inclusion.region = "";
+    s_both_say (&plan, false);
+    inclusion.region = "groningen";
+    inclusion.date = "";
+    s_both_say (&plan, false);
+    inclusion.date = "2024-06-03";
+    plan.inclusion = NULL;
+    s_both_say (&plan, false);
+    plan.inclusion = &inclusion;
+    plan.legal_basis = NULL;
+    s_both_say (&plan, false);
+}
+
 static void
 test_random_bytes_never_crash_to_json_or_validate (void **state)
 {
@@ -732,6 +848,7 @@ main (void)
         cmocka_unit_test (test_validate_applies_the_json_rules_to_bytes),
         cmocka_unit_test (test_to_json_refuses_an_unknown_enum_value),
         cmocka_unit_test (test_to_json_refuses_a_version_beyond_json_integers),
+        cmocka_unit_test (test_the_fast_check_answers_as_the_rendering_does),
         cmocka_unit_test (test_random_bytes_never_crash_to_json_or_validate),
         cmocka_unit_test (test_mutated_plan_bytes_that_validate_round_trip),
     };

@@ -10,6 +10,7 @@
 #include "fuzz_common.h"
 #include "authority.h"
 #include "config.h"
+#include "plan_json.h"
 #include "proof.h"
 #include "zvh/zvh_plan.h"
 
@@ -524,6 +525,13 @@ s_plan_checks (const uint8_t *data, size_t size, const ProtobufCMessage *plan)
     }
     FUZZ_CHECK (valid != 0 || json, "the plan validates but does not render: %s",
                 render_err);
+    //  The fast check and the rendering agree, both ways (a fast check that
+    //  refuses more would only be slower; one that passes more, wrong)
+    bool rendered = plan_validate_rendered (data, size, NULL, 0) == 0;
+    FUZZ_CHECK (plan_check ((const Zvh__V1__Plan *) plan) == rendered,
+                "plan_check says %s, rendering says %s",
+                rendered ? "invalid" : "valid", rendered ? "valid" : "invalid");
+    FUZZ_CHECK (rendered == (valid == 0), "zvh_plan_validate and the rendering disagree");
     if (json) {
         //  validate is "renders, and the rendering parses": the two agree
         char err [ERR_SIZE];

@@ -38,6 +38,7 @@ CALL_MS = 2000          # zvhctl -t for calls that a kill may cut off
 BURST_CALL_MS = 10000   # zvhctl -t for a burst that a stop cuts off (a busy
                         # machine may take seconds to answer the first)
 QUIET_S = 30            # how long the federation may take to settle after a fault
+PIPELINED_KILL_MOVES = 70   # one pipelined call: more than one turn's 64
 
 A, B, C = "groningen", "drenthe", "utrecht"
 
@@ -669,6 +670,40 @@ def test_kill_between_the_turns_commit_and_the_answer(fed):
     eq(rc, 0, f"the move retried across the kill ({err.strip()})")
     eq(out["state"], "joint_source", "the move's answer, given after the restart")
     _check_handed_over_once(fed, case["id"])
+
+
+@federation([A, B], dict(FAST))
+def test_kill_between_the_turns_commit_and_the_answers_of_a_pipelined_move(fed):
+    """The same for many moves in one pipelined call (zvh_client_case_move_many,
+    64 in flight): the source dies after the turn that committed the first
+    batch of them and before any answer. libzvh sends every unanswered
+    request again with its own id: the restarted daemon answers the
+    committed ones with their first result and does the others, so every
+    case is handed over exactly once and the call succeeds."""
+    fed.start_all()
+    plan_path = fed.plan_file("many moved across a kill")
+    cases = [f"TURN-P-{n}" for n in range(PIPELINED_KILL_MOVES)]
+    for case_id in cases:
+        fed.include(A, plan_path, case_id)
+    _start_with_fault(fed, A, "control_write")
+    fed.wait_links_up()
+    call = fed.ctl_async(A, "case", "move", *cases, "--to", B, timeout_ms=120000)
+    _wait_fault(fed, A, "control_write")
+    fed.start(A)
+    rc, out, err = fed.ctl_finish(call)
+    eq(rc, 0, f"the pipelined move retried across the kill ({err.strip()})")
+    eq(sorted(c["id"] for c in out), sorted(cases), "cases answered")
+    expect(all(c["state"] in ("offered", "joint_source") for c in out),
+           f"a case answered in another state: {[c['state'] for c in out]}")
+    for case_id in cases:
+        fed.wait_state(B, case_id, "joint_target")
+    settle(fed)
+    held = fed.cases(A)
+    expect(all(held[c]["state"] == "joint_source" for c in cases),
+           "a case not in its joint phase at the source")
+    eq(_figures(fed, A).get("moves_out"), len(cases), f"moves out counted at {A}")
+    eq(_figures(fed, B).get("moves_in"), len(cases), f"moves in counted at {B}")
+    check_logs_clean(fed)
 
 
 @federation([A, B], dict(FAST))
