@@ -32,7 +32,6 @@
 #include <sodium.h>
 
 #define FEDERATION_BATCH_MAX           256
-#define FEDERATION_VERIFIED_SLOTS      1024 //  signatures remembered (about 34 KiB)
 #define FEDERATION_META_LAST_IN        "lin:"
 #define FEDERATION_META_LINK_INC       "linc:"
 #define FEDERATION_META_RESENT         "lres:"  //  link seqs up to here: sent again
@@ -73,7 +72,7 @@ struct _federation_t {
     store_t *store;
     outbox_t *outbox;
     relay_t *relay;                 //  the dedup records
-    sigcache_t *verified;           //  signatures that held: proofs repeat
+    sigcache_t *verified;           //  signatures that held (the daemon's), or NULL
     transfer_t *transfer;
     crisis_t *crisis;
     audit_t *audit;
@@ -170,13 +169,12 @@ federation_new (const config_t *config, zcert_t *cert, store_t *store,
     self->store = store;
     self->outbox = outbox;
     self->relay = relay_new (store);
-    self->verified = sigcache_new (FEDERATION_VERIFIED_SLOTS);
     self->transfer = transfer;
     self->crisis = crisis;
     self->audit = audit;
     self->cert = cert;
     self->peers = (peer_t **) zmalloc (sizeof (peer_t *) * (CONFIG_REGIONS_MAX + 1));
-    if (!self->verified || s_bind (self, cert) || s_connect_peers (self)) {
+    if (s_bind (self, cert) || s_connect_peers (self)) {
         federation_destroy (&self);
         return NULL;
     }
@@ -195,7 +193,6 @@ federation_destroy (federation_t **self_p)
         peer_destroy (&self->peers [i]);
     free (self->peers);
     relay_destroy (&self->relay);
-    sigcache_destroy (&self->verified);
     endpoint_close (&self->router, &self->monitor);
     free (self);
     *self_p = NULL;
@@ -943,6 +940,13 @@ s_recv_batch (federation_t *self, int64_t now_ms)
     }
     s_acks_stored (self, now_ms);   //  if the turn fails, they are only resent
     store_after_commit (self->store, s_batch_done, self);
+}
+
+void
+federation_set_verified (federation_t *self, sigcache_t *verified)
+{
+    assert (self);
+    self->verified = verified;
 }
 
 void

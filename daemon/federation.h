@@ -16,6 +16,7 @@
 #include "outbox.h"
 #include "peer.h"
 #include "pollset.h"
+#include "sigcache.h"
 #include "store.h"
 #include "transfer.h"
 #include <czmq.h>
@@ -78,6 +79,11 @@ peer_t *
 
 
 typedef struct _status_t status_t;
+
+//  Check inbound signatures through verified (sigcache.h: each that held is
+//  not verified again); NULL (the default) verifies every one.
+void
+    federation_set_verified (federation_t *self, sigcache_t *verified);
 
 //  Hand the peers' summaries (KIND_STATUS, PROTOCOL 4.10) to status.
 void

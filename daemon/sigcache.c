@@ -59,6 +59,28 @@ s_key (const uint8_t *signature, const uint8_t *digest, const uint8_t *public_ke
     crypto_generichash_final (&state, key, SIGCACHE_KEY_BYTES);
 }
 
+static slot_t *
+s_slot (sigcache_t *self, const uint8_t key [SIGCACHE_KEY_BYTES])
+{
+    uint32_t index;
+    memcpy (&index, key, sizeof index);
+    return &self->slots [index & self->mask];
+}
+
+void
+sigcache_add (sigcache_t *self, const uint8_t signature [WIRE_SIGNATURE_BYTES],
+              const uint8_t digest [WIRE_DIGEST_BYTES],
+              const uint8_t public_key [WIRE_SIGN_PUBLIC_BYTES])
+{
+    if (!self)
+        return;
+    uint8_t key [SIGCACHE_KEY_BYTES];
+    s_key (signature, digest, public_key, key);
+    slot_t *slot = s_slot (self, key);
+    memcpy (slot->key, key, SIGCACHE_KEY_BYTES);
+    slot->used = true;
+}
+
 int
 sigcache_verify (sigcache_t *self, const uint8_t *signature, size_t size,
                  const uint8_t digest [WIRE_DIGEST_BYTES],
@@ -71,9 +93,7 @@ sigcache_verify (sigcache_t *self, const uint8_t *signature, size_t size,
                                             public_key) == 0 ? 0 : -1;
     uint8_t key [SIGCACHE_KEY_BYTES];
     s_key (signature, digest, public_key, key);
-    uint32_t index;
-    memcpy (&index, key, sizeof index);
-    slot_t *slot = &self->slots [index & self->mask];
+    slot_t *slot = s_slot (self, key);
     if (slot->used && sodium_memcmp (slot->key, key, SIGCACHE_KEY_BYTES) == 0) {
         self->hits++;
         return 0;

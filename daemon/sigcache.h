@@ -33,6 +33,15 @@ int
                      const uint8_t digest [WIRE_DIGEST_BYTES],
                      const uint8_t public_key [WIRE_SIGN_PUBLIC_BYTES]);
 
+//  Remember a signature this daemon made itself over digest with the
+//  public half of its key: it holds, so when it comes back (a peer's
+//  accept echoes this region's offer signature) it is not verified.
+//  self NULL does nothing.
+void
+    sigcache_add (sigcache_t *self, const uint8_t signature [WIRE_SIGNATURE_BYTES],
+                  const uint8_t digest [WIRE_DIGEST_BYTES],
+                  const uint8_t public_key [WIRE_SIGN_PUBLIC_BYTES]);
+
 //  How many verifications the cache answered (for tests and metrics).
 uint64_t
     sigcache_hits (sigcache_t *self);

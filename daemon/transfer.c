@@ -50,6 +50,7 @@ struct _transfer_t {
     void *hook_arg;
     bool signs;                                 //  false in unit tests only
     uint8_t sign_key [WIRE_SIGN_SECRET_BYTES];  //  for custody statements
+    sigcache_t *verified;                       //  what it signs is remembered there
     int64_t next_expiry_ms;
     char error [TRANSFER_ERROR_MAX];
 };
@@ -190,9 +191,16 @@ s_custody_sign (transfer_t *self, wire_custody_t kind, const char *case_id,
 {
     out->data = signature;
     out->len = self->signs ? WIRE_SIGNATURE_BYTES : 0;
-    if (self->signs)
-        wire_custody_sign (kind, case_id, transfer_id, source, target, self->sign_key,
-                           signature);
+    if (!self->signs)
+        return;
+    wire_custody_sign (kind, case_id, transfer_id, source, target, self->sign_key, signature);
+    if (self->verified) {
+        uint8_t digest [WIRE_DIGEST_BYTES];
+        wire_custody_digest (kind, case_id, transfer_id, source, target, digest);
+        //  An Ed25519 secret key ends with its public key
+        sigcache_add (self->verified, signature, digest,
+                      self->sign_key + WIRE_SIGN_SECRET_BYTES - WIRE_SIGN_PUBLIC_BYTES);
+    }
 }
 
 //  ---------------------------------------------------------------- state counts
@@ -491,6 +499,13 @@ transfer_set_sign_key (transfer_t *self, const uint8_t sign_key [WIRE_SIGN_SECRE
     assert (self && sign_key);
     memcpy (self->sign_key, sign_key, sizeof self->sign_key);
     self->signs = true;
+}
+
+void
+transfer_set_verified (transfer_t *self, sigcache_t *verified)
+{
+    assert (self);
+    self->verified = verified;
 }
 
 void

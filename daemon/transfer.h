@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "outbox.h"
+#include "sigcache.h"
 #include "store.h"
 #include "wire.h"
 #include "zvh/zvh.h"
@@ -61,6 +62,12 @@ int
 int
     transfer_count_states (transfer_t *self, MDB_txn *txn,
                            uint64_t counts [ZVH_CASE_STATES + 1]);
+
+//  Remember there each custody statement this region signs (sigcache.h),
+//  so that its signature is not verified when a peer's event carries it
+//  back. verified NULL (the default) remembers nothing.
+void
+    transfer_set_verified (transfer_t *self, sigcache_t *verified);
 
 //  Sign this region's custody statements with sign_key (copied): without
 //  it (unit tests) offers and accepts go out unsigned and peers refuse them.

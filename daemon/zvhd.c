@@ -94,6 +94,7 @@
 #define ZVHD_EXIT_USAGE    1
 #define ZVHD_EXIT_STARTUP  2
 #define ZVHD_POLL_MAX_MS   1000     //  the longest wait: a bound, not a tick
+#define ZVHD_VERIFIED_SLOTS 1024        //  signatures remembered (about 34 KiB)
 #define ZVHD_TRIM_MS       1000     //  freed heap goes back to the system at most this often
 #define ZVHD_TRIM_FREE_BYTES (1024 * 1024)  //  and only when this much of it is free
 #define ZVHD_RETRY_MS      50       //  a timer whose write failed tries again after this
@@ -115,6 +116,7 @@ typedef struct {
     const char *config_path;
     federation_t *federation;
     subscriber_t *subscriber;           //  NULL without subscribe_bind
+    sigcache_t *verified;               //  signatures made or verified here
     control_t *control;
     metrics_t *metrics;                 //  NULL without metrics_bind
     status_t *status;                   //  this region's and the peers' summaries
@@ -543,6 +545,10 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
     self->outbox = outbox_new (self->store, self->config->region, sign_secret);
     self->transfer = transfer_new (self->store, self->outbox, self->config);
     transfer_set_sign_key (self->transfer, sign_secret);
+    self->verified = sigcache_new (ZVHD_VERIFIED_SLOTS);
+    if (!self->verified)
+        return ZVHD_EXIT_STARTUP;
+    transfer_set_verified (self->transfer, self->verified);
     sodium_memzero (sign_secret, sizeof sign_secret);
     outbox_set_retention (self->outbox, self->config->link_retention_days * ZVHD_MS_PER_DAY);
     int rc = outbox_start (self->outbox, store_backup_taken_ms (self->store), zclock_time ());
@@ -577,6 +583,7 @@ s_start (daemon_t *self, const char *config_path, bool verbose)
                                        self->audit);
     if (!self->federation)
         return ZVHD_EXIT_STARTUP;
+    federation_set_verified (self->federation, self->verified);
     self->status = status_new (self->config, self->store, self->outbox, self->transfer,
                                self->federation);
     federation_set_status (self->federation, self->status);
@@ -621,6 +628,7 @@ s_stop (daemon_t *self)
     audit_destroy (&self->audit);
     signal_log_destroy (&self->log);
     transfer_destroy (&self->transfer);
+    sigcache_destroy (&self->verified);
     outbox_destroy (&self->outbox);
     store_destroy (&self->store);
     zap_destroy (&self->zap);

@@ -98,6 +98,26 @@ test_a_full_cache_still_verifies (void **state)
     sigcache_destroy (&cache);
 }
 
+//  A signature this daemon made is remembered as it is made: its return
+//  is answered from memory; the same signature over another digest is not.
+static void
+test_a_signature_made_here_is_not_verified_again (void **state)
+{
+    (void) state;
+    sigcache_t *cache = sigcache_new (8);
+    signed_t made;
+    s_signed (&made, 4);
+    sigcache_add (cache, made.signature, made.digest, made.public_key);
+    assert_int_equal (s_verify (cache, &made), 0);
+    assert_int_equal (sigcache_hits (cache), 1);
+    signed_t other = made;
+    other.digest [3] ^= 1;
+    assert_int_equal (s_verify (cache, &other), -1);
+    assert_int_equal (sigcache_hits (cache), 1);
+    sigcache_add (NULL, made.signature, made.digest, made.public_key);     //  harmless
+    sigcache_destroy (&cache);
+}
+
 static void
 test_without_a_cache_it_verifies_each_time (void **state)
 {
@@ -118,6 +138,7 @@ main (void)
         cmocka_unit_test (test_a_repeat_is_answered_from_memory),
         cmocka_unit_test (test_what_did_not_verify_is_not_remembered),
         cmocka_unit_test (test_a_full_cache_still_verifies),
+        cmocka_unit_test (test_a_signature_made_here_is_not_verified_again),
         cmocka_unit_test (test_without_a_cache_it_verifies_each_time),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
