@@ -73,6 +73,10 @@ OWNER_STATES = ("active", "joint_target")
 MOVED_STATES = ("offered", "joint_source", "tombstone")
 CALL_MS = 10000                 # zvhctl -t for workload calls
 PROBE_MS = 3000                 # zvhctl -t for probes (status, show)
+MANY_MOVES = 4                  # cases in one pipelined move call
+#  zvhctl's words for a definite refusal of one case of a pipelined call
+#  ("zvhctl: case ID: conflict"); any other (unreachable) leaves it uncertain
+ZVH_REFUSALS = ("conflict", "not found", "bad request", "unknown region")
 LATE_APPLY_S = 5.0              # a call that timed out without a kill may still
                                 # be applied this late: resolve it after that
 KINDS = ("incident", "scale_up", "scale_down", "out_of_view", "other")
@@ -474,6 +478,8 @@ class Workload:
             case.busy = False
 
     def op_move(self, rng):
+        if rng.random() < self.args.many_moves:
+            return self.op_move_many(rng)
         case = self.pick_case(rng, lambda c: c.exists and not c.pending
                               and self.fed.up(c.owner))
         if not case:
@@ -490,23 +496,74 @@ class Workload:
             rc, out, err, killed = got
             with self.model.lock:
                 if rc == 0:
-                    self.model.stats["moves_accepted"] += 1
-                    if case.joint:
-                        self.model.stats["moves_chained"] += 1
-                    case.pending = dict(kind="transit", region=source, target=target,
-                                        transfer=out.get("transfer_id", ""), due=now() + 0.05,
-                                        since=now())
-                    case.joint = None
-                    case.history.append((now(), f"move {source}->{target} accepted, "
-                                                f"transfer {out.get('transfer_id')}"))
+                    self.move_accepted(case, source, target, out.get("transfer_id", ""))
                 elif rc == 3:
-                    self.model.stats["moves_refused"] += 1
-                    self.model.notes.append(f"move {case.id} {source}->{target} refused: {err}")
-                    case.history.append((now(), f"move {source}->{target} refused: {err}"))
+                    self.move_refused(case, source, target, err)
                 else:
                     self.uncertain(case, "move", source, killed, rc, err, target=target)
         finally:
             self.free(case)
+
+    def op_move_many(self, rng):
+        """Up to MANY_MOVES cases of one region moved to one target in one
+        pipelined call (zvhctl case move A B C --to R, 64 in flight): each
+        case's outcome is judged as a single move's. A case zvhctl printed
+        was moved; one it names on stderr as refused was refused; any other
+        (a kill cut the call off) is uncertain and resolved from the stores."""
+        first = self.pick_case(rng, lambda c: c.exists and not c.pending
+                               and self.fed.up(c.owner))
+        if not first:
+            return
+        source = first.owner
+        cases = [first]
+        while len(cases) < MANY_MOVES:
+            more = self.pick_case(rng, lambda c: c.exists and not c.pending
+                                  and c.owner == source)
+            if not more:
+                break
+            cases.append(more)
+        try:
+            target = rng.choice([n for n in self.fed.names if n != source])
+            got = self.call(source, "case", "move", *[c.id for c in cases], "--to", target)
+            if got is None:
+                return
+            rc, out, err, killed = got
+            if len(cases) == 1:
+                answered = {cases[0].id: out} if rc == 0 else {}
+            else:
+                answered = {c["id"]: c for c in out} if isinstance(out, list) else {}
+            refusals = {line.split(": ")[1][len("case "):]: line
+                        for line in err.splitlines()
+                        if line.startswith("zvhctl: case ")
+                        and line.rsplit(": ", 1)[-1] in ZVH_REFUSALS}
+            with self.model.lock:
+                self.model.stats["move_calls_pipelined"] += 1
+                for case in cases:
+                    if case.id in answered:
+                        self.move_accepted(case, source, target,
+                                           answered[case.id].get("transfer_id", ""))
+                    elif rc == 3 and (len(cases) == 1 or case.id in refusals):
+                        self.move_refused(case, source, target, refusals.get(case.id, err))
+                    else:
+                        self.uncertain(case, "move", source, killed, rc, err, target=target)
+        finally:
+            for case in cases:
+                self.free(case)
+
+    def move_accepted(self, case, source, target, transfer):
+        """The source answered a move of case: it is on its way (model lock held)."""
+        self.model.stats["moves_accepted"] += 1
+        if case.joint:
+            self.model.stats["moves_chained"] += 1
+        case.pending = dict(kind="transit", region=source, target=target,
+                            transfer=transfer, due=now() + 0.05, since=now())
+        case.joint = None
+        case.history.append((now(), f"move {source}->{target} accepted, transfer {transfer}"))
+
+    def move_refused(self, case, source, target, err):
+        self.model.stats["moves_refused"] += 1
+        self.model.notes.append(f"move {case.id} {source}->{target} refused: {err}")
+        case.history.append((now(), f"move {source}->{target} refused: {err}"))
 
     def op_complete(self, rng):
         case = self.pick_case(rng, lambda c: c.exists and not c.pending and c.joint)
@@ -1273,6 +1330,8 @@ def parse_args():
     p.add_argument("--w-signal", type=float, default=0.55)
     p.add_argument("--w-national", type=float, default=0.17)
     p.add_argument("--w-move", type=float, default=0.09)
+    p.add_argument("--many-moves", type=float, default=0.25,
+                   help="share of moves made several at once in one pipelined call")
     p.add_argument("--w-update", type=float, default=0.07)
     p.add_argument("--w-propose", type=float, default=0.07)
     p.add_argument("--w-complete", type=float, default=0.05)
@@ -1552,7 +1611,8 @@ def main():
             ("check_s", round(audit_s, 1)),
             ("cases", sum(1 for c in model.cases.values() if c.exists)),
             ("moves", s["moves_accepted"]), ("handovers", s["handovers"]),
-            ("moves_chained", s["moves_chained"]), ("moves_rejected", s["moves_rejected"]),
+            ("moves_chained", s["moves_chained"]),
+            ("move_calls_pipelined", s["move_calls_pipelined"]), ("moves_rejected", s["moves_rejected"]),
             ("moves_uncertain", s["move_uncertain"]),
             ("plan_updates", s["updates_accepted"]),
             ("proposals", s["proposals_accepted"]),
