@@ -299,10 +299,29 @@ def test_a_tombstone_leaves_only_stubs_of_its_plan_in_the_outbox(fed):
     (acknowledged after it) come as stubs, same id, type and time, no
     payload, no signature; its other events keep their content.
     checks [P5.3-26] [P4.9-6]"""
+    _tombstone_leaves_stubs(fed, kill=False)
+
+
+test_a_tombstone_leaves_only_stubs_of_its_plan_in_the_outbox.setup = dict()
+
+
+def test_a_purge_survives_a_kill_before_the_ack_that_stubs_its_entry(fed):
+    """The same, with groningen killed (SIGKILL) right after the purge was
+    committed and before drenthe acknowledged the proposal still on its
+    way: restarted, groningen sends the proposal again with its content,
+    and the ACK still makes it a stub (the mark of an entry of a purged plan
+    is durable with the purge). checks [P5.3-26]"""
+    _tombstone_leaves_stubs(fed, kill=True)
+
+
+test_a_purge_survives_a_kill_before_the_ack_that_stubs_its_entry.setup = dict()
+
+
+def _tombstone_leaves_stubs(fed, kill):
     fed.start(A)
     srv, link = server(fed), link_to(fed)
     pos = link.position()
-    case = "CONF-P2"
+    case = "CONF-P3" if kill else "CONF-P2"
     fed.include(A, fed.plan_file(review_date="2099-01-01"), case)
     eq(fed.move(A, case, B)[0], 0, "exit code of the move")
     seen = []
@@ -326,6 +345,11 @@ def test_a_tombstone_leaves_only_stubs_of_its_plan_in_the_outbox(fed):
                                 complete.SerializeToString(), case))
     link.expect_ack(pos + 2, "ACK of the complete")
     fed.wait_state(A, case, "tombstone")
+    if kill:
+        #  The purge is committed (the tombstone is shown); what makes the
+        #  proposal a stub when its ACK comes must survive a SIGKILL
+        fed.kill(A)
+        fed.start(A)
     #  Sent again until acknowledged, still with its content
     again = srv.wait_for(lambda lk, env: lk.kind == kinds().KIND_DATA
                          and lk.link_seq == proposal_link.link_seq,
@@ -359,7 +383,7 @@ def test_a_tombstone_leaves_only_stubs_of_its_plan_in_the_outbox(fed):
            "groningen's other events sent again keep their content")
 
 
-test_a_tombstone_leaves_only_stubs_of_its_plan_in_the_outbox.setup = dict()
+
 
 
 def test_signal_events_carry_their_publishers_proof(fed):
