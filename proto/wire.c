@@ -250,18 +250,6 @@ wire_envelope_sign (Zvh__V1__Envelope *envelope, const uint8_t secret_key [WIRE_
     return 0;
 }
 
-int
-wire_envelope_verify (const Zvh__V1__Envelope *envelope,
-                      const uint8_t public_key [WIRE_SIGN_PUBLIC_BYTES])
-{
-    if (envelope->signature.len != WIRE_SIGNATURE_BYTES)
-        return -1;
-    uint8_t digest [WIRE_DIGEST_BYTES];
-    wire_envelope_digest (envelope, digest);
-    return crypto_sign_verify_detached (envelope->signature.data, digest, sizeof digest,
-                                        public_key) == 0 ? 0 : -1;
-}
-
 //  BLAKE2b-512 of a custody statement, each field length-prefixed.
 void
 wire_custody_digest (wire_custody_t kind, const char *case_id, const char *transfer_id,
@@ -290,16 +278,3 @@ wire_custody_sign (wire_custody_t kind, const char *case_id, const char *transfe
     crypto_sign_detached (signature, NULL, digest, sizeof digest, secret_key);
 }
 
-int
-wire_custody_verify (wire_custody_t kind, const char *case_id, const char *transfer_id,
-                     const char *source, const char *target,
-                     const uint8_t *signature, size_t size,
-                     const uint8_t public_key [WIRE_SIGN_PUBLIC_BYTES])
-{
-    if (!signature || size != WIRE_SIGNATURE_BYTES)
-        return -1;
-    uint8_t digest [WIRE_DIGEST_BYTES];
-    wire_custody_digest (kind, case_id, transfer_id, source, target, digest);
-    return crypto_sign_verify_detached (signature, digest, sizeof digest, public_key) == 0
-           ? 0 : -1;
-}

@@ -87,11 +87,6 @@ void
     wire_envelope_digest (const Zvh__V1__Envelope *envelope,
                           uint8_t digest [WIRE_DIGEST_BYTES]);
 
-//  Check an envelope's signature with its origin's public key: 0 if valid.
-int
-    wire_envelope_verify (const Zvh__V1__Envelope *envelope,
-                          const uint8_t public_key [WIRE_SIGN_PUBLIC_BYTES]);
-
 //  Changes of owner a case keeps proof of (the oldest go beyond it).
 #define WIRE_CUSTODY_LINKS_MAX  32
 
@@ -114,14 +109,6 @@ void
     wire_custody_digest (wire_custody_t kind, const char *case_id, const char *transfer_id,
                          const char *source, const char *target,
                          uint8_t digest [WIRE_DIGEST_BYTES]);
-
-//  Check a custody statement's signature (size bytes) with the signer's
-//  public key: 0 if valid.
-int
-    wire_custody_verify (wire_custody_t kind, const char *case_id, const char *transfer_id,
-                         const char *source, const char *target,
-                         const uint8_t *signature, size_t size,
-                         const uint8_t public_key [WIRE_SIGN_PUBLIC_BYTES]);
 
 //  Typed shorthands for the messages decoded most.
 #define WIRE_DECODE(type, lower, data, size) \
