@@ -900,9 +900,8 @@ s_message_checks (const ProtobufCMessage *message)
     for (unsigned index = 0; index < desc->n_fields; index++)
         if (!s_field_checks (&desc->fields[index], message))
             return false;
-    //  s_check_dates, with its error unused
-    char ignored[ZVH_PLAN_ERR_MAX];
-    walk_t walk = s_walk (ignored, sizeof ignored);
+    //  s_check_dates, with no error text (the rendering gives that)
+    walk_t walk = s_walk (NULL, 0);
     return s_check_dates (&walk, message) == 0;
 }
 

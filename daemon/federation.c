@@ -536,7 +536,8 @@ s_audit_entry (audit_entry_t *entry, const char *from, const Zvh__V1__Envelope *
 static bool
 s_stub_honest (const Zvh__V1__Envelope *envelope, const char *from)
 {
-    return outbox_holds_plan (envelope->type) && streq (envelope->origin, from) && authority_id_valid (envelope->case_id);
+    return outbox_holds_plan (envelope->type) && streq (envelope->origin, from)
+        && authority_id_valid (envelope->case_id);
 }
 
 //  The sender purged this event's content with its case's plan before it
