@@ -165,6 +165,29 @@ s_await (zvh_client_t *self, uint64_t request_id, int64_t deadline)
     return reply;
 }
 
+//  The request as sent: this client's id and request_id, encoded (the
+//  caller frees it); NULL on no memory.
+static uint8_t *
+s_encode (zvh_client_t *self, Zvh__V1__ControlRequest *request, uint64_t request_id,
+          size_t *size_p)
+{
+    request->request_id = request_id;
+    request->client_id.data = self->client_id;
+    request->client_id.len = sizeof self->client_id;
+    return wire_encode (&request->base, size_p);
+}
+
+//  One frame to the daemon, not waiting: a send the socket refuses now (its
+//  queue full, no daemon) is made again by the caller's resend.
+static bool
+s_transmit (zvh_client_t *self, const uint8_t *bytes, size_t size)
+{
+    zframe_t *frame = zframe_new (bytes, size);
+    bool sent = zframe_send (&frame, self->dealer, ZFRAME_DONTWAIT) == 0;
+    zframe_destroy (&frame);
+    return sent;
+}
+
 //  Send a request and wait for its reply. On success *reply_p must be
 //  freed with wire_free.
 static int
@@ -172,11 +195,8 @@ s_call (zvh_client_t *self, Zvh__V1__ControlRequest *request,
         Zvh__V1__ControlReply **reply_p)
 {
     self->error [0] = 0;
-    request->request_id = self->next_request_id++;
-    request->client_id.data = self->client_id;
-    request->client_id.len = sizeof self->client_id;
     size_t size;
-    uint8_t *bytes = wire_encode (&request->base, &size);
+    uint8_t *bytes = s_encode (self, request, self->next_request_id++, &size);
     if (!bytes)
         return s_fail (self, ZVH_E_BAD_REQUEST, "out of memory");
     int64_t deadline = zclock_mono () + self->timeout_ms;
@@ -188,9 +208,7 @@ s_call (zvh_client_t *self, Zvh__V1__ControlRequest *request,
     Zvh__V1__ControlReply *reply = NULL;
     bool sent = false;
     while (!reply && zclock_mono () < deadline) {
-        zframe_t *frame = zframe_new (bytes, size);
-        sent |= zframe_send (&frame, self->dealer, ZFRAME_DONTWAIT) == 0;
-        zframe_destroy (&frame);
+        sent |= s_transmit (self, bytes, size);
         int64_t until = zclock_mono () + resend_ms;
         reply = s_await (self, request->request_id, until < deadline ? until : deadline);
         resend_ms *= 2;
@@ -330,19 +348,13 @@ s_pipe_send (pipe_t *self, size_t index, int64_t now)
     request.op = ZVH__V1__CONTROL_REQUEST__OP__OP_CASE_MOVE;
     request.case_id = (char *) (self->case_ids [index] ? self->case_ids [index] : "");
     request.region = (char *) self->region;
-    request.request_id = self->base + index;
-    request.client_id.data = self->client->client_id;
-    request.client_id.len = sizeof self->client->client_id;
     pipe_slot_t *slot = &self->slots [index];
-    slot->bytes = wire_encode (&request.base, &slot->size);
+    slot->bytes = s_encode (self->client, &request, self->base + index, &slot->size);
     if (!slot->bytes) {
         s_pipe_result (self, index, ZVH_E_BAD_REQUEST, "out of memory");
         return;
     }
-    //  A send the socket refuses now (its queue full) is made by the resend
-    zframe_t *frame = zframe_new (slot->bytes, slot->size);
-    zframe_send (&frame, self->client->dealer, ZFRAME_DONTWAIT);
-    zframe_destroy (&frame);
+    s_transmit (self->client, slot->bytes, slot->size);
     slot->resend_ms = CLIENT_RESEND_MS;
     slot->resend_at = now + slot->resend_ms;
     self->open++;
@@ -359,9 +371,7 @@ s_pipe_resend (pipe_t *self, int64_t now, int64_t until)
         if (!slot->bytes)
             continue;
         if (slot->resend_at <= now) {
-            zframe_t *frame = zframe_new (slot->bytes, slot->size);
-            zframe_send (&frame, self->client->dealer, ZFRAME_DONTWAIT);
-            zframe_destroy (&frame);
+            s_transmit (self->client, slot->bytes, slot->size);
             slot->resend_ms *= 2;
             slot->resend_at = now + slot->resend_ms;
         }
