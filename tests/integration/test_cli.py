@@ -46,7 +46,9 @@ def test_usage_errors_exit_1_with_a_reason():
                       (absent + ["monitor", "--period", "2026-13"], "--period YYYY-MM"),
                       (absent + ["monitor"], "--period YYYY-MM"),
                       (absent + ["subscribe", "--format", "yaml"], "json or cap"),
-                      (absent + ["forward"], "forward needs")):
+                      (absent + ["forward"], "forward needs"),
+                      (absent + ["case", "move", "c1", "c2"], "needs --to REGION"),
+                      (absent + ["case", "move", "--to", "drenthe"], "needs a case id")):
         rc, out, err = run(*args)
         assert rc == 1, f"zvhctl {' '.join(args)} exited {rc}, not 1"
         assert "zvhctl:" in err and why in err, f"zvhctl {' '.join(args)} gave no reason: {err!r}"
