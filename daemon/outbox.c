@@ -11,6 +11,15 @@
  *  retention deleted is dropped at the case's purge. "ppurge:<peer>" NUL be64
  *  link seq marks an entry of a purged plan still on its way: it becomes a
  *  stub once the peer acknowledges it.
+ *
+ *  An event made for more than one peer (a signal to every region) is
+ *  stored once, in STORE_DB_EVENTS under its origin seq, with the number of
+ *  outbox entries that refer to it under the seq and 'n'. Each peer's entry
+ *  is then a reference: OUTBOX_REF_TAG and the be64 origin seq (an envelope
+ *  never begins with a 0 byte: protobuf has no field 0). The event goes
+ *  with the last entry that refers to it (acknowledged and pruned, or
+ *  purged into a stub). Relayed events and events for one peer are held
+ *  in the entry itself, as in store format 1.
  */
 #include "outbox.h"
 #include "log.h"
@@ -33,6 +42,11 @@
 #define OUTBOX_MARK_MAX      (sizeof OUTBOX_META_PURGE_ACKED + 2 * OUTBOX_PEER_MAX \
                               + OUTBOX_SEQ_SUFFIX)
 #define OUTBOX_US_PER_MS     1000
+#define OUTBOX_REF_TAG       0x00   //  first byte of an entry that refers to the event log
+#define OUTBOX_REF_SIZE      9      //  the tag and a be64 origin seq
+#define OUTBOX_EVENT_KEY     8      //  be64 origin seq
+#define OUTBOX_REFS_SUFFIX   'n'    //  after the seq: the count of entries referring to it
+#define OUTBOX_REFS_SIZE     8      //  be64
 #define OUTBOX_REPORT_SLACK  (1ULL << 40)   //  about 12 days of microseconds
 
 struct _outbox_t {
@@ -229,6 +243,113 @@ s_meta_name (char *name, const char *kind, const char *peer)
     snprintf (name, OUTBOX_META_KEY_MAX, "%s%s", kind, peer);
 }
 
+//  ---------------------------------------------------------- the event log
+
+static void
+s_event_key (uint8_t key [OUTBOX_EVENT_KEY + 1], uint64_t seq)
+{
+    store_be64_put (key, seq);
+    key [OUTBOX_EVENT_KEY] = OUTBOX_REFS_SUFFIX;
+}
+
+static int
+s_set_refs (outbox_t *self, MDB_txn *txn, const uint8_t *key, uint64_t refs)
+{
+    uint8_t count [OUTBOX_REFS_SIZE];
+    store_be64_put (count, refs);
+    return store_put (self->store, txn, STORE_DB_EVENTS, key, OUTBOX_EVENT_KEY + 1,
+                      count, sizeof count, 0);
+}
+
+//  Hold an event for `refs` outbox entries. Its seq is new, so it is never
+//  there already: MDB_NOOVERWRITE makes a clash an error, never a loss.
+static int
+s_event_put (outbox_t *self, MDB_txn *txn, uint64_t seq, const uint8_t *bytes,
+             size_t size, uint64_t refs)
+{
+    uint8_t key [OUTBOX_EVENT_KEY + 1];
+    s_event_key (key, seq);
+    int rc = store_put (self->store, txn, STORE_DB_EVENTS, key, OUTBOX_EVENT_KEY,
+                        bytes, size, MDB_NOOVERWRITE);
+    return rc ? rc : s_set_refs (self, txn, key, refs);
+}
+
+//  One entry that referred to the event at seq is gone: the last takes it.
+static int
+s_event_unref (outbox_t *self, MDB_txn *txn, uint64_t seq)
+{
+    uint8_t key [OUTBOX_EVENT_KEY + 1];
+    s_event_key (key, seq);
+    MDB_val value;
+    int rc = store_get (self->store, txn, STORE_DB_EVENTS, key, OUTBOX_EVENT_KEY + 1, &value);
+    uint64_t refs = rc == 0 && value.mv_size == OUTBOX_REFS_SIZE
+                  ? store_be64_get ((const uint8_t *) value.mv_data) : 0;
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    if (refs > 1)
+        return s_set_refs (self, txn, key, refs - 1);
+    rc = store_del (self->store, txn, STORE_DB_EVENTS, key, OUTBOX_EVENT_KEY + 1);
+    return rc ? rc : store_del (self->store, txn, STORE_DB_EVENTS, key, OUTBOX_EVENT_KEY);
+}
+
+//  True if an entry refers to the event log; its origin seq goes to *seq_p.
+static bool
+s_is_ref (const MDB_val *entry, uint64_t *seq_p)
+{
+    const uint8_t *bytes = (const uint8_t *) entry->mv_data;
+    if (entry->mv_size != OUTBOX_REF_SIZE || bytes [0] != OUTBOX_REF_TAG)
+        return false;
+    *seq_p = store_be64_get (bytes + 1);
+    return true;
+}
+
+//  An entry's envelope: the entry itself, or the event it refers to.
+static int
+s_resolve (outbox_t *self, MDB_txn *txn, MDB_val *entry)
+{
+    uint64_t seq;
+    if (!s_is_ref (entry, &seq))
+        return 0;
+    uint8_t key [OUTBOX_EVENT_KEY];
+    store_be64_put (key, seq);
+    int rc = store_get (self->store, txn, STORE_DB_EVENTS, key, sizeof key, entry);
+    if (rc == MDB_NOTFOUND) {
+        log_error ("outbox: an entry refers to event %" PRIu64 ", which the store does "
+                    "not hold: the store is damaged; restore a backup", seq);
+        rc = MDB_CORRUPTED;
+    }
+    return rc;
+}
+
+//  Read the entry at (peer, link_seq) as stored; its key goes to key (of
+//  OUTBOX_KEY_MAX bytes) and *key_size_p.
+static int
+s_get_entry (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq,
+             uint8_t *key, size_t *key_size_p, MDB_val *entry)
+{
+    *key_size_p = store_seq_key (key, OUTBOX_KEY_MAX, peer, link_seq);
+    return *key_size_p ? store_get (self->store, txn, STORE_DB_OUTBOX, key, *key_size_p, entry)
+                       : EINVAL;
+}
+
+//  Delete the entry at (peer, link_seq) and its share of the event log.
+static int
+s_delete_entry (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq)
+{
+    uint8_t key [OUTBOX_KEY_MAX];
+    size_t key_size;
+    MDB_val entry;
+    int rc = s_get_entry (self, txn, peer, link_seq, key, &key_size, &entry);
+    if (rc)
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    uint64_t seq;
+    if (s_is_ref (&entry, &seq))
+        rc = s_event_unref (self, txn, seq);
+    return rc ? rc : store_del (self->store, txn, STORE_DB_OUTBOX, key, key_size);
+}
+
+//  ------------------------------------------------------------ the queues
+
 static int
 s_forward (outbox_t *self, MDB_txn *txn, const char *peer,
            const uint8_t *envelope, size_t size, uint64_t *link_seq_p)
@@ -359,9 +480,18 @@ outbox_push_many (outbox_t *self, MDB_txn *txn, const char **peers,
     if (!bytes)
         return ENOMEM;
     bool plan = outbox_holds_plan (type) && *envelope.case_id;
+    size_t count = 0;
+    while (peers [count])
+        count++;
+    //  For more than one peer: one copy in the event log, a reference each
+    uint8_t ref [OUTBOX_REF_SIZE] = { OUTBOX_REF_TAG };
+    store_be64_put (ref + 1, seq);
+    if (count > 1)
+        rc = s_event_put (self, txn, seq, bytes, size, count);
     for (size_t i = 0; rc == 0 && peers [i]; i++) {
         uint64_t link_seq;
-        rc = s_forward (self, txn, peers [i], bytes, size, &link_seq);
+        rc = count > 1 ? s_forward (self, txn, peers [i], ref, sizeof ref, &link_seq)
+                       : s_forward (self, txn, peers [i], bytes, size, &link_seq);
         if (rc == 0 && plan)
             rc = s_mark_plan_copy (self, txn, envelope.case_id, peers [i], link_seq);
     }
@@ -478,8 +608,9 @@ outbox_scan (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t after,
     for (size_t count = 0; rc == 0 && count < max; count++) {
         if (key.mv_size != key_size || memcmp (key.mv_data, key_bytes, prefix_size))
             break;              //  past this peer's entries
-        if (visit (store_seq_key_n (&key), (const uint8_t *) value.mv_data,
-                   value.mv_size, arg))
+        rc = s_resolve (self, txn, &value);
+        if (rc || visit (store_seq_key_n (&key), (const uint8_t *) value.mv_data,
+                         value.mv_size, arg))
             break;
         rc = store_cursor_get (self->store, cursor, STORE_DB_OUTBOX, &key, &value, MDB_NEXT);
     }
@@ -549,11 +680,8 @@ s_delete_upto (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq
            : 0;
     if (!before_ms)
         args.last = link_seq;
-    for (uint64_t n = floor + 1; rc == 0 && n <= args.last; n++) {
-        uint8_t key [OUTBOX_KEY_MAX];
-        size_t key_size = store_seq_key (key, sizeof key, peer, n);
-        rc = store_del (self->store, txn, STORE_DB_OUTBOX, key, key_size);
-    }
+    for (uint64_t n = floor + 1; rc == 0 && n <= args.last; n++)
+        rc = s_delete_entry (self, txn, peer, n);
     return rc;
 }
 
@@ -565,12 +693,16 @@ s_stub_entry (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq,
               size_t *stubbed_p)
 {
     uint8_t key [OUTBOX_KEY_MAX];
-    size_t key_size = store_seq_key (key, sizeof key, peer, link_seq);
+    size_t key_size;
     MDB_val value;
-    int rc = key_size ? store_get (self->store, txn, STORE_DB_OUTBOX, key, key_size, &value)
-                      : EINVAL;
+    int rc = s_get_entry (self, txn, peer, link_seq, key, &key_size, &value);
     if (rc)
         return rc == MDB_NOTFOUND ? 0 : rc;
+    uint64_t event_seq = 0;
+    bool ref = s_is_ref (&value, &event_seq);
+    rc = s_resolve (self, txn, &value);
+    if (rc)
+        return rc;
     Zvh__V1__Envelope *envelope = WIRE_DECODE (Zvh__V1__Envelope, zvh__v1__envelope,
                                                value.mv_data, value.mv_size);
     if (!envelope || !outbox_holds_plan (envelope->type)) {
@@ -594,6 +726,9 @@ s_stub_entry (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq,
                                       : ENOMEM;
     if (rc == 0 && bytes)
         (*stubbed_p)++;
+    //  The stub took the reference's place: the event loses one holder
+    if (rc == 0 && bytes && ref)
+        rc = s_event_unref (self, txn, event_seq);
     free (bytes);
     wire_free (&envelope->base);
     return rc;

@@ -6,6 +6,9 @@
  *  contiguous (1, 2, 3, ...), so the receiver can apply strictly in order and
  *  recognise a resend; the envelope's (origin, seq) is its permanent id.
  *
+ *  An event for more than one peer is stored once (the event log) and each
+ *  peer's entry refers to it; it goes with the last entry that refers to it.
+ *
  *  Acknowledged entries stay for the retention period (outbox_prune), so a
  *  peer restored from a backup can be brought up to date (outbox_rewind).
  *  Origin seqs jump past the clock at every start; a store restored from a
@@ -69,8 +72,8 @@ int
                  const ProtobufCMessage *payload, int64_t now_ms);
 
 //  Make one new event and queue it for every region in peers (a NULL-
-//  terminated list); the event's seq goes to *seq_p. One id, many copies:
-//  receivers deduplicate by it.
+//  terminated list); the event's seq goes to *seq_p. One id, one stored
+//  copy, the same bytes to every peer: receivers deduplicate by the id.
 int
     outbox_push_many (outbox_t *self, MDB_txn *txn, const char **peers,
                       Zvh__V1__Envelope__Type type, const char *case_id,

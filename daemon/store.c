@@ -34,14 +34,14 @@
 
 static const char *s_db_names [STORE_DB_COUNT] = {
     "meta", "cases", "plans", "outbox", "dedup", "signals", "signal_ids", "cursors",
-    "audit", "requests"
+    "audit", "requests", "events"
 };
 
 //  Databases whose values may hold personal data: sealed at rest. Keys
 //  everywhere are ids, seqs and region names, never personal data.
 static const bool s_sealed_db [STORE_DB_COUNT] = {
     [STORE_DB_CASES] = true, [STORE_DB_PLANS] = true, [STORE_DB_OUTBOX] = true,
-    [STORE_DB_SIGNALS] = true, [STORE_DB_AUDIT] = true
+    [STORE_DB_SIGNALS] = true, [STORE_DB_AUDIT] = true, [STORE_DB_EVENTS] = true
 };
 
 #define SEAL_VERSION       1
@@ -1015,7 +1015,9 @@ s_open_dbs (MDB_txn *txn, void *arg)
         rc = store_put (self, txn, STORE_DB_META, STORE_META_REGION,
                         strlen (STORE_META_REGION), args->region,
                         strlen (args->region), 0);
-    if (rc == 0 && format == 0)
+    //  Every older format is read as it is: the new layout is only ever
+    //  added to (format 1 has no outbox entry that refers to the event log)
+    if (rc == 0 && format < STORE_FORMAT_VERSION)
         rc = store_set_meta_u64 (self, txn, STORE_META_FORMAT, STORE_FORMAT_VERSION);
     //  The backup-age alert must survive a restart: the last good backup is
     //  kept in the store; a store restored from a copy was backed up then

@@ -29,8 +29,9 @@
 #include <stdint.h>
 
 //  Bumped when the layout of any database changes; a store written by a
-//  newer format is refused at open.
-#define STORE_FORMAT_VERSION  1
+//  newer format is refused at open. Format 2: an outbox entry may refer to
+//  the event log (STORE_DB_EVENTS); a format 1 store is read as it is.
+#define STORE_FORMAT_VERSION  2
 
 typedef enum {
     STORE_DB_META,          //  format version, region, counters, link state
@@ -44,6 +45,8 @@ typedef enum {
     STORE_DB_AUDIT,         //  be64 audit seq -> hash-chained audit record
     STORE_DB_REQUESTS,      //  control client id, be64 request id -> be64 ms, case id,
                             //  NUL, event id: a change done once (idempotent control)
+    STORE_DB_EVENTS,        //  be64 origin seq -> zvh.v1.Envelope sent to many peers;
+                            //  be64 origin seq, 'n' -> be32 outbox entries that refer to it
     STORE_DB_COUNT
 } store_db_t;
 

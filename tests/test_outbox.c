@@ -342,6 +342,17 @@ s_ack_peer (MDB_txn *txn, void *arg)
     return outbox_ack (ack->fixture->outbox, txn, ack->peer, ack->link_seq);
 }
 
+static int
+s_prune_peer (MDB_txn *txn, void *arg)
+{
+    peer_ack_t *ack = (peer_ack_t *) arg;
+    return outbox_prune (ack->fixture->outbox, txn, ack->peer, ack->fixture->now_ms);
+}
+
+//  Records in the event log (below).
+static uint64_t
+s_event_records (fixture_t *fixture);
+
 //  A purged plan leaves no copy in the outbox: what a peer acknowledged
 //  becomes a stub at once (same id, type and time, no payload, no
 //  signature), what is still on its way becomes one when acknowledged.
@@ -380,7 +391,9 @@ test_a_purged_plan_leaves_only_stubs_in_the_outbox (void **state)
     assert_true (scan.purged [0]);
     assert_int_equal (scan.seq [0], 4);
 
+    assert_int_equal (s_event_records (fixture), 2);   //  the proposal, still on its way
     s_do (fixture, s_ack, 4, NULL);         //  PEER has it now: a stub too
+    assert_int_equal (s_event_records (fixture), 0);   //  no copy of its bytes left
     s_scan (fixture, PEER, &scan);
     assert_true (scan.purged [3]);
     assert_int_equal (scan.payload [3], 0);
@@ -429,6 +442,166 @@ test_the_longest_ids_are_purged_too (void **state)
     assert_true (scan.purged [0]);
 }
 
+//  ------------------------------------------------------------ event log
+
+#define THIRD_PEER    "utrecht"
+
+static int
+s_count_events (MDB_txn *txn, void *arg)
+{
+    op_t *op = (op_t *) arg;
+    op->result = store_entries (op->fixture->store, txn, STORE_DB_EVENTS);
+    return 0;
+}
+
+//  Two records per event held: its envelope and its count.
+static uint64_t
+s_event_records (fixture_t *fixture)
+{
+    op_t op = { fixture, 0, 0 };
+    assert_int_equal (store_read (fixture->store, s_count_events, &op), 0);
+    return op.result;
+}
+
+typedef struct {
+    fixture_t *fixture;
+    const char *peer;
+    uint64_t after;
+    size_t count;
+    zchunk_t *bytes [SCAN_MAX];
+} copies_t;
+
+static int
+s_copy_visit (uint64_t link_seq, const uint8_t *bytes, size_t size, void *arg)
+{
+    (void) link_seq;
+    copies_t *copies = (copies_t *) arg;
+    assert_true (copies->count < SCAN_MAX);
+    copies->bytes [copies->count++] = zchunk_new (bytes, size);
+    return 0;
+}
+
+static int
+s_copy_scan (MDB_txn *txn, void *arg)
+{
+    copies_t *copies = (copies_t *) arg;
+    return outbox_scan (copies->fixture->outbox, txn, copies->peer, copies->after,
+                        SIZE_MAX, s_copy_visit, copies);
+}
+
+//  What peer is sent after link seq `after`, as bytes.
+static void
+s_copies (fixture_t *fixture, const char *peer, uint64_t after, copies_t *copies)
+{
+    memset (copies, 0, sizeof *copies);
+    copies->fixture = fixture;
+    copies->peer = peer;
+    copies->after = after;
+    assert_int_equal (store_read (fixture->store, s_copy_scan, copies), 0);
+}
+
+static bool
+s_same (zchunk_t *a, zchunk_t *b)
+{
+    return zchunk_size (a) == zchunk_size (b)
+        && memcmp (zchunk_data (a), zchunk_data (b), zchunk_size (a)) == 0;
+}
+
+static void
+s_copies_free (copies_t *copies)
+{
+    for (size_t i = 0; i < copies->count; i++)
+        zchunk_destroy (&copies->bytes [i]);
+}
+
+static void
+s_ack_one (fixture_t *fixture, const char *peer, uint64_t link_seq)
+{
+    peer_ack_t ack = { fixture, peer, link_seq };
+    assert_int_equal (store_write (fixture->store, s_ack_peer, &ack), 0);
+}
+
+//  An event for many peers is stored once; each peer is sent the same
+//  signed bytes, and the copy goes with the last peer's acknowledgement.
+static void
+test_an_event_for_many_peers_is_stored_once (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    const char *to_all [] = { PEER, OTHER_PEER, THIRD_PEER, NULL };
+    const char *to_one [] = { OTHER_PEER, NULL };
+    s_push_to (fixture, to_all, ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_RAISE, "C-1");
+    s_push_to (fixture, to_one, ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_REJECT, "C-2");
+    s_push_to (fixture, to_all, ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_RAISE, "C-3");
+    assert_int_equal (s_event_records (fixture), 4);   //  not one per peer
+
+    copies_t first, other, third;
+    s_copies (fixture, PEER, 0, &first);
+    s_copies (fixture, OTHER_PEER, 0, &other);
+    s_copies (fixture, THIRD_PEER, 0, &third);
+    assert_int_equal (first.count, 2);
+    assert_int_equal (other.count, 3);
+    assert_int_equal (third.count, 2);
+    assert_true (s_same (first.bytes [0], other.bytes [0]));
+    assert_true (s_same (first.bytes [0], third.bytes [0]));
+    assert_true (s_same (first.bytes [1], other.bytes [2]));
+    assert_false (s_same (first.bytes [0], first.bytes [1]));
+    Zvh__V1__Envelope *envelope = WIRE_DECODE (Zvh__V1__Envelope, zvh__v1__envelope,
+                                               zchunk_data (other.bytes [1]),
+                                               zchunk_size (other.bytes [1]));
+    assert_non_null (envelope);             //  held in the entry itself
+    assert_string_equal (envelope->case_id, "C-2");
+    wire_free (&envelope->base);
+
+    s_ack_one (fixture, PEER, 2);           //  no retention: deleted on ack
+    s_ack_one (fixture, OTHER_PEER, 3);
+    assert_int_equal (s_event_records (fixture), 4);   //  THIRD_PEER has neither yet
+    copies_t left;
+    s_copies (fixture, THIRD_PEER, 0, &left);
+    assert_int_equal (left.count, 2);
+    assert_true (s_same (left.bytes [1], third.bytes [1]));
+    s_copies_free (&left);
+    s_ack_one (fixture, THIRD_PEER, 1);
+    assert_int_equal (s_event_records (fixture), 2);
+    s_ack_one (fixture, THIRD_PEER, 2);
+    assert_int_equal (s_event_records (fixture), 0);
+    s_copies_free (&first);
+    s_copies_free (&other);
+    s_copies_free (&third);
+}
+
+//  With retention the shared copy stays for a restored peer, and goes when
+//  the last peer's entry is pruned.
+static void
+test_the_shared_copy_is_kept_for_a_rewind_and_pruned_with_the_last_entry (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    outbox_set_retention (fixture->outbox, DAY_MS);
+    const char *to_both [] = { PEER, OTHER_PEER, NULL };
+    s_push_to (fixture, to_both, ZVH__V1__ENVELOPE__TYPE__TYPE_SIGNAL_RAISE, "C-1");
+    copies_t before;
+    s_copies (fixture, PEER, 0, &before);
+    s_ack_one (fixture, PEER, 1);
+    s_ack_one (fixture, OTHER_PEER, 1);
+    s_do (fixture, s_prune, 0, NULL);
+    assert_int_equal (s_event_records (fixture), 2);
+    uint64_t acked;
+    s_do (fixture, s_rewind, 0, &acked);    //  PEER was restored
+    assert_int_equal (acked, 0);
+    copies_t again;
+    s_copies (fixture, PEER, 0, &again);
+    assert_int_equal (again.count, 1);
+    assert_true (s_same (again.bytes [0], before.bytes [0]));
+    s_copies_free (&again);
+    s_ack_one (fixture, PEER, 1);
+    fixture->now_ms += 2 * DAY_MS;
+    s_do (fixture, s_prune, 0, NULL);       //  PEER's entry goes, OTHER_PEER's stays
+    assert_int_equal (s_event_records (fixture), 2);
+    peer_ack_t other = { fixture, OTHER_PEER, 0 };
+    assert_int_equal (store_write (fixture->store, s_prune_peer, &other), 0);
+    assert_int_equal (s_event_records (fixture), 0);
+    s_copies_free (&before);
+}
+
 int
 main (void)
 {
@@ -447,6 +620,11 @@ main (void)
                                          s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_the_longest_ids_are_purged_too,
                                          s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_an_event_for_many_peers_is_stored_once,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (
+            test_the_shared_copy_is_kept_for_a_rewind_and_pruned_with_the_last_entry,
+            s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

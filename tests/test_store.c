@@ -156,6 +156,43 @@ test_newer_format_is_refused (void **state)
     assert_null (s_open (fixture, "groningen", TEST_MAP_MB, TEST_MAX_MB));
 }
 
+static int
+s_stamp_format_1 (MDB_txn *txn, void *arg)
+{
+    return store_set_meta_u64 ((store_t *) arg, txn, "format_version", 1);
+}
+
+typedef struct {
+    store_t *store;
+    uint64_t format;
+} format_args_t;
+
+static int
+s_read_format (MDB_txn *txn, void *arg)
+{
+    format_args_t *args = (format_args_t *) arg;
+    args->format = store_meta_u64 (args->store, txn, "format_version");
+    return 0;
+}
+
+//  A store of format 1 (no event log) opens and is marked with this
+//  format, so that an older zvhd no longer opens it.
+static void
+test_an_older_format_is_read_and_marked_with_this_one (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    store_t *store = s_open (fixture, "groningen", TEST_MAP_MB, TEST_MAX_MB);
+    assert_int_equal (store_write (store, s_stamp_format_1, store), 0);
+    store_destroy (&store);
+    store = s_open (fixture, "groningen", TEST_MAP_MB, TEST_MAX_MB);
+    assert_non_null (store);
+    format_args_t got = { store, 0 };
+    assert_int_equal (store_read (store, s_read_format, &got), 0);
+    assert_int_equal (got.format, STORE_FORMAT_VERSION);
+    assert_int_equal (STORE_FORMAT_VERSION, 2);
+    store_destroy (&store);
+}
+
 static void
 test_store_of_another_region_is_refused (void **state)
 {
@@ -447,6 +484,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_committed_value_survives_reopen, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_refused_write_commits_nothing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_newer_format_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_an_older_format_is_read_and_marked_with_this_one,
+                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_store_of_another_region_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_full_map_grows_and_retries, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_map_ceiling_is_a_clear_error_and_keeps_data, s_setup, s_teardown),
