@@ -7,8 +7,8 @@
  *  Entries at or below "lack:<peer>" are kept only for the retention.
  *  "pcopy:<case>/<peer>" NUL be64 link seq (empty value) marks an entry that
  *  holds that case's plan, so that a purge finds it without reading the
- *  outbox (case and region ids never hold '/'). A mark whose entry the
- *  retention deleted is dropped at the case's purge. "ppurge:<peer>" NUL be64
+ *  outbox (case and region ids never hold '/'); it goes with its entry (an
+ *  acknowledgement or the retention deletes both). "ppurge:<peer>" NUL be64
  *  link seq marks an entry of a purged plan still on its way: it becomes a
  *  stub once the peer acknowledges it.
  *
@@ -332,6 +332,40 @@ s_get_entry (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq,
                        : EINVAL;
 }
 
+//  The mark's key prefix for case_id's entries (to peer, or to any peer if
+//  peer is ""); false if the ids do not fit.
+static bool
+s_copy_prefix (char *prefix, const char *case_id, const char *peer)
+{
+    int size = snprintf (prefix, OUTBOX_MARK_MAX, "%s%s/%s", OUTBOX_META_PLAN_COPY,
+                         case_id, peer);
+    return size > 0 && (size_t) size + OUTBOX_SEQ_SUFFIX <= OUTBOX_MARK_MAX;
+}
+
+//  An entry that held a plan goes: so does the mark a purge would look for
+//  (a case that is never purged must not gather marks for ever).
+static int
+s_drop_plan_mark (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq,
+                  const MDB_val *entry)
+{
+    MDB_val value = *entry;
+    int rc = s_resolve (self, txn, &value);
+    if (rc)
+        return rc;
+    Zvh__V1__Envelope *envelope = WIRE_DECODE (Zvh__V1__Envelope, zvh__v1__envelope,
+                                               value.mv_data, value.mv_size);
+    if (!envelope || !outbox_holds_plan (envelope->type) || !*envelope->case_id) {
+        wire_free (envelope ? &envelope->base : NULL);
+        return 0;
+    }
+    char prefix [OUTBOX_MARK_MAX];
+    uint8_t key [OUTBOX_MARK_MAX];
+    size_t key_size = s_copy_prefix (prefix, envelope->case_id, peer)
+                    ? store_seq_key (key, sizeof key, prefix, link_seq) : 0;
+    wire_free (&envelope->base);
+    return key_size ? store_del (self->store, txn, STORE_DB_META, key, key_size) : 0;
+}
+
 //  Delete the entry at (peer, link_seq) and its share of the event log.
 static int
 s_delete_entry (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq)
@@ -343,7 +377,9 @@ s_delete_entry (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_se
     if (rc)
         return rc == MDB_NOTFOUND ? 0 : rc;
     uint64_t seq;
-    if (s_is_ref (&entry, &seq))
+    bool ref = s_is_ref (&entry, &seq);
+    rc = s_drop_plan_mark (self, txn, peer, link_seq, &entry);
+    if (rc == 0 && ref)
         rc = s_event_unref (self, txn, seq);
     return rc ? rc : store_del (self->store, txn, STORE_DB_OUTBOX, key, key_size);
 }
@@ -385,16 +421,6 @@ outbox_holds_plan (Zvh__V1__Envelope__Type type)
     return type == ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_OFFER
         || type == ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_UPDATE
         || type == ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_PROPOSAL;
-}
-
-//  The mark's key prefix for case_id's entries (to peer, or to any peer if
-//  peer is ""); false if the ids do not fit.
-static bool
-s_copy_prefix (char *prefix, const char *case_id, const char *peer)
-{
-    int size = snprintf (prefix, OUTBOX_MARK_MAX, "%s%s/%s", OUTBOX_META_PLAN_COPY,
-                         case_id, peer);
-    return size > 0 && (size_t) size + OUTBOX_SEQ_SUFFIX <= OUTBOX_MARK_MAX;
 }
 
 static int

@@ -602,6 +602,56 @@ test_the_shared_copy_is_kept_for_a_rewind_and_pruned_with_the_last_entry (void *
     s_copies_free (&before);
 }
 
+static int
+s_count_marks (MDB_txn *txn, void *arg)
+{
+    op_t *op = (op_t *) arg;
+    MDB_cursor *cursor;
+    assert_int_equal (mdb_cursor_open (txn, store_dbi (op->fixture->store, STORE_DB_META),
+                                       &cursor), 0);
+    const char *prefix = "pcopy:";
+    MDB_val key = { strlen (prefix), (void *) prefix }, value;
+    int rc = mdb_cursor_get (cursor, &key, &value, MDB_SET_RANGE);
+    for (op->result = 0; rc == 0 && key.mv_size > strlen (prefix)
+                         && memcmp (key.mv_data, prefix, strlen (prefix)) == 0; op->result++)
+        rc = mdb_cursor_get (cursor, &key, &value, MDB_NEXT);
+    mdb_cursor_close (cursor);
+    return 0;
+}
+
+//  The marks a purge looks for, of every case.
+static uint64_t
+s_plan_marks (fixture_t *fixture)
+{
+    op_t op = { fixture, 0, 0 };
+    assert_int_equal (store_read (fixture->store, s_count_marks, &op), 0);
+    return op.result;
+}
+
+//  A case that is never purged gathers no marks: each goes with its entry,
+//  at the acknowledgement or when the retention prunes it.
+static void
+test_plan_marks_go_with_their_entries (void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    const char *to_peer [] = { PEER, NULL };
+    const char *to_both [] = { PEER, OTHER_PEER, NULL };
+    s_push_to (fixture, to_peer, ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_OFFER, "C-1");
+    s_push_to (fixture, to_both, ZVH__V1__ENVELOPE__TYPE__TYPE_PLAN_PROPOSAL, "C-1");
+    s_push_to (fixture, to_peer, ZVH__V1__ENVELOPE__TYPE__TYPE_TRANSFER_REJECT, "C-1");
+    assert_int_equal (s_plan_marks (fixture), 3);
+    s_ack_one (fixture, PEER, 3);           //  no retention: gone on ack
+    assert_int_equal (s_plan_marks (fixture), 1);
+    outbox_set_retention (fixture->outbox, DAY_MS);
+    s_ack_one (fixture, OTHER_PEER, 1);     //  kept for the retention
+    assert_int_equal (s_plan_marks (fixture), 1);
+    fixture->now_ms += 2 * DAY_MS;
+    peer_ack_t other = { fixture, OTHER_PEER, 0 };
+    assert_int_equal (store_write (fixture->store, s_prune_peer, &other), 0);
+    assert_int_equal (s_plan_marks (fixture), 0);
+    assert_int_equal (s_event_records (fixture), 0);
+}
+
 int
 main (void)
 {
@@ -621,6 +671,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_the_longest_ids_are_purged_too,
                                          s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_an_event_for_many_peers_is_stored_once,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_plan_marks_go_with_their_entries,
                                          s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (
             test_the_shared_copy_is_kept_for_a_rewind_and_pruned_with_the_last_entry,
