@@ -204,7 +204,8 @@ federation_poll_add (federation_t *self, pollset_t *pollset)
     assert (self);
     pollset_add_socket (pollset, self->router);
     for (size_t i = 0; i < self->peer_count; i++)
-        pollset_add_socket (pollset, peer_socket (self->peers [i]));
+        pollset_add_counted (pollset, peer_socket (self->peers [i]),
+                             peer_socket_ops (self->peers [i]));
 }
 
 size_t

@@ -42,6 +42,7 @@ struct _peer_t {
     char public_key [CONFIG_KEY_Z85_LEN + 1];
     char name [PEER_NAME_MAX];      //  for log lines
     zsock_t *dealer;
+    uint64_t dealer_ops;            //  sends, receives, redials on it (pollset_add_counted)
     zsock_t *monitor;
     link_out_t link;                //  acked, sent, timeout: the link's rules decide
     uint64_t floor;                 //  entries after this are still held
@@ -122,6 +123,13 @@ peer_socket (peer_t *self)
 {
     assert (self);
     return self->dealer;
+}
+
+const uint64_t *
+peer_socket_ops (peer_t *self)
+{
+    assert (self);
+    return &self->dealer_ops;
 }
 
 bool
@@ -211,6 +219,7 @@ s_send (peer_t *self, Zvh__V1__LinkFrame__Kind kind, uint64_t link_seq,
     size_t size = protobuf_c_message_pack (&header.base, bytes);
     void *handle = zsock_resolve (self->dealer);
     int more = envelope ? ZMQ_SNDMORE : 0;
+    self->dealer_ops++;
     if (zmq_send (handle, bytes, size, ZMQ_DONTWAIT | more) < 0)
         return -1;
     //  ZeroMQ queues multipart messages atomically: the second part cannot block
@@ -289,6 +298,7 @@ peer_pump (peer_t *self, int64_t now_ms)
     }
     if (self->redial_ms && now_ms >= self->redial_ms) {
         self->redial_ms = 0;
+        self->dealer_ops++;
         zsock_disconnect (self->dealer, "%s", self->endpoint);
         zsock_connect (self->dealer, "%s", self->endpoint);
     }
@@ -485,6 +495,7 @@ peer_restart (peer_t *self)
 static Zvh__V1__LinkFrame *
 s_recv_header (peer_t *self, bool *got)
 {
+    self->dealer_ops++;
     zframe_t *frame = zframe_recv (self->dealer);
     *got = frame != NULL;
     if (!frame)

@@ -32,6 +32,11 @@ void
 zsock_t *
     peer_socket (peer_t *self);
 
+//  The count of sends, receives and redials on the DEALER, which may change
+//  its state without its descriptor firing (pollset_add_counted).
+const uint64_t *
+    peer_socket_ops (peer_t *self);
+
 //  True if this link is to region with its current endpoint and key.
 bool
     peer_matches (peer_t *self, const config_region_t *region);

@@ -1,10 +1,11 @@
-/*  pollset: what the daemon's loop waits on, for one zmq_poll per turn.
+/*  pollset: what the daemon's loop waits on, all of it in one wait a turn.
  *
  *  zpoller answers with one ready socket per wait, so a loop built on it
  *  serves one socket per turn and a busy socket starves the others. A
- *  pollset answers with every ready item at once. It holds the sockets'
- *  handles, not the sockets: rebuild it (pollset_clear, then add) whenever
- *  a socket is closed, or zmq_poll would be handed a closed socket.
+ *  pollset answers with every ready item at once, and asks a socket for its
+ *  state only when it may have changed, so an idle wait does not cost a
+ *  syscall per link. It holds the sockets' handles, not the sockets:
+ *  rebuild it (pollset_clear, then add) whenever a socket is closed.
  */
 #ifndef ZVH_POLLSET_H
 #define ZVH_POLLSET_H
@@ -29,6 +30,12 @@ void
 //  tag in pollset_next_ready.
 void
     pollset_add_socket (pollset_t *self, void *socket);
+
+//  As pollset_add_socket, for a socket whose owner counts every send and
+//  receive on it in *ops: it is asked for its state only when *ops moved,
+//  when its descriptor fired, or when it was readable at the last wait.
+void
+    pollset_add_counted (pollset_t *self, void *socket, const uint64_t *ops);
 
 //  Wait for a plain descriptor to be readable; tag names it in
 //  pollset_next_ready.
