@@ -254,7 +254,8 @@ def test_a_purged_event_is_acknowledged_and_not_applied(fed):
     (no payload, no signature): groningen acknowledges it, applies nothing
     and audits it once as lost; the offer with its content under the same
     event id (it came by another path) is then applied: the stub left no
-    dedup record. Stubs no honest sender makes hold the link first.
+    dedup record. Stubs no honest sender makes hold the link first. A stub
+    that carries its payload and signature anyway applies nothing either.
     checks [P4.6-18]"""
     fed.start(A)
     link = link_to(fed)
@@ -286,6 +287,22 @@ def test_a_purged_event_is_acknowledged_and_not_applied(fed):
     link.data(pos + 2, full)
     link.expect_ack(pos + 2, "ACK of the offer with its content")
     fed.wait_state(A, case, "joint_target")
+    #  A stub that carries its content (payload and signature) anyway is
+    #  still a stub: nothing of it is applied, and the offer itself still is
+    case2 = "CONF-P2"
+    full2 = offer(fed, SEQ0 + 4, case2, "t-000000000000p003")
+    laden = types()()
+    laden.CopyFrom(full2)
+    laden.purged = True
+    link.data(pos + 3, laden)
+    link.expect_ack(pos + 3, "ACK of the stub that carries a payload")
+    eq(fed.state(A, case2), None, "the laden stub's case at groningen")
+    lost = [e for e in audit(fed, A) if e.get("event_id") == f"{B}/{SEQ0 + 4}"]
+    eq([(e["action"], e["outcome"]) for e in lost], [("receive", "lost")],
+       "groningen's audit entries for the stub that carries a payload")
+    link.data(pos + 4, full2)
+    link.expect_ack(pos + 4, "ACK of the second offer with its content")
+    fed.wait_state(A, case2, "joint_target")
 
 
 test_a_purged_event_is_acknowledged_and_not_applied.setup = dict(regions=[A, B, C])
