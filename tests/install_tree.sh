@@ -53,4 +53,18 @@ EOF_C
     ASAN_OPTIONS=detect_leaks=0 "$dest/use_libzvh" | grep -q "not found" \
         || { echo "install_tree: a program linked against libzvh.a does not run"; exit 1; }
 fi
+#  libzvh.so exports the functions its headers declare, and nothing else
+so=$(ls "$root"/lib/libzvh.so "$root"/lib/*/libzvh.so 2>/dev/null | head -n 1 || true)
+if [ -n "$so" ]; then
+    exported=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRVW]$/ { print $3 }' \
+               | { grep -v '^_' || true; } | sort)
+    declared=$(grep -ho '^    zvh_[a-z_0-9]* (' "$root"/include/zvh/*.h \
+               | sed 's/ (//; s/^ *//' | sort -u)
+    if [ "$exported" != "$declared" ]; then
+        echo "install_tree: libzvh.so exports other functions than include/zvh/*.h declares"
+        echo "(< declared only, > exported only; client/libzvh.map is the list):"
+        diff <(echo "$declared") <(echo "$exported") || true
+        exit 1
+    fi
+fi
 echo "install_tree: every file in place under $root"
