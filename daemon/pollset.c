@@ -163,14 +163,13 @@ s_ask_candidates (pollset_t *self)
     int ready = 0;
     for (size_t i = 0; i < self->size; i++) {
         item_t *item = &self->items [i];
-        bool ask = item->handle
-                && (item->ready || !item->ops || *item->ops != item->ops_seen);
-        if (!item->handle)
+        if (!item->handle) {
             item->ready = false;    //  a plain fd is readable when epoll says so
-        else
-        if (!ask)
             continue;
-        int rc = ask ? s_ask (item) : 0;
+        }
+        if (!item->ready && item->ops && *item->ops == item->ops_seen)
+            continue;               //  nothing changed it since it was asked
+        int rc = s_ask (item);
         if (rc < 0)
             return -1;
         ready += rc;
@@ -185,14 +184,9 @@ s_take_events (pollset_t *self, int count)
     int ready = 0;
     for (int i = 0; i < count; i++) {
         item_t *item = &self->items [self->events [i].data.u64];
-        int rc = 1;
-        if (item->handle && !item->ready)
-            rc = s_ask (item);
-        else
         if (item->ready)
-            rc = 0;                 //  counted already
-        else
-            item->ready = true;
+            continue;               //  counted already
+        int rc = item->handle ? s_ask (item) : (item->ready = true);
         if (rc < 0)
             return -1;
         ready += rc;
