@@ -15,8 +15,9 @@
  *  An event made for more than one peer (a signal to every region) is
  *  stored once, in STORE_DB_EVENTS under its origin seq, with the number of
  *  outbox entries that refer to it under the seq and 'n'. Each peer's entry
- *  is then a reference: OUTBOX_REF_TAG and the be64 origin seq (an envelope
- *  never begins with a 0 byte: protobuf has no field 0). The event goes
+ *  is then a reference: OUTBOX_REF_TAG (OUTBOX_REF_PLAN_TAG if the event
+ *  holds a plan) and the be64 origin seq (an envelope never begins with
+ *  either byte: protobuf has no field 0). The event goes
  *  with the last entry that refers to it (acknowledged and pruned, or
  *  purged into a stub). Relayed events and events for one peer are held
  *  in the entry itself, as in store format 1.
@@ -43,6 +44,7 @@
                               + OUTBOX_SEQ_SUFFIX)
 #define OUTBOX_US_PER_MS     1000
 #define OUTBOX_REF_TAG       0x00   //  first byte of an entry that refers to the event log
+#define OUTBOX_REF_PLAN_TAG  0x01   //  the same, for an event that holds a plan (a purge mark)
 #define OUTBOX_REF_SIZE      9      //  the tag and a be64 origin seq
 #define OUTBOX_EVENT_KEY     8      //  be64 origin seq
 #define OUTBOX_REFS_SUFFIX   'n'    //  after the seq: the count of entries referring to it
@@ -297,7 +299,8 @@ static bool
 s_is_ref (const MDB_val *entry, uint64_t *seq_p)
 {
     const uint8_t *bytes = (const uint8_t *) entry->mv_data;
-    if (entry->mv_size != OUTBOX_REF_SIZE || bytes [0] != OUTBOX_REF_TAG)
+    if (entry->mv_size != OUTBOX_REF_SIZE
+    ||  (bytes [0] != OUTBOX_REF_TAG && bytes [0] != OUTBOX_REF_PLAN_TAG))
         return false;
     *seq_p = store_be64_get (bytes + 1);
     return true;
@@ -348,6 +351,11 @@ static int
 s_drop_plan_mark (outbox_t *self, MDB_txn *txn, const char *peer, uint64_t link_seq,
                   const MDB_val *entry)
 {
+    //  A reference says whether its event holds a plan: no need to read it
+    uint64_t seq;
+    if (s_is_ref (entry, &seq)
+    &&  ((const uint8_t *) entry->mv_data) [0] != OUTBOX_REF_PLAN_TAG)
+        return 0;
     MDB_val value = *entry;
     int rc = s_resolve (self, txn, &value);
     if (rc)
@@ -510,7 +518,7 @@ outbox_push_many (outbox_t *self, MDB_txn *txn, const char **peers,
     while (peers [count])
         count++;
     //  For more than one peer: one copy in the event log, a reference each
-    uint8_t ref [OUTBOX_REF_SIZE] = { OUTBOX_REF_TAG };
+    uint8_t ref [OUTBOX_REF_SIZE] = { plan ? OUTBOX_REF_PLAN_TAG : OUTBOX_REF_TAG };
     store_be64_put (ref + 1, seq);
     if (count > 1)
         rc = s_event_put (self, txn, seq, bytes, size, count);
