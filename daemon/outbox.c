@@ -299,6 +299,7 @@ static bool
 s_is_ref (const MDB_val *entry, uint64_t *seq_p)
 {
     const uint8_t *bytes = (const uint8_t *) entry->mv_data;
+    *seq_p = 0;             //  defined on every path: gcc -O2 cannot see it is unused
     if (entry->mv_size != OUTBOX_REF_SIZE
     ||  (bytes [0] != OUTBOX_REF_TAG && bytes [0] != OUTBOX_REF_PLAN_TAG))
         return false;
