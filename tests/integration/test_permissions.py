@@ -198,13 +198,21 @@ class RawLink(zvhtest.CurveDealer):
     """A DEALER that speaks the federation link (LinkFrame [+ Envelope]) to a
     region's federation endpoint, as whoever's key it is given."""
 
-    def send_data(self, link_seq, envelope, **fields):
-        """An event frame; fields sets other LinkFrame fields (incarnation, floor...)."""
+    def send_data(self, link_seq, envelope, wait=True, **fields):
+        """An event frame; fields sets other LinkFrame fields (incarnation, floor...).
+        wait=False for a key the handshake may refuse: True if libzmq took it."""
         header = pb().LinkFrame(kind=pb().LinkFrame.KIND_DATA, link_seq=link_seq, **fields)
+        if not wait:
+            return self.send_nowait(header, envelope)
         self.send(header, envelope)
+        return True
 
-    def send_ping(self):
-        self.send(pb().LinkFrame(kind=pb().LinkFrame.KIND_PING))
+    def send_ping(self, wait=True):
+        ping = pb().LinkFrame(kind=pb().LinkFrame.KIND_PING)
+        if not wait:
+            return self.send_nowait(ping)
+        self.send(ping)
+        return True
 
     def acks(self, timeout_s):
         """Every ACK link seq received within timeout_s (stops 0.3 s after the
@@ -580,14 +588,18 @@ def test_partner_key_cannot_read_a_plan_or_send_a_handover(fed):
     fed.include(A, fed.plan_file(PLAN["summary"]), case)
     pol_key, pol_file = fed.partners["pol"]["public_key"], fed.partners["pol"]["key"]
     p = pb()
-    link = RawLink(fed.info[A]["endpoint"], fed.info[A]["public_key"], pol_file)
+    link = RawLink(fed.info[A]["endpoint"], fed.info[A]["public_key"], pol_file, watch=True)
     try:
         forged = "ZVH-PERM-4-FORGED"
         env = make_envelope(B, 7, p.Envelope.TYPE_TRANSFER_OFFER,
                             offer_payload(forged, B, A, "door een partner gestuurd"),
                             case_id=forged)
-        link.send_data(1, env)
-        link.send_ping()
+        #  Without waiting: once the refusal is in, the DEALER has no pipe and a
+        #  blocking send would wait for ever (it hung CI run 33 on a busy machine)
+        link.send_data(1, env, wait=False)
+        link.send_ping(wait=False)
+        link.wait_event(link.EVENT_HANDSHAKE_FAILED_AUTH, "the partner key's handshake "
+                        "on the federation endpoint to be refused")
         #  Nothing comes: an answer would come within 1.5 s
         eq(link.acks(1.5), [], "answers to a partner key on the federation endpoint")
     finally:

@@ -341,12 +341,16 @@ class CurveDealer:
     messages (one frame each); recv() and recv_multipart() return None when
     nothing came within timeout_ms."""
 
-    ZMQ_DEALER, ZMQ_SNDMORE = 5, 2
+    ZMQ_DEALER, ZMQ_SNDMORE, ZMQ_DONTWAIT = 5, 2, 1
     ZMQ_RCVMORE, ZMQ_LINGER, ZMQ_RCVTIMEO, ZMQ_MAXMSGSIZE = 13, 17, 27, 22
     ZMQ_CURVE_PUBLICKEY, ZMQ_CURVE_SECRETKEY, ZMQ_CURVE_SERVERKEY = 48, 49, 50
     MAX_FRAME_BYTES = 4 * 1024 * 1024       # as the daemon's ZMQ_MAXMSGSIZE
 
-    ZMQ_RECONNECT_IVL = 18
+    ZMQ_RECONNECT_IVL, ZMQ_SNDTIMEO = 18, 28
+    #  A DEALER whose handshake was refused has no pipe: a blocking send on it
+    #  waits for ever. Bound it, so a test that sends where it should not
+    #  fails with a message instead of hanging until ctest's timeout.
+    SEND_TIMEOUT_MS = 30000
 
     def __init__(self, endpoint, server_key, cert_file, reconnect_ivl_ms=None, watch=False):
         """watch: monitor the connection from the start (wait_event);
@@ -378,6 +382,7 @@ class CurveDealer:
             self._check(zmq.zmq_setsockopt(self.sock, option, raw, 40), "setsockopt")
         self._setopt(self.ZMQ_LINGER, ctypes.c_int(0))
         self._setopt(self.ZMQ_MAXMSGSIZE, ctypes.c_int64(self.MAX_FRAME_BYTES))
+        self._setopt(self.ZMQ_SNDTIMEO, ctypes.c_int(self.SEND_TIMEOUT_MS))
         if reconnect_ivl_ms is not None:
             self._setopt(self.ZMQ_RECONNECT_IVL, ctypes.c_int(reconnect_ivl_ms))
         if watch:
@@ -399,14 +404,20 @@ class CurveDealer:
                 frame = frame.SerializeToString()
             flags = self.ZMQ_SNDMORE if n < len(frames) - 1 else 0
             rc = self.zmq.zmq_send(self.sock, bytes(frame), len(frame), flags)
-            expect(rc == len(frame), f"zmq_send returned {rc} (errno {self.zmq.zmq_errno()})")
+            expect(rc == len(frame), f"zmq_send returned {rc} (errno {self.zmq.zmq_errno()}; "
+                                     f"a refused handshake leaves no pipe to send on: "
+                                     f"send_nowait is for a key that may be refused)")
 
-    def send_nowait(self, frame):
-        """One frame without blocking (ZMQ_DONTWAIT): for a connection that
-        may be gone. True if libzmq took it."""
-        if not isinstance(frame, (bytes, bytearray)):
-            frame = frame.SerializeToString()
-        return self.zmq.zmq_send(self.sock, bytes(frame), len(frame), 1) == len(frame)
+    def send_nowait(self, *frames):
+        """One message of these frames without blocking (ZMQ_DONTWAIT): for a
+        connection that may be gone or refused. True if libzmq took it."""
+        for n, frame in enumerate(frames):
+            if not isinstance(frame, (bytes, bytearray)):
+                frame = frame.SerializeToString()
+            flags = self.ZMQ_DONTWAIT | (self.ZMQ_SNDMORE if n < len(frames) - 1 else 0)
+            if self.zmq.zmq_send(self.sock, bytes(frame), len(frame), flags) != len(frame):
+                return False
+        return True
 
     def recv_multipart(self, timeout_ms):
         """The frames of one message, or None if none came within timeout_ms."""
